@@ -1,0 +1,204 @@
+//! The `graft` command line: `run`, `test`, `config`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use graft_core::lineproto::{Serializer, SerializerOptions};
+use tokio::sync::watch;
+
+use crate::config::{Config, sample};
+use crate::pipeline::Agent;
+
+/// A metrics agent whose plugins can be sandboxed WebAssembly components.
+#[derive(Parser, Debug)]
+#[command(name = "graft", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the agent (with no --config, a built-in default that prints memory metrics).
+    Run {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Gather once, write to the outputs, and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Gather every input once, run the processors and aggregators, print
+    /// the metrics as sorted line protocol, and exit.
+    Test {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Print a commented sample configuration, or check one.
+    Config {
+        #[command(subcommand)]
+        action: Option<ConfigAction>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigAction {
+    /// Validate a configuration and build every plugin (compiling WASM
+    /// plugins and running their init) without running anything.
+    Check {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ConfigArgs {
+    /// Configuration file (may be repeated).
+    #[arg(long = "config", short = 'c', value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Directory whose *.toml files are read after --config.
+    #[arg(long = "config-directory", value_name = "DIR")]
+    directory: Option<PathBuf>,
+    /// Log at debug level.
+    #[arg(long)]
+    debug: bool,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> Result<Config> {
+        if self.files.is_empty() && self.directory.is_none() {
+            let mut c = Config::default();
+            c.merge_text(sample::DEFAULT, "(built-in default)")?;
+            return Ok(c);
+        }
+        Config::load(&self.files, self.directory.as_deref())
+    }
+}
+
+fn init_logging(debug: bool) {
+    let default = if debug { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GRAFT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// Entry point: run the command and turn errors into a message and exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let debug = match &cli.command {
+        Command::Run { config, .. } | Command::Test { config } => config.debug,
+        Command::Config {
+            action: Some(ConfigAction::Check { config }),
+        } => config.debug,
+        Command::Config { action: None } => false,
+    };
+    init_logging(debug);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("graft")
+        .build()
+        .context("starting the async runtime")
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Config { action: None } => {
+            print!("{}", sample::SAMPLE);
+            Ok(())
+        }
+        Command::Config {
+            action: Some(ConfigAction::Check { config }),
+        } => {
+            let config = config.load()?;
+            let files = config.files.len();
+            let agent = runtime()?.block_on(Agent::build(config))?;
+            println!(
+                "configuration OK ({} file(s)): {} inputs, {} processors, {} aggregators, {} outputs",
+                files,
+                agent.inputs.len(),
+                agent.processors.len(),
+                agent.aggregators.len(),
+                agent.outputs.len()
+            );
+            Ok(())
+        }
+        Command::Test { config } => {
+            let config = config.load()?;
+            runtime()?.block_on(async {
+                let mut agent = Agent::build(config).await?;
+                let batches = agent.gather_once().await?;
+                print!("{}", sorted_line_protocol(&batches));
+                Ok(())
+            })
+        }
+        Command::Run { config, once } => {
+            let config = config.load()?;
+            runtime()?.block_on(async {
+                let mut agent = Agent::build(config).await?;
+                agent.connect().await?;
+                if once {
+                    return agent.run_once().await;
+                }
+                let (stop_tx, stop_rx) = watch::channel(false);
+                tokio::spawn(async move {
+                    wait_for_signal().await;
+                    tracing::info!("stop requested; shutting down");
+                    let _ = stop_tx.send(true);
+                });
+                agent.run(stop_rx).await
+            })
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Every metric as a line of line protocol, lines sorted.
+pub fn sorted_line_protocol(batches: &[graft_core::Batch]) -> String {
+    let serializer = Serializer::new(SerializerOptions {
+        sort_fields: true,
+        ..Default::default()
+    });
+    let mut lines = Vec::new();
+    for b in batches {
+        let mut buf = Vec::new();
+        for e in serializer.write_batch(b, &mut buf) {
+            tracing::warn!("metric not printable as line protocol: {e}");
+        }
+        lines.extend(String::from_utf8_lossy(&buf).lines().map(str::to_owned));
+    }
+    lines.sort();
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}

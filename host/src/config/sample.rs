@@ -1,0 +1,106 @@
+//! The commented sample configuration (`graft config`) and the built-in
+//! default that `graft run` uses without `--config`.
+
+/// What `graft run` runs with no configuration: memory metrics to stdout.
+pub const DEFAULT: &str = r#"
+[agent]
+  interval = "10s"
+  flush_interval = "10s"
+
+[[inputs.mem]]
+
+[[outputs.file]]
+  files = ["stdout"]
+"#;
+
+/// `graft config` prints this.
+pub const SAMPLE: &str = r#"# graft configuration (Telegraf's format: an existing telegraf.conf runs as is,
+# as far as graft has its plugins).
+#
+# Environment variables can be used anywhere: ${VAR}, $VAR, ${VAR:-default}.
+
+# Tags added to every metric (unless the metric already has the key).
+[global_tags]
+  # dc = "us-east-1"
+
+[agent]
+  ## How often inputs gather.
+  interval = "10s"
+  ## Align gathers to multiples of the interval (:00, :10, ...).
+  round_interval = true
+  ## Most metrics an output writes at once, and most it buffers while it
+  ## cannot write (the oldest are dropped beyond that).
+  metric_batch_size = 1000
+  metric_buffer_limit = 10000
+  ## Random delay before each gather.
+  collection_jitter = "0s"
+  ## How often outputs write, and a random extra delay.
+  flush_interval = "10s"
+  flush_jitter = "0s"
+  ## Timestamp rounding; by default 1s for intervals of a second or more.
+  # precision = "0s"
+  ## The `host` tag.
+  # hostname = ""
+  omit_hostname = false
+  ## Where compiled WASM plugins are cached ("" = no cache).
+  # wasm_cache_dir = "~/.cache/graft"
+
+###############################################################################
+#                                  INPUTS                                     #
+###############################################################################
+
+# Memory usage, as Telegraf's inputs.mem.
+[[inputs.mem]]
+  ## Options every input has: alias, interval, precision, collection_jitter,
+  ## collection_offset, name_override, name_prefix, name_suffix, [inputs.x.tags].
+  # collect_extended = false
+
+# A WebAssembly input plugin.
+# [[inputs.wasm]]
+#   path = "plugins/sine.wasm"
+#   ## The plugin's own settings, handed to its init() as JSON.
+#   [inputs.wasm.config]
+#     amplitude = 10.0
+#   ## Nothing is granted by default.
+#   [inputs.wasm.permissions]
+#     read_dirs = []
+#     write_dirs = []
+#     env = []
+#   [inputs.wasm.limits]
+#     memory = "256MiB"
+#     call_timeout = "10s"
+
+###############################################################################
+#                                PROCESSORS                                   #
+###############################################################################
+
+# [[processors.wasm]]
+#   path = "plugins/rename.wasm"
+#   ## Processors run by ascending order, then in file order.
+#   order = 1
+#   ## What to do with a batch the plugin fails on: "pass" or "drop".
+#   on_error = "pass"
+#   [processors.wasm.config]
+#     from = "used_percent"
+#     to = "used_pct"
+
+###############################################################################
+#                               AGGREGATORS                                   #
+###############################################################################
+
+# [[aggregators.wasm]]
+#   path = "plugins/stats.wasm"
+#   period = "30s"
+#   drop_original = false
+
+###############################################################################
+#                                 OUTPUTS                                     #
+###############################################################################
+
+# Line protocol to stdout or files, as Telegraf's outputs.file.
+[[outputs.file]]
+  files = ["stdout"]
+  data_format = "influx"
+  ## Options every output has: alias, flush_interval, flush_jitter,
+  ## metric_batch_size, metric_buffer_limit.
+"#;

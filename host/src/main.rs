@@ -1,0 +1,5 @@
+//! The `graft` binary.
+
+fn main() -> std::process::ExitCode {
+    graft::cli::main()
+}

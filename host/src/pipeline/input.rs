@@ -1,0 +1,109 @@
+//! A running input: gathers on its schedule (interval, round_interval,
+//! collection_jitter, collection_offset), applies its modifiers and the
+//! global tags, and sends the batch to the processors.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use graft_core::{Batch, CallError, Input};
+use rand::Rng;
+use tokio::sync::{mpsc, watch};
+
+use super::stopped;
+use crate::config::section::MetricModifiers;
+use crate::stats::{PluginId, PluginStats};
+
+/// When and how an input gathers.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    pub interval: Duration,
+    pub round_interval: bool,
+    pub jitter: Duration,
+    pub offset: Duration,
+}
+
+impl Schedule {
+    /// How long from now until the next gather (before jitter).
+    fn until_next(&self, first: bool) -> Duration {
+        if !self.round_interval {
+            return if first { self.offset } else { self.interval };
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let interval = self.interval.as_nanos().max(1);
+        let offset = self.offset.as_nanos() % interval;
+        let next = (now.saturating_sub(offset) / interval + 1) * interval + offset;
+        Duration::from_nanos((next - now) as u64)
+    }
+}
+
+/// One input and what graft does around it.
+pub struct RunningInput {
+    pub id: PluginId,
+    pub plugin: Box<dyn Input>,
+    pub schedule: Schedule,
+    pub precision: Duration,
+    pub modifiers: MetricModifiers,
+    pub global_tags: Arc<BTreeMap<String, String>>,
+    pub stats: Arc<PluginStats>,
+}
+
+impl RunningInput {
+    /// Gather once; errors are counted and logged, never fatal.
+    pub async fn gather_once(&mut self) -> Option<Batch> {
+        let started = Instant::now();
+        let result = self.plugin.gather().await;
+        PluginStats::add(
+            &self.stats.call_time_ns,
+            started.elapsed().as_nanos() as u64,
+        );
+        match result {
+            Ok(mut batch) => {
+                super::modify::apply(
+                    &mut batch,
+                    &self.modifiers,
+                    &self.global_tags,
+                    self.precision,
+                );
+                PluginStats::add(&self.stats.metrics_gathered, batch.len() as u64);
+                (!batch.is_empty()).then_some(batch)
+            }
+            Err(CallError::Returned(e)) => {
+                PluginStats::add(&self.stats.errors, 1);
+                tracing::error!(plugin = %self.id, "gather failed: {e}; next attempt at the next interval");
+                None
+            }
+            Err(CallError::Fault(f)) => {
+                PluginStats::add(&self.stats.errors, 1);
+                PluginStats::add(&self.stats.faults, 1);
+                tracing::error!(plugin = %self.id, "gather failed: {f}; the instance restarts for the next interval");
+                None
+            }
+        }
+    }
+
+    /// Gather on schedule until `stop` turns true or the pipeline closes.
+    pub async fn run(mut self, tx: mpsc::Sender<Batch>, mut stop: watch::Receiver<bool>) {
+        let mut first = true;
+        loop {
+            let mut wait = self.schedule.until_next(first);
+            if !self.schedule.jitter.is_zero() {
+                let j = rand::rng().random_range(0..self.schedule.jitter.as_nanos().max(1) as u64);
+                wait += Duration::from_nanos(j);
+            }
+            first = false;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped(&mut stop) => return,
+            }
+            if let Some(batch) = self.gather_once().await
+                && tx.send(batch).await.is_err()
+            {
+                return;
+            }
+        }
+    }
+}

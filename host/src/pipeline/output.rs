@@ -1,0 +1,186 @@
+//! A running output: writes its buffer in batches of `metric_batch_size`
+//! every `flush_interval` (+ `flush_jitter`) and as soon as a full batch
+//! waits; follows the error class the plugin returns (retry keeps the batch,
+//! reject drops and counts it, partial does both); backs off while writes
+//! keep failing; flushes once more on shutdown.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use graft_core::{Batch, CallError, Output, WriteError};
+use rand::Rng;
+use tokio::sync::watch;
+
+use super::buffer::OutputBuffer;
+use super::stopped;
+use crate::stats::{PluginId, PluginStats};
+
+/// Longest pause between retries of a failing output.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// One output and what graft does around it.
+pub struct RunningOutput {
+    pub id: PluginId,
+    pub plugin: Box<dyn Output>,
+    pub buffer: Arc<OutputBuffer>,
+    pub flush_interval: Duration,
+    pub flush_jitter: Duration,
+    pub batch_size: usize,
+    pub stats: Arc<PluginStats>,
+}
+
+/// What one write attempt did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// Nothing was waiting.
+    Empty,
+    /// The batch is gone (written, or rejected for good).
+    Done,
+    /// The batch (or part of it) was kept for a later retry.
+    Failed,
+}
+
+impl RunningOutput {
+    fn report_overflow(&self) {
+        let dropped = self.buffer.take_dropped();
+        if dropped > 0 {
+            tracing::warn!(plugin = %self.id, dropped, "metric buffer overflow; the oldest metrics were dropped");
+        }
+    }
+
+    fn restore(&self, batch: Arc<Batch>) {
+        let dropped = self.buffer.restore(batch);
+        if dropped > 0 {
+            PluginStats::add(&self.stats.metrics_dropped, dropped as u64);
+        }
+    }
+
+    /// Write one batch from the buffer.
+    pub async fn write_once(&mut self) -> Attempt {
+        self.report_overflow();
+        let Some(batch) = self.buffer.take(self.batch_size) else {
+            return Attempt::Empty;
+        };
+        let n = batch.len() as u64;
+        let started = Instant::now();
+        let result = self.plugin.write(&batch).await;
+        PluginStats::add(
+            &self.stats.call_time_ns,
+            started.elapsed().as_nanos() as u64,
+        );
+        let attempt = match result {
+            Ok(()) => {
+                PluginStats::add(&self.stats.metrics_written, n);
+                Attempt::Done
+            }
+            Err(CallError::Returned(WriteError::Reject(msg))) => {
+                PluginStats::add(&self.stats.metrics_rejected, n);
+                PluginStats::add(&self.stats.errors, 1);
+                tracing::error!(plugin = %self.id, metrics = n, "output rejected the metrics: {msg}; they are dropped");
+                Attempt::Done
+            }
+            Err(CallError::Returned(WriteError::Partial {
+                accepted,
+                rejected,
+                message,
+            })) => {
+                PluginStats::add(&self.stats.metrics_written, accepted.len() as u64);
+                PluginStats::add(&self.stats.metrics_rejected, rejected.len() as u64);
+                PluginStats::add(&self.stats.errors, 1);
+                let mut rest = (*batch).clone();
+                let done: std::collections::HashSet<u32> =
+                    accepted.iter().chain(&rejected).copied().collect();
+                rest.retain(|m| !done.contains(&(m.index() as u32)));
+                tracing::warn!(plugin = %self.id, accepted = accepted.len(), rejected = rejected.len(),
+                    kept = rest.len(), "partial write: {message}; the rest is kept for a retry");
+                if rest.is_empty() {
+                    Attempt::Done
+                } else {
+                    self.restore(Arc::new(rest));
+                    Attempt::Failed
+                }
+            }
+            Err(e) => {
+                PluginStats::add(&self.stats.errors, 1);
+                if matches!(e, CallError::Fault(_)) {
+                    PluginStats::add(&self.stats.faults, 1);
+                }
+                tracing::warn!(plugin = %self.id, metrics = n, "write failed: {e}; the metrics are kept for a retry");
+                self.restore(batch);
+                Attempt::Failed
+            }
+        };
+        self.stats.buffer_size.store(
+            self.buffer.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        attempt
+    }
+
+    /// Write batches until the buffer is empty or a write fails; true when
+    /// everything went.
+    pub async fn flush(&mut self) -> bool {
+        loop {
+            match self.write_once().await {
+                Attempt::Empty => return true,
+                Attempt::Done => continue,
+                Attempt::Failed => return false,
+            }
+        }
+    }
+
+    fn jitter(&self) -> Duration {
+        if self.flush_jitter.is_zero() {
+            return Duration::ZERO;
+        }
+        Duration::from_nanos(
+            rand::rng().random_range(0..self.flush_jitter.as_nanos().max(1) as u64),
+        )
+    }
+
+    /// Write on schedule until `stop` turns true, then flush a last time and
+    /// close. Returns the plugin, so that it can outlive this run.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> Self {
+        let mut failures: u32 = 0;
+        let mut next = Instant::now() + self.flush_interval + self.jitter();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next.into()) => {
+                    if self.flush().await {
+                        failures = 0;
+                        next = Instant::now() + self.flush_interval + self.jitter();
+                    } else {
+                        failures += 1;
+                        let backoff = self.flush_interval
+                            .saturating_mul(1 << (failures - 1).min(16))
+                            .min(MAX_BACKOFF.max(self.flush_interval));
+                        next = Instant::now() + backoff;
+                    }
+                }
+                _ = self.buffer.batch_ready.notified(), if failures == 0 => {
+                    while self.buffer.len() >= self.batch_size {
+                        if self.write_once().await == Attempt::Failed {
+                            failures = 1;
+                            next = Instant::now() + self.flush_interval;
+                            break;
+                        }
+                    }
+                }
+                _ = stopped(&mut stop) => break,
+            }
+        }
+        self.shutdown().await;
+        self
+    }
+
+    /// The last flush and close.
+    pub async fn shutdown(&mut self) {
+        if !self.flush().await {
+            tracing::error!(plugin = %self.id, lost = self.buffer.len(),
+                "output still failing at shutdown; metrics left in its buffer are lost");
+        }
+        if let Err(e) = self.plugin.close().await {
+            tracing::warn!(plugin = %self.id, "closing failed: {e}");
+        }
+    }
+}

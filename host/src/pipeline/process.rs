@@ -1,0 +1,128 @@
+//! The processor chain and the fan-out: processors run in order on a
+//! thread of their own (their calls are CPU work, WASM or native), then each
+//! batch goes, shared, to every aggregator and every output's buffer.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use graft_core::{Batch, CallError, Processor};
+
+use super::buffer::OutputBuffer;
+use crate::stats::{PluginId, PluginStats};
+
+/// What to do with a batch when a processor fails on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// Pass the batch on unchanged (default): no metric is lost.
+    #[default]
+    Pass,
+    /// Drop the batch.
+    Drop,
+}
+
+/// One processor and what graft does around it.
+pub struct RunningProcessor {
+    pub id: PluginId,
+    pub order: i64,
+    pub on_error: OnError,
+    pub plugin: Box<dyn Processor>,
+    pub stats: Arc<PluginStats>,
+}
+
+impl RunningProcessor {
+    /// Run on `batch`; false when the batch is to be dropped.
+    pub fn process(&mut self, batch: &mut Batch) -> bool {
+        let n = batch.len();
+        let started = Instant::now();
+        let result = self.plugin.process(batch);
+        PluginStats::add(
+            &self.stats.call_time_ns,
+            started.elapsed().as_nanos() as u64,
+        );
+        PluginStats::add(&self.stats.metrics_processed, n as u64);
+        let reason = match result {
+            Ok(()) => return true,
+            Err(CallError::Returned(e)) => e.to_string(),
+            Err(CallError::Fault(f)) => {
+                PluginStats::add(&self.stats.faults, 1);
+                f.to_string()
+            }
+        };
+        PluginStats::add(&self.stats.errors, 1);
+        match self.on_error {
+            OnError::Pass => {
+                tracing::warn!(plugin = %self.id, metrics = n, "processing failed: {reason}; batch passed on unchanged");
+                true
+            }
+            OnError::Drop => {
+                PluginStats::add(&self.stats.metrics_dropped, n as u64);
+                tracing::warn!(plugin = %self.id, metrics = n, "processing failed: {reason}; batch dropped");
+                false
+            }
+        }
+    }
+}
+
+/// Run every processor in order; `None` when a processor dropped the batch.
+pub fn run_all(processors: &mut [RunningProcessor], mut batch: Batch) -> Option<Batch> {
+    for p in processors {
+        if batch.is_empty() || !p.process(&mut batch) {
+            return None;
+        }
+    }
+    (!batch.is_empty()).then_some(batch)
+}
+
+/// An output's buffer and counters, as the fan-out sees it.
+pub struct OutputSink {
+    pub id: PluginId,
+    pub buffer: Arc<OutputBuffer>,
+    pub stats: Arc<PluginStats>,
+}
+
+/// Hands each batch to every output's buffer.
+#[derive(Default)]
+pub struct Fanout {
+    pub sinks: Vec<OutputSink>,
+}
+
+impl Fanout {
+    /// Deliver a batch to every output.
+    pub fn deliver(&self, batch: &Arc<Batch>) {
+        for sink in &self.sinks {
+            let dropped = sink.buffer.add(batch.clone());
+            PluginStats::add(&sink.stats.metrics_added, batch.len() as u64);
+            if dropped > 0 {
+                PluginStats::add(&sink.stats.metrics_dropped, dropped as u64);
+            }
+            sink.stats.buffer_size.store(
+                sink.buffer.len() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+    }
+}
+
+/// The chain's loop: until every input is gone, process each batch and pass
+/// it to the aggregators and (unless an aggregator drops originals) outputs.
+pub fn run_chain(
+    mut rx: tokio::sync::mpsc::Receiver<Batch>,
+    mut processors: Vec<RunningProcessor>,
+    aggregators: Vec<std::sync::mpsc::SyncSender<Arc<Batch>>>,
+    pass_originals: bool,
+    fanout: Arc<Fanout>,
+) {
+    while let Some(batch) = rx.blocking_recv() {
+        let Some(batch) = run_all(&mut processors, batch) else {
+            continue;
+        };
+        let batch = Arc::new(batch);
+        for agg in &aggregators {
+            // An aggregator that has stopped is already reported by its thread.
+            let _ = agg.send(batch.clone());
+        }
+        if pass_originals {
+            fanout.deliver(&batch);
+        }
+    }
+}

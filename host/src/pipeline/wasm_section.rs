@@ -1,0 +1,98 @@
+//! A `[[kind.wasm]]` section: `path` to the component, the plugin's own
+//! `config` table (handed to `init` as JSON), its `permissions`, its
+//! `limits`, and for processors `on_error`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::process::OnError;
+use crate::config::PluginSection;
+use crate::config::agent::string;
+use crate::config::duration::{parse_duration_value, parse_size_value};
+use crate::wasm::{Limits, Permissions};
+
+/// What a WASM section says, besides the options common to its kind.
+#[derive(Debug)]
+pub struct WasmSection {
+    /// `path`: the `.wasm` component; relative to the config file.
+    pub path: PathBuf,
+    /// `config`: the plugin's own table, as JSON.
+    pub config_json: String,
+    /// `permissions`: what the plugin may touch (default: nothing).
+    pub permissions: Permissions,
+    /// `limits`: `memory` (default `"256MiB"`), `call_timeout` (default `"10s"`).
+    pub limits: Limits,
+    /// `on_error` (processors; default `"pass"`): `"pass"` or `"drop"` the
+    /// batch the plugin failed on.
+    pub on_error: OnError,
+}
+
+/// Read a WASM section; every key left over is an error.
+pub fn parse(section: &mut PluginSection, is_processor: bool) -> Result<WasmSection> {
+    let path = match section.take("path") {
+        Some(v) => PathBuf::from(string(&v).context("key `path`")?),
+        None => bail!("key `path` is required: the .wasm file of the plugin"),
+    };
+    let path = if path.is_relative() {
+        let base = Path::new(&section.origin)
+            .parent()
+            .unwrap_or(Path::new("."));
+        base.join(path)
+    } else {
+        path
+    };
+    let config_json = match section.take("config") {
+        None => "{}".to_owned(),
+        Some(toml::Value::Table(t)) => serde_json::to_string(&t).context("key `config`")?,
+        Some(other) => bail!("key `config`: expected a table, found {}", other.type_str()),
+    };
+    let permissions = match section.take("permissions") {
+        None => Permissions::default(),
+        Some(v) => {
+            let p: Permissions = v.try_into().map_err(|e: toml::de::Error| {
+                anyhow::anyhow!("key `permissions`: {}", e.to_string().trim_end())
+            })?;
+            p.validate()?;
+            p
+        }
+    };
+    let mut limits = Limits::default();
+    if let Some(v) = section.take("limits") {
+        let toml::Value::Table(t) = v else {
+            bail!("key `limits`: expected a table");
+        };
+        for (k, v) in t {
+            match k.as_str() {
+                "memory" => {
+                    limits.memory_bytes =
+                        parse_size_value(&v).context("key `limits.memory`")? as usize;
+                }
+                "call_timeout" => {
+                    limits.call_timeout =
+                        parse_duration_value(&v).context("key `limits.call_timeout`")?;
+                }
+                other => bail!("unknown key `limits.{other}` (expected memory, call_timeout)"),
+            }
+        }
+    }
+    let on_error = match section.take("on_error") {
+        None => OnError::Pass,
+        Some(_) if !is_processor => bail!("key `on_error` applies to processors only"),
+        Some(v) => match string(&v).context("key `on_error`")?.as_str() {
+            "pass" => OnError::Pass,
+            "drop" => OnError::Drop,
+            other => bail!("key `on_error`: {other:?} is not \"pass\" or \"drop\""),
+        },
+    };
+    if let Some(key) = section.table.keys().next() {
+        bail!("unknown key `{key}` (a WASM plugin's own settings go under `config`)");
+    }
+    Ok(WasmSection {
+        path,
+        config_json,
+        permissions,
+        limits,
+        on_error,
+    })
+}

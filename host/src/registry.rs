@@ -1,0 +1,54 @@
+//! The one list of built-in plugins: section name to constructor. WASM
+//! plugins (`[[kind.wasm]]`) are not here; the pipeline builder handles them.
+
+use anyhow::Result;
+use graft_core::{Input, Output};
+
+/// Builds an input from its own config table.
+pub type InputCtor = fn(toml::Table) -> Result<Box<dyn Input>>;
+/// Builds an output from its own config table.
+pub type OutputCtor = fn(toml::Table) -> Result<Box<dyn Output>>;
+
+/// Built-in inputs, by section name.
+pub const INPUTS: &[(&str, InputCtor)] = &[("mem", graft_plugins::inputs::mem::build)];
+
+/// Built-in outputs, by section name.
+pub const OUTPUTS: &[(&str, OutputCtor)] = &[("file", graft_plugins::outputs::file::build)];
+
+/// The section name reserved for WASM plugins of every kind.
+pub const WASM: &str = "wasm";
+
+/// Look a constructor up by name.
+pub fn find<T: Copy>(list: &[(&str, T)], name: &str) -> Option<T> {
+    list.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+}
+
+/// Names in a list, for "did you mean" messages.
+pub fn names<T>(list: &[(&str, T)]) -> String {
+    let mut names: Vec<&str> = list.iter().map(|(n, _)| *n).collect();
+    names.push(WASM);
+    names.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_are_unique_and_wasm_is_reserved() {
+        let mut seen = HashSet::new();
+        for name in INPUTS
+            .iter()
+            .map(|(n, _)| n)
+            .chain(OUTPUTS.iter().map(|(n, _)| n))
+        {
+            assert_ne!(*name, WASM);
+            assert!(seen.insert(("any", *name)) || OUTPUTS.iter().any(|(n, _)| n == name));
+        }
+        let inputs: HashSet<_> = INPUTS.iter().map(|(n, _)| n).collect();
+        assert_eq!(inputs.len(), INPUTS.len());
+        let outputs: HashSet<_> = OUTPUTS.iter().map(|(n, _)| n).collect();
+        assert_eq!(outputs.len(), OUTPUTS.len());
+    }
+}

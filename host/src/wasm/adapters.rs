@@ -1,0 +1,169 @@
+//! WASM instances behind graft's plugin traits, so that the pipeline treats
+//! them like built-ins. Inputs and outputs run their calls on tokio's
+//! blocking pool; processors and aggregators are called from the pipeline's
+//! own worker threads. Everything a plugin returns is checked against the
+//! contract; a broken batch is that plugin's fault, never a host panic.
+
+use async_trait::async_trait;
+use graft_core::{
+    Aggregator, Batch, BatchError, CallError, Fault, FaultKind, Input, Output, Processor,
+    WriteError,
+};
+
+use super::convert::{from_wit, plugin_error, to_wit, write_error};
+use super::instance::{Exports, WasmInstance};
+
+fn wrong_kind() -> wasmtime::Error {
+    wasmtime::format_err!("plugin does not export this kind")
+}
+
+fn contract_fault(e: BatchError) -> Fault {
+    Fault {
+        kind: FaultKind::Contract,
+        message: format!("returned a batch that breaks the contract: {e}"),
+    }
+}
+
+/// Run a blocking call on an instance kept in `slot`, off the reactor.
+async fn off_reactor<R: Send + 'static>(
+    slot: &mut Option<WasmInstance>,
+    f: impl FnOnce(&mut WasmInstance) -> R + Send + 'static,
+) -> Result<R, Fault> {
+    let mut inst = slot.take().ok_or_else(|| Fault {
+        kind: FaultKind::Start,
+        message: "plugin instance was lost by an earlier failure".into(),
+    })?;
+    let (inst, r) = tokio::task::spawn_blocking(move || {
+        let r = f(&mut inst);
+        (inst, r)
+    })
+    .await
+    .map_err(|e| Fault {
+        kind: FaultKind::Trap,
+        message: format!("host thread running the plugin failed: {e}"),
+    })?;
+    *slot = Some(inst);
+    Ok(r)
+}
+
+/// A WASM input.
+pub struct WasmInput(Option<WasmInstance>);
+
+impl WasmInput {
+    pub fn new(inst: WasmInstance) -> Self {
+        Self(Some(inst))
+    }
+}
+
+fn gather(inst: &mut WasmInstance) -> Result<Batch, CallError> {
+    let out = inst.call(|store, ex| match ex {
+        Exports::Input(g) => g.call_gather(store),
+        _ => Err(wrong_kind()),
+    })?;
+    match out {
+        Ok(b) => from_wit(b).map_err(|e| contract_fault(e).into()),
+        Err(e) => Err(CallError::Returned(plugin_error(e))),
+    }
+}
+
+#[async_trait]
+impl Input for WasmInput {
+    async fn gather(&mut self) -> Result<Batch, CallError> {
+        off_reactor(&mut self.0, gather).await?
+    }
+}
+
+/// A WASM processor.
+pub struct WasmProcessor(WasmInstance);
+
+impl WasmProcessor {
+    pub fn new(inst: WasmInstance) -> Self {
+        Self(inst)
+    }
+}
+
+impl Processor for WasmProcessor {
+    fn process(&mut self, batch: &mut Batch) -> Result<(), CallError> {
+        let input = to_wit(std::mem::take(batch));
+        let out = self.0.call(|store, ex| match ex {
+            Exports::Processor(g) => g.call_process(store, &input),
+            _ => Err(wrong_kind()),
+        });
+        let result = match out {
+            Ok(Ok(b)) => match from_wit(b) {
+                Ok(b) => {
+                    *batch = b;
+                    return Ok(());
+                }
+                Err(e) => Err(contract_fault(e).into()),
+            },
+            Ok(Err(e)) => Err(CallError::Returned(plugin_error(e))),
+            Err(fault) => Err(CallError::Fault(fault)),
+        };
+        // Give the caller its batch back, untouched, to pass or drop.
+        *batch = from_wit(input).expect("the host's own batch is valid");
+        result
+    }
+}
+
+/// A WASM aggregator.
+pub struct WasmAggregator(WasmInstance);
+
+impl WasmAggregator {
+    pub fn new(inst: WasmInstance) -> Self {
+        Self(inst)
+    }
+}
+
+impl Aggregator for WasmAggregator {
+    fn add(&mut self, batch: &Batch) -> Result<(), CallError> {
+        let batch = to_wit(batch.clone());
+        let out = self.0.call(|store, ex| match ex {
+            Exports::Aggregator(g) => g.call_add(store, &batch),
+            _ => Err(wrong_kind()),
+        })?;
+        out.map_err(|e| CallError::Returned(plugin_error(e)))
+    }
+
+    fn push(&mut self) -> Result<Batch, CallError> {
+        let out = self.0.call(|store, ex| match ex {
+            Exports::Aggregator(g) => g.call_push(store),
+            _ => Err(wrong_kind()),
+        })?;
+        from_wit(out).map_err(|e| contract_fault(e).into())
+    }
+
+    fn reset(&mut self) -> Result<(), CallError> {
+        self.0.call(|store, ex| match ex {
+            Exports::Aggregator(g) => g.call_reset(store),
+            _ => Err(wrong_kind()),
+        })?;
+        Ok(())
+    }
+}
+
+/// A WASM output.
+pub struct WasmOutput(Option<WasmInstance>);
+
+impl WasmOutput {
+    pub fn new(inst: WasmInstance) -> Self {
+        Self(Some(inst))
+    }
+}
+
+fn write(inst: &mut WasmInstance, batch: Batch) -> Result<(), CallError<WriteError>> {
+    let batch = to_wit(batch);
+    let out = inst.call(|store, ex| match ex {
+        Exports::Output(g) => g.call_write(store, &batch),
+        _ => Err(wrong_kind()),
+    })?;
+    out.map_err(|e| CallError::Returned(write_error(e)))
+}
+
+#[async_trait]
+impl Output for WasmOutput {
+    async fn write(&mut self, batch: &Batch) -> Result<(), CallError<WriteError>> {
+        let batch = batch.clone();
+        off_reactor(&mut self.0, move |inst| write(inst, batch)).await?
+    }
+}

@@ -1,0 +1,300 @@
+//! One sandboxed instance of a WASM plugin: its own `Store`, its limits
+//! (memory cap, per-call deadline), its grants. A fault (trap, deadline,
+//! memory) poisons the instance; the next call re-creates it from the
+//! `InstancePre` and calls `init` again, after a backoff that doubles with
+//! every consecutive fault.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use graft_core::{Fault, FaultKind, PluginError};
+use wasmtime::Store;
+use wasmtime::component::Instance;
+
+use super::bindings::{aggregator, input, output, processor, types};
+use super::console::Console;
+use super::contract::PluginKind;
+use super::permissions::Permissions;
+use super::state::{HostState, Limiter};
+use super::{EPOCH_TICK, LoadedPlugin};
+
+/// Resource limits of one plugin instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest linear memory, in bytes.
+    pub memory_bytes: usize,
+    /// Longest a single call may run.
+    pub call_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 256 << 20,
+            call_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything needed to (re)create an instance besides the code.
+#[derive(Clone, Debug)]
+pub struct PluginSpec {
+    /// Name for logs and metrics (`processors.wasm[0]` or the alias).
+    pub name: Arc<str>,
+    /// The plugin's own `config` table as JSON.
+    pub config_json: String,
+    pub permissions: Permissions,
+    pub limits: Limits,
+}
+
+/// Why an instance could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// `init` returned an error: the configuration is wrong.
+    #[error("init rejected its configuration: {0}")]
+    Init(PluginError),
+    /// The instance could not be created, or trapped in `init`.
+    #[error(transparent)]
+    Fault(Fault),
+}
+
+/// The typed exports of an instance, by kind.
+pub enum Exports {
+    Input(input::Guest),
+    Processor(processor::Guest),
+    Aggregator(aggregator::Guest),
+    Output(output::Guest),
+}
+
+impl Exports {
+    fn init(
+        &self,
+        store: &mut Store<HostState>,
+        config: &str,
+    ) -> wasmtime::Result<Result<(), types::PluginError>> {
+        match self {
+            Exports::Input(g) => g.call_init(store, config),
+            Exports::Processor(g) => g.call_init(store, config),
+            Exports::Aggregator(g) => g.call_init(store, config),
+            Exports::Output(g) => g.call_init(store, config),
+        }
+    }
+}
+
+struct Live {
+    store: Store<HostState>,
+    exports: Exports,
+}
+
+/// Backoff before re-creating a faulted instance.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// One plugin instance that survives its own faults.
+pub struct WasmInstance {
+    plugin: LoadedPlugin,
+    spec: PluginSpec,
+    live: Option<Live>,
+    consecutive_faults: u32,
+    retry_at: Option<Instant>,
+    faults: u64,
+    memory_peak: usize,
+}
+
+impl WasmInstance {
+    /// Create the first instance and initialise it with the config.
+    pub fn start(plugin: LoadedPlugin, spec: PluginSpec) -> Result<Self, StartError> {
+        let mut inst = Self {
+            plugin,
+            spec,
+            live: None,
+            consecutive_faults: 0,
+            retry_at: None,
+            faults: 0,
+            memory_peak: 0,
+        };
+        inst.live = Some(inst.instantiate()?);
+        Ok(inst)
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.spec.name
+    }
+
+    /// The compiled plugin this instance runs.
+    pub fn plugin(&self) -> &LoadedPlugin {
+        &self.plugin
+    }
+
+    /// Faults since the start.
+    pub fn faults(&self) -> u64 {
+        self.faults
+    }
+
+    /// Largest linear memory any instance reached, in bytes.
+    pub fn memory_peak(&self) -> usize {
+        let live = self
+            .live
+            .as_ref()
+            .map_or(0, |l| l.store.data().limiter.memory_peak);
+        self.memory_peak.max(live)
+    }
+
+    fn instantiate(&self) -> Result<Live, StartError> {
+        let start_fault = |what: &str, e: wasmtime::Error| {
+            StartError::Fault(Fault {
+                kind: FaultKind::Start,
+                message: format!("{what}: {e:#}"),
+            })
+        };
+        let console = Console::new(self.spec.name.clone());
+        let wasi = self.spec.permissions.wasi_ctx(&console).map_err(|e| {
+            StartError::Fault(Fault {
+                kind: FaultKind::Start,
+                message: format!("{e:#}"),
+            })
+        })?;
+        let limiter = Limiter::new(self.spec.limits.memory_bytes);
+        let state = HostState::new(self.spec.name.clone(), wasi, limiter, console);
+        let mut store = Store::new(self.plugin.pre.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(self.deadline_ticks());
+
+        let instance: Instance = self
+            .plugin
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| start_fault("instantiating", e))?;
+        let pre = &self.plugin.pre;
+        let exports = match self.plugin.contract.kind {
+            PluginKind::Input => input::GuestIndices::new(pre)
+                .and_then(|i| i.load(&mut store, &instance))
+                .map(Exports::Input),
+            PluginKind::Processor => processor::GuestIndices::new(pre)
+                .and_then(|i| i.load(&mut store, &instance))
+                .map(Exports::Processor),
+            PluginKind::Aggregator => aggregator::GuestIndices::new(pre)
+                .and_then(|i| i.load(&mut store, &instance))
+                .map(Exports::Aggregator),
+            PluginKind::Output => output::GuestIndices::new(pre)
+                .and_then(|i| i.load(&mut store, &instance))
+                .map(Exports::Output),
+        }
+        .map_err(|e| start_fault("reading the plugin's exports", e))?;
+
+        match exports.init(&mut store, &self.spec.config_json) {
+            Ok(Ok(())) => Ok(Live { store, exports }),
+            Ok(Err(e)) => Err(StartError::Init(PluginError {
+                message: e.message,
+                field: e.field,
+            })),
+            Err(e) => Err(StartError::Fault(classify(&mut store, &e))),
+        }
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        (self.spec.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+    }
+
+    /// Call into the plugin. A fault poisons the instance; the next call
+    /// re-creates it (after the backoff).
+    pub fn call<R>(
+        &mut self,
+        f: impl FnOnce(&mut Store<HostState>, &Exports) -> wasmtime::Result<R>,
+    ) -> Result<R, Fault> {
+        if self.live.is_none() {
+            self.restart()?;
+        }
+        let ticks = self.deadline_ticks();
+        let live = self.live.as_mut().expect("instance is live");
+        live.store.set_epoch_deadline(ticks);
+        live.store.data_mut().limiter.memory_denied = false;
+        match f(&mut live.store, &live.exports) {
+            Ok(r) => {
+                self.consecutive_faults = 0;
+                Ok(r)
+            }
+            Err(e) => {
+                let fault = classify(&mut live.store, &e);
+                self.poison(&fault);
+                Err(fault)
+            }
+        }
+    }
+
+    fn restart(&mut self) -> Result<(), Fault> {
+        if let Some(at) = self.retry_at {
+            let now = Instant::now();
+            if now < at {
+                return Err(Fault {
+                    kind: FaultKind::Start,
+                    message: format!(
+                        "instance is restarting after a fault; next attempt in {:?}",
+                        at - now
+                    ),
+                });
+            }
+        }
+        match self.instantiate() {
+            Ok(live) => {
+                tracing::info!(plugin = %self.spec.name, "plugin instance re-created");
+                self.live = Some(live);
+                self.retry_at = None;
+                Ok(())
+            }
+            Err(e) => {
+                let fault = match e {
+                    StartError::Fault(f) => f,
+                    StartError::Init(e) => Fault {
+                        kind: FaultKind::Start,
+                        message: format!("init failed on restart: {e}"),
+                    },
+                };
+                self.poison(&fault);
+                Err(fault)
+            }
+        }
+    }
+
+    fn poison(&mut self, fault: &Fault) {
+        if let Some(live) = self.live.take() {
+            self.memory_peak = self.memory_peak.max(live.store.data().limiter.memory_peak);
+        }
+        self.faults += 1;
+        self.consecutive_faults += 1;
+        let backoff = BACKOFF_FIRST
+            .saturating_mul(1 << self.consecutive_faults.saturating_sub(1).min(16))
+            .min(BACKOFF_MAX);
+        self.retry_at = Some(Instant::now() + backoff);
+        tracing::warn!(plugin = %self.spec.name, kind = fault.kind.as_str(), retry_in = ?backoff,
+            "plugin instance faulted and was discarded: {}", fault.message);
+    }
+}
+
+/// Name a failed call's fault.
+fn classify(store: &mut Store<HostState>, e: &wasmtime::Error) -> Fault {
+    let state = store.data_mut();
+    let tail = state.console.take_tail();
+    let kind = if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+        FaultKind::Deadline
+    } else if state.limiter.memory_denied {
+        FaultKind::Memory
+    } else {
+        FaultKind::Trap
+    };
+    let mut message = match kind {
+        FaultKind::Deadline => "call ran past its deadline".to_owned(),
+        FaultKind::Memory => format!(
+            "memory would grow past its cap of {} bytes",
+            state.limiter.memory_cap
+        ),
+        _ => format!("{e:#}"),
+    };
+    if !tail.is_empty() {
+        message.push_str("; plugin output: ");
+        message.push_str(&tail);
+    }
+    Fault { kind, message }
+}

@@ -1,0 +1,162 @@
+//! What each plugin's `Store` holds: its WASI context (only what its
+//! permissions grant), its resource limiter, and the host API it may call.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{host_api, types};
+use super::console::Console;
+
+/// The per-store state of one plugin instance.
+pub struct HostState {
+    pub(crate) name: Arc<str>,
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: Limiter,
+    pub(crate) console: Console,
+    log_window: LogWindow,
+}
+
+impl HostState {
+    pub(crate) fn new(name: Arc<str>, wasi: WasiCtx, limiter: Limiter, console: Console) -> Self {
+        Self {
+            name,
+            wasi,
+            table: ResourceTable::new(),
+            limiter,
+            console,
+            log_window: LogWindow::default(),
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Caps a plugin's memory and records how far it grew.
+#[derive(Debug)]
+pub struct Limiter {
+    /// Largest size any one linear memory may reach, in bytes.
+    pub memory_cap: usize,
+    /// Largest size a linear memory reached, in bytes.
+    pub memory_peak: usize,
+    /// Whether a growth was refused since the last check.
+    pub memory_denied: bool,
+}
+
+impl Limiter {
+    pub(crate) fn new(memory_cap: usize) -> Self {
+        Self {
+            memory_cap,
+            memory_peak: 0,
+            memory_denied: false,
+        }
+    }
+}
+
+/// Table elements a plugin may have; generous, but not unbounded.
+const TABLE_ELEMENTS_CAP: usize = 1 << 20;
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_cap {
+            self.memory_denied = true;
+            return Ok(false);
+        }
+        self.memory_peak = self.memory_peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= TABLE_ELEMENTS_CAP)
+    }
+}
+
+/// At most this many log lines per second per instance; the rest are
+/// counted and reported once the second is over.
+const LOG_LINES_PER_SECOND: u32 = 200;
+/// Longest log message kept, in bytes.
+const LOG_LINE_MAX: usize = 4096;
+
+#[derive(Debug)]
+struct LogWindow {
+    start: Instant,
+    lines: u32,
+    suppressed: u64,
+}
+
+impl Default for LogWindow {
+    fn default() -> Self {
+        Self {
+            start: Instant::now(),
+            lines: 0,
+            suppressed: 0,
+        }
+    }
+}
+
+impl host_api::Host for HostState {
+    fn log(&mut self, level: host_api::Level, mut message: String) {
+        let w = &mut self.log_window;
+        if w.start.elapsed().as_secs() >= 1 {
+            if w.suppressed > 0 {
+                tracing::warn!(plugin = %self.name, suppressed = w.suppressed,
+                    "plugin logged more than {LOG_LINES_PER_SECOND} lines a second; the rest were dropped");
+            }
+            *w = LogWindow::default();
+        }
+        w.lines += 1;
+        if w.lines > LOG_LINES_PER_SECOND {
+            w.suppressed += 1;
+            return;
+        }
+        if message.len() > LOG_LINE_MAX {
+            let mut cut = LOG_LINE_MAX;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str(" [truncated]");
+        }
+        let plugin = &*self.name;
+        match level {
+            host_api::Level::Trace => tracing::trace!(plugin, "{message}"),
+            host_api::Level::Debug => tracing::debug!(plugin, "{message}"),
+            host_api::Level::Info => tracing::info!(plugin, "{message}"),
+            host_api::Level::Warn => tracing::warn!(plugin, "{message}"),
+            host_api::Level::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+
+    fn plugin_name(&mut self) -> String {
+        self.name.to_string()
+    }
+
+    fn now(&mut self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0)
+    }
+}
+
+impl types::Host for HostState {}

@@ -1,0 +1,3 @@
+//! Built-in inputs.
+
+pub mod mem;

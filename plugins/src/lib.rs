@@ -1,0 +1,15 @@
+//! graft's built-in plugins: native Rust behind the same traits as WASM
+//! plugins, emitting Telegraf's measurement, tag and field names and types.
+//!
+//! Each plugin module offers `build(table)`, which parses the plugin's own
+//! config table (unknown keys are errors) and returns the plugin. The host's
+//! registry lists them by section name.
+//!
+//! Layout:
+//! - [`inputs::mem`]: `inputs.mem`, memory from `/proc/meminfo`
+//! - [`outputs::file`]: `outputs.file`, line protocol to stdout or files
+//! - [`config`]: parsing a plugin's table with errors that name the key
+
+pub mod config;
+pub mod inputs;
+pub mod outputs;

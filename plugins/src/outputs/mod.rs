@@ -1,0 +1,3 @@
+//! Built-in outputs.
+
+pub mod file;

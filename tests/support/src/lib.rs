@@ -1,0 +1,107 @@
+//! Helpers shared by graft's tests and benchmarks: building the WASM plugins
+//! from source (never checked-in `.wasm`), finding the `graft` binary, and
+//! running it.
+//!
+//! Plugins are built with cargo for `wasm32-wasip2` into their own target
+//! directory (`target/wasm-plugins`), so that the build never waits on the
+//! lock of the build that runs the tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Every guest crate in the workspace: examples and test plugins.
+pub const GUESTS: &[&str] = &[
+    "example-sine-input",
+    "example-rename-processor",
+    "example-stats-aggregator",
+    "example-jsonl-output",
+    "test-passthrough",
+];
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("tests/support sits two levels below the root")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(workspace_root());
+    c
+}
+
+/// Build every guest (once per process) and return the directory holding
+/// the `.wasm` files.
+pub fn wasm_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let target = workspace_root().join("target/wasm-plugins");
+        let mut cmd = cargo();
+        cmd.args([
+            "build",
+            "--quiet",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "plugin",
+        ])
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+        for g in GUESTS {
+            cmd.args(["-p", g]);
+        }
+        let status = cmd
+            .status()
+            .expect("running cargo to build the WASM plugins");
+        assert!(
+            status.success(),
+            "building the WASM plugins failed (is the wasm32-wasip2 target installed?)"
+        );
+        target.join("wasm32-wasip2/plugin")
+    })
+}
+
+/// Path of a built guest, by crate name (`example-rename-processor`).
+pub fn wasm(name: &str) -> PathBuf {
+    wasm_dir().join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+/// The `graft` binary of this build (built if missing).
+pub fn graft_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let status = cargo()
+            .args(["build", "--quiet", "-p", "graft", "--bin", "graft"])
+            .status()
+            .expect("running cargo to build graft");
+        assert!(status.success(), "building graft failed");
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/<test> -> target/<profile>/graft
+        let bin = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executable in target/<profile>/deps")
+            .join("graft");
+        assert!(bin.exists(), "{} missing", bin.display());
+        bin
+    })
+}
+
+/// A `graft` command with the plugin directory in `GRAFT_WASM_DIR`, the
+/// compiled-code cache in a stable test location, and logs at `warn`.
+pub fn graft() -> Command {
+    let mut c = Command::new(graft_bin());
+    c.env("GRAFT_WASM_DIR", wasm_dir())
+        .env(
+            "GRAFT_CACHE_DIR",
+            workspace_root().join("target/graft-cache"),
+        )
+        .env("GRAFT_LOG", "warn")
+        .current_dir(workspace_root());
+    c
+}

@@ -1,0 +1,326 @@
+//! The `graft` binary end to end: the examples as their configs document
+//! them, the default run, `graft config`, and shutdown on SIGTERM.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use graft_test_support::{graft, wasm_dir, workspace_root};
+
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("running graft");
+    assert!(
+        out.status.success(),
+        "graft failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+fn example(name: &str) -> std::path::PathBuf {
+    workspace_root()
+        .join("examples")
+        .join(name)
+        .join("graft.toml")
+}
+
+/// `key=value` pairs of a line-protocol field set.
+fn fields(line: &str) -> Vec<(String, String)> {
+    let set = line.split(' ').nth(1).expect("a field set");
+    set.split(',')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("key=value");
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("graft did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn graft_test_shows_builtin_and_wasm_input_through_wasm_processor() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("graft.toml");
+    std::fs::write(
+        &config,
+        r#"
+[agent]
+  hostname = "box-1"
+[[inputs.mem]]
+[[inputs.wasm]]
+  path = "${GRAFT_WASM_DIR}/example_sine_input.wasm"
+[[processors.wasm]]
+  path = "${GRAFT_WASM_DIR}/example_rename_processor.wasm"
+  [processors.wasm.config]
+    from = "used_percent"
+    to = "used_pct"
+    [processors.wasm.config.tags]
+      region = "ap-northeast"
+[[outputs.file]]
+"#,
+    )
+    .unwrap();
+    let out = stdout_of(graft().args(["test", "--config"]).arg(&config));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let mem = lines
+        .iter()
+        .find(|l| l.starts_with("mem,"))
+        .expect("a mem line");
+    assert!(
+        mem.starts_with("mem,host=box-1,region=ap-northeast "),
+        "{mem}"
+    );
+    let f = fields(mem);
+    assert!(
+        f.iter()
+            .any(|(k, v)| k == "used_pct" && v.parse::<f64>().is_ok()),
+        "{mem}"
+    );
+    assert!(!f.iter().any(|(k, _)| k == "used_percent"), "{mem}");
+    assert_eq!(f.len(), 34, "every other mem field is still there: {mem}");
+    let sine = lines
+        .iter()
+        .find(|l| l.starts_with("sine,"))
+        .expect("a sine line");
+    assert!(
+        sine.starts_with(
+            "sine,host=box-1,plugin=inputs.wasm,region=ap-northeast count=0i,value=0 "
+        ),
+        "{sine}"
+    );
+}
+
+#[test]
+fn rename_example_runs_as_documented() {
+    let out = stdout_of(
+        graft()
+            .args(["test", "--config"])
+            .arg(example("rename-processor")),
+    );
+    assert!(out.starts_with("mem,region=ap-northeast "), "{out}");
+    assert!(out.contains(",used_pct="), "{out}");
+}
+
+#[test]
+fn sine_and_stats_examples_run_as_documented() {
+    let out = stdout_of(
+        graft()
+            .args(["test", "--config"])
+            .arg(example("sine-input")),
+    );
+    assert!(
+        out.starts_with("sine,plugin=inputs.wasm::wave count=0i,value=0 "),
+        "{out}"
+    );
+    let out = stdout_of(
+        graft()
+            .args(["test", "--config"])
+            .arg(example("stats-aggregator")),
+    );
+    assert!(
+        out.starts_with(
+            "sine,plugin=inputs.wasm value_count=1i,value_max=0,value_mean=0,value_min=0 "
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn jsonl_output_writes_only_into_its_granted_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = graft()
+        .args(["run", "--once", "--config"])
+        .arg(example("jsonl-output"))
+        .env("GRAFT_JSONL_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert_eq!(lines[0]["name"], "mem");
+    assert!(lines[0]["fields"]["total"].as_u64().unwrap() > 0);
+    assert!(lines[0]["fields"]["used_percent"].as_f64().is_some());
+
+    // The same plugin pointed at a directory it was not granted fails at init.
+    let other = tempfile::tempdir().unwrap();
+    let config = other.path().join("graft.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[inputs.mem]]\n[[outputs.wasm]]\n  path = \"{}/example_jsonl_output.wasm\"\n  [outputs.wasm.config]\n    dir = \"{}\"\n",
+            wasm_dir().display(),
+            other.path().display()
+        ),
+    )
+    .unwrap();
+    let out = graft()
+        .args(["run", "--once", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("outputs.wasm[0]") && err.contains("config.dir") && err.contains("granted"),
+        "{err}"
+    );
+    assert!(!other.path().join("metrics.jsonl").exists());
+}
+
+#[test]
+fn sigterm_stops_inputs_drains_and_flushes_then_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("out.lp");
+    let config = dir.path().join("graft.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[agent]
+  interval = "100ms"
+  round_interval = false
+  flush_interval = "1h"
+  omit_hostname = true
+[[inputs.wasm]]
+  path = "${{GRAFT_WASM_DIR}}/example_sine_input.wasm"
+[[processors.wasm]]
+  path = "${{GRAFT_WASM_DIR}}/example_rename_processor.wasm"
+  [processors.wasm.config]
+    from = "count"
+    to = "seq"
+[[outputs.file]]
+  files = ["{}"]
+"#,
+            out_file.display()
+        ),
+    )
+    .unwrap();
+    let mut child = graft()
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !out_file.exists() || std::fs::read_to_string(&out_file).unwrap().is_empty(),
+        "nothing is written before the (hour-long) flush interval"
+    );
+    sigterm(&child);
+    let status = wait_with_timeout(&mut child, Duration::from_secs(20));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "exit status {status}: {stderr}");
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    let seqs: Vec<i64> = text
+        .lines()
+        .map(|l| {
+            let f = fields(l);
+            let seq = &f.iter().find(|(k, _)| k == "seq").expect("renamed field").1;
+            seq.trim_end_matches('i').parse().unwrap()
+        })
+        .collect();
+    assert!(seqs.len() >= 5, "only {} metrics: {text}", seqs.len());
+    assert_eq!(
+        seqs,
+        (0..seqs.len() as i64).collect::<Vec<_>>(),
+        "every gathered metric, once, in order"
+    );
+}
+
+#[test]
+fn default_run_needs_no_server_and_prints_memory_metrics() {
+    let mut child = graft()
+        .arg("run")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The default gathers every 10 s, aligned; wait for one gather.
+    std::thread::sleep(Duration::from_millis(10_500));
+    sigterm(&child);
+    let status = wait_with_timeout(&mut child, Duration::from_secs(20));
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(status.success());
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("mem,host="))
+        .unwrap_or_else(|| panic!("no mem line in {out:?}"));
+    assert!(
+        line.contains(" total=") || line.contains(",total="),
+        "{line}"
+    );
+}
+
+#[test]
+fn sample_config_is_valid() {
+    let sample = stdout_of(graft().arg("config"));
+    assert!(sample.contains("[[inputs.mem]]") && sample.contains("[agent]"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sample.toml");
+    std::fs::write(&path, &sample).unwrap();
+    let out = stdout_of(graft().args(["config", "check", "--config"]).arg(&path));
+    assert!(out.contains("configuration OK"), "{out}");
+}
+
+#[test]
+fn config_check_compiles_and_inits_wasm_plugins() {
+    let out = graft()
+        .args(["config", "check", "--config"])
+        .arg(workspace_root().join("tests/scenarios/bad-plugin-config/graft.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("config.to"));
+    let out = stdout_of(
+        graft()
+            .args(["config", "check", "--config"])
+            .arg(example("stats-aggregator")),
+    );
+    assert!(
+        out.contains("1 inputs, 0 processors, 1 aggregators, 1 outputs"),
+        "{out}"
+    );
+}
