@@ -7,7 +7,7 @@
 
 use std::ops::Range;
 
-use crate::strings::{StringTable, Sym};
+use crate::strings::{StringTable, StringTableError, Sym};
 use crate::value::{FieldRef, Value};
 
 /// A batch of metrics in columnar form. See the WIT record `batch`.
@@ -27,7 +27,10 @@ pub struct Batch {
 /// The raw columns of a batch, as they cross the WASM boundary.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BatchParts {
-    pub strings: Vec<String>,
+    /// Every string of the batch, end to end.
+    pub string_data: String,
+    /// End offset of each string in `string_data`.
+    pub string_ends: Vec<u32>,
     pub names: Vec<Sym>,
     pub timestamps: Vec<i64>,
     pub tag_offsets: Vec<u32>,
@@ -41,6 +44,8 @@ pub struct BatchParts {
 /// Why columns do not form a valid batch.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BatchError {
+    #[error(transparent)]
+    Strings(#[from] StringTableError),
     #[error("`{list}` has {actual} entries where {expected} were expected")]
     Length {
         list: &'static str,
@@ -100,9 +105,8 @@ impl Batch {
 
     /// Check columns from outside and make a batch of them.
     pub fn from_parts(parts: BatchParts) -> Result<Self, BatchError> {
-        validate(&parts)?;
-        Ok(Self {
-            strings: StringTable::from_vec(parts.strings),
+        let batch = Self {
+            strings: StringTable::from_parts(parts.string_data, parts.string_ends)?,
             names: parts.names,
             timestamps: parts.timestamps,
             tag_offsets: parts.tag_offsets,
@@ -111,13 +115,17 @@ impl Batch {
             field_offsets: parts.field_offsets,
             field_keys: parts.field_keys,
             field_values: parts.field_values,
-        })
+        };
+        batch.validate()?;
+        Ok(batch)
     }
 
     /// Hand the columns over, for example to a WASM plugin.
     pub fn into_parts(self) -> BatchParts {
+        let (string_data, string_ends) = self.strings.into_parts();
         BatchParts {
-            strings: self.strings.into_vec(),
+            string_data,
+            string_ends,
             names: self.names,
             timestamps: self.timestamps,
             tag_offsets: self.tag_offsets,
@@ -460,83 +468,90 @@ fn resolve(batch: &Batch, v: Value) -> FieldRef<'_> {
     }
 }
 
-fn validate(p: &BatchParts) -> Result<(), BatchError> {
-    let n = p.names.len();
-    let check_len = |list, actual: usize, expected| {
-        if actual == expected {
-            Ok(())
-        } else {
-            Err(BatchError::Length {
+impl Batch {
+    /// Check every invariant; the string table is already checked.
+    fn validate(&self) -> Result<(), BatchError> {
+        let n = self.names.len();
+        let check_len = |list, actual: usize, expected| {
+            if actual == expected {
+                Ok(())
+            } else {
+                Err(BatchError::Length {
+                    list,
+                    expected,
+                    actual,
+                })
+            }
+        };
+        check_len("timestamps", self.timestamps.len(), n)?;
+        check_len("tag-offsets", self.tag_offsets.len(), n + 1)?;
+        check_len("field-offsets", self.field_offsets.len(), n + 1)?;
+        check_len("tag-values", self.tag_values.len(), self.tag_keys.len())?;
+        check_len(
+            "field-values",
+            self.field_values.len(),
+            self.field_keys.len(),
+        )?;
+        check_offsets("tag-offsets", &self.tag_offsets, self.tag_keys.len())?;
+        check_offsets("field-offsets", &self.field_offsets, self.field_keys.len())?;
+
+        let len = self.strings.len();
+        let check_syms = |list, syms: &[Sym]| match syms.iter().position(|&s| s as usize >= len) {
+            None => Ok(()),
+            Some(index) => Err(BatchError::SymbolOutOfRange {
                 list,
-                expected,
-                actual,
-            })
-        }
-    };
-    check_len("timestamps", p.timestamps.len(), n)?;
-    check_len("tag-offsets", p.tag_offsets.len(), n + 1)?;
-    check_len("field-offsets", p.field_offsets.len(), n + 1)?;
-    check_len("tag-values", p.tag_values.len(), p.tag_keys.len())?;
-    check_len("field-values", p.field_values.len(), p.field_keys.len())?;
-    check_offsets("tag-offsets", &p.tag_offsets, p.tag_keys.len())?;
-    check_offsets("field-offsets", &p.field_offsets, p.field_keys.len())?;
-
-    let len = p.strings.len();
-    let check_syms = |list, syms: &[Sym]| match syms.iter().position(|&s| s as usize >= len) {
-        None => Ok(()),
-        Some(index) => Err(BatchError::SymbolOutOfRange {
-            list,
-            index,
-            sym: syms[index],
-            len,
-        }),
-    };
-    check_syms("names", &p.names)?;
-    check_syms("tag-keys", &p.tag_keys)?;
-    check_syms("tag-values", &p.tag_values)?;
-    check_syms("field-keys", &p.field_keys)?;
-    for (index, v) in p.field_values.iter().enumerate() {
-        if let Value::Str(sym) = *v
-            && sym as usize >= len
-        {
-            return Err(BatchError::SymbolOutOfRange {
-                list: "field-values",
                 index,
-                sym,
+                sym: syms[index],
                 len,
-            });
-        }
-    }
-
-    for i in 0..n {
-        let fields = p.field_offsets[i] as usize..p.field_offsets[i + 1] as usize;
-        if fields.is_empty() {
-            return Err(BatchError::NoFields { index: i });
-        }
-        for f in fields {
-            if let Value::Float(x) = p.field_values[f]
-                && !x.is_finite()
+            }),
+        };
+        check_syms("names", &self.names)?;
+        check_syms("tag-keys", &self.tag_keys)?;
+        check_syms("tag-values", &self.tag_values)?;
+        check_syms("field-keys", &self.field_keys)?;
+        for (index, v) in self.field_values.iter().enumerate() {
+            if let Value::Str(sym) = *v
+                && sym as usize >= len
             {
-                return Err(BatchError::NotFinite {
-                    index: i,
-                    key: p.strings[p.field_keys[f] as usize].clone(),
-                    value: x,
+                return Err(BatchError::SymbolOutOfRange {
+                    list: "field-values",
+                    index,
+                    sym,
+                    len,
                 });
             }
         }
-        let tags = &p.tag_keys[p.tag_offsets[i] as usize..p.tag_offsets[i + 1] as usize];
-        for pair in tags.windows(2) {
-            let (a, b) = (&p.strings[pair[0] as usize], &p.strings[pair[1] as usize]);
-            if a >= b {
-                return Err(BatchError::TagOrder {
-                    index: i,
-                    previous: a.clone(),
-                    key: b.clone(),
-                });
+
+        for i in 0..n {
+            let fields = self.field_range(i);
+            if fields.is_empty() {
+                return Err(BatchError::NoFields { index: i });
+            }
+            for f in fields {
+                if let Value::Float(x) = self.field_values[f]
+                    && !x.is_finite()
+                {
+                    return Err(BatchError::NotFinite {
+                        index: i,
+                        key: self.str(self.field_keys[f]).to_owned(),
+                        value: x,
+                    });
+                }
+            }
+            let tags = &self.tag_keys[self.tag_range(i)];
+            for pair in tags.windows(2) {
+                let (a, b) = (self.str(pair[0]), self.str(pair[1]));
+                if a >= b {
+                    return Err(BatchError::TagOrder {
+                        index: i,
+                        previous: a.to_owned(),
+                        key: b.to_owned(),
+                    });
+                }
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 fn check_offsets(list: &'static str, offsets: &[u32], end: usize) -> Result<(), BatchError> {

@@ -10,7 +10,8 @@ use super::bindings::types;
 pub(crate) fn to_wit(batch: Batch) -> types::Batch {
     let p = batch.into_parts();
     types::Batch {
-        strings: p.strings,
+        string_data: p.string_data,
+        string_ends: p.string_ends,
         names: p.names,
         timestamps: p.timestamps,
         tag_offsets: p.tag_offsets,
@@ -24,7 +25,8 @@ pub(crate) fn to_wit(batch: Batch) -> types::Batch {
 
 pub(crate) fn from_wit(b: types::Batch) -> Result<Batch, BatchError> {
     Batch::from_parts(BatchParts {
-        strings: b.strings,
+        string_data: b.string_data,
+        string_ends: b.string_ends,
         names: b.names,
         timestamps: b.timestamps,
         tag_offsets: b.tag_offsets,

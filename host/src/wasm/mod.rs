@@ -75,6 +75,8 @@ pub struct LoadedPlugin {
     /// Which world and contract version it targets.
     pub contract: Contract,
     pre: InstancePre<HostState>,
+    /// Keeps deadlines enforced for as long as the plugin can be called.
+    _ticker: Arc<EpochTicker>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -86,12 +88,42 @@ impl std::fmt::Debug for LoadedPlugin {
     }
 }
 
+/// Advances the engine's epoch every [`EPOCH_TICK`] on a thread of its own,
+/// which is what makes call deadlines fire. It runs until the runtime and
+/// every plugin loaded from it are gone.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, engine) = (stop.clone(), engine.clone());
+        std::thread::Builder::new()
+            .name("graft-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .context("starting the epoch ticker thread")?;
+        Ok(Self { stop })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 /// The wasmtime engine, linker and compiled components of one agent.
 pub struct WasmRuntime {
     engine: Engine,
     linker: Linker<HostState>,
     compiled: Mutex<HashMap<[u8; 32], Component>>,
-    stop_ticker: Arc<AtomicBool>,
+    ticker: Arc<EpochTicker>,
 }
 
 impl WasmRuntime {
@@ -118,23 +150,12 @@ impl WasmRuntime {
         )
         .map_err(anyhow::Error::from)?;
 
-        let stop_ticker = Arc::new(AtomicBool::new(false));
-        let (stop, ticker_engine) = (stop_ticker.clone(), engine.clone());
-        std::thread::Builder::new()
-            .name("graft-epoch".into())
-            .spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    ticker_engine.increment_epoch();
-                }
-            })
-            .context("starting the epoch ticker thread")?;
-
+        let ticker = Arc::new(EpochTicker::start(&engine)?);
         Ok(Arc::new(Self {
             engine,
             linker,
             compiled: Mutex::new(HashMap::new()),
-            stop_ticker,
+            ticker,
         }))
     }
 
@@ -188,13 +209,8 @@ impl WasmRuntime {
             digest,
             contract,
             pre,
+            _ticker: self.ticker.clone(),
         })
-    }
-}
-
-impl Drop for WasmRuntime {
-    fn drop(&mut self) {
-        self.stop_ticker.store(true, Ordering::Relaxed);
     }
 }
 

@@ -10,7 +10,8 @@ use crate::bindings::{WitBatch, WitError, WitFieldValue, WitPartialWrite, WitWri
 /// broken one is still reported as an error rather than trusted.
 pub(crate) fn batch_from_wit(b: WitBatch) -> Result<Batch, PluginError> {
     let parts = BatchParts {
-        strings: b.strings,
+        string_data: b.string_data,
+        string_ends: b.string_ends,
         names: b.names,
         timestamps: b.timestamps,
         tag_offsets: b.tag_offsets,
@@ -26,7 +27,8 @@ pub(crate) fn batch_from_wit(b: WitBatch) -> Result<Batch, PluginError> {
 pub(crate) fn batch_to_wit(b: Batch) -> WitBatch {
     let p = b.into_parts();
     WitBatch {
-        strings: p.strings,
+        string_data: p.string_data,
+        string_ends: p.string_ends,
         names: p.names,
         timestamps: p.timestamps,
         tag_offsets: p.tag_offsets,

@@ -84,11 +84,11 @@ macro_rules! export_input {
                 }
                 fn gather()
                 -> ::std::result::Result<$crate::bindings::WitBatch, $crate::bindings::WitError>
-        {
+                {
                     $crate::__private::gather::<$plugin>()
                 }
             }
-            $crate::bindings::input::export!(GraftExport with_types_in $crate::bindings::input);
+    $crate::bindings::input::export!(GraftExport with_types_in $crate::bindings::input);
         };
     };
 }
@@ -155,12 +155,12 @@ macro_rules! export_output {
                     )
                 }
                 fn write(
-            batch: $crate::bindings::WitBatch,
+                    batch: $crate::bindings::WitBatch,
                 ) -> ::std::result::Result<(), $crate::bindings::WitWriteError> {
                     $crate::__private::write::<$plugin>(batch)
                 }
             }
-            $crate::bindings::output::export!(GraftExport with_types_in $crate::bindings::output);
+    $crate::bindings::output::export!(GraftExport with_types_in $crate::bindings::output);
         };
     };
 }

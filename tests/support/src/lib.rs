@@ -17,6 +17,7 @@ pub const GUESTS: &[&str] = &[
     "example-stats-aggregator",
     "example-jsonl-output",
     "test-passthrough",
+    "test-faulty",
 ];
 
 /// The workspace root.

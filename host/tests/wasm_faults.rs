@@ -1,0 +1,134 @@
+//! A WASM instance survives its own faults: a returned error leaves it
+//! alone; a trap, a deadline or the memory cap poisons it, the fault is
+//! named, and the next call after the backoff gets a fresh instance.
+
+use std::time::{Duration, Instant};
+
+use graft::wasm::adapters::WasmProcessor;
+use graft::wasm::{Limits, Permissions, PluginSpec, RuntimeOptions, WasmInstance, WasmRuntime};
+use graft_core::{Batch, BatchBuilder, CallError, FaultKind, Processor};
+
+/// The runtime is dropped on return, as in a running agent: deadlines must
+/// keep firing for the instances it made.
+fn faulty() -> WasmProcessor {
+    let rt = WasmRuntime::new(&RuntimeOptions { cache_dir: None }).unwrap();
+    let plugin = rt.load(&graft_test_support::wasm("test-faulty")).unwrap();
+    let spec = PluginSpec {
+        name: "processors.wasm::faulty".into(),
+        config_json: "{}".into(),
+        permissions: Permissions::default(),
+        limits: Limits {
+            memory_bytes: 32 << 20,
+            call_timeout: Duration::from_millis(300),
+        },
+    };
+    WasmProcessor::new(WasmInstance::start(plugin, spec).unwrap())
+}
+
+fn batch(command: &str) -> Batch {
+    let mut b = BatchBuilder::new();
+    b.metric(command, 1).tag("t", "v").field("x", 1.0);
+    b.metric("second", 2).field("y", 2i64);
+    b.finish()
+}
+
+fn calls(b: &Batch) -> &str {
+    b.get(0).tag("calls").expect("the calls tag")
+}
+
+fn fault_of(r: Result<(), CallError>) -> graft_core::Fault {
+    match r {
+        Err(CallError::Fault(f)) => f,
+        other => panic!("expected a fault, got {other:?}"),
+    }
+}
+
+/// Call until the backoff is over and the instance is back.
+fn until_restarted(p: &mut WasmProcessor) -> Batch {
+    let start = Instant::now();
+    loop {
+        let mut b = batch("ok");
+        match p.process(&mut b) {
+            Ok(()) => return b,
+            Err(CallError::Fault(f)) if f.kind == FaultKind::Start => {
+                assert!(start.elapsed() < Duration::from_secs(5), "no restart: {f}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+}
+
+#[test]
+fn returned_error_keeps_the_instance_and_the_batch() {
+    let mut p = faulty();
+    let mut b = batch("ok");
+    p.process(&mut b).unwrap();
+    assert_eq!(calls(&b), "1");
+
+    let mut b = batch("fail");
+    let before = format!("{:?}", b.iter().collect::<Vec<_>>());
+    match p.process(&mut b) {
+        Err(CallError::Returned(e)) => assert_eq!(e.message, "asked to fail on call 2"),
+        other => panic!("expected a returned error, got {other:?}"),
+    }
+    assert_eq!(
+        format!("{:?}", b.iter().collect::<Vec<_>>()),
+        before,
+        "batch handed back untouched"
+    );
+
+    let mut b = batch("ok");
+    p.process(&mut b).unwrap();
+    assert_eq!(calls(&b), "3", "same instance, state kept");
+}
+
+#[test]
+fn trap_poisons_reports_the_panic_and_restarts_fresh() {
+    let mut p = faulty();
+    let mut b = batch("ok");
+    p.process(&mut b).unwrap();
+    let mut b = batch("panic");
+    let f = fault_of(p.process(&mut b));
+    assert_eq!(f.kind, FaultKind::Trap);
+    assert!(
+        f.message.contains("asked to panic on call 2"),
+        "{}",
+        f.message
+    );
+    assert_eq!(b.get(0).name(), "panic", "batch handed back");
+
+    // Right away the instance is still backing off.
+    let f = fault_of(p.process(&mut batch("ok")));
+    assert_eq!(f.kind, FaultKind::Start);
+
+    let b = until_restarted(&mut p);
+    assert_eq!(calls(&b), "1", "a fresh instance");
+}
+
+#[test]
+fn endless_loop_hits_the_deadline() {
+    let mut p = faulty();
+    let start = Instant::now();
+    let f = fault_of(p.process(&mut batch("loop")));
+    assert_eq!(f.kind, FaultKind::Deadline, "{}", f.message);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "deadline of 300ms took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(calls(&until_restarted(&mut p)), "1");
+}
+
+#[test]
+fn memory_cap_stops_a_hoarder() {
+    let mut p = faulty();
+    let f = fault_of(p.process(&mut batch("grow")));
+    assert_eq!(f.kind, FaultKind::Memory, "{}", f.message);
+    assert!(
+        f.message.contains(&(32u64 << 20).to_string()),
+        "{}",
+        f.message
+    );
+    assert_eq!(calls(&until_restarted(&mut p)), "1");
+}
