@@ -70,7 +70,7 @@ pub fn gather<P: Input>() -> Result<WitBatch, WitError> {
 }
 
 pub fn process<P: Processor>(batch: WitBatch) -> Result<WitBatch, WitError> {
-    let batch = batch_from_wit(batch).map_err(error_to_wit)?;
+    let batch = batch_from_wit(batch);
     with_plugin::<P, _>(|p| p.process(batch))
         .and_then(|r| r)
         .map(batch_to_wit)
@@ -78,7 +78,7 @@ pub fn process<P: Processor>(batch: WitBatch) -> Result<WitBatch, WitError> {
 }
 
 pub fn add<P: Aggregator>(batch: WitBatch) -> Result<(), WitError> {
-    let batch = batch_from_wit(batch).map_err(error_to_wit)?;
+    let batch = batch_from_wit(batch);
     with_plugin::<P, _>(|p| p.add(batch))
         .and_then(|r| r)
         .map_err(error_to_wit)
@@ -94,8 +94,7 @@ pub fn reset<P: Aggregator>() {
 }
 
 pub fn write<P: Output>(batch: WitBatch) -> Result<(), WitWriteError> {
-    let batch =
-        batch_from_wit(batch).map_err(|e| write_error_to_wit(WriteError::Reject(e.message)))?;
+    let batch = batch_from_wit(batch);
     with_plugin::<P, _>(|p| p.write(batch))
         .map_err(|e| WriteError::Retry(e.message))
         .and_then(|r| r)

@@ -6,9 +6,8 @@ use graft_core::{Batch, PluginError, Value, WriteError};
 
 use crate::bindings::{WitBatch, WitError, WitFieldValue, WitPartialWrite, WitWriteError};
 
-/// A batch from the host. Batches the host sends are already checked, but a
-/// broken one is still reported as an error rather than trusted.
-pub(crate) fn batch_from_wit(b: WitBatch) -> Result<Batch, PluginError> {
+/// A batch from the host, which checked it before sending it.
+pub(crate) fn batch_from_wit(b: WitBatch) -> Batch {
     let parts = BatchParts {
         string_data: b.string_data,
         string_ends: b.string_ends,
@@ -21,7 +20,7 @@ pub(crate) fn batch_from_wit(b: WitBatch) -> Result<Batch, PluginError> {
         field_keys: b.field_keys,
         field_values: b.field_values.into_iter().map(value_from_wit).collect(),
     };
-    Batch::from_parts(parts).map_err(|e| PluginError::new(format!("batch from host: {e}")))
+    Batch::from_trusted_parts(parts)
 }
 
 pub(crate) fn batch_to_wit(b: Batch) -> WitBatch {
