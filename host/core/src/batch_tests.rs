@@ -82,7 +82,7 @@ fn builder_drops_non_finite_floats_and_empty_metrics() {
 #[test]
 fn parts_round_trip() {
     let batch = sample();
-    let parts = batch.clone().into_parts();
+    let parts = batch.into_parts();
     let back = Batch::from_parts(parts.clone()).unwrap();
     assert_eq!(back.into_parts(), parts);
 }

@@ -95,25 +95,25 @@ impl AgentConfig {
             let ctx = || format!("key `{key}`");
             match key.as_str() {
                 "interval" => {
-                    self.interval = positive(parse_duration_value(&value).with_context(ctx)?, &key)?
+                    self.interval = positive(parse_duration_value(&value).with_context(ctx)?, &key)?;
                 }
                 "round_interval" => self.round_interval = boolean(&value).with_context(ctx)?,
                 "collection_jitter" => {
-                    self.collection_jitter = parse_duration_value(&value).with_context(ctx)?
+                    self.collection_jitter = parse_duration_value(&value).with_context(ctx)?;
                 }
                 "collection_offset" => {
-                    self.collection_offset = parse_duration_value(&value).with_context(ctx)?
+                    self.collection_offset = parse_duration_value(&value).with_context(ctx)?;
                 }
                 "flush_interval" => {
                     self.flush_interval =
                         positive(parse_duration_value(&value).with_context(ctx)?, &key)?;
                 }
                 "flush_jitter" => {
-                    self.flush_jitter = parse_duration_value(&value).with_context(ctx)?
+                    self.flush_jitter = parse_duration_value(&value).with_context(ctx)?;
                 }
                 "metric_batch_size" => self.metric_batch_size = count(&value).with_context(ctx)?,
                 "metric_buffer_limit" => {
-                    self.metric_buffer_limit = count(&value).with_context(ctx)?
+                    self.metric_buffer_limit = count(&value).with_context(ctx)?;
                 }
                 "precision" => {
                     let p = parse_duration_value(&value).with_context(ctx)?;

@@ -137,7 +137,7 @@ impl Agent {
         let chain = std::thread::Builder::new()
             .name("graft-processors".into())
             .spawn(move || {
-                process::run_chain(rx, processors, agg_senders, pass_originals, chain_fanout)
+                process::run_chain(rx, processors, agg_senders, pass_originals, chain_fanout);
             })
             .context("starting the processor thread")?;
 
