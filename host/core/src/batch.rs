@@ -105,7 +105,14 @@ impl Batch {
 
     /// Check columns from outside and make a batch of them.
     pub fn from_parts(parts: BatchParts) -> Result<Self, BatchError> {
-        let batch = Self {
+        let batch = Self::assemble(parts)?;
+        batch.validate()?;
+        Ok(batch)
+    }
+
+    /// The columns as a batch; only the string table is checked.
+    fn assemble(parts: BatchParts) -> Result<Self, StringTableError> {
+        Ok(Self {
             strings: StringTable::from_parts(parts.string_data, parts.string_ends)?,
             names: parts.names,
             timestamps: parts.timestamps,
@@ -115,9 +122,7 @@ impl Batch {
             field_offsets: parts.field_offsets,
             field_keys: parts.field_keys,
             field_values: parts.field_values,
-        };
-        batch.validate()?;
-        Ok(batch)
+        })
     }
 
     /// Make a batch of columns that graft itself produced and checked (the
@@ -126,19 +131,8 @@ impl Batch {
     /// they cannot corrupt memory. Anything from elsewhere goes through
     /// [`Batch::from_parts`].
     pub fn from_trusted_parts(parts: BatchParts) -> Self {
-        let strings = StringTable::from_parts(parts.string_data, parts.string_ends)
-            .unwrap_or_else(|e| panic!("a trusted batch has a broken string table: {e}"));
-        Self {
-            strings,
-            names: parts.names,
-            timestamps: parts.timestamps,
-            tag_offsets: parts.tag_offsets,
-            tag_keys: parts.tag_keys,
-            tag_values: parts.tag_values,
-            field_offsets: parts.field_offsets,
-            field_keys: parts.field_keys,
-            field_values: parts.field_values,
-        }
+        Self::assemble(parts)
+            .unwrap_or_else(|e| panic!("a trusted batch has a broken string table: {e}"))
     }
 
     /// Hand the columns over, for example to a WASM plugin.

@@ -95,7 +95,8 @@ impl AgentConfig {
             let ctx = || format!("key `{key}`");
             match key.as_str() {
                 "interval" => {
-                    self.interval = positive(parse_duration_value(&value).with_context(ctx)?, &key)?;
+                    self.interval =
+                        positive(parse_duration_value(&value).with_context(ctx)?, &key)?;
                 }
                 "round_interval" => self.round_interval = boolean(&value).with_context(ctx)?,
                 "collection_jitter" => {
