@@ -12,6 +12,7 @@
 //! Layout:
 //! - [`cli`]: the `graft` command line
 //! - [`config`]: reading and resolving configuration files
+//! - [`filter`]: Telegraf's selectors and modifiers (namepass, tagpass, fieldinclude, ...)
 //! - [`registry`]: the list of built-in plugins
 //! - [`pipeline`]: building and running the agent; output buffers
 //! - [`wasm`]: the wasmtime host: engine, instances, limits, permissions
@@ -19,6 +20,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod filter;
 pub mod pipeline;
 pub mod registry;
 pub mod stats;

@@ -13,6 +13,7 @@ pub struct PluginStats {
     pub metrics_added: AtomicU64,
     pub metrics_written: AtomicU64,
     pub metrics_dropped: AtomicU64,
+    pub metrics_filtered: AtomicU64,
     pub metrics_rejected: AtomicU64,
     pub errors: AtomicU64,
     pub faults: AtomicU64,

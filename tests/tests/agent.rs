@@ -265,6 +265,43 @@ fn sigterm_stops_inputs_drains_and_flushes_then_exits_zero() {
 }
 
 #[test]
+fn output_selectors_drop_per_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (all, some) = (dir.path().join("all.lp"), dir.path().join("some.lp"));
+    let config = dir.path().join("graft.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[agent]
+  omit_hostname = true
+[[inputs.mem]]
+[[inputs.wasm]]
+  path = "${{GRAFT_WASM_DIR}}/example_sine_input.wasm"
+[[outputs.file]]
+  files = ["{}"]
+[[outputs.file]]
+  files = ["{}"]
+  namedrop = ["mem"]
+  fieldinclude = ["value"]
+"#,
+            all.display(),
+            some.display()
+        ),
+    )
+    .unwrap();
+    stdout_of(graft().args(["run", "--once", "--config"]).arg(&config));
+    let all = std::fs::read_to_string(all).unwrap();
+    let some = std::fs::read_to_string(some).unwrap();
+    assert_eq!(all.lines().count(), 2, "{all}");
+    assert_eq!(some.lines().count(), 1, "{some}");
+    assert!(
+        some.starts_with("sine,plugin=inputs.wasm value=0 "),
+        "{some}"
+    );
+}
+
+#[test]
 fn default_run_needs_no_server_and_prints_memory_metrics() {
     let mut child = graft()
         .arg("run")

@@ -64,7 +64,11 @@ fn every_scenario_holds() {
         .filter(|p| p.join("graft.toml").is_file())
         .collect();
     dirs.sort();
-    assert!(dirs.len() >= 9, "scenarios missing from {}", root.display());
+    assert!(
+        dirs.len() >= 12,
+        "scenarios missing from {}",
+        root.display()
+    );
     let failures: Vec<String> = dirs
         .iter()
         .filter_map(|d| {

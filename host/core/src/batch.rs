@@ -304,6 +304,73 @@ impl Batch {
         self.retain_fields_by_mask(&field_mask);
     }
 
+    /// Keep the fields for which `keep(key)` is true; metrics left without
+    /// fields are removed. Returns how many metrics were removed.
+    pub fn retain_fields(&mut self, mut keep: impl FnMut(&str) -> bool) -> usize {
+        let mut memo: Vec<Option<bool>> = vec![None; self.strings.len()];
+        let mask: Vec<bool> = self
+            .field_keys
+            .iter()
+            .map(|&k| *memo[k as usize].get_or_insert_with(|| keep(self.strings.get(k))))
+            .collect();
+        if mask.iter().all(|&k| k) {
+            return 0;
+        }
+        let before = self.len();
+        self.retain_fields_by_mask(&mask);
+        before - self.len()
+    }
+
+    /// Keep the tags for which `keep(key)` is true.
+    pub fn retain_tags(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        let mut memo: Vec<Option<bool>> = vec![None; self.strings.len()];
+        let mut offsets = Vec::with_capacity(self.len() + 1);
+        offsets.push(0u32);
+        let (mut keys, mut values) = (Vec::new(), Vec::new());
+        for i in 0..self.len() {
+            for t in self.tag_range(i) {
+                let k = self.tag_keys[t];
+                if *memo[k as usize].get_or_insert_with(|| keep(self.strings.get(k))) {
+                    keys.push(k);
+                    values.push(self.tag_values[t]);
+                }
+            }
+            offsets.push(keys.len() as u32);
+        }
+        self.tag_keys = keys;
+        self.tag_values = values;
+        self.tag_offsets = offsets;
+    }
+
+    /// Split into the metrics for which `pred` holds and the others.
+    pub fn partition(self, mut pred: impl FnMut(MetricRef<'_>) -> bool) -> (Batch, Batch) {
+        let mask: Vec<bool> = self.iter().map(&mut pred).collect();
+        if mask.iter().all(|&m| m) {
+            return (self, Batch::new());
+        }
+        if !mask.iter().any(|&m| m) {
+            return (Batch::new(), self);
+        }
+        let (mut yes, mut no) = (Batch::new(), Batch::new());
+        for (i, &m) in mask.iter().enumerate() {
+            if m {
+                yes.extend_from(&self, i..i + 1);
+            } else {
+                no.extend_from(&self, i..i + 1);
+            }
+        }
+        (yes, no)
+    }
+
+    /// Append every metric of `other`.
+    pub fn append(&mut self, other: &Batch) {
+        if self.is_empty() {
+            *self = other.clone();
+        } else {
+            self.extend_from(other, 0..other.len());
+        }
+    }
+
     /// Set tag `key` to `value` on every metric (replacing an existing value),
     /// keeping tags sorted.
     pub fn set_tag(&mut self, key: &str, value: &str) {

@@ -254,3 +254,32 @@ fn map_names_and_round_timestamps() {
         [20, 20, 40]
     );
 }
+
+#[test]
+fn retain_fields_and_tags_and_partition() {
+    let mut batch = sample();
+    let removed = batch.retain_fields(|k| k.starts_with("usage"));
+    assert_eq!(removed, 1, "mem had no usage field");
+    assert_eq!(batch.len(), 2);
+    assert_eq!(batch.get(0).fields().count(), 2);
+    assert_eq!(
+        batch.get(1).fields().map(|(k, _)| k).collect::<Vec<_>>(),
+        ["usage_user"]
+    );
+    batch.retain_tags(|k| k != "cpu");
+    assert!(
+        batch
+            .iter()
+            .all(|m| m.tags().map(|(k, _)| k).collect::<Vec<_>>() == ["host"])
+    );
+    Batch::from_parts(batch.clone().into_parts()).unwrap();
+
+    let (cpu, rest) = sample().partition(|m| m.name() == "cpu");
+    assert_eq!((cpu.len(), rest.len()), (2, 1));
+    let mut all = cpu;
+    all.append(&rest);
+    assert_eq!(
+        all.iter().map(|m| m.name()).collect::<Vec<_>>(),
+        ["cpu", "cpu", "mem"]
+    );
+}

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use super::agent::{boolean, count, positive, string};
 use super::duration::parse_duration_value;
+use crate::filter::MetricFilter;
 
 /// The four section kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -78,14 +79,17 @@ impl PluginSection {
 }
 
 /// Options every plugin has.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct CommonOptions {
     /// `alias`: name used in logs and self-metrics.
     pub alias: Option<String>,
+    /// `namepass`, `tagdrop`, `fieldinclude`...: which metrics the plugin
+    /// sees, and what of them.
+    pub filter: MetricFilter,
 }
 
 /// Options graft applies to every input.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct InputOptions {
     pub common: CommonOptions,
     /// `interval` (default: the agent's).
@@ -100,7 +104,7 @@ pub struct InputOptions {
 }
 
 /// Renames and tags applied to a plugin's metrics.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct MetricModifiers {
     /// `name_override`: replace the measurement name.
     pub name_override: Option<String>,
@@ -113,7 +117,7 @@ pub struct MetricModifiers {
 }
 
 /// Options graft applies to every processor.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct ProcessorOptions {
     pub common: CommonOptions,
     /// `order` (default 0): processors run by ascending order, then file order.
@@ -121,7 +125,7 @@ pub struct ProcessorOptions {
 }
 
 /// Options graft applies to every aggregator.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct AggregatorOptions {
     pub common: CommonOptions,
     /// `period` (default `"30s"`): length of each aggregation window.
@@ -132,7 +136,7 @@ pub struct AggregatorOptions {
 }
 
 /// Options graft applies to every output.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct OutputOptions {
     pub common: CommonOptions,
     /// `flush_interval` (default: the agent's).
@@ -161,6 +165,7 @@ impl PluginSection {
     fn common(&mut self) -> Result<CommonOptions> {
         Ok(CommonOptions {
             alias: self.string("alias")?,
+            filter: MetricFilter::take(&mut self.table)?,
         })
     }
 

@@ -11,6 +11,7 @@ use graft_core::{Aggregator, Batch, CallError};
 
 use super::process::Fanout;
 use crate::config::section::MetricModifiers;
+use crate::filter::MetricFilter;
 use crate::stats::{PluginId, PluginStats};
 
 /// One aggregator and what graft does around it.
@@ -19,6 +20,7 @@ pub struct RunningAggregator {
     pub period: Duration,
     pub drop_original: bool,
     pub modifiers: MetricModifiers,
+    pub filter: MetricFilter,
     pub global_tags: Arc<BTreeMap<String, String>>,
     pub plugin: Box<dyn Aggregator>,
     pub stats: Arc<PluginStats>,
@@ -33,8 +35,23 @@ impl RunningAggregator {
         tracing::warn!(plugin = %self.id, "{what} failed: {e}");
     }
 
-    /// Take a batch into the current period.
+    /// Take the metrics of a batch that pass the aggregator's selectors
+    /// (after its modifiers) into the current period.
     pub fn add(&mut self, batch: &Batch) {
+        let filtered;
+        let batch = if self.filter.selects() || self.filter.modifies() {
+            let mut own = batch.clone();
+            let mut n = self.filter.select_batch(&mut own);
+            n += self.filter.modify_batch(&mut own);
+            PluginStats::add(&self.stats.metrics_filtered, n as u64);
+            filtered = own;
+            &filtered
+        } else {
+            batch
+        };
+        if batch.is_empty() {
+            return;
+        }
         PluginStats::add(&self.stats.metrics_processed, batch.len() as u64);
         if let Err(e) = self.plugin.add(batch) {
             self.report("add", e);

@@ -129,6 +129,7 @@ impl Builder<'_> {
                 .precision
                 .unwrap_or_else(|| agent.precision_for(interval)),
             modifiers: opts.modifiers,
+            filter: opts.common.filter,
             global_tags: global_tags.clone(),
         })
     }
@@ -151,6 +152,7 @@ impl Builder<'_> {
             id,
             order: opts.order,
             on_error,
+            filter: opts.common.filter,
             plugin,
         })
     }
@@ -181,6 +183,7 @@ impl Builder<'_> {
             period: opts.period,
             drop_original: opts.drop_original,
             modifiers: opts.modifiers,
+            filter: opts.common.filter,
             global_tags: global_tags.clone(),
             plugin,
         })
@@ -215,6 +218,7 @@ impl Builder<'_> {
         Ok(RunningOutput {
             stats: self.stats.register(id.clone()),
             id,
+            filter: opts.common.filter,
             plugin,
             buffer: Arc::new(OutputBuffer::new(limit, batch_size)),
             flush_interval: opts.flush_interval.unwrap_or(agent.flush_interval),

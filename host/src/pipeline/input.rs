@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::stopped;
 use crate::config::section::MetricModifiers;
+use crate::filter::MetricFilter;
 use crate::stats::{PluginId, PluginStats};
 
 /// When and how an input gathers.
@@ -47,6 +48,7 @@ pub struct RunningInput {
     pub schedule: Schedule,
     pub precision: Duration,
     pub modifiers: MetricModifiers,
+    pub filter: MetricFilter,
     pub global_tags: Arc<BTreeMap<String, String>>,
     pub stats: Arc<PluginStats>,
 }
@@ -62,12 +64,16 @@ impl RunningInput {
         );
         match result {
             Ok(mut batch) => {
+                // Telegraf's order: select on the plugin's own metrics, then
+                // rename and tag, then drop fields and tags.
+                self.filter.select_batch(&mut batch);
                 super::modify::apply(
                     &mut batch,
                     &self.modifiers,
                     &self.global_tags,
                     self.precision,
                 );
+                self.filter.modify_batch(&mut batch);
                 PluginStats::add(&self.stats.metrics_gathered, batch.len() as u64);
                 (!batch.is_empty()).then_some(batch)
             }

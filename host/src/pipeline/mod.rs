@@ -90,6 +90,7 @@ impl Agent {
                 .iter()
                 .map(|o| OutputSink {
                     id: o.id.clone(),
+                    filter: o.filter.clone(),
                     buffer: o.buffer.clone(),
                     stats: o.stats.clone(),
                 })

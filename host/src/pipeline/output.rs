@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use super::buffer::OutputBuffer;
 use super::stopped;
+use crate::filter::MetricFilter;
 use crate::stats::{PluginId, PluginStats};
 
 /// Longest pause between retries of a failing output.
@@ -21,6 +22,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// One output and what graft does around it.
 pub struct RunningOutput {
     pub id: PluginId,
+    /// Applied when metrics enter the buffer (by the fan-out).
+    pub filter: MetricFilter,
     pub plugin: Box<dyn Output>,
     pub buffer: Arc<OutputBuffer>,
     pub flush_interval: Duration,

@@ -8,6 +8,7 @@ use std::time::Instant;
 use graft_core::{Batch, CallError, Processor};
 
 use super::buffer::OutputBuffer;
+use crate::filter::MetricFilter;
 use crate::stats::{PluginId, PluginStats};
 
 /// What to do with a batch when a processor fails on it.
@@ -25,13 +26,35 @@ pub struct RunningProcessor {
     pub id: PluginId,
     pub order: i64,
     pub on_error: OnError,
+    pub filter: MetricFilter,
     pub plugin: Box<dyn Processor>,
     pub stats: Arc<PluginStats>,
 }
 
 impl RunningProcessor {
-    /// Run on `batch`; false when the batch is to be dropped.
+    /// Run on the metrics of `batch` that pass the processor's selectors
+    /// (after its modifiers); the others bypass it. False when nothing is left.
     pub fn process(&mut self, batch: &mut Batch) -> bool {
+        if !self.filter.selects() && !self.filter.modifies() {
+            return self.process_all(batch);
+        }
+        let whole = std::mem::take(batch);
+        let (mut selected, bypass) = if self.filter.selects() {
+            whole.partition(|m| self.filter.select(m))
+        } else {
+            (whole, Batch::new())
+        };
+        self.filter.modify_batch(&mut selected);
+        if !selected.is_empty() && !self.process_all(&mut selected) {
+            selected = Batch::new();
+        }
+        selected.append(&bypass);
+        *batch = selected;
+        !batch.is_empty()
+    }
+
+    /// Run on the whole batch; false when the batch is to be dropped.
+    fn process_all(&mut self, batch: &mut Batch) -> bool {
         let n = batch.len();
         let started = Instant::now();
         let result = self.plugin.process(batch);
@@ -76,6 +99,7 @@ pub fn run_all(processors: &mut [RunningProcessor], mut batch: Batch) -> Option<
 /// An output's buffer and counters, as the fan-out sees it.
 pub struct OutputSink {
     pub id: PluginId,
+    pub filter: MetricFilter,
     pub buffer: Arc<OutputBuffer>,
     pub stats: Arc<PluginStats>,
 }
@@ -90,6 +114,18 @@ impl Fanout {
     /// Deliver a batch to every output.
     pub fn deliver(&self, batch: &Arc<Batch>) {
         for sink in &self.sinks {
+            let batch = if sink.filter.selects() || sink.filter.modifies() {
+                let mut own = (**batch).clone();
+                let mut filtered = sink.filter.select_batch(&mut own);
+                filtered += sink.filter.modify_batch(&mut own);
+                PluginStats::add(&sink.stats.metrics_filtered, filtered as u64);
+                Arc::new(own)
+            } else {
+                batch.clone()
+            };
+            if batch.is_empty() {
+                continue;
+            }
             let dropped = sink.buffer.add(batch.clone());
             PluginStats::add(&sink.stats.metrics_added, batch.len() as u64);
             if dropped > 0 {
