@@ -13,6 +13,7 @@
 //! - [`cli`]: the `graft` command line
 //! - [`config`]: reading and resolving configuration files
 //! - [`filter`]: Telegraf's selectors and modifiers (namepass, tagpass, fieldinclude, ...)
+//! - [`internal`]: `inputs.internal`, the agent's own metrics
 //! - [`registry`]: the list of built-in plugins
 //! - [`pipeline`]: building and running the agent; output buffers
 //! - [`wasm`]: the wasmtime host: engine, instances, limits, permissions
@@ -21,6 +22,7 @@
 pub mod cli;
 pub mod config;
 pub mod filter;
+pub mod internal;
 pub mod pipeline;
 pub mod registry;
 pub mod stats;

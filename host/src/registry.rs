@@ -1,16 +1,31 @@
 //! The one list of built-in plugins: section name to constructor. WASM
 //! plugins (`[[kind.wasm]]`) are not here; the pipeline builder handles them.
 
+use std::sync::Arc;
+
 use anyhow::Result;
 use graft_core::{Input, Output};
 
+use crate::stats::StatsRegistry;
+
+/// What a built-in may need from the agent besides its own table.
+pub struct BuildContext {
+    /// Every plugin's counters (for `inputs.internal`).
+    pub stats: Arc<StatsRegistry>,
+}
+
 /// Builds an input from its own config table.
-pub type InputCtor = fn(toml::Table) -> Result<Box<dyn Input>>;
+pub type InputCtor = fn(toml::Table, &BuildContext) -> Result<Box<dyn Input>>;
 /// Builds an output from its own config table.
 pub type OutputCtor = fn(toml::Table) -> Result<Box<dyn Output>>;
 
 /// Built-in inputs, by section name.
-pub const INPUTS: &[(&str, InputCtor)] = &[("mem", graft_plugins::inputs::mem::build)];
+pub const INPUTS: &[(&str, InputCtor)] = &[
+    ("internal", |t, cx| {
+        crate::internal::build(t, cx.stats.clone())
+    }),
+    ("mem", |t, _| graft_plugins::inputs::mem::build(t)),
+];
 
 /// Built-in outputs, by section name.
 pub const OUTPUTS: &[(&str, OutputCtor)] = &[("file", graft_plugins::outputs::file::build)];

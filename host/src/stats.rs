@@ -19,6 +19,7 @@ pub struct PluginStats {
     pub faults: AtomicU64,
     pub call_time_ns: AtomicU64,
     pub buffer_size: AtomicU64,
+    pub buffer_limit: AtomicU64,
 }
 
 impl PluginStats {

@@ -301,6 +301,83 @@ fn output_selectors_drop_per_output() {
     );
 }
 
+/// `name,tags field=...` lines of `measurement` whose tag `key` is `value`.
+fn last_line<'a>(text: &'a str, prefix: &str) -> &'a str {
+    text.lines()
+        .rfind(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} line in {text}"))
+}
+
+fn int_field(line: &str, key: &str) -> i64 {
+    let f = fields(line);
+    let v = &f
+        .iter()
+        .find(|(k, _)| k == key)
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+        .1;
+    v.trim_end_matches('i').parse().unwrap()
+}
+
+#[test]
+fn internal_input_counts_what_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("out.lp");
+    let config = dir.path().join("graft.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[agent]
+  interval = "200ms"
+  round_interval = false
+  flush_interval = "200ms"
+  omit_hostname = true
+[[inputs.mem]]
+[[inputs.internal]]
+[[outputs.file]]
+  files = ["{}"]
+  metric_buffer_limit = 5000
+"#,
+            out_file.display()
+        ),
+    )
+    .unwrap();
+    let mut child = graft()
+        .args(["run", "--config"])
+        .arg(&config)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    sigterm(&child);
+    assert!(wait_with_timeout(&mut child, Duration::from_secs(20)).success());
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    let lines = text.lines().count() as i64;
+
+    let write = last_line(&text, "internal_write,output=file ");
+    let written = int_field(write, "metrics_written");
+    assert!(
+        written > 0 && written < lines,
+        "written {written} before the last flush of {lines}"
+    );
+    assert_eq!(int_field(write, "buffer_limit"), 5000);
+    assert_eq!(int_field(write, "metrics_dropped"), 0);
+    assert_eq!(int_field(write, "errors"), 0);
+
+    let gather_mem = last_line(&text, "internal_gather,input=mem ");
+    let gather_internal = last_line(&text, "internal_gather,input=internal ");
+    let agent = last_line(&text, "internal_agent,");
+    // One sample: the agent's total is the sum over inputs, and mem gathered
+    // one metric per round.
+    assert_eq!(
+        int_field(agent, "metrics_gathered"),
+        int_field(gather_mem, "metrics_gathered") + int_field(gather_internal, "metrics_gathered")
+    );
+    let mem_lines = text.lines().filter(|l| l.starts_with("mem ")).count() as i64;
+    assert!(int_field(gather_mem, "metrics_gathered") >= 3);
+    assert!(int_field(gather_mem, "metrics_gathered") <= mem_lines);
+    assert!(last_line(&text, "internal_memstats ").contains("rss_bytes="));
+}
+
 #[test]
 fn default_run_needs_no_server_and_prints_memory_metrics() {
     let mut child = graft()

@@ -52,8 +52,16 @@ pub const SAMPLE: &str = r#"# graft configuration (Telegraf's format: an existin
 # Memory usage, as Telegraf's inputs.mem.
 [[inputs.mem]]
   ## Options every input has: alias, interval, precision, collection_jitter,
-  ## collection_offset, name_override, name_prefix, name_suffix, [inputs.x.tags].
+  ## collection_offset, name_override, name_prefix, name_suffix, [inputs.x.tags],
+  ## and, like every plugin, the selectors and modifiers namepass, namedrop,
+  ## [inputs.x.tagpass], [inputs.x.tagdrop], fieldinclude, fieldexclude,
+  ## taginclude, tagexclude (glob patterns).
   # collect_extended = false
+
+# graft's own metrics, shaped like Telegraf's internal input: internal_agent,
+# internal_gather, internal_process, internal_aggregate, internal_write.
+# [[inputs.internal]]
+#   collect_memstats = true
 
 # A WebAssembly input plugin.
 # [[inputs.wasm]]

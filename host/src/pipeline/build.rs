@@ -111,7 +111,10 @@ impl Builder<'_> {
                     registry::names(registry::INPUTS)
                 )
             })?;
-            build(std::mem::take(&mut section.table))?
+            let cx = registry::BuildContext {
+                stats: self.stats.clone(),
+            };
+            build(std::mem::take(&mut section.table), &cx)?
         };
         let agent = &self.config.agent;
         let interval = opts.interval.unwrap_or(agent.interval);
@@ -215,8 +218,12 @@ impl Builder<'_> {
                 "metric_buffer_limit ({limit}) must be at least metric_batch_size ({batch_size})"
             );
         }
+        let stats = self.stats.register(id.clone());
+        stats
+            .buffer_limit
+            .store(limit as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(RunningOutput {
-            stats: self.stats.register(id.clone()),
+            stats,
             id,
             filter: opts.common.filter,
             plugin,
