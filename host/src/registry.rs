@@ -24,7 +24,10 @@ pub const INPUTS: &[(&str, InputCtor)] = &[
     ("internal", |t, cx| {
         crate::internal::build(t, cx.stats.clone())
     }),
+    ("kernel", |t, _| graft_plugins::inputs::kernel::build(t)),
     ("mem", |t, _| graft_plugins::inputs::mem::build(t)),
+    ("swap", |t, _| graft_plugins::inputs::swap::build(t)),
+    ("system", |t, _| graft_plugins::inputs::system::build(t)),
 ];
 
 /// Built-in outputs, by section name.

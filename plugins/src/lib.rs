@@ -7,6 +7,9 @@
 //!
 //! Layout:
 //! - [`inputs::mem`]: `inputs.mem`, memory from `/proc/meminfo`
+//! - [`inputs::swap`]: `inputs.swap`, swap space and traffic
+//! - [`inputs::kernel`]: `inputs.kernel`, `/proc/stat` counters, KSM, PSI
+//! - [`inputs::system`]: `inputs.system`, load, CPU counts, users, uptime
 //! - [`outputs::file`]: `outputs.file`, line protocol to stdout or files
 //! - [`config`]: parsing a plugin's table with errors that name the key
 

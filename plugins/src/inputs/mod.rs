@@ -1,3 +1,35 @@
 //! Built-in inputs.
 
+pub mod kernel;
 pub mod mem;
+pub mod swap;
+pub mod system;
+
+use std::path::PathBuf;
+
+/// `$HOST_PROC` (default `/proc`), as Telegraf reads it, joined with `rel`.
+pub fn proc_path(rel: &str) -> PathBuf {
+    std::env::var_os("HOST_PROC")
+        .map_or_else(|| PathBuf::from("/proc"), PathBuf::from)
+        .join(rel)
+}
+
+/// `$HOST_SYS` (default `/sys`) joined with `rel`.
+pub fn sys_path(rel: &str) -> PathBuf {
+    std::env::var_os("HOST_SYS")
+        .map_or_else(|| PathBuf::from("/sys"), PathBuf::from)
+        .join(rel)
+}
+
+/// Wall-clock now in nanoseconds.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// Read a file, naming it in the error.
+pub fn read(path: &std::path::Path) -> anyhow::Result<String> {
+    use anyhow::Context;
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
