@@ -134,9 +134,6 @@ impl Internal {
 #[async_trait]
 impl Input for Internal {
     async fn gather(&mut self) -> Result<Batch, CallError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i64);
-        Ok(self.sample(now))
+        Ok(self.sample(graft_plugins::inputs::now_ns()))
     }
 }

@@ -36,6 +36,16 @@ fn fields(line: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A temporary directory with `graft.toml` holding `text`, in which `OUT`
+/// stands for the path of `out.lp` beside it.
+fn setup(text: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.lp");
+    let config = dir.path().join("graft.toml");
+    std::fs::write(&config, text.replace("OUT", &out.display().to_string())).unwrap();
+    (dir, config, out)
+}
+
 fn sigterm(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -199,32 +209,24 @@ fn jsonl_output_writes_only_into_its_granted_directory() {
 
 #[test]
 fn sigterm_stops_inputs_drains_and_flushes_then_exits_zero() {
-    let dir = tempfile::tempdir().unwrap();
-    let out_file = dir.path().join("out.lp");
-    let config = dir.path().join("graft.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
+    let (_dir, config, out_file) = setup(
+        r#"
 [agent]
   interval = "100ms"
   round_interval = false
   flush_interval = "1h"
   omit_hostname = true
 [[inputs.wasm]]
-  path = "${{GRAFT_WASM_DIR}}/example_sine_input.wasm"
+  path = "${GRAFT_WASM_DIR}/example_sine_input.wasm"
 [[processors.wasm]]
-  path = "${{GRAFT_WASM_DIR}}/example_rename_processor.wasm"
+  path = "${GRAFT_WASM_DIR}/example_rename_processor.wasm"
   [processors.wasm.config]
     from = "count"
     to = "seq"
 [[outputs.file]]
-  files = ["{}"]
+  files = ["OUT"]
 "#,
-            out_file.display()
-        ),
-    )
-    .unwrap();
+    );
     let mut child = graft()
         .args(["run", "--config"])
         .arg(&config)
@@ -320,13 +322,8 @@ fn int_field(line: &str, key: &str) -> i64 {
 
 #[test]
 fn internal_input_counts_what_moved() {
-    let dir = tempfile::tempdir().unwrap();
-    let out_file = dir.path().join("out.lp");
-    let config = dir.path().join("graft.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
+    let (_dir, config, out_file) = setup(
+        r#"
 [agent]
   interval = "200ms"
   round_interval = false
@@ -335,13 +332,10 @@ fn internal_input_counts_what_moved() {
 [[inputs.mem]]
 [[inputs.internal]]
 [[outputs.file]]
-  files = ["{}"]
+  files = ["OUT"]
   metric_buffer_limit = 5000
 "#,
-            out_file.display()
-        ),
-    )
-    .unwrap();
+    );
     let mut child = graft()
         .args(["run", "--config"])
         .arg(&config)

@@ -129,10 +129,7 @@ pub fn parse_meminfo(text: &str) -> HashMap<&str, u64> {
 #[async_trait]
 impl Input for Mem {
     async fn gather(&mut self) -> Result<Batch, CallError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i64);
-        self.sample(now)
+        self.sample(super::now_ns())
             .map_err(|e| CallError::Returned(PluginError::new(format!("{e:#}"))))
     }
 }
