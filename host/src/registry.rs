@@ -21,11 +21,15 @@ pub type OutputCtor = fn(toml::Table) -> Result<Box<dyn Output>>;
 
 /// Built-in inputs, by section name.
 pub const INPUTS: &[(&str, InputCtor)] = &[
+    ("cpu", |t, _| graft_plugins::inputs::cpu::build(t)),
     ("internal", |t, cx| {
         crate::internal::build(t, cx.stats.clone())
     }),
     ("kernel", |t, _| graft_plugins::inputs::kernel::build(t)),
     ("mem", |t, _| graft_plugins::inputs::mem::build(t)),
+    ("processes", |t, _| {
+        graft_plugins::inputs::processes::build(t)
+    }),
     ("swap", |t, _| graft_plugins::inputs::swap::build(t)),
     ("system", |t, _| graft_plugins::inputs::system::build(t)),
 ];

@@ -6,6 +6,8 @@
 //! registry lists them by section name.
 //!
 //! Layout:
+//! - [`inputs::cpu`]: `inputs.cpu`, CPU time and usage from `/proc/stat`
+//! - [`inputs::processes`]: `inputs.processes`, processes by state
 //! - [`inputs::mem`]: `inputs.mem`, memory from `/proc/meminfo`
 //! - [`inputs::swap`]: `inputs.swap`, swap space and traffic
 //! - [`inputs::kernel`]: `inputs.kernel`, `/proc/stat` counters, KSM, PSI

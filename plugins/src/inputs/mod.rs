@@ -1,7 +1,9 @@
 //! Built-in inputs.
 
+pub mod cpu;
 pub mod kernel;
 pub mod mem;
+pub mod processes;
 pub mod swap;
 pub mod system;
 
