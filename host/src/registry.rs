@@ -22,6 +22,8 @@ pub type OutputCtor = fn(toml::Table) -> Result<Box<dyn Output>>;
 /// Built-in inputs, by section name.
 pub const INPUTS: &[(&str, InputCtor)] = &[
     ("cpu", |t, _| graft_plugins::inputs::cpu::build(t)),
+    ("disk", |t, _| graft_plugins::inputs::disk::build(t)),
+    ("diskio", |t, _| graft_plugins::inputs::diskio::build(t)),
     ("internal", |t, cx| {
         crate::internal::build(t, cx.stats.clone())
     }),

@@ -7,6 +7,8 @@
 //!
 //! Layout:
 //! - [`inputs::cpu`]: `inputs.cpu`, CPU time and usage from `/proc/stat`
+//! - [`inputs::disk`]: `inputs.disk`, filesystem space and inodes
+//! - [`inputs::diskio`]: `inputs.diskio`, block-device counters
 //! - [`inputs::processes`]: `inputs.processes`, processes by state
 //! - [`inputs::mem`]: `inputs.mem`, memory from `/proc/meminfo`
 //! - [`inputs::swap`]: `inputs.swap`, swap space and traffic

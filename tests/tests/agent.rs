@@ -373,6 +373,46 @@ fn internal_input_counts_what_moved() {
 }
 
 #[test]
+fn telegraf_system_config_runs_unchanged() {
+    let config = workspace_root().join("tests/configs/telegraf-system.conf");
+    let out = stdout_of(graft().args(["config", "check", "--config"]).arg(&config));
+    assert!(
+        out.contains("8 inputs, 0 processors, 0 aggregators, 1 outputs"),
+        "{out}"
+    );
+    let out = stdout_of(graft().args(["test", "--config"]).arg(&config));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    // cpu needs two samples for usage, so a single gather has none (as in Telegraf).
+    for name in [
+        "disk",
+        "diskio",
+        "kernel",
+        "mem",
+        "processes",
+        "swap",
+        "system",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{name},")) || l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} line in\n{out}"));
+        assert!(line.contains(&format!("host={}", host.trim())), "{line}");
+        assert!(
+            line.contains("dc=us-east-1") && line.contains("rack=1a"),
+            "{line}"
+        );
+        let ts: i64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert_eq!(
+            ts % 1_000_000_000,
+            0,
+            "timestamps rounded to the second: {line}"
+        );
+    }
+    let out = stdout_of(graft().args(["run", "--once", "--config"]).arg(&config));
+    assert!(out.lines().any(|l| l.starts_with("mem,")), "{out}");
+}
+
+#[test]
 fn default_run_needs_no_server_and_prints_memory_metrics() {
     let mut child = graft()
         .arg("run")

@@ -1,6 +1,8 @@
 //! Built-in inputs.
 
 pub mod cpu;
+pub mod disk;
+pub mod diskio;
 pub mod kernel;
 pub mod mem;
 pub mod processes;
