@@ -413,6 +413,99 @@ fn telegraf_system_config_runs_unchanged() {
 }
 
 #[test]
+fn unreachable_output_drops_oldest_counts_them_and_delivers_the_rest() {
+    const LIMIT: usize = 20;
+    let (dir, config, internal_file) = setup(&format!(
+        r#"
+[agent]
+  interval = "100ms"
+  round_interval = false
+  flush_interval = "300ms"
+  omit_hostname = true
+[[inputs.wasm]]
+  path = "${{GRAFT_WASM_DIR}}/example_sine_input.wasm"
+[[inputs.internal]]
+[[outputs.wasm]]
+  alias = "gated"
+  namepass = ["sine"]
+  metric_buffer_limit = {LIMIT}
+  metric_batch_size = 5
+  path = "${{GRAFT_WASM_DIR}}/test_gated_output.wasm"
+  [outputs.wasm.config]
+    dir = "GATE"
+  [outputs.wasm.permissions]
+    write_dirs = ["GATE"]
+[[outputs.file]]
+  namepass = ["internal_write"]
+  files = ["OUT"]
+"#
+    ));
+    let gate_dir = dir.path().join("gate");
+    std::fs::create_dir(&gate_dir).unwrap();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("GATE", &gate_dir.display().to_string());
+    std::fs::write(&config, text).unwrap();
+
+    let mut child = graft()
+        .args(["run", "--config"])
+        .arg(&config)
+        .spawn()
+        .unwrap();
+    // Down for ~3 s at 10 metrics/s: far more than the buffer holds.
+    std::thread::sleep(Duration::from_millis(3000));
+    assert!(!gate_dir.join("delivered.txt").exists());
+    std::fs::write(gate_dir.join("open"), "").unwrap();
+    // The output retries with backoff; once it delivers, the buffer drains
+    // and no more is dropped. Let a few internal samples see that.
+    let start = Instant::now();
+    while !gate_dir.join("delivered.txt").exists() {
+        assert!(start.elapsed() < Duration::from_secs(40), "output never came back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    sigterm(&child);
+    assert!(wait_with_timeout(&mut child, Duration::from_secs(20)).success());
+
+    let delivered: Vec<u64> = std::fs::read_to_string(gate_dir.join("delivered.txt"))
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let mut sorted = delivered.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted, delivered, "delivered in order, each once");
+    let last = *delivered.last().unwrap();
+    let missing: Vec<u64> = (0..=last)
+        .filter(|n| delivered.binary_search(n).is_err())
+        .collect();
+    assert!(
+        missing.len() >= 5,
+        "the buffer overflowed while the output was down: {missing:?}"
+    );
+    // Drops are the oldest: every missing metric is older than the window
+    // the buffer could hold.
+    let first = delivered[0];
+    assert!(
+        *missing.last().unwrap() < first + LIMIT as u64,
+        "missing {missing:?}, first delivered {first}"
+    );
+    // Everything after the overflow window got through.
+    assert!(delivered.len() as u64 >= last + 1 - missing.len() as u64);
+
+    let internal = std::fs::read_to_string(&internal_file).unwrap();
+    let write = last_line(&internal, "internal_write,alias=gated,output=wasm ");
+    assert_eq!(
+        int_field(write, "metrics_dropped"),
+        missing.len() as i64,
+        "counted exactly: {write}"
+    );
+    assert!(int_field(write, "errors") >= 1);
+    assert_eq!(int_field(write, "buffer_limit"), LIMIT as i64);
+}
+
+#[test]
 fn default_run_needs_no_server_and_prints_memory_metrics() {
     let mut child = graft()
         .arg("run")

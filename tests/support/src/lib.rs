@@ -18,6 +18,7 @@ pub const GUESTS: &[&str] = &[
     "example-jsonl-output",
     "test-passthrough",
     "test-faulty",
+    "test-gated-output",
 ];
 
 /// The workspace root.
