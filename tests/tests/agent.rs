@@ -460,7 +460,10 @@ fn unreachable_output_drops_oldest_counts_them_and_delivers_the_rest() {
     // and no more is dropped. Let a few internal samples see that.
     let start = Instant::now();
     while !gate_dir.join("delivered.txt").exists() {
-        assert!(start.elapsed() < Duration::from_secs(40), "output never came back");
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "output never came back"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(1200));
