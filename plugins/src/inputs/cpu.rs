@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input, PluginError};
+use graft_core::{Batch, BatchBuilder, CallError, Input};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read};
@@ -233,7 +233,7 @@ impl Input for Cpu {
     async fn gather(&mut self) -> Result<Batch, CallError> {
         read(&proc_path("stat"))
             .and_then(|stat| self.sample_from(&stat, now_ns()))
-            .map_err(|e| CallError::Returned(PluginError::new(format!("{e:#}"))))
+            .map_err(super::failed)
     }
 }
 

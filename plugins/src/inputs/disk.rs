@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use anyhow::Result;
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input, PluginError};
+use graft_core::{Batch, BatchBuilder, CallError, Input};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read, sys_path};
@@ -173,8 +173,7 @@ impl Disk {
 #[async_trait]
 impl Input for Disk {
     async fn gather(&mut self) -> Result<Batch, CallError> {
-        self.sample(now_ns())
-            .map_err(|e| CallError::Returned(PluginError::new(format!("{e:#}"))))
+        self.sample(now_ns()).map_err(super::failed)
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input, PluginError};
+use graft_core::{Batch, BatchBuilder, CallError, Input};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read};
@@ -205,7 +205,7 @@ impl Input for DiskIo {
     async fn gather(&mut self) -> Result<Batch, CallError> {
         read(&proc_path("diskstats"))
             .map(|text| self.sample_from(&text, now_ns(), Instant::now()))
-            .map_err(|e| CallError::Returned(PluginError::new(format!("{e:#}"))))
+            .map_err(super::failed)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input, PluginError};
+use graft_core::{Batch, BatchBuilder, CallError, Input};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read, sys_path};
@@ -137,8 +137,7 @@ impl Kernel {
 #[async_trait]
 impl Input for Kernel {
     async fn gather(&mut self) -> Result<Batch, CallError> {
-        self.sample(now_ns())
-            .map_err(|e| CallError::Returned(PluginError::new(format!("{e:#}"))))
+        self.sample(now_ns()).map_err(super::failed)
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input, PluginError};
+use graft_core::{Batch, BatchBuilder, CallError, Input};
 use serde::Deserialize;
 
 /// `[[inputs.mem]]`
@@ -129,8 +129,7 @@ pub fn parse_meminfo(text: &str) -> HashMap<&str, u64> {
 #[async_trait]
 impl Input for Mem {
     async fn gather(&mut self) -> Result<Batch, CallError> {
-        self.sample(super::now_ns())
-            .map_err(|e| CallError::Returned(PluginError::new(format!("{e:#}"))))
+        self.sample(super::now_ns()).map_err(super::failed)
     }
 }
 

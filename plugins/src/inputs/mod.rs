@@ -37,3 +37,8 @@ pub fn read(path: &std::path::Path) -> anyhow::Result<String> {
     use anyhow::Context;
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
+
+/// A gather that failed: the plugin's returned error, with the whole chain.
+pub fn failed(e: anyhow::Error) -> graft_core::CallError {
+    graft_core::CallError::Returned(graft_core::PluginError::new(format!("{e:#}")))
+}

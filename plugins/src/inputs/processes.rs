@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input, PluginError};
+use graft_core::{Batch, BatchBuilder, CallError, Input};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path};
@@ -123,7 +123,7 @@ impl Processes {
 #[async_trait]
 impl Input for Processes {
     async fn gather(&mut self) -> Result<Batch, CallError> {
-        Self::sample(now_ns()).map_err(|e| CallError::Returned(PluginError::new(format!("{e:#}"))))
+        Self::sample(now_ns()).map_err(super::failed)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input, PluginError};
+use graft_core::{Batch, BatchBuilder, CallError, Input};
 use serde::Deserialize;
 
 use super::mem::parse_meminfo;
@@ -67,7 +67,7 @@ impl Swap {
 #[async_trait]
 impl Input for Swap {
     async fn gather(&mut self) -> Result<Batch, CallError> {
-        Self::sample(now_ns()).map_err(|e| CallError::Returned(PluginError::new(format!("{e:#}"))))
+        Self::sample(now_ns()).map_err(super::failed)
     }
 }
 

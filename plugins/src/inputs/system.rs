@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input, PluginError};
+use graft_core::{Batch, BatchBuilder, CallError, Input};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read, sys_path};
@@ -157,7 +157,7 @@ impl System {
 #[async_trait]
 impl Input for System {
     async fn gather(&mut self) -> Result<Batch, CallError> {
-        Self::sample(now_ns()).map_err(|e| CallError::Returned(PluginError::new(format!("{e:#}"))))
+        Self::sample(now_ns()).map_err(super::failed)
     }
 }
 
