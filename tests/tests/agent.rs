@@ -509,6 +509,47 @@ fn unreachable_output_drops_oldest_counts_them_and_delivers_the_rest() {
 }
 
 #[test]
+fn config_directory_and_environment_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf_d = dir.path().join("telegraf.d");
+    std::fs::create_dir(&conf_d).unwrap();
+    std::fs::write(
+        dir.path().join("main.toml"),
+        "[global_tags]\n  env = \"$GRAFT_TEST_ENV\"\n[agent]\n  omit_hostname = true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        conf_d.join("10-sine.toml"),
+        "[[inputs.wasm]]\n  path = \"${GRAFT_WASM_DIR}/example_sine_input.wasm\"\n  [inputs.wasm.config]\n    name = \"${GRAFT_TEST_NAME:-fallback}\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        conf_d.join("20-more.toml"),
+        "[[inputs.wasm]]\n  path = \"${GRAFT_WASM_DIR}/example_sine_input.wasm\"\n",
+    )
+    .unwrap();
+    std::fs::write(conf_d.join("ignored.conf"), "this is not read").unwrap();
+    let out = stdout_of(
+        graft()
+            .args(["test", "--config"])
+            .arg(dir.path().join("main.toml"))
+            .arg("--config-directory")
+            .arg(&conf_d)
+            .env("GRAFT_TEST_ENV", "staging"),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("fallback,env=staging,plugin=inputs.wasm "),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("sine,env=staging,plugin=inputs.wasm "),
+        "{out}"
+    );
+}
+
+#[test]
 fn default_run_needs_no_server_and_prints_memory_metrics() {
     let mut child = graft()
         .arg("run")
