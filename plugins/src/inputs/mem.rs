@@ -171,7 +171,17 @@ mod tests {
         else {
             panic!("missing fields");
         };
-        assert!(total > 0);
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let info = parse_meminfo(&meminfo);
+        assert_eq!(total, info["MemTotal"] * 1024, "MemTotal is constant");
         assert_eq!(used + avail, total);
+        let kb = |k: &str| info[k] * 1024;
+        // Changing values, read moments apart: within 256 MiB.
+        assert!(avail.abs_diff(kb("MemAvailable")) < 256 << 20);
+        let Some(FieldRef::Uint(free)) = m.field("free") else {
+            panic!("free")
+        };
+        assert!(free.abs_diff(kb("MemFree")) < 256 << 20);
+        assert_eq!(m.field("swap_total"), Some(FieldRef::Uint(kb("SwapTotal"))));
     }
 }
