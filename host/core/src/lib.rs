@@ -11,10 +11,12 @@
 //! - [`strings`]: the per-batch string table
 //! - [`value`]: field values, borrowed and symbolic
 //! - [`lineproto`]: InfluxDB line protocol, as Telegraf writes it
+//! - [`lineparse`]: InfluxDB line protocol parser
 //! - [`plugin`]: the traits every plugin kind implements, and their errors
 
 pub mod batch;
 pub mod builder;
+pub mod lineparse;
 pub mod lineproto;
 pub mod plugin;
 pub mod strings;

@@ -1,0 +1,147 @@
+use super::*;
+use crate::lineproto::{Serializer, SerializerOptions};
+use crate::{Batch, FieldRef};
+
+fn parse(text: &str) -> (Batch, Vec<ParseError>) {
+    let mut b = BatchBuilder::new();
+    let errors = parse_into(text, Precision::Nanoseconds, 42, &mut b);
+    (b.finish(), errors)
+}
+
+fn ok(text: &str) -> Batch {
+    let (b, errors) = parse(text);
+    assert!(errors.is_empty(), "{errors:?}");
+    b
+}
+
+#[test]
+fn plain_line_with_every_type() {
+    let b = ok("cpu,host=a,dc=x f=1.5,i=-3i,u=7u,b=true,s=\"hi\" 1600000000000000000\n");
+    let m = b.get(0);
+    assert_eq!(m.name(), "cpu");
+    assert_eq!(m.tags().collect::<Vec<_>>(), [("dc", "x"), ("host", "a")]);
+    assert_eq!(m.field("f"), Some(FieldRef::Float(1.5)));
+    assert_eq!(m.field("i"), Some(FieldRef::Int(-3)));
+    assert_eq!(m.field("u"), Some(FieldRef::Uint(7)));
+    assert_eq!(m.field("b"), Some(FieldRef::Bool(true)));
+    assert_eq!(m.field("s"), Some(FieldRef::Str("hi")));
+    assert_eq!(m.timestamp(), 1_600_000_000_000_000_000);
+}
+
+#[test]
+fn floats_booleans_and_default_time() {
+    let b = ok(
+        "m a=1.,b=.5,c=-1.5e3,d=1E-2,e=3 \nm t1=t,t2=T,t3=true,t4=True,t5=TRUE,f1=f,f2=F,f3=false,f4=False,f5=FALSE",
+    );
+    let m = b.get(0);
+    assert_eq!(m.field("a"), Some(FieldRef::Float(1.0)));
+    assert_eq!(m.field("b"), Some(FieldRef::Float(0.5)));
+    assert_eq!(m.field("c"), Some(FieldRef::Float(-1500.0)));
+    assert_eq!(m.field("d"), Some(FieldRef::Float(0.01)));
+    assert_eq!(m.timestamp(), 42, "no timestamp: the default");
+    let n = b.get(1);
+    assert_eq!(
+        n.fields()
+            .filter(|(_, v)| *v == FieldRef::Bool(true))
+            .count(),
+        5
+    );
+    assert_eq!(
+        n.fields()
+            .filter(|(_, v)| *v == FieldRef::Bool(false))
+            .count(),
+        5
+    );
+}
+
+#[test]
+fn escapes_in_every_part() {
+    let b = ok(
+        r#"we\ ird\,name,k\ e\,y\==v\ a\,l\=ue f\ i\,e\=ld="str \"quoted\" back\\slash, and \n kept",x=1i 5"#,
+    );
+    let m = b.get(0);
+    assert_eq!(m.name(), "we ird,name");
+    assert_eq!(m.tags().collect::<Vec<_>>(), [("k e,y=", "v a,l=ue")]);
+    assert_eq!(
+        m.field("f i,e=ld"),
+        Some(FieldRef::Str(r#"str "quoted" back\slash, and \n kept"#))
+    );
+}
+
+#[test]
+fn comments_blank_lines_crlf_and_newline_in_string() {
+    let b = ok("# a comment\r\n\r\n  m x=1i 1\r\nm s=\"two\nlines\" 2\n\tm y=2i 3\n");
+    assert_eq!(b.len(), 3);
+    assert_eq!(b.get(1).field("s"), Some(FieldRef::Str("two\nlines")));
+    assert_eq!(b.get(2).timestamp(), 3);
+}
+
+#[test]
+fn precision_scales_timestamps() {
+    let mut b = BatchBuilder::new();
+    assert!(parse_into("m x=1i 1700000000", Precision::Seconds, 0, &mut b).is_empty());
+    assert_eq!(b.finish().get(0).timestamp(), 1_700_000_000_000_000_000);
+    let mut b = BatchBuilder::new();
+    let e = parse_into("m x=1i 9223372036854775807", Precision::Seconds, 0, &mut b);
+    assert_eq!(e[0].reason, "timestamp out of range");
+    assert_eq!(Precision::from_param("ms"), Some(Precision::Milliseconds));
+    assert_eq!(Precision::from_param("h"), None);
+}
+
+#[test]
+fn duplicate_fields_last_wins_duplicate_tags_rejected() {
+    let b = ok("m x=1i,x=2i");
+    assert_eq!(
+        b.get(0).fields().collect::<Vec<_>>(),
+        [("x", FieldRef::Int(2))]
+    );
+    let (_, e) = parse("m,a=1,a=2 x=1i");
+    assert_eq!(e[0].reason, "duplicate tag key");
+}
+
+#[test]
+fn bad_lines_are_reported_with_their_number_and_the_rest_kept() {
+    let text = "good x=1i 1\n\
+                bad\n\
+                m x=NaN\n\
+                m x=inf\n\
+                m x=1i trailing\n\
+                m,t=v\\ x=1i\n\
+                m x=\"open\n\
+                m x=99999999999999999999i\n\
+                m x=-1u\n\
+                m,t= x=1\n\
+                ,t=v x=1\n\
+                m x=\n\
+                also_good y=2 2\n";
+    let (b, errors) = parse(text);
+    assert_eq!(b.len(), 2, "{errors:?}");
+    assert_eq!(b.get(1).name(), "also_good");
+    let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], "{errors:?}");
+    assert!(errors.iter().all(|e| !e.reason.is_empty()));
+}
+
+#[test]
+fn serializer_output_parses_back_equal() {
+    let mut b = BatchBuilder::new();
+    b.metric("we ird,name=x\"", 5)
+        .tag("k e,y=", "v a,l=ue\"")
+        .tag("ü", "東京")
+        .field("f i,e=ld", "str \"quoted\" back\\slash, tab")
+        .field("i", -7i64)
+        .field("u", 18_446_744_073_709_551_615u64)
+        .field("x", 0.1)
+        .field("b", false);
+    b.metric("plain", -1).field("v", 1e300);
+    let original = b.finish();
+    let mut text = Vec::new();
+    let serializer = Serializer::new(SerializerOptions {
+        uint_support: true,
+        ..Default::default()
+    });
+    assert!(serializer.write_batch(&original, &mut text).is_empty());
+    let parsed = ok(std::str::from_utf8(&text).unwrap());
+    let rows = |b: &Batch| b.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>();
+    assert_eq!(rows(&parsed), rows(&original));
+}
