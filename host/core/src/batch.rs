@@ -351,14 +351,18 @@ impl Batch {
         if !mask.iter().any(|&m| m) {
             return (Batch::new(), self);
         }
-        let (mut yes, mut no) = (Batch::new(), Batch::new());
-        for (i, &m) in mask.iter().enumerate() {
-            if m {
-                yes.extend_from(&self, i..i + 1);
-            } else {
-                no.extend_from(&self, i..i + 1);
-            }
-        }
+        let mut yes = self.clone();
+        let mut i = 0;
+        yes.retain(|_| {
+            i += 1;
+            mask[i - 1]
+        });
+        let mut no = self;
+        let mut i = 0;
+        no.retain(|_| {
+            i += 1;
+            !mask[i - 1]
+        });
         (yes, no)
     }
 
