@@ -156,8 +156,11 @@ fn run(cli: Cli) -> Result<()> {
                 let mut agent = Agent::build(config).await?;
                 agent.connect().await?;
                 if once {
+                    // Like Telegraf's --once: service inputs (listeners) are
+                    // not started.
                     return agent.run_once().await;
                 }
+                agent.start_services().await?;
                 let (stop_tx, stop_rx) = watch::channel(false);
                 tokio::spawn(async move {
                     wait_for_signal().await;

@@ -76,7 +76,8 @@ impl Internal {
                         .field("metrics_gathered", get(&s.metrics_gathered) as i64)
                         .field("gather_time_ns", get(&s.call_time_ns) as i64)
                         .field("errors", get(&s.errors) as i64)
-                        .field("faults", get(&s.faults) as i64);
+                        .field("faults", get(&s.faults) as i64)
+                        .field("parse_errors", get(&s.parse_errors) as i64);
                 }
                 "processors" => {
                     tagged(&mut b, "internal_process", ts, "process", &id)

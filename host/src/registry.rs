@@ -24,6 +24,12 @@ pub const INPUTS: &[(&str, InputCtor)] = &[
     ("cpu", |t, _| graft_plugins::inputs::cpu::build(t)),
     ("disk", |t, _| graft_plugins::inputs::disk::build(t)),
     ("diskio", |t, _| graft_plugins::inputs::diskio::build(t)),
+    ("influxdb_listener", |t, _| {
+        graft_plugins::inputs::influxdb_listener::build(t)
+    }),
+    ("influxdb_v2_listener", |t, _| {
+        graft_plugins::inputs::influxdb_listener::build_v2(t)
+    }),
     ("internal", |t, cx| {
         crate::internal::build(t, cx.stats.clone())
     }),
@@ -37,7 +43,11 @@ pub const INPUTS: &[(&str, InputCtor)] = &[
 ];
 
 /// Built-in outputs, by section name.
-pub const OUTPUTS: &[(&str, OutputCtor)] = &[("file", graft_plugins::outputs::file::build)];
+pub const OUTPUTS: &[(&str, OutputCtor)] = &[
+    ("file", graft_plugins::outputs::file::build),
+    ("influxdb", graft_plugins::outputs::influxdb::build),
+    ("influxdb_v2", graft_plugins::outputs::influxdb_v2::build),
+];
 
 /// The section name reserved for WASM plugins of every kind.
 pub const WASM: &str = "wasm";

@@ -20,6 +20,8 @@ pub struct PluginStats {
     pub call_time_ns: AtomicU64,
     pub buffer_size: AtomicU64,
     pub buffer_limit: AtomicU64,
+    /// Lines, frames or packets a service input could not read.
+    pub parse_errors: Arc<AtomicU64>,
 }
 
 impl PluginStats {

@@ -15,8 +15,16 @@
 //! - [`inputs::kernel`]: `inputs.kernel`, `/proc/stat` counters, KSM, PSI
 //! - [`inputs::system`]: `inputs.system`, load, CPU counts, users, uptime
 //! - [`outputs::file`]: `outputs.file`, line protocol to stdout or files
+//! - [`inputs::influxdb_listener`]: `inputs.influxdb_listener`, InfluxDB's
+//!   v1 and v2 write APIs served to clients and other agents
+//! - [`outputs::influxdb`], [`outputs::influxdb_v2`]: InfluxDB's write APIs
+//! - [`http`]: the HTTP client settings the HTTP outputs share (TLS, headers,
+//!   gzip)
 //! - [`config`]: parsing a plugin's table with errors that name the key
+//! - [`duration`]: durations and sizes as Telegraf spells them
 
 pub mod config;
+pub mod duration;
+pub mod http;
 pub mod inputs;
 pub mod outputs;

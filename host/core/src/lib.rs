@@ -25,7 +25,8 @@ pub mod value;
 pub use batch::{Batch, BatchError, BatchParts, MetricRef};
 pub use builder::{BatchBuilder, MetricBuilder};
 pub use plugin::{
-    Aggregator, CallError, Fault, FaultKind, Input, Output, PluginError, Processor, WriteError,
+    Aggregator, CallError, Fault, FaultKind, Input, MetricSink, Output, PluginError, Processor,
+    SinkClosed, WriteError,
 };
 pub use strings::{StringTable, Sym};
 pub use value::{FieldRef, Value};

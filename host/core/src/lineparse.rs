@@ -19,6 +19,8 @@ pub enum Precision {
     Microseconds,
     Milliseconds,
     Seconds,
+    Minutes,
+    Hours,
 }
 
 impl Precision {
@@ -28,16 +30,21 @@ impl Precision {
             Precision::Microseconds => 1_000,
             Precision::Milliseconds => 1_000_000,
             Precision::Seconds => 1_000_000_000,
+            Precision::Minutes => 60_000_000_000,
+            Precision::Hours => 3_600_000_000_000,
         }
     }
 
-    /// From the `precision` query parameter: `ns`, `us`/`u`, `ms`, `s`.
+    /// From the `precision` query parameter: `ns`/`n`, `us`/`u`, `ms`, `s`,
+    /// and InfluxDB 1.x's `m` and `h`.
     pub fn from_param(s: &str) -> Option<Self> {
         Some(match s {
             "" | "n" | "ns" => Precision::Nanoseconds,
             "u" | "us" | "µs" => Precision::Microseconds,
             "ms" => Precision::Milliseconds,
             "s" => Precision::Seconds,
+            "m" => Precision::Minutes,
+            "h" => Precision::Hours,
             _ => return None,
         })
     }
@@ -61,6 +68,41 @@ enum RawValue<'a> {
     Str(&'a str),
 }
 
+/// Where the scanner is in a line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Measurement and tags: quotes are plain characters.
+    Head,
+    /// A field key: quotes are plain characters.
+    Key,
+    /// Right after a field's `=`.
+    ValueStart,
+    /// Inside a quoted string value: only `\"` and `\\` are special,
+    /// and a newline belongs to the string.
+    Str,
+    /// An unquoted value, or after a string's closing quote.
+    Value,
+    /// After the field set: the timestamp.
+    Tail,
+}
+
+impl Part {
+    /// The part after byte `c` (not a backslash, not a newline).
+    fn next(self, c: u8) -> Part {
+        match (self, c) {
+            (Part::Head, b' ') => Part::Key,
+            (Part::Key, b'=') => Part::ValueStart,
+            (Part::Key, b' ') => Part::Tail,
+            (Part::ValueStart, b'"') => Part::Str,
+            (Part::ValueStart | Part::Value, b',') => Part::Key,
+            (Part::ValueStart | Part::Value, b' ') => Part::Tail,
+            (Part::ValueStart, _) => Part::Value,
+            (Part::Str, b'"') => Part::Value,
+            (p, _) => p,
+        }
+    }
+}
+
 /// Split `text` into lines, keeping a newline that is inside a quoted
 /// string field as part of its line. Yields (1-based number, line).
 fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
@@ -72,28 +114,32 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
             return None;
         }
         let first = lineno;
-        let (mut i, mut spaces, mut quoted) = (start, 0, false);
+        let (mut i, mut part) = (start, Part::Head);
         let mut first_newline = None;
         while i < bytes.len() {
             match bytes[i] {
-                b'\\' if bytes.get(i + 1).is_some_and(|&n| n != b'\n') => i += 1,
-                b' ' if !quoted => spaces += 1,
-                // Quotes only open strings in the field set (after the first space).
-                b'"' if spaces >= 1 => quoted = !quoted,
+                b'\\' if bytes.get(i + 1).is_some_and(|&n| n != b'\n') => {
+                    if part == Part::ValueStart {
+                        part = Part::Value;
+                    }
+                    i += 1;
+                }
                 b'\n' => {
                     lineno += 1;
                     first_newline.get_or_insert(i);
-                    if !quoted {
+                    if part != Part::Str {
                         break;
                     }
                 }
-                _ => {}
+                c => part = part.next(c),
             }
             i += 1;
         }
         // A quote that never closes: the line ends at its first newline, so
         // that one bad line does not swallow the rest.
-        if quoted && let Some(nl) = first_newline {
+        if part == Part::Str
+            && let Some(nl) = first_newline
+        {
             i = nl;
             lineno = first + 1;
         }
@@ -102,6 +148,30 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         start = end + 1;
         Some((first, line.strip_suffix('\r').unwrap_or(line)))
     })
+}
+
+/// The end of a field set starting at `from`: the first space outside a
+/// string value, or the end of the line.
+fn field_set_end(b: &[u8], from: usize) -> Result<usize, &'static str> {
+    let (mut i, mut part) = (from, Part::Key);
+    while i < b.len() {
+        if b[i] == b'\\' {
+            if part == Part::ValueStart {
+                part = Part::Value;
+            }
+            i += 2;
+            continue;
+        }
+        part = part.next(b[i]);
+        if part == Part::Tail {
+            return Ok(i);
+        }
+        i += 1;
+    }
+    if part == Part::Str {
+        return Err("unterminated string field");
+    }
+    Ok(b.len())
 }
 
 /// Index of the first unescaped byte in `s` from `stop`, or `s.len()`.
@@ -245,19 +315,7 @@ fn parse_line(
     i += 1;
     // Fields: up to the next unescaped space outside a quoted string.
     let fields_start = i;
-    let mut quoted = false;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 1,
-            b'"' => quoted = !quoted,
-            b' ' if !quoted => break,
-            _ => {}
-        }
-        i += 1;
-    }
-    if quoted {
-        return Err("unterminated string field");
-    }
+    i = field_set_end(b, i)?;
     let fields_text = &line[fields_start..i.min(b.len())];
     if fields_text.is_empty() {
         return Err("missing fields");

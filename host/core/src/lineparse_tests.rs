@@ -85,7 +85,8 @@ fn precision_scales_timestamps() {
     let e = parse_into("m x=1i 9223372036854775807", Precision::Seconds, 0, &mut b);
     assert_eq!(e[0].reason, "timestamp out of range");
     assert_eq!(Precision::from_param("ms"), Some(Precision::Milliseconds));
-    assert_eq!(Precision::from_param("h"), None);
+    assert_eq!(Precision::from_param("h"), Some(Precision::Hours));
+    assert_eq!(Precision::from_param("d"), None);
 }
 
 #[test]

@@ -3,6 +3,12 @@
 //! protocol cannot carry (NaN/Inf fields, empty tags and keys, trailing
 //! backslashes), uint clamping unless `influx_uint_support`, optional field
 //! sorting and line splitting at `influx_max_line_bytes`.
+//!
+//! One deliberate difference: inside a quoted string field, tabs, newlines
+//! and carriage returns are written as they are, where Telegraf writes `\n`.
+//! InfluxDB 1.x stores such an escape as two characters, so Telegraf's form
+//! does not read back equal; a raw newline inside quotes is read correctly by
+//! InfluxDB 1.x and 2.x, Telegraf's own parser and graft's.
 
 use crate::batch::{Batch, MetricRef};
 use crate::value::FieldRef;
@@ -20,6 +26,8 @@ pub struct SerializerOptions {
     /// `influx_max_line_bytes`: split a metric's fields over several lines
     /// so that no line is longer; 0 means no limit.
     pub max_line_bytes: usize,
+    /// Tags left out of every line (an output's `exclude_database_tag`).
+    pub exclude_tags: Vec<String>,
 }
 
 /// Why a metric could not be written at all.
@@ -65,6 +73,9 @@ impl Serializer {
             return Err(SerializeError::EmptyName);
         }
         for (k, v) in m.tags() {
+            if self.options.exclude_tags.iter().any(|t| t == k) {
+                continue;
+            }
             let (k, v) = (escape_tag_part(k), escape_tag_part(v));
             if k.is_empty() || v.is_empty() {
                 continue;
@@ -189,6 +200,10 @@ const STRING: Escapes = Escapes {
 fn escape_into(out: &mut Vec<u8>, s: &str, e: Escapes) {
     for &b in s.as_bytes() {
         let escaped: Option<&[u8]> = match b {
+            // Inside a quoted string, control characters are written as they
+            // are: InfluxDB 1.x reads `\n` there as two characters, and
+            // every parser keeps a newline inside quotes.
+            b'\t' | b'\n' | b'\x0c' | b'\r' if e.quote_backslash => None,
             b'\t' => Some(b"\\t"),
             b'\n' => Some(b"\\n"),
             b'\x0c' => Some(b"\\f"),

@@ -124,11 +124,96 @@ impl From<WriteError> for CallError<WriteError> {
     }
 }
 
-/// Produces metrics on the host's schedule.
+/// Produces metrics on the host's schedule, or (a service input such as a
+/// listener) whenever they arrive.
 #[async_trait]
 pub trait Input: Send {
-    /// Collect one round of metrics.
+    /// Collect one round of metrics. A service input may return an empty
+    /// batch.
     async fn gather(&mut self) -> Result<Batch, CallError>;
+
+    /// True for service inputs: the host calls [`Input::start`] before the
+    /// first gather and [`Input::stop`] at shutdown.
+    fn is_service(&self) -> bool {
+        false
+    }
+
+    /// Start receiving (bind sockets, spawn tasks); what arrives goes to
+    /// `sink`. A failure here stops the agent from starting.
+    async fn start(&mut self, sink: MetricSink) -> Result<(), PluginError> {
+        let _ = sink;
+        Ok(())
+    }
+
+    /// Stop receiving. Everything accepted before this returns has been
+    /// handed to the sink.
+    async fn stop(&mut self) {}
+}
+
+/// Where a service input hands what it receives. Cheap to clone; sending
+/// waits while the pipeline is full, which is the listener's backpressure.
+#[derive(Clone)]
+pub struct MetricSink {
+    tx: tokio::sync::mpsc::Sender<Batch>,
+    undelivered: std::sync::Arc<dyn Fn() -> u64 + Send + Sync>,
+    malformed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The pipeline behind a [`MetricSink`] has shut down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the pipeline is shutting down")]
+pub struct SinkClosed;
+
+impl MetricSink {
+    /// A sink sending to `tx`; `undelivered` tells how many metrics wait in
+    /// the outputs' buffers (the most any one output holds); `malformed`
+    /// counts input the plugin had to skip.
+    pub fn new(
+        tx: tokio::sync::mpsc::Sender<Batch>,
+        undelivered: std::sync::Arc<dyn Fn() -> u64 + Send + Sync>,
+        malformed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        Self {
+            tx,
+            undelivered,
+            malformed,
+        }
+    }
+
+    /// A sink with its receiving end, for running a service input alone
+    /// (tests, the conformance kit); `undelivered` is whatever it returns.
+    pub fn channel(
+        capacity: usize,
+        undelivered: std::sync::Arc<dyn Fn() -> u64 + Send + Sync>,
+    ) -> (Self, tokio::sync::mpsc::Receiver<Batch>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+        (Self::new(tx, undelivered, Default::default()), rx)
+    }
+
+    /// Count `n` lines, frames or packets that could not be read and were
+    /// skipped.
+    pub fn malformed(&self, n: u64) {
+        self.malformed
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many were counted by [`MetricSink::malformed`].
+    pub fn malformed_count(&self) -> u64 {
+        self.malformed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Hand a batch to the pipeline, waiting while it is full.
+    pub async fn send(&self, batch: Batch) -> Result<(), SinkClosed> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.tx.send(batch).await.map_err(|_| SinkClosed)
+    }
+
+    /// Metrics accepted by graft that no output has written yet.
+    pub fn undelivered(&self) -> u64 {
+        (self.undelivered)()
+    }
 }
 
 /// Transforms batches. Pure CPU work: the host calls it off the reactor.

@@ -118,6 +118,15 @@ impl Builder<'_> {
         };
         let agent = &self.config.agent;
         let interval = opts.interval.unwrap_or(agent.interval);
+        // What a listener receives keeps the sender's timestamps unless a
+        // precision is set explicitly; gathered metrics are rounded to the
+        // interval's precision as in Telegraf.
+        let precision = if plugin.is_service() {
+            opts.precision.or(agent.precision).unwrap_or_default()
+        } else {
+            opts.precision
+                .unwrap_or_else(|| agent.precision_for(interval))
+        };
         Ok(RunningInput {
             stats: self.stats.register(id.clone()),
             id,
@@ -128,12 +137,11 @@ impl Builder<'_> {
                 jitter: opts.collection_jitter.unwrap_or(agent.collection_jitter),
                 offset: opts.collection_offset.unwrap_or(agent.collection_offset),
             },
-            precision: opts
-                .precision
-                .unwrap_or_else(|| agent.precision_for(interval)),
+            precision,
             modifiers: opts.modifiers,
             filter: opts.common.filter,
             global_tags: global_tags.clone(),
+            service: None,
         })
     }
 

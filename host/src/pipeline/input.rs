@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use graft_core::{Batch, CallError, Input};
+use graft_core::{Batch, CallError, Input, MetricSink, PluginError};
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 
@@ -51,7 +51,12 @@ pub struct RunningInput {
     pub filter: MetricFilter,
     pub global_tags: Arc<BTreeMap<String, String>>,
     pub stats: Arc<PluginStats>,
+    /// What a started service input has received, not yet passed on.
+    pub service: Option<mpsc::Receiver<Batch>>,
 }
+
+/// Batches a service input may hand over before it waits.
+const SERVICE_QUEUE: usize = 64;
 
 impl RunningInput {
     /// Gather once; errors are counted and logged, never fatal.
@@ -63,20 +68,7 @@ impl RunningInput {
             started.elapsed().as_nanos() as u64,
         );
         match result {
-            Ok(mut batch) => {
-                // Telegraf's order: select on the plugin's own metrics, then
-                // rename and tag, then drop fields and tags.
-                self.filter.select_batch(&mut batch);
-                super::modify::apply(
-                    &mut batch,
-                    &self.modifiers,
-                    &self.global_tags,
-                    self.precision,
-                );
-                self.filter.modify_batch(&mut batch);
-                PluginStats::add(&self.stats.metrics_gathered, batch.len() as u64);
-                (!batch.is_empty()).then_some(batch)
-            }
+            Ok(batch) => self.finish(batch),
             Err(CallError::Returned(e)) => {
                 PluginStats::add(&self.stats.errors, 1);
                 tracing::error!(plugin = %self.id, "gather failed: {e}; next attempt at the next interval");
@@ -91,8 +83,51 @@ impl RunningInput {
         }
     }
 
-    /// Gather on schedule until `stop` turns true or the pipeline closes.
+    /// Select, rename, tag and round a batch the plugin produced, and count
+    /// it; `None` when nothing is left.
+    fn finish(&mut self, mut batch: Batch) -> Option<Batch> {
+        if batch.is_empty() {
+            return None;
+        }
+        // Telegraf's order: select on the plugin's own metrics, then rename
+        // and tag, then drop fields and tags.
+        self.filter.select_batch(&mut batch);
+        super::modify::apply(
+            &mut batch,
+            &self.modifiers,
+            &self.global_tags,
+            self.precision,
+        );
+        self.filter.modify_batch(&mut batch);
+        PluginStats::add(&self.stats.metrics_gathered, batch.len() as u64);
+        (!batch.is_empty()).then_some(batch)
+    }
+
+    /// Start a service input (bind its sockets); other inputs need nothing.
+    /// `undelivered` reads how many metrics wait in the outputs' buffers.
+    pub async fn start(
+        &mut self,
+        undelivered: Arc<dyn Fn() -> u64 + Send + Sync>,
+    ) -> Result<(), PluginError> {
+        if !self.plugin.is_service() {
+            return Ok(());
+        }
+        let (tx, rx) = mpsc::channel(SERVICE_QUEUE);
+        self.plugin
+            .start(MetricSink::new(
+                tx,
+                undelivered,
+                self.stats.parse_errors.clone(),
+            ))
+            .await?;
+        self.service = Some(rx);
+        Ok(())
+    }
+
+    /// Gather on schedule, and pass on what a service input receives, until
+    /// `stop` turns true or the pipeline closes.
     pub async fn run(mut self, tx: mpsc::Sender<Batch>, mut stop: watch::Receiver<bool>) {
+        let mut service = self.service.take();
         let mut first = true;
         loop {
             let mut wait = self.schedule.until_next(first);
@@ -101,11 +136,53 @@ impl RunningInput {
                 wait += Duration::from_nanos(j);
             }
             first = false;
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = stopped(&mut stop) => return,
+            let sleep = tokio::time::sleep(wait);
+            tokio::pin!(sleep);
+            loop {
+                let received = async {
+                    match service.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    _ = stopped(&mut stop) => {
+                        self.shut_down(service, &tx).await;
+                        return;
+                    }
+                    batch = received => match batch {
+                        Some(batch) => {
+                            if let Some(batch) = self.finish(batch)
+                                && tx.send(batch).await.is_err()
+                            {
+                                return;
+                            }
+                        }
+                        None => service = None,
+                    },
+                }
             }
             if let Some(batch) = self.gather_once().await
+                && tx.send(batch).await.is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Stop a service input and pass on everything it accepted.
+    async fn shut_down(
+        &mut self,
+        service: Option<mpsc::Receiver<Batch>>,
+        tx: &mpsc::Sender<Batch>,
+    ) {
+        let Some(mut rx) = service else {
+            return;
+        };
+        self.plugin.stop().await;
+        while let Ok(batch) = rx.try_recv() {
+            if let Some(batch) = self.finish(batch)
                 && tx.send(batch).await.is_err()
             {
                 return;

@@ -83,6 +83,26 @@ impl Agent {
         Ok(())
     }
 
+    /// Start every service input (listeners bind here); a failure names the
+    /// input.
+    pub async fn start_services(&mut self) -> Result<()> {
+        let buffers: Vec<_> = self.outputs.iter().map(|o| o.stats.clone()).collect();
+        let undelivered: Arc<dyn Fn() -> u64 + Send + Sync> = Arc::new(move || {
+            buffers
+                .iter()
+                .map(|s| crate::stats::PluginStats::get(&s.buffer_size))
+                .max()
+                .unwrap_or(0)
+        });
+        for i in &mut self.inputs {
+            i.start(undelivered.clone())
+                .await
+                .map_err(|e| anyhow!("{e}"))
+                .with_context(|| format!("{}: starting", i.id))?;
+        }
+        Ok(())
+    }
+
     fn fanout(&self) -> Arc<Fanout> {
         Arc::new(Fanout {
             sinks: self

@@ -3,6 +3,7 @@
 pub mod cpu;
 pub mod disk;
 pub mod diskio;
+pub mod influxdb_listener;
 pub mod kernel;
 pub mod mem;
 pub mod processes;

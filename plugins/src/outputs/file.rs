@@ -81,6 +81,7 @@ impl FileOutput {
             uint_support: config.influx_uint_support,
             omit_timestamp: config.influx_omit_timestamp,
             max_line_bytes: config.influx_max_line_bytes,
+            ..SerializerOptions::default()
         });
         let targets = config
             .files

@@ -6,6 +6,8 @@
 //! directory (`target/wasm-plugins`), so that the build never waits on the
 //! lock of the build that runs the tests.
 
+pub mod servers;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
