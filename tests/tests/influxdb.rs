@@ -637,3 +637,116 @@ fn influxdb_output_counts_the_lines_a_listener_could_not_parse() {
         l.listener.stop().await;
     });
 }
+
+/// One graft agent sends to another's listener with `outputs.influxdb`, as
+/// a Telegraf agent would: every metric arrives once, in order, and the
+/// receiving agent passes on what its listener accepted when it stops.
+#[test]
+fn an_agent_sends_to_another_agents_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = servers::free_port();
+    let out = dir.path().join("received.lp");
+    let receiver_config = dir.path().join("receiver.toml");
+    std::fs::write(
+        &receiver_config,
+        format!(
+            r#"
+[agent]
+  interval = "1h"
+  flush_interval = "100ms"
+  omit_hostname = true
+[[inputs.influxdb_listener]]
+  service_address = "127.0.0.1:{port}"
+  database_tag = "db"
+[[outputs.file]]
+  files = ["{}"]
+"#,
+            out.display()
+        ),
+    )
+    .unwrap();
+    let sender_config = dir.path().join("sender.toml");
+    std::fs::write(
+        &sender_config,
+        format!(
+            r#"
+[agent]
+  interval = "50ms"
+  round_interval = false
+  precision = "1ns"
+  flush_interval = "150ms"
+  omit_hostname = true
+[[inputs.wasm]]
+  path = "${{GRAFT_WASM_DIR}}/example_sine_input.wasm"
+  [inputs.wasm.config]
+    name = "sine"
+[[outputs.influxdb]]
+  urls = ["http://127.0.0.1:{port}"]
+  database = "relay"
+"#
+        ),
+    )
+    .unwrap();
+    let spawn = |config: &std::path::Path| {
+        graft()
+            .args(["run", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut receiver = spawn(&receiver_config);
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "listener never came up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut sender = spawn(&sender_config);
+    std::thread::sleep(Duration::from_millis(1500));
+    for child in [&mut sender, &mut receiver] {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "graft did not exit"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(status.success(), "{status}: {stderr}");
+    }
+    let text = std::fs::read_to_string(&out).unwrap();
+    let seqs: Vec<i64> = text
+        .lines()
+        .map(|l| {
+            assert!(l.starts_with("sine,db=relay,"), "{l}");
+            let count = l
+                .split([' ', ','])
+                .find_map(|kv| kv.strip_prefix("count="))
+                .unwrap();
+            count.trim_end_matches('i').parse().unwrap()
+        })
+        .collect();
+    assert!(seqs.len() >= 10, "only {} metrics: {text}", seqs.len());
+    assert_eq!(
+        seqs,
+        (0..seqs.len() as i64).collect::<Vec<_>>(),
+        "all, once, in order"
+    );
+}

@@ -8,6 +8,8 @@
 //! timestamp in the request's precision. A bad line is reported with its
 //! number and a short reason and skipped; the other lines are kept.
 
+use std::borrow::Cow;
+
 use crate::builder::BatchBuilder;
 use crate::value::FieldRef;
 
@@ -114,6 +116,14 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
             return None;
         }
         let first = lineno;
+        // Fast path: a line without a quote cannot hold a quoted newline.
+        let nl = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |n| start + n);
+        if memchr::memchr(b'"', &bytes[start..nl]).is_none() {
+            let line = &text[start..nl];
+            start = nl + 1;
+            lineno += 1;
+            return Some((first, line.strip_suffix('\r').unwrap_or(line)));
+        }
         let (mut i, mut part) = (start, Part::Head);
         let mut first_newline = None;
         while i < bytes.len() {
@@ -153,6 +163,9 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 /// The end of a field set starting at `from`: the first space outside a
 /// string value, or the end of the line.
 fn field_set_end(b: &[u8], from: usize) -> Result<usize, &'static str> {
+    if memchr::memchr(b'"', &b[from..]).is_none() {
+        return Ok(scan(b, from, b" "));
+    }
     let (mut i, mut part) = (from, Part::Key);
     while i < b.len() {
         if b[i] == b'\\' {
@@ -191,12 +204,19 @@ fn scan(s: &[u8], from: usize, stop: &[u8]) -> usize {
 }
 
 /// Unescape a name, key or tag value.
-fn unescape(raw: &str) -> Result<std::borrow::Cow<'_, str>, &'static str> {
+fn unescape(raw: &str) -> Result<Cow<'_, str>, &'static str> {
+    let mut backslash = false;
+    for &b in raw.as_bytes() {
+        if b < 0x20 || b == 0x7f {
+            return Err("a name, key or tag value holds a control character");
+        }
+        backslash |= b == b'\\';
+    }
+    if !backslash {
+        return Ok(raw.into());
+    }
     if raw.ends_with('\\') && !raw.ends_with("\\\\") {
         return Err("a name, key or tag value ends with a backslash");
-    }
-    if !raw.contains('\\') {
-        return Ok(raw.into());
     }
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars().peekable();
@@ -214,7 +234,7 @@ fn unescape(raw: &str) -> Result<std::borrow::Cow<'_, str>, &'static str> {
     Ok(out.into())
 }
 
-fn unescape_string(raw: &str) -> std::borrow::Cow<'_, str> {
+fn unescape_string(raw: &str) -> Cow<'_, str> {
     if !raw.contains('\\') {
         return raw.into();
     }
@@ -280,20 +300,30 @@ fn parse_value(v: &str) -> Result<RawValue<'_>, &'static str> {
     }
 }
 
+/// Buffers reused from line to line.
+#[derive(Default)]
+struct Scratch<'t> {
+    tags: Vec<(Cow<'t, str>, Cow<'t, str>)>,
+    fields: Vec<(Cow<'t, str>, RawValue<'t>)>,
+}
+
 /// Parse one line (not blank, not a comment) into `out`.
-fn parse_line(
-    line: &str,
+fn parse_line<'t>(
+    line: &'t str,
     precision: Precision,
     default_time: i64,
     out: &mut BatchBuilder,
+    scratch: &mut Scratch<'t>,
 ) -> Result<(), &'static str> {
+    scratch.tags.clear();
+    scratch.fields.clear();
+    let Scratch { tags, fields } = scratch;
     let b = line.as_bytes();
     let name_end = scan(b, 0, b", ");
     let name = unescape(&line[..name_end])?;
     if name.is_empty() {
         return Err("missing measurement");
     }
-    let mut tags: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> = Vec::new();
     let mut i = name_end;
     while i < b.len() && b[i] == b',' {
         let end = scan(b, i + 1, b", ");
@@ -329,7 +359,6 @@ fn parse_line(
             .ok_or("timestamp out of range")?
     };
 
-    let mut fields: Vec<(std::borrow::Cow<'_, str>, RawValue<'_>)> = Vec::new();
     let fb = fields_text.as_bytes();
     let mut j = 0;
     while j <= fb.len() {
@@ -362,16 +391,16 @@ fn parse_line(
         }
     }
 
-    let mut sorted: Vec<&str> = tags.iter().map(|(k, _)| k.as_ref()).collect();
-    sorted.sort_unstable();
-    if sorted.windows(2).any(|w| w[0] == w[1]) {
-        return Err("duplicate tag key");
+    for (n, (k, _)) in tags.iter().enumerate() {
+        if tags[..n].iter().any(|(earlier, _)| earlier == k) {
+            return Err("duplicate tag key");
+        }
     }
     let mut m = out.metric(&name, timestamp);
-    for (k, v) in &tags {
+    for (k, v) in tags.iter() {
         m.tag(k, v);
     }
-    for (k, v) in &fields {
+    for (k, v) in fields.iter() {
         match v {
             RawValue::Float(x) => m.field(k, *x),
             RawValue::Int(x) => m.field(k, *x),
@@ -393,12 +422,13 @@ pub fn parse_into(
     out: &mut BatchBuilder,
 ) -> Vec<ParseError> {
     let mut errors = Vec::new();
+    let mut scratch = Scratch::default();
     for (line, content) in lines(text) {
         let trimmed = content.trim_start_matches([' ', '\t']);
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        if let Err(reason) = parse_line(trimmed, precision, default_time, out) {
+        if let Err(reason) = parse_line(trimmed, precision, default_time, out, &mut scratch) {
             errors.push(ParseError {
                 line,
                 reason: reason.to_owned(),

@@ -58,6 +58,15 @@ pub const SAMPLE: &str = r#"# graft configuration (Telegraf's format: an existin
   ## taginclude, tagexclude (glob patterns).
   # collect_extended = false
 
+# Accept writes from InfluxDB clients and Telegraf agents (/write,
+# /api/v2/write, /ping, /health).
+# [[inputs.influxdb_listener]]
+#   service_address = ":8186"
+#   max_body_size = "32MiB"
+#   ## basic_username = "", basic_password = "", token = "",
+#   ## database_tag = "", retention_policy_tag = "", bucket_tag = "",
+#   ## max_undelivered_metrics = 0
+
 # graft's own metrics, shaped like Telegraf's internal input: internal_agent,
 # internal_gather, internal_process, internal_aggregate, internal_write.
 # [[inputs.internal]]
@@ -111,4 +120,23 @@ pub const SAMPLE: &str = r#"# graft configuration (Telegraf's format: an existin
   data_format = "influx"
   ## Options every output has: alias, flush_interval, flush_jitter,
   ## metric_batch_size, metric_buffer_limit.
+
+# InfluxDB 1.x, through its /write API.
+# [[outputs.influxdb]]
+#   urls = ["http://127.0.0.1:8086"]
+#   database = "telegraf"
+#   ## database_tag = "", exclude_database_tag = false, retention_policy = "",
+#   ## write_consistency = "", skip_database_creation = false, timeout = "5s",
+#   ## username = "", password = "", content_encoding = "gzip",
+#   ## http_headers = {}, tls_ca = "", tls_cert = "", tls_key = "",
+#   ## insecure_skip_verify = false, influx_uint_support = false
+
+# InfluxDB 2.x/3.x, through /api/v2/write.
+# [[outputs.influxdb_v2]]
+#   urls = ["http://127.0.0.1:8086"]
+#   token = "${INFLUX_TOKEN}"
+#   organization = ""
+#   bucket = ""
+#   ## bucket_tag = "", exclude_bucket_tag = false, timeout = "5s",
+#   ## content_encoding = "gzip"
 "#;

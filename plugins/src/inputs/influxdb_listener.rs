@@ -184,7 +184,7 @@ impl Listener {
                 },
                 read_timeout: config.read_timeout,
                 basic: (!config.basic_username.is_empty())
-                    .then(|| (config.basic_username, config.basic_password)),
+                    .then_some((config.basic_username, config.basic_password)),
                 token: (!config.token.is_empty()).then_some(config.token),
                 database_tag: config.database_tag,
                 retention_policy_tag: config.retention_policy_tag,
