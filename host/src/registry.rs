@@ -21,6 +21,7 @@ pub type OutputCtor = fn(toml::Table) -> Result<Box<dyn Output>>;
 
 /// Built-in inputs, by section name.
 pub const INPUTS: &[(&str, InputCtor)] = &[
+    ("carbon", |t, _| graft_plugins::inputs::carbon::build(t)),
     ("cpu", |t, _| graft_plugins::inputs::cpu::build(t)),
     ("disk", |t, _| graft_plugins::inputs::disk::build(t)),
     ("diskio", |t, _| graft_plugins::inputs::diskio::build(t)),
@@ -38,6 +39,9 @@ pub const INPUTS: &[(&str, InputCtor)] = &[
     ("processes", |t, _| {
         graft_plugins::inputs::processes::build(t)
     }),
+    ("socket_listener", |t, _| {
+        graft_plugins::inputs::carbon::build_socket_listener(t)
+    }),
     ("swap", |t, _| graft_plugins::inputs::swap::build(t)),
     ("system", |t, _| graft_plugins::inputs::system::build(t)),
 ];
@@ -45,6 +49,7 @@ pub const INPUTS: &[(&str, InputCtor)] = &[
 /// Built-in outputs, by section name.
 pub const OUTPUTS: &[(&str, OutputCtor)] = &[
     ("file", graft_plugins::outputs::file::build),
+    ("graphite", graft_plugins::outputs::graphite::build),
     ("influxdb", graft_plugins::outputs::influxdb::build),
     ("influxdb_v2", graft_plugins::outputs::influxdb_v2::build),
 ];

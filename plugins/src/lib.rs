@@ -25,6 +25,7 @@
 
 pub mod config;
 pub mod duration;
+pub mod graphite;
 pub mod http;
 pub mod inputs;
 pub mod outputs;

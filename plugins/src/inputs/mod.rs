@@ -1,5 +1,6 @@
 //! Built-in inputs.
 
+pub mod carbon;
 pub mod cpu;
 pub mod disk;
 pub mod diskio;

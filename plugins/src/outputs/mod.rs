@@ -1,6 +1,7 @@
 //! Built-in outputs.
 
 pub mod file;
+pub mod graphite;
 mod influx_http;
 pub mod influxdb;
 pub mod influxdb_v2;

@@ -184,3 +184,140 @@ impl Drop for InfluxD {
         }
     }
 }
+
+/// A carbon-cache (Debian's `graphite-carbon`) of its own: whisper files
+/// in a temporary directory (1-second points kept for an hour), plaintext
+/// and pickle receivers on free loopback ports.
+pub struct CarbonCache {
+    dir: tempfile::TempDir,
+    pub line_port: u16,
+    pub pickle_port: u16,
+    child: Child,
+}
+
+impl CarbonCache {
+    /// Start one and wait until both receivers accept connections.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let d = dir.path();
+        for sub in ["conf", "storage/whisper", "storage/lists", "log"] {
+            std::fs::create_dir_all(d.join(sub)).expect("carbon directories");
+        }
+        let (line_port, pickle_port, query_port) = (free_port(), free_port(), free_port());
+        let p = d.display();
+        std::fs::write(
+            d.join("conf/carbon.conf"),
+            format!(
+                "[cache]\nSTORAGE_DIR = {p}/storage\nLOCAL_DATA_DIR = {p}/storage/whisper\n\
+                 WHITELISTS_DIR = {p}/storage/lists\nCONF_DIR = {p}/conf\nLOG_DIR = {p}/log\n\
+                 PID_DIR = {p}\nUSER =\nENABLE_LOGROTATION = False\nMAX_CACHE_SIZE = inf\n\
+                 MAX_UPDATES_PER_SECOND = inf\nMAX_CREATES_PER_MINUTE = inf\n\
+                 LINE_RECEIVER_INTERFACE = 127.0.0.1\nLINE_RECEIVER_PORT = {line_port}\n\
+                 ENABLE_UDP_LISTENER = False\nPICKLE_RECEIVER_INTERFACE = 127.0.0.1\n\
+                 PICKLE_RECEIVER_PORT = {pickle_port}\nCACHE_QUERY_INTERFACE = 127.0.0.1\n\
+                 CACHE_QUERY_PORT = {query_port}\nLOG_LISTENER_CONNECTIONS = False\n\
+                 ENABLE_TAGS = False\nCACHE_WRITE_STRATEGY = sorted\n"
+            ),
+        )
+        .expect("carbon.conf");
+        std::fs::write(
+            d.join("conf/storage-schemas.conf"),
+            "[default]\npattern = .*\nretentions = 1s:1h\n",
+        )
+        .expect("storage-schemas.conf");
+        let log = std::fs::File::create(d.join("carbon.out")).expect("carbon.out");
+        let child = Command::new(program("carbon-cache", "graphite-carbon"))
+            .arg(format!("--config={}/conf/carbon.conf", p))
+            .arg(format!("--logdir={}/log", p))
+            .args(["--nodaemon", "start"])
+            .current_dir(d)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("starting carbon-cache");
+        let mut c = CarbonCache {
+            dir,
+            line_port,
+            pickle_port,
+            child,
+        };
+        let start = Instant::now();
+        while [line_port, pickle_port]
+            .iter()
+            .any(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_err())
+        {
+            if let Ok(Some(status)) = c.child.try_wait() {
+                panic!("carbon-cache exited with {status}: {}", c.log());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "carbon-cache did not listen within 30 s: {}",
+                c.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        c
+    }
+
+    /// What carbon-cache printed.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("carbon.out")).unwrap_or_default()
+    }
+
+    /// The whisper file of a dotted path.
+    pub fn whisper_file(&self, path: &str) -> PathBuf {
+        let mut p = self.dir.path().join("storage/whisper");
+        for part in path.split('.') {
+            p.push(part);
+        }
+        p.set_extension("wsp");
+        p
+    }
+
+    /// Every non-empty point of `path` between `from` and `until` (unix
+    /// seconds), read with `whisper-fetch`; waits up to 20 s for carbon to
+    /// write them, until `expect` points are there.
+    pub fn fetch(&self, path: &str, from: i64, until: i64, expect: usize) -> Vec<(i64, f64)> {
+        let file = self.whisper_file(path);
+        let start = Instant::now();
+        loop {
+            let points = if file.exists() {
+                let out = Command::new(program("whisper-fetch", "python3-whisper"))
+                    .arg(format!("--from={from}"))
+                    .arg(format!("--until={until}"))
+                    .arg("--json")
+                    .arg(&file)
+                    .output()
+                    .expect("running whisper-fetch");
+                let v: serde_json::Value =
+                    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+                let (start, step) = (
+                    v["start"].as_i64().unwrap_or(0),
+                    v["step"].as_i64().unwrap_or(1),
+                );
+                v["values"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .enumerate()
+                            .filter_map(|(i, x)| Some((start + i as i64 * step, x.as_f64()?)))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            if points.len() >= expect || start.elapsed() > Duration::from_secs(20) {
+                return points;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for CarbonCache {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
