@@ -42,6 +42,7 @@ pub const INPUTS: &[(&str, InputCtor)] = &[
     ("socket_listener", |t, _| {
         graft_plugins::inputs::carbon::build_socket_listener(t)
     }),
+    ("statsd", |t, _| graft_plugins::inputs::statsd::build(t)),
     ("swap", |t, _| graft_plugins::inputs::swap::build(t)),
     ("system", |t, _| graft_plugins::inputs::system::build(t)),
 ];

@@ -95,6 +95,14 @@ pub fn add_point(
         }
         carbon_tags.push((k, v));
     }
+    if templates.is_identity() {
+        let mut m = out.metric(name, timestamp);
+        for (k, v) in carbon_tags {
+            m.tag(k, v);
+        }
+        m.field("value", value);
+        return Ok(());
+    }
     let applied = templates.apply(name);
     let mut m = out.metric(&applied.measurement, timestamp);
     for (k, v) in &applied.tags {

@@ -8,6 +8,7 @@
 //! `_`). With `graphite_tag_support`, paths carry Graphite tags
 //! (`name;k=v`), sanitized strictly or in carbon's "compatible" way.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use anyhow::{Result, bail};
@@ -140,7 +141,7 @@ impl Serializer {
         };
         for (field, value, text) in numeric {
             out.push(Point {
-                path: self.strict_sanitize(&insert_field(&bucket, field)),
+                path: self.strict_sanitize(&bucket.with_field(field)).into_owned(),
                 value,
                 text,
                 timestamp: ts,
@@ -155,7 +156,7 @@ impl Serializer {
                 let k = if k == "name" { "_name" } else { k };
                 match self.options.sanitize_mode {
                     SanitizeMode::Compatible => compatible(k, v),
-                    SanitizeMode::Strict => self.strict_sanitize(&format!("{k}={v}")),
+                    SanitizeMode::Strict => self.strict_sanitize(&format!("{k}={v}")).into_owned(),
                 }
             })
             .collect();
@@ -171,7 +172,7 @@ impl Serializer {
             path.push_str(sep);
             path.push_str(field);
         }
-        let mut path = self.strict_sanitize(&path);
+        let mut path = self.strict_sanitize(&path).into_owned();
         for t in tags {
             path.push(';');
             path.push_str(&t);
@@ -179,7 +180,16 @@ impl Serializer {
         path
     }
 
-    fn strict_sanitize(&self, s: &str) -> String {
+    fn strict_sanitize<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        let allowed = |c: char| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '-' | ':' | '.' | '_' | '=')
+                || c.is_alphabetic()
+        };
+        // Most paths need nothing: check before building a new one.
+        if self.strict.is_none() && !s.contains("..") && s.chars().all(allowed) {
+            return Cow::Borrowed(s);
+        }
         let hyphened: String = s
             .chars()
             .filter(|&c| c != '\\')
@@ -187,20 +197,13 @@ impl Serializer {
             .collect();
         let dotted = hyphened.replace("..", ".");
         match &self.strict {
-            Some(r) => r.replace_all(&dotted, "_").into_owned(),
-            None => dotted
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric()
-                        || matches!(c, '-' | ':' | '.' | '_' | '=')
-                        || c.is_alphabetic()
-                    {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect(),
+            Some(r) => Cow::Owned(r.replace_all(&dotted, "_").into_owned()),
+            None => Cow::Owned(
+                dotted
+                    .chars()
+                    .map(|c| if allowed(c) { c } else { '_' })
+                    .collect(),
+            ),
         }
     }
 }
@@ -212,52 +215,101 @@ pub fn format_float(f: f64) -> String {
     s
 }
 
-/// The path of a metric before its field is inserted (`FIELDNAME` marks
-/// where), or `None` when the template yields nothing.
-fn bucket(m: MetricRef<'_>, template: &str, prefix: &str) -> Option<String> {
+/// A metric's path around its field: the parts before and after the
+/// template's `field`.
+struct Bucket {
+    head: String,
+    tail: String,
+}
+
+impl Bucket {
+    /// The path for `field`; a field named `value` is left out.
+    fn with_field(&self, field: &str) -> String {
+        let mut p = String::with_capacity(self.head.len() + field.len() + self.tail.len() + 2);
+        for part in [
+            self.head.as_str(),
+            if field == "value" { "" } else { field },
+            self.tail.as_str(),
+        ] {
+            if part.is_empty() {
+                continue;
+            }
+            if !p.is_empty() {
+                p.push('.');
+            }
+            p.push_str(part);
+        }
+        p
+    }
+}
+
+/// The path of a metric around its field, or `None` when the template
+/// yields nothing.
+fn bucket(m: MetricRef<'_>, template: &str, prefix: &str) -> Option<Bucket> {
     let mut tags: Vec<(&str, &str)> = m.tags().collect();
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<Cow<'_, str>> = Vec::new();
+    let mut field_at = None;
+    let mut tags_at = None;
     for part in template.split('.') {
         match part {
-            "measurement" => out.push(m.name().to_owned()),
-            "tags" => out.push("\u{0}TAGS".into()),
-            "field" => out.push("\u{0}FIELDNAME".into()),
+            "measurement" => out.push(Cow::Borrowed(m.name())),
+            "tags" => {
+                tags_at.get_or_insert(out.len());
+                out.push(Cow::Borrowed(""));
+            }
+            "field" => {
+                field_at.get_or_insert(out.len());
+                out.push(Cow::Borrowed(""));
+            }
             key => {
                 if let Some(i) = tags.iter().position(|(k, _)| *k == key) {
-                    out.push(tags[i].1.replace('.', "_"));
+                    out.push(dots_to_underscores(tags[i].1));
                     tags.remove(i);
                 }
             }
         }
     }
-    if let Some(slot) = out.iter_mut().find(|p| *p == "\u{0}TAGS") {
+    if let Some(at) = tags_at {
         // Tags are sorted by key already.
-        *slot = tags
-            .iter()
-            .map(|(_, v)| v.replace('.', "_"))
-            .collect::<Vec<_>>()
-            .join(".");
+        out[at] = Cow::Owned(
+            tags.iter()
+                .map(|(_, v)| dots_to_underscores(v))
+                .collect::<Vec<_>>()
+                .join("."),
+        );
     }
     if out.is_empty() {
         return None;
     }
-    let joined = out.join(".");
-    Some(if prefix.is_empty() {
-        joined
-    } else {
-        format!("{prefix}.{joined}")
-    })
+    let join = |parts: &[Cow<'_, str>]| -> String {
+        let mut s = String::new();
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                s.push('.');
+            }
+            s.push_str(p);
+        }
+        s
+    };
+    let (mut head, tail) = match field_at {
+        Some(f) => (join(&out[..f]), join(&out[f + 1..])),
+        None => (join(&out), String::new()),
+    };
+    if !prefix.is_empty() {
+        head = if head.is_empty() {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}.{head}")
+        };
+    }
+    Some(Bucket { head, tail })
 }
 
-/// Put the field name into the bucket; a field named `value` is left out.
-fn insert_field(bucket: &str, field: &str) -> String {
-    if field == "value" {
-        bucket
-            .replace(".\u{0}FIELDNAME", "")
-            .replace("\u{0}FIELDNAME.", "")
-            .replace("\u{0}FIELDNAME", "")
+fn dots_to_underscores(s: &str) -> Cow<'_, str> {
+    if s.contains('.') {
+        Cow::Owned(s.replace('.', "_"))
     } else {
-        bucket.replacen("\u{0}FIELDNAME", field, 1)
+        Cow::Borrowed(s)
     }
 }
 

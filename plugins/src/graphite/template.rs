@@ -129,6 +129,15 @@ impl Templates {
         })
     }
 
+    /// True when every path maps to itself (no template but the default
+    /// `measurement*`): callers can skip [`Templates::apply`].
+    pub fn is_identity(&self) -> bool {
+        self.templates.is_empty()
+            && self.default.tags.is_empty()
+            && self.default.parts.len() == 1
+            && self.default.parts[0] == "measurement*"
+    }
+
     fn choose(&self, parts: &[&str]) -> &Template {
         let mut best: Option<(&Template, (usize, usize))> = None;
         for t in &self.templates {

@@ -8,6 +8,7 @@ pub mod influxdb_listener;
 pub mod kernel;
 pub mod mem;
 pub mod processes;
+pub mod statsd;
 pub mod swap;
 pub mod system;
 

@@ -235,7 +235,7 @@ impl Graphite {
                     out.push(b' ');
                     out.extend_from_slice(p.text.as_bytes());
                     out.push(b' ');
-                    out.extend_from_slice(p.timestamp.to_string().as_bytes());
+                    let _ = std::io::Write::write_fmt(out, format_args!("{}", p.timestamp));
                     out.push(b'\n');
                 }
             }

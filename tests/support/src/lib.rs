@@ -79,12 +79,19 @@ pub fn wasm(name: &str) -> PathBuf {
 pub fn graft_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let status = cargo()
-            .args(["build", "--quiet", "-p", "graft", "--bin", "graft"])
-            .status()
-            .expect("running cargo to build graft");
-        assert!(status.success(), "building graft failed");
         let exe = std::env::current_exe().expect("test executable path");
+        // Benchmarks run from target/release: build graft the same way.
+        let release = exe
+            .parent()
+            .and_then(Path::parent)
+            .is_some_and(|p| p.ends_with("release"));
+        let mut build = cargo();
+        build.args(["build", "--quiet", "-p", "graft", "--bin", "graft"]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("running cargo to build graft");
+        assert!(status.success(), "building graft failed");
         // target/<profile>/deps/<test> -> target/<profile>/graft
         let bin = exe
             .parent()
