@@ -290,3 +290,37 @@ fn carbon_input_reads_plaintext_and_python_pickles_and_refuses_code() {
         assert!(!marker.exists(), "the malicious pickle ran a command");
     });
 }
+
+/// Telegraf's spelling: `[[inputs.socket_listener]]` with `data_format`.
+#[test]
+fn socket_listener_reads_influx_and_graphite_lines() {
+    rt().block_on(async {
+        for (format, text, want) in [
+            (
+                "influx",
+                "cpu,host=a usage=1.5 1700000000000000000\nbroken line\n",
+                "Metric { name: \"cpu\", tags: [(\"host\", \"a\")], fields: [(\"usage\", Float(1.5))], timestamp: 1700000000000000000 }",
+            ),
+            (
+                "graphite",
+                "x.y 2 1700000000\nbroken\n",
+                "Metric { name: \"x.y\", tags: [], fields: [(\"value\", Float(2.0))], timestamp: 1700000000000000000 }",
+            ),
+        ] {
+            let port = graft_test_support::servers::free_port();
+            let mut input = carbon::build_socket_listener(table(&format!(
+                "service_address = \"tcp://127.0.0.1:{port}\"\ndata_format = \"{format}\""
+            )))
+            .unwrap();
+            let (sink, mut rx) = MetricSink::channel(16, Arc::new(|| 0));
+            input.start(sink.clone()).await.unwrap();
+            let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            c.write_all(text.as_bytes()).unwrap();
+            drop(c);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            input.stop().await;
+            assert_eq!(drain(&mut rx), vec![want.to_owned()], "{format}");
+            assert_eq!(sink.malformed_count(), 1, "{format}");
+        }
+    });
+}
