@@ -36,6 +36,9 @@ pub const INPUTS: &[(&str, InputCtor)] = &[
     }),
     ("kernel", |t, _| graft_plugins::inputs::kernel::build(t)),
     ("mem", |t, _| graft_plugins::inputs::mem::build(t)),
+    ("postgresql", |t, _| {
+        graft_plugins::inputs::postgresql::build(t)
+    }),
     ("processes", |t, _| {
         graft_plugins::inputs::processes::build(t)
     }),

@@ -321,3 +321,159 @@ impl Drop for CarbonCache {
         let _ = self.child.wait();
     }
 }
+
+/// A PostgreSQL 15 (Debian's `postgresql`) of its own: `initdb` into a
+/// temporary directory, run as the `postgres` user when we are root, trust
+/// authentication on 127.0.0.1 and a free port.
+pub struct Postgres {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    pub port: u16,
+    running: bool,
+}
+
+fn pg_bin(name: &str) -> PathBuf {
+    let p = Path::new("/usr/lib/postgresql/15/bin").join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: install the Debian package `postgresql` (15)",
+        p.display()
+    );
+    p
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Run a PostgreSQL program, as `postgres` when we are root.
+fn as_postgres(program: &Path, args: &[&str]) -> std::process::Output {
+    let mut c = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    c.args(args).output().expect("running a PostgreSQL program")
+}
+
+impl Postgres {
+    /// initdb and start; waits until it accepts connections.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).expect("data directory");
+        if is_root() {
+            let ok = Command::new("chmod")
+                .arg("755")
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success())
+                && Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&data)
+                    .status()
+                    .is_ok_and(|s| s.success());
+            assert!(ok, "handing the data directory to the postgres user failed");
+        }
+        let d = data.display().to_string();
+        let out = as_postgres(
+            &pg_bin("initdb"),
+            &[
+                "-D",
+                &d,
+                "--auth=trust",
+                "--username=postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut pg = Postgres {
+            _dir: dir,
+            data,
+            port: free_port(),
+            running: false,
+        };
+        pg.resume();
+        pg
+    }
+
+    /// Start (again) on the same data directory and port.
+    pub fn resume(&mut self) {
+        let d = self.data.display().to_string();
+        let opts = format!(
+            "-p {} -k {d} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off",
+            self.port
+        );
+        let log = format!("{d}/server.log");
+        let out = as_postgres(
+            &pg_bin("pg_ctl"),
+            &["-D", &d, "-l", &log, "-o", &opts, "-w", "start"],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        self.running = true;
+    }
+
+    /// Stop (fast shutdown); the data stays for `resume`.
+    pub fn stop(&mut self) {
+        if self.running {
+            let d = self.data.display().to_string();
+            let _ = as_postgres(&pg_bin("pg_ctl"), &["-D", &d, "-m", "fast", "-w", "stop"]);
+            self.running = false;
+        }
+    }
+
+    /// `host=127.0.0.1 port=... user=postgres dbname=<db>`.
+    pub fn address(&self, db: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname={db}",
+            self.port
+        )
+    }
+
+    /// Run SQL with psql (statements in one string, each committed unless
+    /// the SQL says otherwise); panics on error.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = Command::new(program("psql", "postgresql-client"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+            ])
+            .args(["-v", "ON_ERROR_STOP=1", "-X", "-q", "-t", "-A", "-c", sql])
+            .output()
+            .expect("running psql");
+        assert!(
+            out.status.success(),
+            "psql {sql:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
