@@ -452,8 +452,25 @@ fn unreachable_output_drops_oldest_counts_them_and_delivers_the_rest() {
         .arg(&config)
         .spawn()
         .unwrap();
-    // Down for ~3 s at 10 metrics/s: far more than the buffer holds.
-    std::thread::sleep(Duration::from_millis(3000));
+    // Down at 10 metrics/s until the buffer has overflowed by at least 5
+    // (waiting on graft's own count, not a fixed time: a loaded machine
+    // gathers late).
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&internal_file).unwrap_or_default();
+        let dropped = text
+            .lines()
+            .rfind(|l| l.starts_with("internal_write,alias=gated,output=wasm "))
+            .map_or(0, |l| int_field(l, "metrics_dropped"));
+        if dropped >= 5 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the buffer never overflowed: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(!gate_dir.join("delivered.txt").exists());
     std::fs::write(gate_dir.join("open"), "").unwrap();
     // The output retries with backoff; once it delivers, the buffer drains
