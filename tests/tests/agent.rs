@@ -2,10 +2,10 @@
 //! them, the default run, `graft config`, and shutdown on SIGTERM.
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use graft_test_support::{graft, wasm_dir, workspace_root};
+use graft_test_support::{graft, sigterm, wait_with_timeout, wasm_dir, workspace_root};
 
 fn stdout_of(cmd: &mut Command) -> String {
     let out = cmd.output().expect("running graft");
@@ -44,28 +44,6 @@ fn setup(text: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathB
     let config = dir.path().join("graft.toml");
     std::fs::write(&config, text.replace("OUT", &out.display().to_string())).unwrap();
     (dir, config, out)
-}
-
-fn sigterm(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-}
-
-fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("graft did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

@@ -15,7 +15,7 @@ use graft_core::{Batch, BatchBuilder, FieldRef, Input, MetricSink, WriteError};
 use graft_plugins::inputs::influxdb_listener::{self, Listener};
 use graft_plugins::outputs::{influxdb, influxdb_v2};
 use graft_test_support::servers::InfluxD;
-use graft_test_support::{graft, servers};
+use graft_test_support::{graft, servers, sigterm, wait_with_timeout};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -312,24 +312,13 @@ fn agent_loses_nothing_while_influxd_restarts() {
         assert!(start.elapsed() < Duration::from_secs(30), "nothing arrived");
         std::thread::sleep(Duration::from_millis(100));
     }
+    let before_outage = count(&influx);
     influx.stop();
     std::thread::sleep(Duration::from_secs(3)); // ~60 metrics gathered meanwhile
     influx.resume();
     std::thread::sleep(Duration::from_millis(500));
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "graft did not exit"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    sigterm(&child);
+    let status = wait_with_timeout(&mut child, Duration::from_secs(60));
     let mut stderr = String::new();
     child
         .stderr
@@ -349,7 +338,13 @@ fn agent_loses_nothing_while_influxd_restarts() {
         .iter()
         .map(|r| r[1].as_i64().unwrap())
         .collect();
-    assert!(seqs.len() >= 80, "only {} points", seqs.len());
+    // Metrics gathered during the outage arrived (not a fixed total: a
+    // loaded machine gathers fewer than 20/s).
+    assert!(
+        seqs.len() as i64 >= before_outage + 20,
+        "only {} points, {before_outage} before the outage",
+        seqs.len()
+    );
     assert_eq!(
         seqs,
         (0..seqs.len() as i64).collect::<Vec<_>>(),
@@ -708,20 +703,8 @@ fn an_agent_sends_to_another_agents_listener() {
     let mut sender = spawn(&sender_config);
     std::thread::sleep(Duration::from_millis(1500));
     for child in [&mut sender, &mut receiver] {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let start = Instant::now();
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "graft did not exit"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        sigterm(child);
+        let status = wait_with_timeout(child, Duration::from_secs(30));
         let mut stderr = String::new();
         child
             .stderr

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use graft_core::{Batch, FieldRef};
 use graft_plugins::inputs::postgresql;
-use graft_test_support::graft;
 use graft_test_support::servers::Postgres;
+use graft_test_support::{graft, sigterm, wait_with_timeout};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -289,10 +289,8 @@ fn agent_rides_out_a_postgresql_restart() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let status = child.wait().unwrap();
+    sigterm(&child);
+    let status = wait_with_timeout(&mut child, Duration::from_secs(30));
     let mut stderr = String::new();
     child
         .stderr
