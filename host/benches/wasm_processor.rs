@@ -16,7 +16,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use graft::wasm::adapters::WasmProcessor;
-use graft::wasm::{Limits, Permissions, PluginSpec, RuntimeOptions, WasmInstance, WasmRuntime};
+use graft::wasm::{PluginSpec, RuntimeOptions, WasmInstance, WasmRuntime};
 use graft_core::{Batch, BatchBuilder, Processor};
 
 const BATCH: usize = 1000;
@@ -50,12 +50,7 @@ fn wasm_processor(rt: &std::sync::Arc<WasmRuntime>, guest: &str, config: &str) -
     let plugin = rt
         .load(&graft_test_support::wasm(guest))
         .expect("load plugin");
-    let spec = PluginSpec {
-        name: guest.into(),
-        config_json: config.into(),
-        permissions: Permissions::default(),
-        limits: Limits::default(),
-    };
+    let spec = PluginSpec::new(guest, config);
     WasmProcessor::new(WasmInstance::start(plugin, spec).expect("start plugin"))
 }
 

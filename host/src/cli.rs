@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -9,7 +10,7 @@ use graft_core::lineproto::{Serializer, SerializerOptions};
 use tokio::sync::watch;
 
 use crate::config::{Config, sample};
-use crate::pipeline::Agent;
+use crate::pipeline::{Agent, ConfigLoader, ReloadRequest};
 
 /// A metrics agent whose plugins can be sandboxed WebAssembly components.
 #[derive(Parser, Debug)]
@@ -28,6 +29,10 @@ enum Command {
         /// Gather once, write to the outputs, and exit.
         #[arg(long)]
         once: bool,
+        /// Reload when a configuration file or a plugin's .wasm file changes
+        /// (SIGHUP always reloads).
+        #[arg(long)]
+        watch_config: bool,
     },
     /// Gather every input once, run the processors and aggregators, print
     /// the metrics as sorted line protocol, and exit.
@@ -52,7 +57,7 @@ enum ConfigAction {
     },
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 struct ConfigArgs {
     /// Configuration file (may be repeated).
     #[arg(long = "config", short = 'c', value_name = "FILE")]
@@ -130,7 +135,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let config = config.load()?;
             let files = config.files.len();
-            let agent = runtime()?.block_on(Agent::build(config))?;
+            let agent = runtime()?.block_on(Agent::build_strict(config))?;
             println!(
                 "configuration OK ({} file(s)): {} inputs, {} processors, {} aggregators, {} outputs",
                 files,
@@ -150,9 +155,15 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(())
             })
         }
-        Command::Run { config, once } => {
-            let config = config.load()?;
+        Command::Run {
+            config: args,
+            once,
+            watch_config,
+        } => {
+            let config = args.load()?;
             runtime()?.block_on(async {
+                let wasm_files = crate::watch::wasm_files(&config);
+                let config_files = config.files.clone();
                 let mut agent = Agent::build(config).await?;
                 agent.connect().await?;
                 if once {
@@ -160,15 +171,50 @@ fn run(cli: Cli) -> Result<()> {
                     // not started.
                     return agent.run_once().await;
                 }
-                agent.start_services().await?;
                 let (stop_tx, stop_rx) = watch::channel(false);
                 tokio::spawn(async move {
                     wait_for_signal().await;
                     tracing::info!("stop requested; shutting down");
                     let _ = stop_tx.send(true);
                 });
-                agent.run(stop_rx).await
+                let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
+                let watcher = if watch_config {
+                    let w = crate::watch::ConfigWatcher::start(
+                        args.directory.as_deref(),
+                        reload_tx.clone(),
+                    )?;
+                    w.set_files(config_files.into_iter().chain(wasm_files));
+                    Some(w)
+                } else {
+                    None
+                };
+                tokio::spawn(forward_sighup(reload_tx));
+                let loader: ConfigLoader = Arc::new(move || {
+                    let config = args.load()?;
+                    if let Some(w) = &watcher {
+                        let wasm = crate::watch::wasm_files(&config);
+                        w.set_files(config.files.iter().cloned().chain(wasm));
+                    }
+                    Ok(config)
+                });
+                agent.run_reloadable(stop_rx, reload_rx, loader).await
             })
+        }
+    }
+}
+
+/// Turn every SIGHUP into a reload request, as Telegraf does.
+async fn forward_sighup(tx: tokio::sync::mpsc::Sender<ReloadRequest>) {
+    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGHUP, so it does not reload: {e}");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        if tx.send(ReloadRequest::new("SIGHUP")).await.is_err() {
+            return;
         }
     }
 }

@@ -53,6 +53,24 @@ fn tagged<'a>(
     m
 }
 
+/// The sandbox's counters, on the metric of every WASM plugin: faults by
+/// kind, instance restarts, denied accesses, suppressed log lines.
+fn sandbox(m: &mut MetricBuilder<'_>, id: &PluginId, s: &PluginStats) {
+    if id.name != crate::registry::WASM {
+        return;
+    }
+    let get = PluginStats::get;
+    m.field("faults_trap", get(&s.faults_trap) as i64)
+        .field("faults_deadline", get(&s.faults_deadline) as i64)
+        .field("faults_memory", get(&s.faults_memory) as i64)
+        .field("faults_fuel", get(&s.faults_fuel) as i64)
+        .field("faults_contract", get(&s.faults_contract) as i64)
+        .field("faults_start", get(&s.faults_start) as i64)
+        .field("restarts", get(&s.restarts) as i64)
+        .field("denied", get(&s.denied) as i64)
+        .field("log_suppressed", get(&s.log_suppressed) as i64);
+}
+
 /// Resident memory of this process, in bytes.
 fn rss_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -72,36 +90,39 @@ impl Internal {
                 "inputs" => {
                     gathered += get(&s.metrics_gathered);
                     gather_errors += get(&s.errors);
-                    tagged(&mut b, "internal_gather", ts, "input", &id)
-                        .field("metrics_gathered", get(&s.metrics_gathered) as i64)
+                    let mut m = tagged(&mut b, "internal_gather", ts, "input", &id);
+                    m.field("metrics_gathered", get(&s.metrics_gathered) as i64)
                         .field("gather_time_ns", get(&s.call_time_ns) as i64)
                         .field("errors", get(&s.errors) as i64)
                         .field("faults", get(&s.faults) as i64)
                         .field("parse_errors", get(&s.parse_errors) as i64);
+                    sandbox(&mut m, &id, &s);
                 }
                 "processors" => {
-                    tagged(&mut b, "internal_process", ts, "process", &id)
-                        .field("metrics_processed", get(&s.metrics_processed) as i64)
+                    let mut m = tagged(&mut b, "internal_process", ts, "process", &id);
+                    m.field("metrics_processed", get(&s.metrics_processed) as i64)
                         .field("metrics_dropped", get(&s.metrics_dropped) as i64)
                         .field("process_time_ns", get(&s.call_time_ns) as i64)
                         .field("errors", get(&s.errors) as i64)
                         .field("faults", get(&s.faults) as i64);
+                    sandbox(&mut m, &id, &s);
                 }
                 "aggregators" => {
-                    tagged(&mut b, "internal_aggregate", ts, "aggregator", &id)
-                        .field("metrics_pushed", get(&s.metrics_gathered) as i64)
+                    let mut m = tagged(&mut b, "internal_aggregate", ts, "aggregator", &id);
+                    m.field("metrics_pushed", get(&s.metrics_gathered) as i64)
                         .field("metrics_processed", get(&s.metrics_processed) as i64)
                         .field("metrics_filtered", get(&s.metrics_filtered) as i64)
                         .field("errors", get(&s.errors) as i64)
                         .field("faults", get(&s.faults) as i64);
+                    sandbox(&mut m, &id, &s);
                 }
                 _ => {
                     written += get(&s.metrics_written);
                     dropped += get(&s.metrics_dropped);
                     rejected += get(&s.metrics_rejected);
                     write_errors += get(&s.errors);
-                    tagged(&mut b, "internal_write", ts, "output", &id)
-                        .field("metrics_added", get(&s.metrics_added) as i64)
+                    let mut m = tagged(&mut b, "internal_write", ts, "output", &id);
+                    m.field("metrics_added", get(&s.metrics_added) as i64)
                         .field("metrics_written", get(&s.metrics_written) as i64)
                         .field("metrics_dropped", get(&s.metrics_dropped) as i64)
                         .field("metrics_rejected", get(&s.metrics_rejected) as i64)
@@ -111,6 +132,7 @@ impl Internal {
                         .field("write_time_ns", get(&s.call_time_ns) as i64)
                         .field("errors", get(&s.errors) as i64)
                         .field("faults", get(&s.faults) as i64);
+                    sandbox(&mut m, &id, &s);
                 }
             }
         }

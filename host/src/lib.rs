@@ -27,3 +27,4 @@ pub mod pipeline;
 pub mod registry;
 pub mod stats;
 pub mod wasm;
+pub mod watch;

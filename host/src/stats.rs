@@ -16,7 +16,20 @@ pub struct PluginStats {
     pub metrics_filtered: AtomicU64,
     pub metrics_rejected: AtomicU64,
     pub errors: AtomicU64,
+    /// Faults of a WASM plugin, in total and by kind.
     pub faults: AtomicU64,
+    pub faults_trap: AtomicU64,
+    pub faults_deadline: AtomicU64,
+    pub faults_memory: AtomicU64,
+    pub faults_fuel: AtomicU64,
+    pub faults_contract: AtomicU64,
+    pub faults_start: AtomicU64,
+    /// WASM instances re-created after a fault.
+    pub restarts: AtomicU64,
+    /// Attempts to touch something the plugin's permissions do not grant.
+    pub denied: AtomicU64,
+    /// Log lines of a plugin dropped by its rate limit.
+    pub log_suppressed: AtomicU64,
     pub call_time_ns: AtomicU64,
     pub buffer_size: AtomicU64,
     pub buffer_limit: AtomicU64,
@@ -28,6 +41,27 @@ impl PluginStats {
     /// Add `n` to a counter.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Count a fault of `kind` (a call skipped while an instance waits to
+    /// restart is no new fault).
+    pub fn fault(&self, kind: graft_core::FaultKind) {
+        use graft_core::FaultKind as K;
+        if kind == K::Restarting {
+            return;
+        }
+        Self::add(&self.faults, 1);
+        Self::add(
+            match kind {
+                K::Trap => &self.faults_trap,
+                K::Deadline => &self.faults_deadline,
+                K::Memory => &self.faults_memory,
+                K::Fuel => &self.faults_fuel,
+                K::Contract => &self.faults_contract,
+                K::Start | K::Restarting => &self.faults_start,
+            },
+            1,
+        );
     }
 
     /// Read a counter.
@@ -71,6 +105,14 @@ impl StatsRegistry {
             .expect("stats lock")
             .push((id, stats.clone()));
         stats
+    }
+
+    /// Forget the plugins whose counters `keep` refuses (gone in a reload).
+    pub fn retain(&self, keep: impl Fn(&Arc<PluginStats>) -> bool) {
+        self.entries
+            .lock()
+            .expect("stats lock")
+            .retain(|(_, s)| keep(s));
     }
 
     /// A snapshot of every plugin's counters.

@@ -20,7 +20,9 @@ fn faulty() -> WasmProcessor {
         limits: Limits {
             memory_bytes: 32 << 20,
             call_timeout: Duration::from_millis(300),
+            ..Limits::default()
         },
+        stats: Default::default(),
     };
     WasmProcessor::new(WasmInstance::start(plugin, spec).unwrap())
 }

@@ -68,10 +68,15 @@ pub enum FaultKind {
     Deadline,
     /// The plugin tried to grow its memory past its cap.
     Memory,
+    /// The call used up its fuel (`limits.fuel`).
+    Fuel,
     /// The plugin returned data that breaks the contract.
     Contract,
     /// The instance could not be created or initialised.
     Start,
+    /// No call was made: the instance is waiting out its backoff after a
+    /// fault. Not a fault of its own.
+    Restarting,
 }
 
 impl FaultKind {
@@ -81,8 +86,10 @@ impl FaultKind {
             FaultKind::Trap => "trap",
             FaultKind::Deadline => "deadline",
             FaultKind::Memory => "memory",
+            FaultKind::Fuel => "fuel",
             FaultKind::Contract => "contract",
             FaultKind::Start => "start",
+            FaultKind::Restarting => "restarting",
         }
     }
 }

@@ -29,8 +29,8 @@ pub struct RunningAggregator {
 impl RunningAggregator {
     fn report(&self, what: &str, e: CallError) {
         PluginStats::add(&self.stats.errors, 1);
-        if matches!(e, CallError::Fault(_)) {
-            PluginStats::add(&self.stats.faults, 1);
+        if let CallError::Fault(f) = &e {
+            self.stats.fault(f.kind);
         }
         tracing::warn!(plugin = %self.id, "{what} failed: {e}");
     }

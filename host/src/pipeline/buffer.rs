@@ -7,6 +7,7 @@
 //! it, so that it can outlive a pipeline and be handed to the next one.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use graft_core::Batch;
@@ -34,8 +35,8 @@ struct State {
 /// One output's buffer.
 pub struct OutputBuffer {
     state: Mutex<State>,
-    limit: usize,
-    batch_size: usize,
+    limit: AtomicUsize,
+    batch_size: AtomicUsize,
     /// Signalled when a full batch is waiting.
     pub batch_ready: Notify,
 }
@@ -45,8 +46,8 @@ impl OutputBuffer {
     pub fn new(limit: usize, batch_size: usize) -> Self {
         Self {
             state: Mutex::default(),
-            limit: limit.max(1),
-            batch_size: batch_size.max(1),
+            limit: AtomicUsize::new(limit.max(1)),
+            batch_size: AtomicUsize::new(batch_size.max(1)),
             batch_ready: Notify::new(),
         }
     }
@@ -67,7 +68,18 @@ impl OutputBuffer {
 
     /// Capacity in metrics.
     pub fn limit(&self) -> usize {
-        self.limit
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    fn batch_size(&self) -> usize {
+        self.batch_size.load(Ordering::Relaxed)
+    }
+
+    /// New limits, for an output whose settings changed in a reload; takes
+    /// effect with the next batch added.
+    pub fn resize(&self, limit: usize, batch_size: usize) {
+        self.limit.store(limit.max(1), Ordering::Relaxed);
+        self.batch_size.store(batch_size.max(1), Ordering::Relaxed);
     }
 
     /// Add a batch; returns how many of the oldest metrics were dropped to
@@ -80,8 +92,8 @@ impl OutputBuffer {
         s.len += batch.len();
         s.queue.push_back(Chunk { batch, start: 0 });
         let mut dropped = 0;
-        while s.len > self.limit {
-            let excess = s.len - self.limit;
+        while s.len > self.limit() {
+            let excess = s.len - self.limit();
             let front = s
                 .queue
                 .front_mut()
@@ -95,7 +107,7 @@ impl OutputBuffer {
             dropped += n;
         }
         s.dropped_unreported += dropped as u64;
-        let ready = s.len >= self.batch_size;
+        let ready = s.len >= self.batch_size();
         drop(s);
         if ready {
             self.batch_ready.notify_one();
@@ -132,7 +144,7 @@ impl OutputBuffer {
     /// (the oldest first); returns how many did not fit and were dropped.
     pub fn restore(&self, batch: Arc<Batch>) -> usize {
         let mut s = self.lock();
-        let room = self.limit.saturating_sub(s.len);
+        let room = self.limit().saturating_sub(s.len);
         let n = batch.len();
         let (kept, dropped) = if n <= room {
             (batch, 0)

@@ -10,6 +10,7 @@ use graft_core::{Batch, CallError, Input, MetricSink, PluginError};
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 
+use super::process::ChainMsg;
 use super::stopped;
 use crate::config::section::MetricModifiers;
 use crate::filter::MetricFilter;
@@ -76,7 +77,7 @@ impl RunningInput {
             }
             Err(CallError::Fault(f)) => {
                 PluginStats::add(&self.stats.errors, 1);
-                PluginStats::add(&self.stats.faults, 1);
+                self.stats.fault(f.kind);
                 tracing::error!(plugin = %self.id, "gather failed: {f}; the instance restarts for the next interval");
                 None
             }
@@ -126,7 +127,7 @@ impl RunningInput {
 
     /// Gather on schedule, and pass on what a service input receives, until
     /// `stop` turns true or the pipeline closes.
-    pub async fn run(mut self, tx: mpsc::Sender<Batch>, mut stop: watch::Receiver<bool>) {
+    pub async fn run(mut self, tx: mpsc::Sender<ChainMsg>, mut stop: watch::Receiver<bool>) {
         let mut service = self.service.take();
         let mut first = true;
         loop {
@@ -154,7 +155,7 @@ impl RunningInput {
                     batch = received => match batch {
                         Some(batch) => {
                             if let Some(batch) = self.finish(batch)
-                                && tx.send(batch).await.is_err()
+                                && tx.send(ChainMsg::Batch(batch)).await.is_err()
                             {
                                 return;
                             }
@@ -164,7 +165,7 @@ impl RunningInput {
                 }
             }
             if let Some(batch) = self.gather_once().await
-                && tx.send(batch).await.is_err()
+                && tx.send(ChainMsg::Batch(batch)).await.is_err()
             {
                 return;
             }
@@ -175,7 +176,7 @@ impl RunningInput {
     async fn shut_down(
         &mut self,
         service: Option<mpsc::Receiver<Batch>>,
-        tx: &mpsc::Sender<Batch>,
+        tx: &mpsc::Sender<ChainMsg>,
     ) {
         let Some(mut rx) = service else {
             return;
@@ -183,7 +184,7 @@ impl RunningInput {
         self.plugin.stop().await;
         while let Ok(batch) = rx.try_recv() {
             if let Some(batch) = self.finish(batch)
-                && tx.send(batch).await.is_err()
+                && tx.send(ChainMsg::Batch(batch)).await.is_err()
             {
                 return;
             }

@@ -7,7 +7,9 @@
 //! ```
 //!
 //! Shutdown runs in the same order: inputs stop, the chain drains, the
-//! aggregators push once more, and every output flushes a last time.
+//! aggregators push once more, and every output flushes a last time. A
+//! reload ([`live`]) swaps changed plugins between two batches while the
+//! rest runs on.
 //!
 //! Layout:
 //! - [`build`]: sections to running plugins (validate, build)
@@ -20,6 +22,7 @@ pub mod aggregate;
 pub mod buffer;
 pub mod build;
 pub mod input;
+pub mod live;
 pub mod modify;
 pub mod output;
 pub mod process;
@@ -27,7 +30,7 @@ pub mod wasm_section;
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use graft_core::Batch;
 use tokio::sync::{mpsc, watch};
 
@@ -35,7 +38,9 @@ use crate::config::AgentConfig;
 use crate::stats::StatsRegistry;
 use crate::wasm::WasmRuntime;
 use aggregate::RunningAggregator;
+use build::RunningKeys;
 use input::RunningInput;
+pub use live::{ConfigLoader, Live, ReloadReport, ReloadRequest};
 use output::RunningOutput;
 use process::{Fanout, OutputSink, RunningProcessor};
 
@@ -49,8 +54,35 @@ pub struct Agent {
     pub processors: Vec<RunningProcessor>,
     pub aggregators: Vec<RunningAggregator>,
     pub outputs: Vec<RunningOutput>,
+    /// Which plugin each is, per kind in the order above (for reloads).
+    pub keys: RunningKeys,
     pub stats: Arc<StatsRegistry>,
     pub runtime: Option<Arc<WasmRuntime>>,
+}
+
+/// Read the configuration again and apply it, logging the outcome.
+async fn reload(live: &mut Live, loader: &ConfigLoader, reason: &str) -> Result<ReloadReport> {
+    tracing::info!(reason, "reloading the configuration");
+    let loader = loader.clone();
+    let result = async {
+        let config = blocking(move || loader()).await??;
+        live.reload(config).await
+    }
+    .await;
+    match &result {
+        Ok(r) => tracing::info!(
+            kept = r.kept,
+            started = r.started,
+            stopped = r.stopped,
+            took_ms = r.took.as_secs_f64() * 1e3,
+            "configuration reloaded"
+        ),
+        Err(e) => tracing::error!(
+            reason,
+            "reload failed; the running configuration stays: {e:#}"
+        ),
+    }
+    result
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).
@@ -66,9 +98,16 @@ async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> 
 }
 
 impl Agent {
-    /// Validate and build from a config, off the reactor.
+    /// Validate and build from a config, off the reactor. A WASM plugin
+    /// that faults in `init` starts anyway and recovers with backoff.
     pub async fn build(config: crate::config::Config) -> Result<Self> {
-        blocking(move || build::build(&config)).await?
+        blocking(move || build::build(&config, true)).await?
+    }
+
+    /// [`Self::build`], failing on any plugin that cannot start
+    /// (`graft config check`).
+    pub async fn build_strict(config: crate::config::Config) -> Result<Self> {
+        blocking(move || build::build(&config, false)).await?
     }
 
     /// Connect every output; a failure names the output.
@@ -83,30 +122,9 @@ impl Agent {
         Ok(())
     }
 
-    /// Start every service input (listeners bind here); a failure names the
-    /// input.
-    pub async fn start_services(&mut self) -> Result<()> {
-        let buffers: Vec<_> = self.outputs.iter().map(|o| o.stats.clone()).collect();
-        let undelivered: Arc<dyn Fn() -> u64 + Send + Sync> = Arc::new(move || {
-            buffers
-                .iter()
-                .map(|s| crate::stats::PluginStats::get(&s.buffer_size))
-                .max()
-                .unwrap_or(0)
-        });
-        for i in &mut self.inputs {
-            i.start(undelivered.clone())
-                .await
-                .map_err(|e| anyhow!("{e}"))
-                .with_context(|| format!("{}: starting", i.id))?;
-        }
-        Ok(())
-    }
-
     fn fanout(&self) -> Arc<Fanout> {
-        Arc::new(Fanout {
-            sinks: self
-                .outputs
+        Arc::new(Fanout::new(
+            self.outputs
                 .iter()
                 .map(|o| OutputSink {
                     id: o.id.clone(),
@@ -115,76 +133,44 @@ impl Agent {
                     stats: o.stats.clone(),
                 })
                 .collect(),
-        })
+        ))
     }
 
     /// Run until `stop` turns true, then shut down in order.
     pub async fn run(self, stop: watch::Receiver<bool>) -> Result<()> {
-        let fanout = self.fanout();
-        let Agent {
-            settings,
-            inputs,
-            processors,
-            aggregators,
-            outputs,
-            ..
-        } = self;
+        let (_keep, reloads) = mpsc::channel(1);
+        self.run_reloadable(
+            stop,
+            reloads,
+            Arc::new(|| bail!("reloading is not enabled")),
+        )
+        .await
+    }
 
-        let (out_stop_tx, out_stop_rx) = watch::channel(false);
-        let output_tasks: Vec<_> = outputs
-            .into_iter()
-            .map(|o| tokio::spawn(o.run(out_stop_rx.clone())))
-            .collect();
-
-        let pass_originals = !aggregators.iter().any(|a| a.drop_original);
-        let mut agg_senders = Vec::new();
-        let mut agg_threads = Vec::new();
-        for agg in aggregators {
-            let (tx, rx) = std::sync::mpsc::sync_channel(CHAIN_QUEUE);
-            let fanout = fanout.clone();
-            let round = settings.round_interval;
-            let name = format!("graft-{}", agg.id);
-            agg_threads.push(
-                std::thread::Builder::new()
-                    .name(name)
-                    .spawn(move || aggregate::run_aggregator(agg, rx, fanout, round))
-                    .context("starting an aggregator thread")?,
-            );
-            agg_senders.push(tx);
-        }
-
-        let (tx, rx) = mpsc::channel::<Batch>(CHAIN_QUEUE);
-        let chain_fanout = fanout.clone();
-        let chain = std::thread::Builder::new()
-            .name("graft-processors".into())
-            .spawn(move || {
-                process::run_chain(rx, processors, agg_senders, pass_originals, chain_fanout);
-            })
-            .context("starting the processor thread")?;
-
-        let input_tasks: Vec<_> = inputs
-            .into_iter()
-            .map(|i| tokio::spawn(i.run(tx.clone(), stop.clone())))
-            .collect();
-        drop(tx);
+    /// Run until `stop` turns true, reloading with the configuration
+    /// `loader` reads whenever a request arrives on `reloads`; then shut
+    /// down in order. A reload that fails is logged and leaves the agent as
+    /// it was.
+    pub async fn run_reloadable(
+        self,
+        mut stop: watch::Receiver<bool>,
+        mut reloads: mpsc::Receiver<ReloadRequest>,
+        loader: ConfigLoader,
+    ) -> Result<()> {
+        let mut live = Live::start(self).await?;
         tracing::info!("graft is running");
-
-        for t in input_tasks {
-            let _ = t.await;
-        }
-        tracing::info!("inputs stopped; draining processors and aggregators");
-        blocking(move || {
-            let _ = chain.join();
-            for t in agg_threads {
-                let _ = t.join();
+        loop {
+            tokio::select! {
+                _ = stopped(&mut stop) => break,
+                Some(request) = reloads.recv() => {
+                    let result = reload(&mut live, &loader, &request.reason).await;
+                    if let Some(reply) = request.reply {
+                        let _ = reply.send(result.map_err(|e| format!("{e:#}")));
+                    }
+                }
             }
-        })
-        .await?;
-        tracing::info!("flushing outputs");
-        let _ = out_stop_tx.send(true);
-        for t in output_tasks {
-            let _ = t.await;
         }
+        live.shutdown().await?;
         tracing::info!("graft stopped");
         Ok(())
     }

@@ -12,7 +12,6 @@ use rand::Rng;
 use tokio::sync::watch;
 
 use super::buffer::OutputBuffer;
-use super::stopped;
 use crate::filter::MetricFilter;
 use crate::stats::{PluginId, PluginStats};
 
@@ -30,6 +29,18 @@ pub struct RunningOutput {
     pub flush_jitter: Duration,
     pub batch_size: usize,
     pub stats: Arc<PluginStats>,
+}
+
+/// What a running output is asked to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputStop {
+    /// Keep writing.
+    Run,
+    /// Shut down: flush a last time and close.
+    Flush,
+    /// Hand over (a reload replaces the output): finish the write in
+    /// progress, leave the rest in the buffer for the successor, close.
+    Detach,
 }
 
 /// What one write attempt did.
@@ -105,8 +116,8 @@ impl RunningOutput {
             }
             Err(e) => {
                 PluginStats::add(&self.stats.errors, 1);
-                if matches!(e, CallError::Fault(_)) {
-                    PluginStats::add(&self.stats.faults, 1);
+                if let CallError::Fault(f) = &e {
+                    self.stats.fault(f.kind);
                 }
                 tracing::warn!(plugin = %self.id, metrics = n, "write failed: {e}; the metrics are kept for a retry");
                 self.restore(batch);
@@ -123,7 +134,15 @@ impl RunningOutput {
     /// Write batches until the buffer is empty or a write fails; true when
     /// everything went.
     pub async fn flush(&mut self) -> bool {
+        self.flush_unless(|| false).await
+    }
+
+    /// [`Self::flush`], stopping between two writes once `detached` says so.
+    async fn flush_unless(&mut self, detached: impl Fn() -> bool) -> bool {
         loop {
+            if detached() {
+                return true;
+            }
             match self.write_once().await {
                 Attempt::Empty => return true,
                 Attempt::Done => continue,
@@ -141,15 +160,18 @@ impl RunningOutput {
         )
     }
 
-    /// Write on schedule until `stop` turns true, then flush a last time and
-    /// close. Returns the plugin, so that it can outlive this run.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> Self {
+    /// Write on schedule until `stop` leaves [`OutputStop::Run`]; then flush
+    /// a last time and close, or (detached) leave the buffer as it is.
+    /// Returns the output, so that its buffer can outlive this run.
+    pub async fn run(mut self, mut stop: watch::Receiver<OutputStop>) -> Self {
         let mut failures: u32 = 0;
         let mut next = Instant::now() + self.flush_interval + self.jitter();
+        let detach_rx = stop.clone();
+        let detached = move || *detach_rx.borrow() == OutputStop::Detach;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(next.into()) => {
-                    if self.flush().await {
+                    if self.flush_unless(&detached).await {
                         failures = 0;
                         next = Instant::now() + self.flush_interval + self.jitter();
                     } else {
@@ -161,7 +183,7 @@ impl RunningOutput {
                     }
                 }
                 _ = self.buffer.batch_ready.notified(), if failures == 0 => {
-                    while self.buffer.len() >= self.batch_size {
+                    while self.buffer.len() >= self.batch_size && !detached() {
                         if self.write_once().await == Attempt::Failed {
                             failures = 1;
                             next = Instant::now() + self.flush_interval;
@@ -169,10 +191,18 @@ impl RunningOutput {
                         }
                     }
                 }
-                _ = stopped(&mut stop) => break,
+                _ = async { stop.wait_for(|s| *s != OutputStop::Run).await.is_ok() } => break,
             }
         }
-        self.shutdown().await;
+        if detached() {
+            if let Err(e) = self.plugin.close().await {
+                tracing::warn!(plugin = %self.id, "closing failed: {e}");
+            }
+            tracing::info!(plugin = %self.id, waiting = self.buffer.len(),
+                "output replaced; its buffer goes to the new one");
+        } else {
+            self.shutdown().await;
+        }
         self
     }
 

@@ -2,7 +2,8 @@
 //! thread of their own (their calls are CPU work, WASM or native), then each
 //! batch goes, shared, to every aggregator and every output's buffer.
 
-use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use graft_core::{Batch, CallError, Processor};
@@ -67,7 +68,7 @@ impl RunningProcessor {
             Ok(()) => return true,
             Err(CallError::Returned(e)) => e.to_string(),
             Err(CallError::Fault(f)) => {
-                PluginStats::add(&self.stats.faults, 1);
+                self.stats.fault(f.kind);
                 f.to_string()
             }
         };
@@ -97,6 +98,7 @@ pub fn run_all(processors: &mut [RunningProcessor], mut batch: Batch) -> Option<
 }
 
 /// An output's buffer and counters, as the fan-out sees it.
+#[derive(Clone)]
 pub struct OutputSink {
     pub id: PluginId,
     pub filter: MetricFilter,
@@ -104,16 +106,46 @@ pub struct OutputSink {
     pub stats: Arc<PluginStats>,
 }
 
-/// Hands each batch to every output's buffer.
+/// Hands each batch to every output's buffer. The set of outputs can be
+/// replaced while batches flow (a reload); a batch goes either to the old
+/// set or to the new one, never half and half.
 #[derive(Default)]
 pub struct Fanout {
-    pub sinks: Vec<OutputSink>,
+    sinks: RwLock<Arc<Vec<OutputSink>>>,
 }
 
 impl Fanout {
+    pub fn new(sinks: Vec<OutputSink>) -> Self {
+        Self {
+            sinks: RwLock::new(Arc::new(sinks)),
+        }
+    }
+
+    /// The outputs batches go to now.
+    pub fn sinks(&self) -> Arc<Vec<OutputSink>> {
+        self.sinks.read().expect("fanout lock").clone()
+    }
+
+    /// Send batches to `sinks` from now on.
+    pub fn replace(&self, sinks: Vec<OutputSink>) {
+        *self.sinks.write().expect("fanout lock") = Arc::new(sinks);
+    }
+
+    /// Most metrics any output's buffer holds.
+    pub fn undelivered(&self) -> u64 {
+        self.sinks()
+            .iter()
+            .map(|s| PluginStats::get(&s.stats.buffer_size))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Deliver a batch to every output.
     pub fn deliver(&self, batch: &Arc<Batch>) {
-        for sink in &self.sinks {
+        // Hold the read lock while delivering, so that a reload that replaces
+        // an output's sink waits until this batch is in the old buffer.
+        let sinks = self.sinks.read().expect("fanout lock");
+        for sink in sinks.iter() {
             let batch = if sink.filter.selects() || sink.filter.modifies() {
                 let mut own = (**batch).clone();
                 let mut filtered = sink.filter.select_batch(&mut own);
@@ -139,16 +171,63 @@ impl Fanout {
     }
 }
 
+/// What flows into the processor chain: batches from the inputs, and (on a
+/// reload) a new set of processors and aggregators, installed between two
+/// batches.
+pub enum ChainMsg {
+    Batch(Batch),
+    Swap(ChainSwap),
+}
+
+/// A plugin that keeps running across a reload, or its replacement.
+pub enum Slot<T> {
+    /// The running plugin at this index (in the chain's current order).
+    Keep(usize),
+    New(T),
+}
+
+/// The chain after a reload.
+pub struct ChainSwap {
+    pub processors: Vec<Slot<RunningProcessor>>,
+    pub aggregators: Vec<Slot<SyncSender<Arc<Batch>>>>,
+    pub pass_originals: bool,
+    /// Told once the new chain is in place.
+    pub done: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Take the kept items out of `old` in the order `slots` asks for; what is
+/// not kept is dropped.
+fn reslot<T>(old: Vec<T>, slots: Vec<Slot<T>>) -> Vec<T> {
+    let mut old: Vec<Option<T>> = old.into_iter().map(Some).collect();
+    slots
+        .into_iter()
+        .filter_map(|s| match s {
+            Slot::Keep(i) => old.get_mut(i).and_then(Option::take),
+            Slot::New(t) => Some(t),
+        })
+        .collect()
+}
+
 /// The chain's loop: until every input is gone, process each batch and pass
 /// it to the aggregators and (unless an aggregator drops originals) outputs.
 pub fn run_chain(
-    mut rx: tokio::sync::mpsc::Receiver<Batch>,
+    mut rx: tokio::sync::mpsc::Receiver<ChainMsg>,
     mut processors: Vec<RunningProcessor>,
-    aggregators: Vec<std::sync::mpsc::SyncSender<Arc<Batch>>>,
-    pass_originals: bool,
+    mut aggregators: Vec<SyncSender<Arc<Batch>>>,
+    mut pass_originals: bool,
     fanout: Arc<Fanout>,
 ) {
-    while let Some(batch) = rx.blocking_recv() {
+    while let Some(msg) = rx.blocking_recv() {
+        let batch = match msg {
+            ChainMsg::Batch(b) => b,
+            ChainMsg::Swap(swap) => {
+                processors = reslot(std::mem::take(&mut processors), swap.processors);
+                aggregators = reslot(std::mem::take(&mut aggregators), swap.aggregators);
+                pass_originals = swap.pass_originals;
+                let _ = swap.done.send(());
+                continue;
+            }
+        };
         let Some(batch) = run_all(&mut processors, batch) else {
             continue;
         };
@@ -160,5 +239,20 @@ pub fn run_chain(
         if pass_originals {
             fanout.deliver(&batch);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reslot_keeps_moves_and_replaces() {
+        let out = reslot(
+            vec!["a", "b", "c"],
+            vec![Slot::Keep(2), Slot::New("x"), Slot::Keep(0), Slot::Keep(0)],
+        );
+        // A slot kept twice is kept once; "b" is dropped.
+        assert_eq!(out, vec!["c", "x", "a"]);
     }
 }

@@ -21,11 +21,26 @@ pub struct WasmSection {
     pub config_json: String,
     /// `permissions`: what the plugin may touch (default: nothing).
     pub permissions: Permissions,
-    /// `limits`: `memory` (default `"256MiB"`), `call_timeout` (default `"10s"`).
+    /// `limits`: `memory` (default `"256MiB"`), `call_timeout` (default
+    /// `"10s"`), `fuel` (per call; default off), `max_return` (largest batch a
+    /// call may return; default `"64MiB"`).
     pub limits: Limits,
     /// `on_error` (processors; default `"pass"`): `"pass"` or `"drop"` the
     /// batch the plugin failed on.
     pub on_error: OnError,
+}
+
+/// `path` as written in `section`: relative paths are relative to the file
+/// the section is in.
+pub fn resolve(section: &PluginSection, path: &Path) -> PathBuf {
+    if path.is_relative() {
+        let base = Path::new(&section.origin)
+            .parent()
+            .unwrap_or(Path::new("."));
+        base.join(path)
+    } else {
+        path.to_owned()
+    }
 }
 
 /// Read a WASM section; every key left over is an error.
@@ -34,14 +49,7 @@ pub fn parse(section: &mut PluginSection, is_processor: bool) -> Result<WasmSect
         Some(v) => PathBuf::from(string(&v).context("key `path`")?),
         None => bail!("key `path` is required: the .wasm file of the plugin"),
     };
-    let path = if path.is_relative() {
-        let base = Path::new(&section.origin)
-            .parent()
-            .unwrap_or(Path::new("."));
-        base.join(path)
-    } else {
-        path
-    };
+    let path = resolve(section, &path);
     let config_json = match section.take("config") {
         None => "{}".to_owned(),
         Some(toml::Value::Table(t)) => serde_json::to_string(&t).context("key `config`")?,
@@ -72,7 +80,17 @@ pub fn parse(section: &mut PluginSection, is_processor: bool) -> Result<WasmSect
                     limits.call_timeout =
                         parse_duration_value(&v).context("key `limits.call_timeout`")?;
                 }
-                other => bail!("unknown key `limits.{other}` (expected memory, call_timeout)"),
+                "fuel" => match v.as_integer() {
+                    Some(n) if n > 0 => limits.fuel = Some(n as u64),
+                    _ => bail!("key `limits.fuel`: expected a positive integer, found {v}"),
+                },
+                "max_return" => {
+                    limits.max_return_bytes =
+                        parse_size_value(&v).context("key `limits.max_return`")? as usize;
+                }
+                other => bail!(
+                    "unknown key `limits.{other}` (expected memory, call_timeout, fuel, max_return)"
+                ),
             }
         }
     }

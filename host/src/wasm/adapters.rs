@@ -10,7 +10,8 @@ use graft_core::{
     WriteError,
 };
 
-use super::convert::{from_wit, plugin_error, to_wit, write_error};
+use super::bindings::types;
+use super::convert::{from_wit, plugin_error, to_wit, wit_size, write_error};
 use super::instance::{Exports, WasmInstance};
 
 fn wrong_kind() -> wasmtime::Error {
@@ -22,6 +23,22 @@ fn contract_fault(e: BatchError) -> Fault {
         kind: FaultKind::Contract,
         message: format!("returned a batch that breaks the contract: {e}"),
     }
+}
+
+/// A batch a plugin returned, checked against its size limit and the
+/// contract.
+fn returned(inst: &WasmInstance, b: types::Batch) -> Result<Batch, Fault> {
+    let size = wit_size(&b);
+    let max = inst.limits().max_return_bytes;
+    if size > max {
+        return Err(Fault {
+            kind: FaultKind::Contract,
+            message: format!(
+                "returned a batch of {size} bytes, more than limits.max_return ({max} bytes)"
+            ),
+        });
+    }
+    from_wit(b).map_err(contract_fault)
 }
 
 /// Run a blocking call on an instance kept in `slot`, off the reactor.
@@ -61,7 +78,7 @@ fn gather(inst: &mut WasmInstance) -> Result<Batch, CallError> {
         _ => Err(wrong_kind()),
     })?;
     match out {
-        Ok(b) => from_wit(b).map_err(|e| contract_fault(e).into()),
+        Ok(b) => returned(inst, b).map_err(CallError::Fault),
         Err(e) => Err(CallError::Returned(plugin_error(e))),
     }
 }
@@ -90,12 +107,12 @@ impl Processor for WasmProcessor {
             _ => Err(wrong_kind()),
         });
         let result = match out {
-            Ok(Ok(b)) => match from_wit(b) {
+            Ok(Ok(b)) => match returned(&self.0, b) {
                 Ok(b) => {
                     *batch = b;
                     return Ok(());
                 }
-                Err(e) => Err(contract_fault(e).into()),
+                Err(f) => Err(CallError::Fault(f)),
             },
             Ok(Err(e)) => Err(CallError::Returned(plugin_error(e))),
             Err(fault) => Err(CallError::Fault(fault)),
@@ -130,7 +147,7 @@ impl Aggregator for WasmAggregator {
             Exports::Aggregator(g) => g.call_push(store),
             _ => Err(wrong_kind()),
         })?;
-        from_wit(out).map_err(|e| contract_fault(e).into())
+        returned(&self.0, out).map_err(CallError::Fault)
     }
 
     fn reset(&mut self) -> Result<(), CallError> {

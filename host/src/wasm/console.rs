@@ -7,21 +7,26 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
+use crate::stats::PluginStats;
+
 /// Bytes of recent output kept for fault reports.
 const TAIL_BYTES: usize = 2048;
 /// Longest line forwarded to the log.
 const LINE_MAX: usize = 4096;
+/// Lines forwarded per second; the rest are counted as suppressed.
+const LINES_PER_SECOND: u32 = 200;
 
-#[derive(Default)]
 struct Shared {
     tail: VecDeque<u8>,
     line: Vec<u8>,
+    window: (Instant, u32),
 }
 
 /// One plugin's console, shared by its stdout and stderr.
@@ -29,13 +34,21 @@ struct Shared {
 pub struct Console {
     plugin: Arc<str>,
     shared: Arc<Mutex<Shared>>,
+    stats: Arc<PluginStats>,
 }
 
 impl Console {
-    pub fn new(plugin: Arc<str>) -> Self {
+    /// A console whose lines past the rate limit are counted in the
+    /// plugin's `log_suppressed`.
+    pub fn new(plugin: Arc<str>, stats: Arc<PluginStats>) -> Self {
         Self {
             plugin,
-            shared: Arc::default(),
+            shared: Arc::new(Mutex::new(Shared {
+                tail: VecDeque::new(),
+                line: Vec::new(),
+                window: (Instant::now(), 0),
+            })),
+            stats,
         }
     }
 
@@ -54,7 +67,15 @@ impl Console {
         for &b in bytes {
             if b == b'\n' {
                 let line = std::mem::take(&mut s.line);
-                tracing::debug!(plugin = %self.plugin, "{}", String::from_utf8_lossy(&line));
+                if s.window.0.elapsed().as_secs() >= 1 {
+                    s.window = (Instant::now(), 0);
+                }
+                s.window.1 += 1;
+                if s.window.1 > LINES_PER_SECOND {
+                    PluginStats::add(&self.stats.log_suppressed, 1);
+                } else {
+                    tracing::debug!(plugin = %self.plugin, "{}", String::from_utf8_lossy(&line));
+                }
             } else if s.line.len() < LINE_MAX {
                 s.line.push(b);
             }

@@ -23,6 +23,20 @@ pub(crate) fn to_wit(batch: Batch) -> types::Batch {
     }
 }
 
+/// Bytes a returned batch takes in the host: its string data and columns.
+pub(crate) fn wit_size(b: &types::Batch) -> usize {
+    b.string_data.len()
+        + 4 * (b.string_ends.len()
+            + b.names.len()
+            + b.tag_offsets.len()
+            + b.tag_keys.len()
+            + b.tag_values.len()
+            + b.field_offsets.len()
+            + b.field_keys.len())
+        + 8 * b.timestamps.len()
+        + std::mem::size_of::<types::FieldValue>() * b.field_values.len()
+}
+
 pub(crate) fn from_wit(b: types::Batch) -> Result<Batch, BatchError> {
     Batch::from_parts(BatchParts {
         string_data: b.string_data,

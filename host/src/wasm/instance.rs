@@ -1,8 +1,10 @@
 //! One sandboxed instance of a WASM plugin: its own `Store`, its limits
-//! (memory cap, per-call deadline), its grants. A fault (trap, deadline,
-//! memory) poisons the instance; the next call re-creates it from the
-//! `InstancePre` and calls `init` again, after a backoff that doubles with
-//! every consecutive fault.
+//! (memory cap, per-call deadline, optional fuel, largest returned batch),
+//! its grants. A fault (trap, deadline, memory, fuel, a broken batch)
+//! poisons the instance; the next call re-creates it from the `InstancePre`
+//! and calls `init` again, after a backoff that doubles with every
+//! consecutive fault. Every fault and restart is counted in the plugin's
+//! [`PluginStats`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,8 +17,10 @@ use super::bindings::{aggregator, input, output, processor, types};
 use super::console::Console;
 use super::contract::PluginKind;
 use super::permissions::Permissions;
+use super::sandbox::{Denials, HttpHooks};
 use super::state::{HostState, Limiter};
 use super::{EPOCH_TICK, LoadedPlugin};
+use crate::stats::PluginStats;
 
 /// Resource limits of one plugin instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +29,11 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Longest a single call may run.
     pub call_timeout: Duration,
+    /// Fuel (roughly, WebAssembly instructions) a single call may use; for
+    /// deterministic runs. Off by default: metering costs speed.
+    pub fuel: Option<u64>,
+    /// Largest batch a call may return, in bytes of its columns.
+    pub max_return_bytes: usize,
 }
 
 impl Default for Limits {
@@ -32,6 +41,8 @@ impl Default for Limits {
         Self {
             memory_bytes: 256 << 20,
             call_timeout: Duration::from_secs(10),
+            fuel: None,
+            max_return_bytes: 64 << 20,
         }
     }
 }
@@ -45,6 +56,22 @@ pub struct PluginSpec {
     pub config_json: String,
     pub permissions: Permissions,
     pub limits: Limits,
+    /// Where faults, restarts, refusals and suppressed log lines are counted.
+    pub stats: Arc<PluginStats>,
+}
+
+impl PluginSpec {
+    /// A spec with default limits, no grants and counters of its own (for
+    /// running a plugin alone).
+    pub fn new(name: &str, config_json: &str) -> Self {
+        Self {
+            name: name.into(),
+            config_json: config_json.to_owned(),
+            permissions: Permissions::default(),
+            limits: Limits::default(),
+            stats: Arc::default(),
+        }
+    }
 }
 
 /// Why an instance could not be started.
@@ -99,6 +126,7 @@ pub struct WasmInstance {
     retry_at: Option<Instant>,
     faults: u64,
     memory_peak: usize,
+    last_fuel: Option<u64>,
 }
 
 impl WasmInstance {
@@ -112,8 +140,35 @@ impl WasmInstance {
             retry_at: None,
             faults: 0,
             memory_peak: 0,
+            last_fuel: None,
         };
         inst.live = Some(inst.instantiate()?);
+        Ok(inst)
+    }
+
+    /// Like [`Self::start`], but a fault in `init` (a trap, a deadline, a
+    /// memory cap) does not stop the start: the instance begins poisoned and
+    /// is re-created with backoff on later calls, like after any fault. An
+    /// error `init` returns on purpose (a bad config) still fails.
+    pub fn start_or_recover(plugin: LoadedPlugin, spec: PluginSpec) -> Result<Self, StartError> {
+        let mut inst = Self {
+            plugin,
+            spec,
+            live: None,
+            consecutive_faults: 0,
+            retry_at: None,
+            faults: 0,
+            memory_peak: 0,
+            last_fuel: None,
+        };
+        match inst.instantiate() {
+            Ok(live) => inst.live = Some(live),
+            Err(StartError::Fault(f)) => {
+                inst.spec.stats.fault(f.kind);
+                inst.poison(&f);
+            }
+            Err(e) => return Err(e),
+        }
         Ok(inst)
     }
 
@@ -132,6 +187,21 @@ impl WasmInstance {
         self.faults
     }
 
+    /// The instance's limits.
+    pub fn limits(&self) -> &Limits {
+        &self.spec.limits
+    }
+
+    /// The counters this instance reports to.
+    pub fn stats(&self) -> &Arc<PluginStats> {
+        &self.spec.stats
+    }
+
+    /// Fuel the last call used, when the plugin runs with `limits.fuel`.
+    pub fn last_fuel(&self) -> Option<u64> {
+        self.last_fuel
+    }
+
     /// Largest linear memory any instance reached, in bytes.
     pub fn memory_peak(&self) -> usize {
         let live = self
@@ -148,19 +218,37 @@ impl WasmInstance {
                 message: format!("{what}: {e:#}"),
             })
         };
-        let console = Console::new(self.spec.name.clone());
-        let wasi = self.spec.permissions.wasi_ctx(&console).map_err(|e| {
-            StartError::Fault(Fault {
-                kind: FaultKind::Start,
-                message: format!("{e:#}"),
-            })
-        })?;
+        let name = &self.spec.name;
+        let console = Console::new(name.clone(), self.spec.stats.clone());
+        let denials = Arc::new(Denials::new(name.clone(), self.spec.stats.clone()));
+        let wasi = self
+            .spec
+            .permissions
+            .wasi_ctx(&console, self.plugin.empty_root.path(), &denials)
+            .map_err(|e| {
+                StartError::Fault(Fault {
+                    kind: FaultKind::Start,
+                    message: format!("{e:#}"),
+                })
+            })?;
         let limiter = Limiter::new(self.spec.limits.memory_bytes);
-        let state = HostState::new(self.spec.name.clone(), wasi, limiter, console);
+        let hooks = HttpHooks {
+            grants: self.spec.permissions.http.clone(),
+            denials,
+        };
+        let state = HostState::new(
+            name.clone(),
+            wasi,
+            limiter,
+            console,
+            hooks,
+            self.spec.stats.clone(),
+        );
         let mut store = Store::new(self.plugin.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.deadline_ticks());
+        self.refuel(&mut store);
 
         let instance: Instance = self
             .plugin
@@ -194,6 +282,15 @@ impl WasmInstance {
         }
     }
 
+    /// Give the store a call's worth of fuel (when metered).
+    fn refuel(&self, store: &mut Store<HostState>) {
+        if self.plugin.metered {
+            let fuel = self.spec.limits.fuel.unwrap_or(u64::MAX);
+            // Only fails when the engine does not meter, which `metered` rules out.
+            let _ = store.set_fuel(fuel);
+        }
+    }
+
     fn deadline_ticks(&self) -> u64 {
         (self.spec.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
     }
@@ -208,10 +305,18 @@ impl WasmInstance {
             self.restart()?;
         }
         let ticks = self.deadline_ticks();
-        let live = self.live.as_mut().expect("instance is live");
+        let mut live = self.live.take().expect("instance is live");
         live.store.set_epoch_deadline(ticks);
         live.store.data_mut().limiter.memory_denied = false;
-        match f(&mut live.store, &live.exports) {
+        self.refuel(&mut live.store);
+        let result = f(&mut live.store, &live.exports);
+        if self.plugin.metered {
+            let full = self.spec.limits.fuel.unwrap_or(u64::MAX);
+            self.last_fuel = live.store.get_fuel().ok().map(|left| full - left);
+        }
+        self.live = Some(live);
+        let live = self.live.as_mut().expect("instance is live");
+        match result {
             Ok(r) => {
                 self.consecutive_faults = 0;
                 Ok(r)
@@ -229,7 +334,7 @@ impl WasmInstance {
             let now = Instant::now();
             if now < at {
                 return Err(Fault {
-                    kind: FaultKind::Start,
+                    kind: FaultKind::Restarting,
                     message: format!(
                         "instance is restarting after a fault; next attempt in {:?}",
                         at - now
@@ -239,6 +344,7 @@ impl WasmInstance {
         }
         match self.instantiate() {
             Ok(live) => {
+                PluginStats::add(&self.spec.stats.restarts, 1);
                 tracing::info!(plugin = %self.spec.name, "plugin instance re-created");
                 self.live = Some(live);
                 self.retry_at = None;
@@ -256,6 +362,12 @@ impl WasmInstance {
                 Err(fault)
             }
         }
+    }
+
+    /// Discard the instance after a fault found outside the call (a broken
+    /// batch it returned): the next call starts a fresh one.
+    pub fn fault(&mut self, fault: &Fault) {
+        self.poison(fault);
     }
 
     fn poison(&mut self, fault: &Fault) {
@@ -277,8 +389,11 @@ impl WasmInstance {
 fn classify(store: &mut Store<HostState>, e: &wasmtime::Error) -> Fault {
     let state = store.data_mut();
     let tail = state.console.take_tail();
-    let kind = if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+    let trap = e.downcast_ref::<wasmtime::Trap>();
+    let kind = if trap == Some(&wasmtime::Trap::Interrupt) {
         FaultKind::Deadline
+    } else if trap == Some(&wasmtime::Trap::OutOfFuel) {
+        FaultKind::Fuel
     } else if state.limiter.memory_denied {
         FaultKind::Memory
     } else {
@@ -286,6 +401,7 @@ fn classify(store: &mut Store<HostState>, e: &wasmtime::Error) -> Fault {
     };
     let mut message = match kind {
         FaultKind::Deadline => "call ran past its deadline".to_owned(),
+        FaultKind::Fuel => "call used up its fuel (limits.fuel)".to_owned(),
         FaultKind::Memory => format!(
             "memory would grow past its cap of {} bytes",
             state.limiter.memory_cap

@@ -15,6 +15,7 @@
 //! - [`state`]: what a store holds: WASI context, limits, the host API
 //! - [`console`]: guest stdout/stderr into graft's log
 //! - [`permissions`]: what a plugin may touch, from its config
+//! - [`sandbox`]: where attempts past the grants are refused and reported
 //! - [`convert`]: batches to and from the WIT types
 //! - [`adapters`]: WASM instances behind the plugin traits
 
@@ -25,6 +26,7 @@ pub mod contract;
 mod convert;
 pub mod instance;
 pub mod permissions;
+pub mod sandbox;
 mod state;
 
 use std::collections::HashMap;
@@ -41,6 +43,7 @@ use wasmtime::{Cache, CacheConfig, Config, Engine};
 pub use contract::{ACCEPTED_VERSIONS, Contract, PluginKind};
 pub use instance::{Limits, PluginSpec, WasmInstance};
 pub use permissions::Permissions;
+use sandbox::EmptyRoot;
 use state::HostState;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
@@ -74,7 +77,10 @@ pub struct LoadedPlugin {
     pub digest: [u8; 32],
     /// Which world and contract version it targets.
     pub contract: Contract,
+    /// Whether it was compiled for fuel metering (`limits.fuel`).
+    pub metered: bool,
     pre: InstancePre<HostState>,
+    pub(crate) empty_root: Arc<EmptyRoot>,
     /// Keeps deadlines enforced for as long as the plugin can be called.
     _ticker: Arc<EpochTicker>,
 }
@@ -84,6 +90,7 @@ impl std::fmt::Debug for LoadedPlugin {
         f.debug_struct("LoadedPlugin")
             .field("path", &self.path)
             .field("contract", &self.contract)
+            .field("metered", &self.metered)
             .finish()
     }
 }
@@ -118,19 +125,20 @@ impl Drop for EpochTicker {
     }
 }
 
-/// The wasmtime engine, linker and compiled components of one agent.
-pub struct WasmRuntime {
+/// An engine with its linker and deadline ticker. Fuel metering is an
+/// engine setting that slows every call, so plugins with `limits.fuel` get
+/// an engine of their own.
+struct EngineSet {
     engine: Engine,
     linker: Linker<HostState>,
-    compiled: Mutex<HashMap<[u8; 32], Component>>,
     ticker: Arc<EpochTicker>,
 }
 
-impl WasmRuntime {
-    /// Build the engine and start the epoch ticker.
-    pub fn new(options: &RuntimeOptions) -> Result<Arc<Self>> {
+impl EngineSet {
+    fn new(options: &RuntimeOptions, metered: bool) -> Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        config.consume_fuel(metered);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         if let Some(dir) = &options.cache_dir {
             match cache(dir) {
@@ -144,57 +152,115 @@ impl WasmRuntime {
         let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+            .map_err(anyhow::Error::from)?;
+        sandbox::guard_filesystem(&mut linker)?;
         bindings::HostBindings::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
             &mut linker,
             |s| s,
         )
         .map_err(anyhow::Error::from)?;
-
         let ticker = Arc::new(EpochTicker::start(&engine)?);
-        Ok(Arc::new(Self {
+        Ok(Self {
             engine,
             linker,
-            compiled: Mutex::new(HashMap::new()),
             ticker,
+        })
+    }
+}
+
+/// The wasmtime engines, linkers and compiled components of one agent.
+pub struct WasmRuntime {
+    options: RuntimeOptions,
+    plain: EngineSet,
+    metered: Mutex<Option<Arc<EngineSet>>>,
+    compiled: Mutex<HashMap<([u8; 32], bool), Component>>,
+    empty_root: Arc<EmptyRoot>,
+}
+
+impl WasmRuntime {
+    /// Build the engine and start the epoch ticker.
+    pub fn new(options: &RuntimeOptions) -> Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            options: options.clone(),
+            plain: EngineSet::new(options, false)?,
+            metered: Mutex::new(None),
+            compiled: Mutex::new(HashMap::new()),
+            empty_root: Arc::new(EmptyRoot::new()?),
         }))
     }
 
-    /// The engine.
+    /// The engine of unmetered plugins.
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        &self.plain.engine
     }
 
     /// Compile (or reuse) the component at `path`, check its contract and
     /// prepare it for instantiation.
     pub fn load(&self, path: &Path) -> Result<LoadedPlugin> {
+        self.load_with(path, false)
+    }
+
+    /// [`Self::load`], compiled for fuel metering when `metered`.
+    pub fn load_with(&self, path: &Path, metered: bool) -> Result<LoadedPlugin> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let digest: [u8; 32] = Sha256::digest(&bytes).into();
-        let component = {
-            let cached = self
-                .compiled
-                .lock()
-                .expect("compile cache lock")
-                .get(&digest)
-                .cloned();
-            match cached {
-                Some(c) => c,
+        self.load_bytes(path, &bytes, metered)
+    }
+
+    /// [`Self::load_with`] from bytes already read.
+    pub fn load_bytes(&self, path: &Path, bytes: &[u8], metered: bool) -> Result<LoadedPlugin> {
+        let set = if metered {
+            let mut slot = self.metered.lock().expect("metered engine lock");
+            match &*slot {
+                Some(set) => set.clone(),
                 None => {
-                    let c = Component::new(&self.engine, &bytes)
-                        .map_err(anyhow::Error::from)
-                        .with_context(|| {
-                            format!("{} is not a valid WebAssembly component", path.display())
-                        })?;
-                    self.compiled
-                        .lock()
-                        .expect("compile cache lock")
-                        .insert(digest, c.clone());
-                    c
+                    let set = Arc::new(
+                        EngineSet::new(&self.options, true)
+                            .context("starting the fuel-metered engine")?,
+                    );
+                    *slot = Some(set.clone());
+                    set
                 }
             }
+        } else {
+            return self.prepare(&self.plain, path, bytes, false);
         };
-        let contract = contract::inspect(&self.engine, &component)
+        self.prepare(&set, path, bytes, true)
+    }
+
+    fn prepare(
+        &self,
+        set: &EngineSet,
+        path: &Path,
+        bytes: &[u8],
+        metered: bool,
+    ) -> Result<LoadedPlugin> {
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        let key = (digest, metered);
+        let cached = self
+            .compiled
+            .lock()
+            .expect("compile cache lock")
+            .get(&key)
+            .cloned();
+        let component = match cached {
+            Some(c) => c,
+            None => {
+                let c = Component::new(&set.engine, bytes)
+                    .map_err(anyhow::Error::from)
+                    .with_context(|| {
+                        format!("{} is not a valid WebAssembly component", path.display())
+                    })?;
+                self.compiled
+                    .lock()
+                    .expect("compile cache lock")
+                    .insert(key, c.clone());
+                c
+            }
+        };
+        let contract = contract::inspect(&set.engine, &component)
             .with_context(|| format!("{}", path.display()))?;
-        let pre = self
+        let pre = set
             .linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
@@ -208,8 +274,10 @@ impl WasmRuntime {
             path: path.to_owned(),
             digest,
             contract,
+            metered,
             pre,
-            _ticker: self.ticker.clone(),
+            empty_root: self.empty_root.clone(),
+            _ticker: set.ticker.clone(),
         })
     }
 }

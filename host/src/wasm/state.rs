@@ -6,9 +6,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::{host_api, types};
 use super::console::Console;
+use super::sandbox::{Denials, HttpHooks};
+use crate::stats::PluginStats;
 
 /// The per-store state of one plugin instance.
 pub struct HostState {
@@ -17,18 +20,46 @@ pub struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) limiter: Limiter,
     pub(crate) console: Console,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) http_hooks: HttpHooks,
+    /// Resource handles of the empty root mount (see `sandbox`).
+    pub(crate) empty_roots: Vec<u32>,
+    pub(crate) denials: Arc<Denials>,
     log_window: LogWindow,
+    stats: Arc<PluginStats>,
 }
 
 impl HostState {
-    pub(crate) fn new(name: Arc<str>, wasi: WasiCtx, limiter: Limiter, console: Console) -> Self {
+    pub(crate) fn new(
+        name: Arc<str>,
+        wasi: WasiCtx,
+        limiter: Limiter,
+        console: Console,
+        http_hooks: HttpHooks,
+        stats: Arc<PluginStats>,
+    ) -> Self {
         Self {
             name,
             wasi,
             table: ResourceTable::new(),
             limiter,
             console,
+            denials: http_hooks.denials.clone(),
+            http: WasiHttpCtx::new(),
+            http_hooks,
+            empty_roots: Vec::new(),
             log_window: LogWindow::default(),
+            stats,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
         }
     }
 }
@@ -127,6 +158,7 @@ impl host_api::Host for HostState {
         w.lines += 1;
         if w.lines > LOG_LINES_PER_SECOND {
             w.suppressed += 1;
+            PluginStats::add(&self.stats.log_suppressed, 1);
             return;
         }
         if message.len() > LOG_LINE_MAX {

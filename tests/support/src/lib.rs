@@ -21,6 +21,10 @@ pub const GUESTS: &[&str] = &[
     "test-passthrough",
     "test-faulty",
     "test-gated-output",
+    "evil-input",
+    "evil-processor",
+    "evil-aggregator",
+    "evil-output",
 ];
 
 /// The workspace root.

@@ -1,0 +1,40 @@
+//! Test guest: a hostile aggregator plugin. The behaviour lives in
+//! `evil-common`; this crate only exports it as `graft:plugin/aggregator`.
+
+// The generated export glue is unsafe code.
+#[allow(unsafe_code)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../../../wit",
+        world: "graft:plugin/aggregator-plugin",
+        with: {
+            "graft:plugin/types@0.1.0": evil_common::types,
+            "graft:plugin/host@0.1.0": evil_common::host,
+        },
+    });
+
+    use super::Evil;
+    export!(Evil);
+}
+
+use evil_common::types::{Batch, PluginError};
+
+struct Evil;
+
+impl bindings::exports::graft::plugin::aggregator::Guest for Evil {
+    fn init(config: String) -> Result<(), PluginError> {
+        evil_common::init(evil_common::Kind::Aggregator, config)
+    }
+
+    fn add(batch: Batch) -> Result<(), PluginError> {
+        evil_common::add(batch)
+    }
+
+    fn push() -> Batch {
+        evil_common::push()
+    }
+
+    fn reset() {
+        evil_common::reset();
+    }
+}
