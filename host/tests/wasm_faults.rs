@@ -11,8 +11,15 @@ use graft_core::{Batch, BatchBuilder, CallError, FaultKind, Processor};
 /// The runtime is dropped on return, as in a running agent: deadlines must
 /// keep firing for the instances it made.
 fn faulty() -> WasmProcessor {
+    faulty_with(None)
+}
+
+/// With `fuel`, the plugin runs on the metered engine.
+fn faulty_with(fuel: Option<u64>) -> WasmProcessor {
     let rt = WasmRuntime::new(&RuntimeOptions { cache_dir: None }).unwrap();
-    let plugin = rt.load(&graft_test_support::wasm("test-faulty")).unwrap();
+    let plugin = rt
+        .load_with(&graft_test_support::wasm("test-faulty"), fuel.is_some())
+        .unwrap();
     let spec = PluginSpec {
         name: "processors.wasm::faulty".into(),
         config_json: "{}".into(),
@@ -20,6 +27,7 @@ fn faulty() -> WasmProcessor {
         limits: Limits {
             memory_bytes: 32 << 20,
             call_timeout: Duration::from_millis(300),
+            fuel,
             ..Limits::default()
         },
         stats: Default::default(),
@@ -52,7 +60,7 @@ fn until_restarted(p: &mut WasmProcessor) -> Batch {
         let mut b = batch("ok");
         match p.process(&mut b) {
             Ok(()) => return b,
-            Err(CallError::Fault(f)) if f.kind == FaultKind::Start => {
+            Err(CallError::Fault(f)) if f.kind == FaultKind::Restarting => {
                 assert!(start.elapsed() < Duration::from_secs(5), "no restart: {f}");
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -102,7 +110,7 @@ fn trap_poisons_reports_the_panic_and_restarts_fresh() {
 
     // Right away the instance is still backing off.
     let f = fault_of(p.process(&mut batch("ok")));
-    assert_eq!(f.kind, FaultKind::Start);
+    assert_eq!(f.kind, FaultKind::Restarting);
 
     let b = until_restarted(&mut p);
     assert_eq!(calls(&b), "1", "a fresh instance");
@@ -132,5 +140,21 @@ fn memory_cap_stops_a_hoarder() {
         "{}",
         f.message
     );
+    assert_eq!(calls(&until_restarted(&mut p)), "1");
+}
+
+#[test]
+fn fuel_stops_a_loop_and_meters_calls_exactly() {
+    let mut p = faulty_with(Some(5_000_000));
+    let mut used = Vec::new();
+    for _ in 0..3 {
+        p.process(&mut batch("ok")).unwrap();
+        used.push(p.instance().last_fuel().expect("metered"));
+    }
+    assert!(used[0] > 0, "{used:?}");
+    // Same work, same fuel: fuel is deterministic where time is not.
+    assert_eq!(used[1], used[2], "{used:?}");
+    let f = fault_of(p.process(&mut batch("loop")));
+    assert_eq!(f.kind, FaultKind::Fuel, "{}", f.message);
     assert_eq!(calls(&until_restarted(&mut p)), "1");
 }

@@ -298,7 +298,7 @@ fn reloads_under_load_lose_and_double_nothing() {
         renamed > 0 && passed > 0,
         "{renamed} renamed, {passed} passed through"
     );
-    eprintln!(
+    println!(
         "{sent} metrics at {rate:.0}/s through {} reloads",
         reloaded(&log)
     );

@@ -79,13 +79,18 @@ pub const SAMPLE: &str = r#"# graft configuration (Telegraf's format: an existin
 #   [inputs.wasm.config]
 #     amplitude = 10.0
 #   ## Nothing is granted by default.
-#   [inputs.wasm.permissions]
-#     read_dirs = []
-#     write_dirs = []
-#     env = []
+#   [inputs.wasm.permissions]          # nothing is granted by default
+#     read_dirs = []                    # read-only directories
+#     write_dirs = []                   # read-write directories
+#     env = []                          # environment variables it may read
+#     http = []                         # "host[:port]" or { host = "h:p", methods = ["GET"] }
+#     tcp = []                          # "ip:port" or "ip:*"
+#     udp = []
 #   [inputs.wasm.limits]
 #     memory = "256MiB"
 #     call_timeout = "10s"
+#     # fuel = 50000000                 # instructions per call (off by default)
+#     max_return = "64MiB"
 
 ###############################################################################
 #                                PROCESSORS                                   #

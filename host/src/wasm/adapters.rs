@@ -97,6 +97,11 @@ impl WasmProcessor {
     pub fn new(inst: WasmInstance) -> Self {
         Self(inst)
     }
+
+    /// The instance, for its limits and meters.
+    pub fn instance(&self) -> &WasmInstance {
+        &self.0
+    }
 }
 
 impl Processor for WasmProcessor {
