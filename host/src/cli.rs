@@ -45,6 +45,41 @@ enum Command {
         #[command(subcommand)]
         action: Option<ConfigAction>,
     },
+    /// Tools for plugin authors.
+    Plugin {
+        #[command(subcommand)]
+        action: PluginAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginAction {
+    /// Run the conformance kit on one plugin, alone; exits non-zero on any
+    /// failure.
+    Test {
+        /// The plugin component.
+        plugin: PathBuf,
+        /// A folder of golden cases (a folder per case: config.toml or
+        /// config.json, input.lp, expected.lp or expected_error.txt,
+        /// options.toml).
+        #[arg(long, value_name = "DIR")]
+        cases: Option<PathBuf>,
+        /// Report format.
+        #[arg(long, default_value = "human", value_parser = ["human", "json", "junit"])]
+        format: String,
+        /// The plugin's config for the generated checks (JSON).
+        #[arg(long, value_name = "JSON", default_value = "{}")]
+        config_json: String,
+        /// Calls in the memory soak.
+        #[arg(long, default_value_t = 1000)]
+        soak: usize,
+        /// Fail above this much fuel per metric.
+        #[arg(long, value_name = "FUEL")]
+        fuel_per_metric: Option<u64>,
+        /// Fail when linear memory grows past this many bytes.
+        #[arg(long, value_name = "BYTES")]
+        memory: Option<usize>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -101,7 +136,7 @@ pub fn main() -> ExitCode {
         Command::Config {
             action: Some(ConfigAction::Check { config }),
         } => config.debug,
-        Command::Config { action: None } => false,
+        Command::Config { action: None } | Command::Plugin { .. } => false,
     };
     init_logging(debug);
     match run(cli) {
@@ -144,6 +179,36 @@ fn run(cli: Cli) -> Result<()> {
                 agent.aggregators.len(),
                 agent.outputs.len()
             );
+            Ok(())
+        }
+        Command::Plugin {
+            action:
+                PluginAction::Test {
+                    plugin,
+                    cases,
+                    format,
+                    config_json,
+                    soak,
+                    fuel_per_metric,
+                    memory,
+                },
+        } => {
+            let report = crate::conformance::run(&crate::conformance::Options {
+                plugin,
+                config_json,
+                cases,
+                soak_calls: soak,
+                fuel_per_metric,
+                memory_bytes: memory,
+            });
+            match format.as_str() {
+                "json" => println!("{}", report.json()),
+                "junit" => print!("{}", report.junit()),
+                _ => print!("{}", report.human()),
+            }
+            if report.failed() {
+                anyhow::bail!("the plugin failed the conformance checks");
+            }
             Ok(())
         }
         Command::Test { config } => {

@@ -21,6 +21,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod conformance;
 pub mod filter;
 pub mod internal;
 pub mod pipeline;

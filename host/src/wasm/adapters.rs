@@ -72,7 +72,8 @@ impl WasmInput {
     }
 }
 
-fn gather(inst: &mut WasmInstance) -> Result<Batch, CallError> {
+/// One `gather` call, on this thread.
+pub fn gather_now(inst: &mut WasmInstance) -> Result<Batch, CallError> {
     let out = inst.call(|store, ex| match ex {
         Exports::Input(g) => g.call_gather(store),
         _ => Err(wrong_kind()),
@@ -86,7 +87,7 @@ fn gather(inst: &mut WasmInstance) -> Result<Batch, CallError> {
 #[async_trait]
 impl Input for WasmInput {
     async fn gather(&mut self) -> Result<Batch, CallError> {
-        off_reactor(&mut self.0, gather).await?
+        off_reactor(&mut self.0, gather_now).await?
     }
 }
 
@@ -135,6 +136,11 @@ impl WasmAggregator {
     pub fn new(inst: WasmInstance) -> Self {
         Self(inst)
     }
+
+    /// The instance, for its limits and meters.
+    pub fn instance(&self) -> &WasmInstance {
+        &self.0
+    }
 }
 
 impl Aggregator for WasmAggregator {
@@ -173,7 +179,8 @@ impl WasmOutput {
     }
 }
 
-fn write(inst: &mut WasmInstance, batch: Batch) -> Result<(), CallError<WriteError>> {
+/// One `write` call, on this thread.
+pub fn write_now(inst: &mut WasmInstance, batch: Batch) -> Result<(), CallError<WriteError>> {
     let batch = to_wit(batch);
     let out = inst.call(|store, ex| match ex {
         Exports::Output(g) => g.call_write(store, &batch),
@@ -186,6 +193,6 @@ fn write(inst: &mut WasmInstance, batch: Batch) -> Result<(), CallError<WriteErr
 impl Output for WasmOutput {
     async fn write(&mut self, batch: &Batch) -> Result<(), CallError<WriteError>> {
         let batch = batch.clone();
-        off_reactor(&mut self.0, move |inst| write(inst, batch)).await?
+        off_reactor(&mut self.0, move |inst| write_now(inst, batch)).await?
     }
 }

@@ -132,7 +132,14 @@ pub struct WasmInstance {
 impl WasmInstance {
     /// Create the first instance and initialise it with the config.
     pub fn start(plugin: LoadedPlugin, spec: PluginSpec) -> Result<Self, StartError> {
-        let mut inst = Self {
+        let mut inst = Self::idle(plugin, spec);
+        inst.live = Some(inst.instantiate()?);
+        Ok(inst)
+    }
+
+    /// No instance yet.
+    fn idle(plugin: LoadedPlugin, spec: PluginSpec) -> Self {
+        Self {
             plugin,
             spec,
             live: None,
@@ -141,9 +148,7 @@ impl WasmInstance {
             faults: 0,
             memory_peak: 0,
             last_fuel: None,
-        };
-        inst.live = Some(inst.instantiate()?);
-        Ok(inst)
+        }
     }
 
     /// Like [`Self::start`], but a fault in `init` (a trap, a deadline, a
@@ -151,16 +156,7 @@ impl WasmInstance {
     /// is re-created with backoff on later calls, like after any fault. An
     /// error `init` returns on purpose (a bad config) still fails.
     pub fn start_or_recover(plugin: LoadedPlugin, spec: PluginSpec) -> Result<Self, StartError> {
-        let mut inst = Self {
-            plugin,
-            spec,
-            live: None,
-            consecutive_faults: 0,
-            retry_at: None,
-            faults: 0,
-            memory_peak: 0,
-            last_fuel: None,
-        };
+        let mut inst = Self::idle(plugin, spec);
         match inst.instantiate() {
             Ok(live) => inst.live = Some(live),
             Err(StartError::Fault(f)) => {

@@ -21,6 +21,8 @@ pub const GUESTS: &[&str] = &[
     "test-passthrough",
     "test-faulty",
     "test-gated-output",
+    "test-misfit",
+    "test-future",
     "evil-input",
     "evil-processor",
     "evil-aggregator",
