@@ -485,7 +485,7 @@ fn normalize(batches: &[Batch], opts: &CaseOptions) -> Vec<Norm> {
         })
         .collect();
     if opts.sort.unwrap_or(true) {
-        out.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        out.sort_by_cached_key(|m| format!("{m:?}"));
     }
     out
 }

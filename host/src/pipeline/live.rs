@@ -104,12 +104,7 @@ pub struct Live {
 }
 
 fn spawn_output(o: RunningOutput, key: PluginKey) -> LiveOutput {
-    let sink = OutputSink {
-        id: o.id.clone(),
-        filter: o.filter.clone(),
-        buffer: o.buffer.clone(),
-        stats: o.stats.clone(),
-    };
+    let sink = o.sink();
     let (stop, stop_rx) = watch::channel(OutputStop::Run);
     LiveOutput {
         key,

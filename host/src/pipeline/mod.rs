@@ -42,7 +42,7 @@ use build::RunningKeys;
 use input::RunningInput;
 pub use live::{ConfigLoader, Live, ReloadReport, ReloadRequest};
 use output::RunningOutput;
-use process::{Fanout, OutputSink, RunningProcessor};
+use process::{Fanout, RunningProcessor};
 
 /// Batches that may wait between the inputs and the processor chain.
 const CHAIN_QUEUE: usize = 64;
@@ -124,15 +124,7 @@ impl Agent {
 
     fn fanout(&self) -> Arc<Fanout> {
         Arc::new(Fanout::new(
-            self.outputs
-                .iter()
-                .map(|o| OutputSink {
-                    id: o.id.clone(),
-                    filter: o.filter.clone(),
-                    buffer: o.buffer.clone(),
-                    stats: o.stats.clone(),
-                })
-                .collect(),
+            self.outputs.iter().map(RunningOutput::sink).collect(),
         ))
     }
 

@@ -55,6 +55,16 @@ pub enum Attempt {
 }
 
 impl RunningOutput {
+    /// Its buffer and counters, as the fan-out feeds them.
+    pub fn sink(&self) -> super::process::OutputSink {
+        super::process::OutputSink {
+            id: self.id.clone(),
+            filter: self.filter.clone(),
+            buffer: self.buffer.clone(),
+            stats: self.stats.clone(),
+        }
+    }
+
     fn report_overflow(&self) {
         let dropped = self.buffer.take_dropped();
         if dropped > 0 {

@@ -7,13 +7,13 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
+use super::state::PerSecond;
 use crate::stats::PluginStats;
 
 /// Bytes of recent output kept for fault reports.
@@ -26,7 +26,7 @@ const LINES_PER_SECOND: u32 = 200;
 struct Shared {
     tail: VecDeque<u8>,
     line: Vec<u8>,
-    window: (Instant, u32),
+    window: PerSecond,
 }
 
 /// One plugin's console, shared by its stdout and stderr.
@@ -46,7 +46,7 @@ impl Console {
             shared: Arc::new(Mutex::new(Shared {
                 tail: VecDeque::new(),
                 line: Vec::new(),
-                window: (Instant::now(), 0),
+                window: PerSecond::new(LINES_PER_SECOND),
             })),
             stats,
         }
@@ -67,11 +67,7 @@ impl Console {
         for &b in bytes {
             if b == b'\n' {
                 let line = std::mem::take(&mut s.line);
-                if s.window.0.elapsed().as_secs() >= 1 {
-                    s.window = (Instant::now(), 0);
-                }
-                s.window.1 += 1;
-                if s.window.1 > LINES_PER_SECOND {
+                if !s.window.admit().0 {
                     PluginStats::add(&self.stats.log_suppressed, 1);
                 } else {
                     tracing::debug!(plugin = %self.plugin, "{}", String::from_utf8_lossy(&line));

@@ -244,7 +244,10 @@ impl WasmInstance {
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.deadline_ticks());
-        self.refuel(&mut store);
+        if let Some(fuel) = self.fuel_budget() {
+            // Only fails on an engine that does not meter, which `metered` rules out.
+            let _ = store.set_fuel(fuel);
+        }
 
         let instance: Instance = self
             .plugin
@@ -278,13 +281,11 @@ impl WasmInstance {
         }
     }
 
-    /// Give the store a call's worth of fuel (when metered).
-    fn refuel(&self, store: &mut Store<HostState>) {
-        if self.plugin.metered {
-            let fuel = self.spec.limits.fuel.unwrap_or(u64::MAX);
-            // Only fails when the engine does not meter, which `metered` rules out.
-            let _ = store.set_fuel(fuel);
-        }
+    /// A call's worth of fuel, when the plugin is metered.
+    fn fuel_budget(&self) -> Option<u64> {
+        self.plugin
+            .metered
+            .then(|| self.spec.limits.fuel.unwrap_or(u64::MAX))
     }
 
     fn deadline_ticks(&self) -> u64 {
@@ -301,17 +302,17 @@ impl WasmInstance {
             self.restart()?;
         }
         let ticks = self.deadline_ticks();
-        let mut live = self.live.take().expect("instance is live");
+        let budget = self.fuel_budget();
+        let live = self.live.as_mut().expect("instance is live");
         live.store.set_epoch_deadline(ticks);
         live.store.data_mut().limiter.memory_denied = false;
-        self.refuel(&mut live.store);
-        let result = f(&mut live.store, &live.exports);
-        if self.plugin.metered {
-            let full = self.spec.limits.fuel.unwrap_or(u64::MAX);
-            self.last_fuel = live.store.get_fuel().ok().map(|left| full - left);
+        if let Some(fuel) = budget {
+            let _ = live.store.set_fuel(fuel);
         }
-        self.live = Some(live);
-        let live = self.live.as_mut().expect("instance is live");
+        let result = f(&mut live.store, &live.exports);
+        if let Some(fuel) = budget {
+            self.last_fuel = live.store.get_fuel().ok().map(|left| fuel - left);
+        }
         match result {
             Ok(r) => {
                 self.consecutive_faults = 0;

@@ -13,7 +13,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use http_body_util::BodyExt;
@@ -24,7 +23,7 @@ use wasmtime_wasi::p2::bindings::sync::filesystem::{preopens, types as fs};
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::permissions::HttpGrant;
-use super::state::HostState;
+use super::state::{HostState, PerSecond};
 use crate::stats::PluginStats;
 
 /// Where the empty root is mounted inside every plugin.
@@ -43,7 +42,7 @@ const LOGGED_PER_SECOND: u32 = 5;
 pub struct Denials {
     plugin: Arc<str>,
     stats: Arc<PluginStats>,
-    window: Mutex<(Instant, u32)>,
+    window: Mutex<PerSecond>,
 }
 
 impl Denials {
@@ -51,7 +50,7 @@ impl Denials {
         Self {
             plugin,
             stats,
-            window: Mutex::new((Instant::now(), 0)),
+            window: Mutex::new(PerSecond::new(LOGGED_PER_SECOND)),
         }
     }
 
@@ -59,12 +58,7 @@ impl Denials {
     /// permission that would grant it.
     pub fn deny(&self, what: &str, grant: &str) {
         PluginStats::add(&self.stats.denied, 1);
-        let mut w = self.window.lock().expect("denials lock");
-        if w.0.elapsed().as_secs() >= 1 {
-            *w = (Instant::now(), 0);
-        }
-        w.1 += 1;
-        if w.1 <= LOGGED_PER_SECOND {
+        if self.window.lock().expect("denials lock").admit().0 {
             tracing::warn!(plugin = %self.plugin, "denied: plugin tried to {what}; not granted by {grant}");
         }
     }

@@ -25,7 +25,7 @@ pub struct HostState {
     /// Resource handles of the empty root mount (see `sandbox`).
     pub(crate) empty_roots: Vec<u32>,
     pub(crate) denials: Arc<Denials>,
-    log_window: LogWindow,
+    log_window: PerSecond,
     stats: Arc<PluginStats>,
 }
 
@@ -48,7 +48,7 @@ impl HostState {
             http: WasiHttpCtx::new(),
             http_hooks,
             empty_roots: Vec::new(),
-            log_window: LogWindow::default(),
+            log_window: PerSecond::new(LOG_LINES_PER_SECOND),
             stats,
         }
     }
@@ -128,36 +128,45 @@ const LOG_LINES_PER_SECOND: u32 = 200;
 /// Longest log message kept, in bytes.
 const LOG_LINE_MAX: usize = 4096;
 
+/// A budget of events per second: log lines, refusals reported.
 #[derive(Debug)]
-struct LogWindow {
+pub(crate) struct PerSecond {
+    limit: u32,
     start: Instant,
-    lines: u32,
-    suppressed: u64,
+    seen: u32,
 }
 
-impl Default for LogWindow {
-    fn default() -> Self {
+impl PerSecond {
+    pub(crate) fn new(limit: u32) -> Self {
         Self {
+            limit,
             start: Instant::now(),
-            lines: 0,
-            suppressed: 0,
+            seen: 0,
         }
+    }
+
+    /// Count one event: whether it fits in this second, and how many were
+    /// over the budget in the second that just ended, if one did.
+    pub(crate) fn admit(&mut self) -> (bool, u32) {
+        let mut over_before = 0;
+        if self.start.elapsed().as_secs() >= 1 {
+            over_before = self.seen.saturating_sub(self.limit);
+            self.start = Instant::now();
+            self.seen = 0;
+        }
+        self.seen = self.seen.saturating_add(1);
+        (self.seen <= self.limit, over_before)
     }
 }
 
 impl host_api::Host for HostState {
     fn log(&mut self, level: host_api::Level, mut message: String) {
-        let w = &mut self.log_window;
-        if w.start.elapsed().as_secs() >= 1 {
-            if w.suppressed > 0 {
-                tracing::warn!(plugin = %self.name, suppressed = w.suppressed,
-                    "plugin logged more than {LOG_LINES_PER_SECOND} lines a second; the rest were dropped");
-            }
-            *w = LogWindow::default();
+        let (fits, suppressed) = self.log_window.admit();
+        if suppressed > 0 {
+            tracing::warn!(plugin = %self.name, suppressed,
+                "plugin logged more than {LOG_LINES_PER_SECOND} lines a second; the rest were dropped");
         }
-        w.lines += 1;
-        if w.lines > LOG_LINES_PER_SECOND {
-            w.suppressed += 1;
+        if !fits {
             PluginStats::add(&self.stats.log_suppressed, 1);
             return;
         }
