@@ -5,7 +5,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use graft_test_support::{graft, sigterm, wait_with_timeout, wasm_dir, workspace_root};
+use graft_test_support::{graft, sigterm, stop, wait_with_timeout, wasm_dir, workspace_root};
 
 fn stdout_of(cmd: &mut Command) -> String {
     let out = cmd.output().expect("running graft");
@@ -217,15 +217,7 @@ fn sigterm_stops_inputs_drains_and_flushes_then_exits_zero() {
         !out_file.exists() || std::fs::read_to_string(&out_file).unwrap().is_empty(),
         "nothing is written before the (hour-long) flush interval"
     );
-    sigterm(&child);
-    let status = wait_with_timeout(&mut child, Duration::from_secs(20));
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (status, stderr) = stop(&mut child, Duration::from_secs(20));
     assert!(status.success(), "exit status {status}: {stderr}");
     let text = std::fs::read_to_string(&out_file).unwrap();
     let seqs: Vec<i64> = text

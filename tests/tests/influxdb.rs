@@ -5,7 +5,7 @@
 //! answers to clients.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +15,7 @@ use graft_core::{Batch, BatchBuilder, FieldRef, Input, MetricSink, WriteError};
 use graft_plugins::inputs::influxdb_listener::{self, Listener};
 use graft_plugins::outputs::{influxdb, influxdb_v2};
 use graft_test_support::servers::InfluxD;
-use graft_test_support::{graft, servers, sigterm, wait_with_timeout};
+use graft_test_support::{graft, servers, stop};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -317,15 +317,7 @@ fn agent_loses_nothing_while_influxd_restarts() {
     std::thread::sleep(Duration::from_secs(3)); // ~60 metrics gathered meanwhile
     influx.resume();
     std::thread::sleep(Duration::from_millis(500));
-    sigterm(&child);
-    let status = wait_with_timeout(&mut child, Duration::from_secs(60));
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (status, stderr) = stop(&mut child, Duration::from_secs(60));
     assert!(status.success(), "{status}: {stderr}");
     assert!(
         stderr.contains("outputs.influxdb"),
@@ -703,15 +695,7 @@ fn an_agent_sends_to_another_agents_listener() {
     let mut sender = spawn(&sender_config);
     std::thread::sleep(Duration::from_millis(1500));
     for child in [&mut sender, &mut receiver] {
-        sigterm(child);
-        let status = wait_with_timeout(child, Duration::from_secs(30));
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
+        let (status, stderr) = stop(child, Duration::from_secs(30));
         assert!(status.success(), "{status}: {stderr}");
     }
     let text = std::fs::read_to_string(&out).unwrap();

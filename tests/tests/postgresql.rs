@@ -1,14 +1,13 @@
 //! `inputs.postgresql` against a real PostgreSQL 15 (Debian `postgresql`,
 //! initdb into a temporary directory, run as the `postgres` user).
 
-use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use graft_core::{Batch, FieldRef};
 use graft_plugins::inputs::postgresql;
 use graft_test_support::servers::Postgres;
-use graft_test_support::{graft, sigterm, wait_with_timeout};
+use graft_test_support::{graft, stop};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -289,15 +288,7 @@ fn agent_rides_out_a_postgresql_restart() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    sigterm(&child);
-    let status = wait_with_timeout(&mut child, Duration::from_secs(30));
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (status, stderr) = stop(&mut child, Duration::from_secs(30));
     assert!(status.success(), "{stderr}");
     let errors = stderr
         .lines()

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use graft_test_support::servers::free_port;
-use graft_test_support::{graft, sigterm, wait_with_timeout, wasm};
+use graft_test_support::{graft, poll_until, sigterm, wait_with_timeout, wasm};
 
 const SECRET: &str = "topsecret-7f3a9c";
 
@@ -139,14 +139,6 @@ fn internal_by_alias(text: &str) -> HashMap<String, BTreeMap<String, String>> {
     out
 }
 
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// `seq` values of the `healthy` lines in `text`.
 fn seqs(text: &str) -> Vec<u64> {
     text.lines()
@@ -253,7 +245,7 @@ fn evil_guests_cannot_hurt_the_agent_or_the_other_pipeline() {
 
     // The healthy pipeline: 3 000 numbered metrics over about 6 s.
     let mut stream = None;
-    wait_for("the listener", Duration::from_secs(120), || {
+    poll_until("the listener", Duration::from_secs(120), || {
         assert!(
             child.try_wait().unwrap().is_none(),
             "graft exited at start: {}",
@@ -273,7 +265,7 @@ fn evil_guests_cannot_hurt_the_agent_or_the_other_pipeline() {
         std::thread::sleep(Duration::from_millis(200));
     }
     drop(stream);
-    wait_for("every healthy metric", Duration::from_secs(60), || {
+    poll_until("every healthy metric", Duration::from_secs(60), || {
         seqs(&std::fs::read_to_string(&healthy).unwrap_or_default()).len() as u64 >= N
     });
     // Let internal report once more after the last faults.

@@ -149,3 +149,29 @@ pub fn wait_with_timeout(
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// SIGTERM a `graft` started with piped stderr, wait for it (at most
+/// `limit`), and return its exit status and everything it logged.
+pub fn stop(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    sigterm(child);
+    let status = wait_with_timeout(child, limit);
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        pipe.read_to_string(&mut stderr).expect("reading stderr");
+    }
+    (status, stderr)
+}
+
+/// Check `done` every 100 ms until it holds; fail naming `what` after
+/// `limit`.
+pub fn poll_until(what: &str, limit: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
