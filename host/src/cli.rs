@@ -76,9 +76,33 @@ enum PluginAction {
         /// Fail above this much fuel per metric.
         #[arg(long, value_name = "FUEL")]
         fuel_per_metric: Option<u64>,
-        /// Fail when linear memory grows past this many bytes.
-        #[arg(long, value_name = "BYTES")]
+        /// Fail when linear memory grows past this size ("64MiB" or bytes).
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
         memory: Option<usize>,
+        /// Soak with `limits.recycle_memory` set to this size, as the plugin
+        /// will run in graft ("32MiB" or bytes).
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        recycle_memory: Option<usize>,
+    },
+    /// Create a plugin project that builds and passes `graft plugin test`
+    /// as generated.
+    New {
+        /// The project's name (and directory, unless --dir is given).
+        name: String,
+        /// Which kind of plugin.
+        #[arg(long, value_parser = ["input", "processor", "aggregator", "output"])]
+        kind: String,
+        /// Which language.
+        #[arg(long, value_parser = ["rust", "python", "js"])]
+        lang: String,
+        /// Where to create the project (default: ./NAME).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The graft-sdk dependency of a Rust project, as a TOML value, for
+        /// example '{ git = "https://..." }' (default: the SDK in the source
+        /// tree graft was built from).
+        #[arg(long, value_name = "TOML")]
+        rust_sdk: Option<String>,
     },
 }
 
@@ -191,6 +215,7 @@ fn run(cli: Cli) -> Result<()> {
                     soak,
                     fuel_per_metric,
                     memory,
+                    recycle_memory,
                 },
         } => {
             let report = crate::conformance::run(&crate::conformance::Options {
@@ -200,6 +225,7 @@ fn run(cli: Cli) -> Result<()> {
                 soak_calls: soak,
                 fuel_per_metric,
                 memory_bytes: memory,
+                recycle_memory,
             });
             match format.as_str() {
                 "json" => println!("{}", report.json()),
@@ -209,6 +235,33 @@ fn run(cli: Cli) -> Result<()> {
             if report.failed() {
                 anyhow::bail!("the plugin failed the conformance checks");
             }
+            Ok(())
+        }
+        Command::Plugin {
+            action:
+                PluginAction::New {
+                    name,
+                    kind,
+                    lang,
+                    dir,
+                    rust_sdk,
+                },
+        } => {
+            let req = crate::scaffold::Request {
+                kind: match kind.as_str() {
+                    "input" => crate::wasm::PluginKind::Input,
+                    "processor" => crate::wasm::PluginKind::Processor,
+                    "aggregator" => crate::wasm::PluginKind::Aggregator,
+                    _ => crate::wasm::PluginKind::Output,
+                },
+                lang: crate::scaffold::Lang::parse(&lang)
+                    .ok_or_else(|| anyhow::anyhow!("unknown language {lang:?}"))?,
+                dir: dir.unwrap_or_else(|| PathBuf::from(&name)),
+                name,
+                rust_sdk,
+            };
+            crate::scaffold::generate(&req)?;
+            print!("{}", crate::scaffold::next_steps(&req));
             Ok(())
         }
         Command::Test { config } => {
@@ -315,4 +368,15 @@ pub fn sorted_line_protocol(batches: &[graft_core::Batch]) -> String {
     }
     lines.sort();
     lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// A size on the command line: `"64MiB"`, `"10MB"` or bytes.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let v = match s.parse::<i64>() {
+        Ok(n) => toml::Value::Integer(n),
+        Err(_) => toml::Value::String(s.to_owned()),
+    };
+    graft_plugins::duration::parse_size_value(&v)
+        .map(|n| n as usize)
+        .map_err(|e| e.to_string())
 }

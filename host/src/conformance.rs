@@ -23,6 +23,7 @@ use graft_core::lineparse::{Precision, parse_into};
 use graft_core::{Aggregator, Batch, BatchBuilder, CallError, FieldRef, Processor};
 use serde::Serialize;
 
+use crate::stats::PluginStats;
 use crate::wasm::adapters::{WasmAggregator, WasmProcessor, gather_now, write_now};
 use crate::wasm::instance::StartError;
 use crate::wasm::{
@@ -40,6 +41,8 @@ pub struct Options {
     pub soak_calls: usize,
     pub fuel_per_metric: Option<u64>,
     pub memory_bytes: Option<usize>,
+    /// `limits.recycle_memory` for the soak, as the plugin will run.
+    pub recycle_memory: Option<usize>,
 }
 
 /// How a check ended.
@@ -207,7 +210,23 @@ enum Ran {
 
 impl Subject {
     fn start(plugin: &LoadedPlugin, config: &str) -> Result<Self, StartError> {
-        let inst = WasmInstance::start(plugin.clone(), PluginSpec::new("plugin-test", config))?;
+        Self::start_capped(plugin, config, None, None)
+    }
+
+    /// Start with linear memory capped at `memory` bytes (default limits
+    /// otherwise).
+    fn start_capped(
+        plugin: &LoadedPlugin,
+        config: &str,
+        memory: Option<usize>,
+        recycle: Option<usize>,
+    ) -> Result<Self, StartError> {
+        let mut spec = PluginSpec::new("plugin-test", config);
+        if let Some(m) = memory {
+            spec.limits.memory_bytes = m;
+        }
+        spec.limits.recycle_memory = recycle;
+        let inst = WasmInstance::start(plugin.clone(), spec)?;
         Ok(match plugin.contract.kind {
             PluginKind::Input => Subject::Input(inst),
             PluginKind::Processor => Subject::Processor(WasmProcessor::new(inst)),
@@ -398,7 +417,7 @@ fn contract_checks(plugin: &LoadedPlugin, opts: &Options, report: &mut Report) {
                 "contract",
                 "init with the given config",
                 t,
-                fail(format!("{e} (pass the plugin's config with --config)")),
+                fail(format!("{e} (pass the plugin's config with --config-json)")),
             );
             return;
         }
@@ -668,7 +687,11 @@ fn metering(plugin: &LoadedPlugin, opts: &Options, report: &mut Report) {
         return;
     };
     let batch = generated(1000);
+    // The first call warms up; the second is measured.
     let _ = subject.exercise(&batch);
+    let timed = Instant::now();
+    let _ = subject.exercise(&batch);
+    let micros = timed.elapsed().as_secs_f64() * 1e6 / batch.len() as f64;
     let fuel = subject.instance().last_fuel().unwrap_or(0);
     let per_metric = fuel / batch.len() as u64;
     let memory = subject.instance().memory_peak();
@@ -676,7 +699,10 @@ fn metering(plugin: &LoadedPlugin, opts: &Options, report: &mut Report) {
         Some(budget) if per_metric > budget => fail(format!(
             "{per_metric} fuel per metric, over the budget of {budget}"
         )),
-        _ => pass(format!("{per_metric} fuel per metric (1000-metric batch)")),
+        _ => pass(format!(
+            "{per_metric} fuel per metric, {micros:.2} µs per metric on the metered engine \
+             (1000-metric batch)"
+        )),
     };
     report.add("metering", "fuel per metric", t, outcome);
     let outcome = match opts.memory_bytes {
@@ -690,41 +716,83 @@ fn metering(plugin: &LoadedPlugin, opts: &Options, report: &mut Report) {
     };
     report.add("metering", "memory high-water mark", t, outcome);
 
-    // The soak: memory must stop growing. Peaks at each quarter; still
-    // rising through the last three quarters means it grows without bound.
+    // The soak: memory must level off. It runs on a fresh instance whose
+    // linear memory is capped not far above what the plugin needed so far
+    // (half as much again, at least 4 MiB more): memory that grows without
+    // bound hits the cap and faults, while a garbage-collected heap, which
+    // would otherwise grow a long way before its first collection, is made
+    // to collect. The peak is sampled every quarter; still rising through
+    // the last three quarters also fails.
     let t = Instant::now();
     let small = generated(100);
+    let warm = subject.instance().memory_peak();
+    let cap = warm + (warm / 2).max(4 << 20);
+    // Recycling lets memory reach the threshold before a fresh instance.
+    let cap = opts
+        .recycle_memory
+        .map_or(cap, |r| cap.max(r + (r / 2).max(4 << 20)));
+    let cap = opts.memory_bytes.map_or(cap, |m| cap.min(m));
     let calls = opts.soak_calls.max(8);
     let mut quarters = Vec::new();
     let mut error = None;
-    for i in 1..=calls {
-        if let Ran::Fault(f) = subject.exercise(&small) {
-            error = Some(format!("faulted on call {i}: {f}"));
-            break;
+    let mut soak_stats: std::sync::Arc<PluginStats> = std::sync::Arc::default();
+    match Subject::start_capped(plugin, &opts.config_json, Some(cap), opts.recycle_memory) {
+        Err(e) => {
+            error = Some(format!(
+                "could not start under a cap of {} KiB: {e}",
+                cap / 1024
+            ));
         }
-        if i % (calls / 4) == 0 {
-            quarters.push(subject.instance().memory_peak());
+        Ok(mut soaked) => {
+            soak_stats = soaked.instance().stats().clone();
+            for i in 1..=calls {
+                if let Ran::Fault(f) = soaked.exercise(&small) {
+                    error = Some(format!(
+                        "faulted on call {i} with memory capped at {} KiB ({} KiB after warm-up): {f}",
+                        cap / 1024,
+                        warm / 1024
+                    ));
+                    break;
+                }
+                if i % (calls / 4) == 0 {
+                    quarters.push(soaked.instance().memory_peak());
+                }
+            }
         }
     }
+    let shown = quarters
+        .iter()
+        .map(|q| (q / 1024).to_string())
+        .collect::<Vec<_>>()
+        .join(" → ");
+    let hint = if opts.recycle_memory.is_none() {
+        " (a runtime that never frees memory, like componentize-js, needs \
+         limits.recycle_memory in graft.toml; test with --recycle-memory)"
+    } else {
+        ""
+    };
     let outcome = if let Some(e) = error {
-        fail(e)
-    } else if quarters.len() >= 4 && quarters[1] < quarters[2] && quarters[2] < quarters[3] {
+        fail(format!("memory grows without levelling off: {e}{hint}"))
+    } else if opts.recycle_memory.is_none()
+        && quarters.len() >= 4
+        && quarters[1] < quarters[2]
+        && quarters[2] < quarters[3]
+    {
         fail(format!(
-            "memory keeps growing over {calls} calls: {} KiB at each quarter",
-            quarters
-                .iter()
-                .map(|q| (q / 1024).to_string())
-                .collect::<Vec<_>>()
-                .join(" → ")
+            "memory grows without levelling off: still rising after {calls} calls: {shown} KiB at each quarter{hint}"
         ))
     } else {
+        let recycled = match opts.recycle_memory {
+            Some(r) => format!(
+                ", recycled {} times past {} KiB",
+                PluginStats::get(&soak_stats.recycles),
+                r / 1024
+            ),
+            None => String::new(),
+        };
         pass(format!(
-            "levels off over {calls} calls: {} KiB at each quarter",
-            quarters
-                .iter()
-                .map(|q| (q / 1024).to_string())
-                .collect::<Vec<_>>()
-                .join(" → ")
+            "levels off over {calls} calls under a cap of {} KiB: {shown} KiB at each quarter{recycled}",
+            cap / 1024
         ))
     };
     report.add("metering", "soak", t, outcome);

@@ -67,6 +67,7 @@ fn sandbox(m: &mut MetricBuilder<'_>, id: &PluginId, s: &PluginStats) {
         .field("faults_contract", get(&s.faults_contract) as i64)
         .field("faults_start", get(&s.faults_start) as i64)
         .field("restarts", get(&s.restarts) as i64)
+        .field("recycles", get(&s.recycles) as i64)
         .field("denied", get(&s.denied) as i64)
         .field("log_suppressed", get(&s.log_suppressed) as i64);
 }

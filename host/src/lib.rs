@@ -26,6 +26,7 @@ pub mod filter;
 pub mod internal;
 pub mod pipeline;
 pub mod registry;
+pub mod scaffold;
 pub mod stats;
 pub mod wasm;
 pub mod watch;

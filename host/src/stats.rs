@@ -26,6 +26,8 @@ pub struct PluginStats {
     pub faults_start: AtomicU64,
     /// WASM instances re-created after a fault.
     pub restarts: AtomicU64,
+    /// WASM instances replaced because of `limits.recycle_memory`.
+    pub recycles: AtomicU64,
     /// Attempts to touch something the plugin's permissions do not grant.
     pub denied: AtomicU64,
     /// Log lines of a plugin dropped by its rate limit.

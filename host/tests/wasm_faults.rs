@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use graft::stats::PluginStats;
 use graft::wasm::adapters::WasmProcessor;
 use graft::wasm::{Limits, Permissions, PluginSpec, RuntimeOptions, WasmInstance, WasmRuntime};
 use graft_core::{Batch, BatchBuilder, CallError, FaultKind, Processor};
@@ -157,4 +158,49 @@ fn fuel_stops_a_loop_and_meters_calls_exactly() {
     let f = fault_of(p.process(&mut batch("loop")));
     assert_eq!(f.kind, FaultKind::Fuel, "{}", f.message);
     assert_eq!(calls(&until_restarted(&mut p)), "1");
+}
+
+#[test]
+fn recycle_memory_replaces_a_growing_instance_between_calls_without_a_fault() {
+    let rt = WasmRuntime::new(&RuntimeOptions { cache_dir: None }).unwrap();
+    let plugin = rt
+        .load_with(&graft_test_support::wasm("test-misfit"), false)
+        .unwrap();
+    let spec = PluginSpec {
+        name: "processors.wasm::hoarder".into(),
+        config_json: r#"{"mode":"leak"}"#.into(),
+        permissions: Permissions::default(),
+        limits: Limits {
+            memory_bytes: 64 << 20,
+            recycle_memory: Some(4 << 20),
+            ..Limits::default()
+        },
+        stats: Default::default(),
+    };
+    let stats = spec.stats.clone();
+    let mut p = WasmProcessor::new(WasmInstance::start(plugin, spec).unwrap());
+    let mut big = BatchBuilder::new();
+    for i in 0..200 {
+        big.metric("m", i).tag("host", "h").field("x", i as f64);
+    }
+    let big = big.finish();
+    for call in 0..1500 {
+        let mut b = big.clone();
+        p.process(&mut b)
+            .unwrap_or_else(|e| panic!("call {call}: {e}"));
+        assert_eq!(b.len(), 200);
+    }
+    let recycles = PluginStats::get(&stats.recycles);
+    assert!(recycles >= 2, "recycled {recycles} times");
+    assert_eq!(
+        PluginStats::get(&stats.restarts),
+        0,
+        "a recycle is not a restart"
+    );
+    assert_eq!(p.instance().faults(), 0);
+    assert!(
+        p.instance().memory_peak() < 12 << 20,
+        "memory stayed near the threshold: {} bytes",
+        p.instance().memory_peak()
+    );
 }

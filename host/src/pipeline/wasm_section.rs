@@ -23,7 +23,8 @@ pub struct WasmSection {
     pub permissions: Permissions,
     /// `limits`: `memory` (default `"256MiB"`), `call_timeout` (default
     /// `"10s"`), `fuel` (per call; default off), `max_return` (largest batch a
-    /// call may return; default `"64MiB"`).
+    /// call may return; default `"64MiB"`), `recycle_memory` (replace the
+    /// instance between calls once its memory passes this; default off).
     pub limits: Limits,
     /// `on_error` (processors; default `"pass"`): `"pass"` or `"drop"` the
     /// batch the plugin failed on.
@@ -88,8 +89,12 @@ pub fn parse(section: &mut PluginSection, is_processor: bool) -> Result<WasmSect
                     limits.max_return_bytes =
                         parse_size_value(&v).context("key `limits.max_return`")? as usize;
                 }
+                "recycle_memory" => {
+                    limits.recycle_memory =
+                        Some(parse_size_value(&v).context("key `limits.recycle_memory`")? as usize);
+                }
                 other => bail!(
-                    "unknown key `limits.{other}` (expected memory, call_timeout, fuel, max_return)"
+                    "unknown key `limits.{other}` (expected memory, call_timeout, fuel, max_return, recycle_memory)"
                 ),
             }
         }

@@ -166,6 +166,7 @@ impl Aggregator for WasmAggregator {
             Exports::Aggregator(g) => g.call_reset(store),
             _ => Err(wrong_kind()),
         })?;
+        self.0.recycle_if_grown();
         Ok(())
     }
 }

@@ -34,6 +34,11 @@ pub struct Limits {
     pub fuel: Option<u64>,
     /// Largest batch a call may return, in bytes of its columns.
     pub max_return_bytes: usize,
+    /// Replace the instance with a fresh one, between two calls, once its
+    /// linear memory has grown past this many bytes. For runtimes that never
+    /// give memory back (componentize-js does not collect garbage while it
+    /// runs); the plugin's state is lost, as after a fault. Off by default.
+    pub recycle_memory: Option<usize>,
 }
 
 impl Default for Limits {
@@ -43,6 +48,7 @@ impl Default for Limits {
             call_timeout: Duration::from_secs(10),
             fuel: None,
             max_return_bytes: 64 << 20,
+            recycle_memory: None,
         }
     }
 }
@@ -127,6 +133,8 @@ pub struct WasmInstance {
     faults: u64,
     memory_peak: usize,
     last_fuel: Option<u64>,
+    /// The instance was dropped by `recycle_memory`, not by a fault.
+    recycled: bool,
 }
 
 impl WasmInstance {
@@ -148,6 +156,7 @@ impl WasmInstance {
             faults: 0,
             memory_peak: 0,
             last_fuel: None,
+            recycled: false,
         }
     }
 
@@ -316,6 +325,11 @@ impl WasmInstance {
         match result {
             Ok(r) => {
                 self.consecutive_faults = 0;
+                // An aggregator's period lives in the instance: it is
+                // recycled only after `reset` (see the adapter).
+                if self.plugin.contract.kind != super::PluginKind::Aggregator {
+                    self.recycle_if_grown();
+                }
                 Ok(r)
             }
             Err(e) => {
@@ -341,8 +355,10 @@ impl WasmInstance {
         }
         match self.instantiate() {
             Ok(live) => {
-                PluginStats::add(&self.spec.stats.restarts, 1);
-                tracing::info!(plugin = %self.spec.name, "plugin instance re-created");
+                if !std::mem::take(&mut self.recycled) {
+                    PluginStats::add(&self.spec.stats.restarts, 1);
+                    tracing::info!(plugin = %self.spec.name, "plugin instance re-created");
+                }
                 self.live = Some(live);
                 self.retry_at = None;
                 Ok(())
@@ -358,6 +374,24 @@ impl WasmInstance {
                 self.poison(&fault);
                 Err(fault)
             }
+        }
+    }
+
+    /// Past `limits.recycle_memory`, drop the instance (not a fault); the
+    /// next call starts a fresh one at once.
+    pub fn recycle_if_grown(&mut self) {
+        let Some(most) = self.spec.limits.recycle_memory else {
+            return;
+        };
+        let grown = self
+            .live
+            .as_ref()
+            .is_some_and(|l| l.store.data().limiter.memory_peak > most);
+        if grown && let Some(live) = self.live.take() {
+            self.memory_peak = self.memory_peak.max(live.store.data().limiter.memory_peak);
+            PluginStats::add(&self.spec.stats.recycles, 1);
+            self.recycled = true;
+            tracing::debug!(plugin = %self.spec.name, "instance recycled: memory past limits.recycle_memory");
         }
     }
 

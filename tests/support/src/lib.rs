@@ -175,3 +175,80 @@ pub fn poll_until(what: &str, limit: std::time::Duration, mut done: impl FnMut()
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// Run a build command, failing the test with its output and `hint` when
+/// the tool is missing or the build fails.
+fn run_build(mut cmd: Command, what: &str, hint: &str) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run {:?} ({e}); {hint}", cmd.get_program()));
+    assert!(
+        out.status.success(),
+        "{what} failed ({hint}):\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Build a Python plugin with componentize-py: `module` (without `.py`) in
+/// `dir`, the world `graft:plugin/<world>` of `wit`, with the Python SDK
+/// on the path. Returns `out`.
+pub fn build_python_plugin(dir: &Path, module: &str, world: &str, wit: &Path, out: &Path) {
+    let mut cmd = Command::new("componentize-py");
+    cmd.arg("-d")
+        .arg(wit)
+        .args(["-w", &format!("graft:plugin/{world}"), "componentize", "-p"])
+        .arg(dir)
+        .arg("-p")
+        .arg(workspace_root().join("sdk/python"))
+        .args([module, "-o"])
+        .arg(out)
+        .current_dir(dir);
+    run_build(
+        cmd,
+        &format!("componentize-py on {}", dir.display()),
+        "install it with `pip install componentize-py==0.25.1`",
+    );
+}
+
+/// `node_modules` holding componentize-js: `sdk/js/node_modules`, as
+/// `npm install --prefix sdk/js` (the README's test command) leaves it.
+pub fn js_node_modules() -> PathBuf {
+    let dir = workspace_root().join("sdk/js/node_modules");
+    assert!(
+        dir.join("@bytecodealliance/componentize-js").exists(),
+        "componentize-js is missing: run `npm install --prefix sdk/js`"
+    );
+    dir
+}
+
+/// Build a JavaScript plugin with componentize-js through `build.mjs`
+/// (graft's `sdk/js/build.mjs` unless the project has its own).
+pub fn build_js_plugin(source: &Path, world: &str, wit: &Path, out: &Path) {
+    let dir = source.parent().expect("a source file in a folder");
+    let own = dir.join("build.mjs");
+    let script = if own.exists() {
+        let link = dir.join("node_modules");
+        if !link.exists() {
+            std::os::unix::fs::symlink(js_node_modules(), &link).expect("linking node_modules");
+        }
+        own
+    } else {
+        js_node_modules();
+        workspace_root().join("sdk/js/build.mjs")
+    };
+    let mut cmd = Command::new("node");
+    cmd.arg(script)
+        .arg("--wit")
+        .arg(wit)
+        .args(["--world", world])
+        .arg(source)
+        .arg("-o")
+        .arg(out)
+        .current_dir(dir);
+    run_build(
+        cmd,
+        &format!("componentize-js on {}", source.display()),
+        "needs node 20 and `npm install --prefix sdk/js`",
+    );
+}
