@@ -185,39 +185,29 @@ pub fn generate(req: &Request) -> Result<Vec<PathBuf>> {
     let kind = kind_name(req.kind);
     let world = format!("{kind}-plugin");
     let crate_name = req.name.replace('-', "_");
-    let (lang_title, setup, build, wasm, ci_setup) = match req.lang {
-        Lang::Rust => (
-            "Rust",
-            "rustup target add wasm32-wasip2".to_owned(),
-            "cargo build --release --target wasm32-wasip2".to_owned(),
-            format!("target/wasm32-wasip2/release/{crate_name}.wasm"),
-            String::new(),
-        ),
+    let Commands {
+        setup,
+        build,
+        wasm,
+        test_flags,
+    } = commands(req);
+    let (lang_title, ci_setup) = match req.lang {
+        Lang::Rust => ("Rust", ""),
         Lang::Python => (
             "Python",
-            "pip install -r requirements.txt   # componentize-py".to_owned(),
-            "./build.sh".to_owned(),
-            format!("{}.wasm", req.name),
-            "      - uses: actions/setup-python@v5\n        with:\n          python-version: \"3.12\"\n      - run: pip install -r requirements.txt\n".to_owned(),
+            "      - uses: actions/setup-python@v5\n        with:\n          python-version: \"3.12\"\n      - run: pip install -r requirements.txt",
         ),
         Lang::Js => (
             "JavaScript",
-            "npm install   # componentize-js".to_owned(),
-            "npm run build".to_owned(),
-            format!("{}.wasm", req.name),
-            "      - uses: actions/setup-node@v4\n        with:\n          node-version: \"20\"\n      - run: npm install\n".to_owned(),
+            "      - uses: actions/setup-node@v4\n        with:\n          node-version: \"20\"\n      - run: npm install",
         ),
     };
     let rust_sdk = req.rust_sdk.clone().unwrap_or_else(default_rust_sdk);
-    // componentize-js never collects garbage while it runs: its memory
-    // grows with every call until the instance is replaced.
-    let (test_flags, limits) = match req.lang {
-        Lang::Js => (
-            " --recycle-memory 16MiB",
-            "\n  [SECTION.limits]\n  recycle_memory = \"16MiB\"   # JavaScript does not free memory while it runs"
-                .replace("SECTION", &format!("{kind}s.wasm")),
+    let limits = match req.lang {
+        Lang::Js => format!(
+            "\n  [{kind}s.wasm.limits]\n  recycle_memory = \"16MiB\"   # JavaScript does not free memory while it runs"
         ),
-        _ => ("", String::new()),
+        _ => String::new(),
     };
     let section = format!("{kind}s.wasm");
     let fill = |text: &str| {
@@ -227,10 +217,10 @@ pub fn generate(req: &Request) -> Result<Vec<PathBuf>> {
             .replace("{{world}}", &world)
             .replace("{{contract}}", CONTRACT)
             .replace("{{lang_title}}", lang_title)
-            .replace("{{setup}}", &setup)
+            .replace("{{setup}}", setup)
             .replace("{{build}}", &build)
             .replace("{{wasm}}", &wasm)
-            .replace("{{ci_setup}}", ci_setup.trim_end_matches('\n'))
+            .replace("{{ci_setup}}", ci_setup)
             .replace("{{graft_git}}", GRAFT_GIT)
             .replace("{{section}}", &section)
             .replace("{{rust_sdk}}", &rust_sdk)
@@ -324,42 +314,61 @@ pub fn generate(req: &Request) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
+/// How a project of `req` is set up, built and tested.
+struct Commands {
+    setup: &'static str,
+    build: &'static str,
+    /// The built plugin, relative to the project.
+    wasm: String,
+    /// Extra `graft plugin test` flags.
+    test_flags: &'static str,
+}
+
+fn commands(req: &Request) -> Commands {
+    match req.lang {
+        Lang::Rust => Commands {
+            setup: "rustup target add wasm32-wasip2",
+            build: "cargo build --release --target wasm32-wasip2",
+            wasm: format!(
+                "target/wasm32-wasip2/release/{}.wasm",
+                req.name.replace('-', "_")
+            ),
+            test_flags: "",
+        },
+        Lang::Python => Commands {
+            setup: "pip install -r requirements.txt   # componentize-py",
+            build: "./build.sh",
+            wasm: format!("{}.wasm", req.name),
+            test_flags: "",
+        },
+        Lang::Js => Commands {
+            setup: "npm install   # componentize-js",
+            build: "npm run build",
+            wasm: format!("{}.wasm", req.name),
+            // componentize-js never collects garbage while it runs: its
+            // memory grows with every call until the instance is replaced.
+            test_flags: " --recycle-memory 16MiB",
+        },
+    }
+}
+
 /// What to run next, for the CLI to print.
 pub fn next_steps(req: &Request) -> String {
-    let crate_name = req.name.replace('-', "_");
-    let (setup, build, wasm) = match req.lang {
-        Lang::Rust => (
-            "rustup target add wasm32-wasip2",
-            "cargo build --release --target wasm32-wasip2".to_owned(),
-            format!("target/wasm32-wasip2/release/{crate_name}.wasm"),
-        ),
-        Lang::Python => (
-            "pip install -r requirements.txt",
-            "./build.sh".to_owned(),
-            format!("{}.wasm", req.name),
-        ),
-        Lang::Js => (
-            "npm install",
-            "npm run build".to_owned(),
-            format!("{}.wasm", req.name),
-        ),
+    let c = commands(req);
+    let lang = match req.lang {
+        Lang::Rust => "a Rust",
+        Lang::Python => "a Python",
+        Lang::Js => "a JavaScript",
     };
     format!(
-        "created {} {} plugin {} in {}\n\nnext:\n  cd {}\n  {setup}\n  {build}\n  graft plugin test {wasm} --cases cases{}\n",
-        match req.lang {
-            Lang::Rust => "a Rust",
-            Lang::Python => "a Python",
-            Lang::Js => "a JavaScript",
-        },
+        "created {lang} {} plugin {} in {dir}\n\nnext:\n  cd {dir}\n  {}\n  {}\n  graft plugin test {} --cases cases{}\n",
         kind_name(req.kind),
         req.name,
-        req.dir.display(),
-        req.dir.display(),
-        if req.lang == Lang::Js {
-            " --recycle-memory 16MiB"
-        } else {
-            ""
-        },
+        c.setup,
+        c.build,
+        c.wasm,
+        c.test_flags,
+        dir = req.dir.display(),
     )
 }
 
