@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use graft_core::{Input, Output};
+use graft_core::{Input, Output, Processor};
 
 use crate::stats::StatsRegistry;
 
@@ -16,6 +16,8 @@ pub struct BuildContext {
 
 /// Builds an input from its own config table.
 pub type InputCtor = fn(toml::Table, &BuildContext) -> Result<Box<dyn Input>>;
+/// Builds a processor from its own config table.
+pub type ProcessorCtor = fn(toml::Table) -> Result<Box<dyn Processor>>;
 /// Builds an output from its own config table.
 pub type OutputCtor = fn(toml::Table) -> Result<Box<dyn Output>>;
 
@@ -49,6 +51,10 @@ pub const INPUTS: &[(&str, InputCtor)] = &[
     ("swap", |t, _| graft_plugins::inputs::swap::build(t)),
     ("system", |t, _| graft_plugins::inputs::system::build(t)),
 ];
+
+/// Built-in processors, by section name.
+pub const PROCESSORS: &[(&str, ProcessorCtor)] =
+    &[("rename", graft_plugins::processors::rename::build)];
 
 /// Built-in outputs, by section name.
 pub const OUTPUTS: &[(&str, OutputCtor)] = &[
@@ -84,6 +90,7 @@ mod tests {
         for name in INPUTS
             .iter()
             .map(|(n, _)| n)
+            .chain(PROCESSORS.iter().map(|(n, _)| n))
             .chain(OUTPUTS.iter().map(|(n, _)| n))
         {
             assert_ne!(*name, WASM);
@@ -93,5 +100,7 @@ mod tests {
         assert_eq!(inputs.len(), INPUTS.len());
         let outputs: HashSet<_> = OUTPUTS.iter().map(|(n, _)| n).collect();
         assert_eq!(outputs.len(), OUTPUTS.len());
+        let processors: HashSet<_> = PROCESSORS.iter().map(|(n, _)| n).collect();
+        assert_eq!(processors.len(), PROCESSORS.len());
     }
 }

@@ -14,6 +14,8 @@
 //! - [`inputs::swap`]: `inputs.swap`, swap space and traffic
 //! - [`inputs::kernel`]: `inputs.kernel`, `/proc/stat` counters, KSM, PSI
 //! - [`inputs::system`]: `inputs.system`, load, CPU counts, users, uptime
+//! - [`processors::rename`]: `processors.rename`, Telegraf's renames of
+//!   measurements, tag keys and field keys
 //! - [`outputs::file`]: `outputs.file`, line protocol to stdout or files
 //! - [`inputs::influxdb_listener`]: `inputs.influxdb_listener`, InfluxDB's
 //!   v1 and v2 write APIs served to clients and other agents
@@ -29,3 +31,4 @@ pub mod graphite;
 pub mod http;
 pub mod inputs;
 pub mod outputs;
+pub mod processors;

@@ -248,6 +248,63 @@ impl Batch {
         changed
     }
 
+    /// Rename the tag key `from` to `to` in every metric that has it; where a
+    /// metric already has a tag `to`, the renamed one replaces it. Tags stay
+    /// sorted. Returns how many tags were renamed.
+    pub fn rename_tag(&mut self, from: &str, to: &str) -> usize {
+        let Some(from_sym) = self.lookup(from) else {
+            return 0;
+        };
+        if from == to || !self.tag_keys.contains(&from_sym) {
+            return 0;
+        }
+        let to_sym = self.intern(to);
+        let n = self.len();
+        let mut keys = Vec::with_capacity(self.tag_keys.len());
+        let mut values = Vec::with_capacity(self.tag_keys.len());
+        let mut offsets = Vec::with_capacity(n + 1);
+        offsets.push(0u32);
+        let mut changed = 0;
+        for i in 0..n {
+            let range = self.tag_range(i);
+            let found = self.tag_keys[range.clone()]
+                .iter()
+                .position(|&k| k == from_sym);
+            let Some(pos) = found else {
+                keys.extend_from_slice(&self.tag_keys[range.clone()]);
+                values.extend_from_slice(&self.tag_values[range]);
+                offsets.push(keys.len() as u32);
+                continue;
+            };
+            changed += 1;
+            let value = self.tag_values[range.start + pos];
+            let mut placed = false;
+            for t in range {
+                let (k, v) = (self.tag_keys[t], self.tag_values[t]);
+                let key = self.strings.get(k);
+                if k == from_sym || key == to {
+                    continue;
+                }
+                if !placed && key > to {
+                    keys.push(to_sym);
+                    values.push(value);
+                    placed = true;
+                }
+                keys.push(k);
+                values.push(v);
+            }
+            if !placed {
+                keys.push(to_sym);
+                values.push(value);
+            }
+            offsets.push(keys.len() as u32);
+        }
+        self.tag_keys = keys;
+        self.tag_values = values;
+        self.tag_offsets = offsets;
+        changed
+    }
+
     /// In metrics where a field was renamed to `key`, drop the other fields
     /// named `key`: the renamed one replaces them.
     fn drop_replaced_fields(&mut self, key: Sym, renamed: &[bool]) {

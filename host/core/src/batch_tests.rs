@@ -180,6 +180,27 @@ fn rename_field_onto_existing_key_replaces_it() {
 }
 
 #[test]
+fn rename_tag_keeps_tags_sorted_and_replaces_the_destination() {
+    let mut batch = sample();
+    // cpu0/cpu1 metrics: `cpu` moves after `host`; `mem` has no `cpu` tag.
+    assert_eq!(batch.rename_tag("cpu", "z_core"), 2);
+    assert_eq!(
+        batch.get(0).tags().collect::<Vec<_>>(),
+        [("host", "a"), ("z_core", "cpu0")]
+    );
+    assert_eq!(batch.get(1).tags().collect::<Vec<_>>(), [("host", "b")]);
+    // Onto an existing key: the renamed value wins, the old one goes.
+    assert_eq!(batch.rename_tag("z_core", "host"), 2);
+    assert_eq!(batch.get(2).tags().collect::<Vec<_>>(), [("host", "cpu1")]);
+    // To the front.
+    assert_eq!(batch.rename_tag("host", "a"), 3);
+    assert_eq!(batch.get(1).tags().collect::<Vec<_>>(), [("a", "b")]);
+    assert_eq!(batch.rename_tag("absent", "x"), 0);
+    assert_eq!(batch.rename_tag("a", "a"), 0);
+    Batch::from_parts(batch.into_parts()).unwrap();
+}
+
+#[test]
 fn set_tag_inserts_sorted_and_replaces() {
     let mut batch = sample();
     batch.set_tag("dc", "tyo");

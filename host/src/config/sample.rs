@@ -91,10 +91,16 @@ pub const SAMPLE: &str = r#"# graft configuration (Telegraf's format: an existin
 #     call_timeout = "10s"
 #     # fuel = 50000000                 # instructions per call (off by default)
 #     max_return = "64MiB"
+#     # recycle_memory = "64MiB"        # fresh instance once memory passes this (JS plugins)
 
 ###############################################################################
 #                                PROCESSORS                                   #
 ###############################################################################
+
+# [[processors.rename]]
+#   [[processors.rename.replace]]
+#     measurement = "network_interface_throughput"   # or tag = "...", or field = "..."
+#     dest = "throughput"
 
 # [[processors.wasm]]
 #   path = "plugins/rename.wasm"

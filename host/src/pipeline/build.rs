@@ -218,10 +218,17 @@ impl Builder<'_> {
             let inst = self.wasm(&ws, PluginKind::Processor, &id, &stats)?;
             (Box::new(WasmProcessor::new(inst)), ws.on_error)
         } else {
-            bail!(
-                "unknown processor `{}`; processors so far: wasm",
-                section.name
-            );
+            let build = registry::find(registry::PROCESSORS, &section.name).ok_or_else(|| {
+                anyhow!(
+                    "unknown processor `{}`; built-in processors are: {}",
+                    section.name,
+                    registry::names(registry::PROCESSORS)
+                )
+            })?;
+            (
+                build(std::mem::take(&mut section.table))?,
+                OnError::default(),
+            )
         };
         Ok(RunningProcessor {
             stats,

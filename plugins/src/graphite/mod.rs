@@ -39,6 +39,14 @@ pub fn parse_line(
     }
     let timestamp = match ts {
         None => now,
+        // Whole seconds, the usual spelling: one integer parse.
+        Some(t) if t.bytes().all(|b| b.is_ascii_digit()) && t.len() <= 12 => {
+            let secs: i64 = t.parse().map_err(|_| "timestamp is not a number")?;
+            if secs >= 4_102_444_800 {
+                return Err("timestamp out of range");
+            }
+            secs * 1_000_000_000
+        }
         Some(t) => {
             let secs: f64 = t.parse().map_err(|_| "timestamp is not a number")?;
             if secs == -1.0 {
@@ -126,6 +134,7 @@ mod tests {
         parse_line("servers.web01.cpu.idle 97.5 1700000000", 7, &t, &mut b).unwrap();
         parse_line("a.b;dc=x;env=prod   1e3\t-1", 7, &t, &mut b).unwrap();
         parse_line("x 2 1700000000.25", 7, &t, &mut b).unwrap();
+        parse_line("y 3 4102444799", 7, &t, &mut b).unwrap();
         for bad in [
             "x",
             "x y 1",
@@ -135,6 +144,8 @@ mod tests {
             ";k=v 1",
             "x;k 1",
             "x;k=~v 1",
+            "x 1 4102444800",
+            "x 1 99999999999999999999",
         ] {
             assert!(parse_line(bad, 7, &t, &mut b).is_err(), "{bad}");
         }
@@ -146,6 +157,7 @@ mod tests {
                 "Metric { name: \"cpu\", tags: [(\"host\", \"web01\")], fields: [(\"idle\", Float(97.5))], timestamp: 1700000000000000000 }",
                 "Metric { name: \"a.b\", tags: [(\"dc\", \"x\"), (\"env\", \"prod\")], fields: [(\"value\", Float(1000.0))], timestamp: 7 }",
                 "Metric { name: \"x\", tags: [], fields: [(\"value\", Float(2.0))], timestamp: 1700000000250000000 }",
+                "Metric { name: \"y\", tags: [], fields: [(\"value\", Float(3.0))], timestamp: 4102444799000000000 }",
             ]
         );
     }

@@ -106,46 +106,83 @@ impl Serializer {
         })
     }
 
-    /// The points of one metric.
-    pub fn points(&self, m: MetricRef<'_>, out: &mut Vec<Point>) {
-        let ts = m.timestamp().div_euclid(1_000_000_000);
-        let numeric = m.fields().filter_map(|(k, v)| {
-            let (value, text) = match v {
-                FieldRef::Str(_) => return None,
-                FieldRef::Bool(b) => (f64::from(u8::from(b)), if b { "1" } else { "0" }.to_owned()),
-                FieldRef::Int(i) => (i as f64, i.to_string()),
-                FieldRef::Uint(u) => (u as f64, u.to_string()),
-                FieldRef::Float(f) if !f.is_finite() => return None,
-                FieldRef::Float(f) => (f, format_float(f)),
-            };
-            Some((k, value, text))
-        });
-        if self.options.tag_support {
-            for (field, value, text) in numeric {
-                out.push(Point {
-                    path: self.tagged_path(m, field),
-                    value,
-                    text,
-                    timestamp: ts,
-                });
-            }
-            return;
-        }
-        let template = self
-            .templates
-            .iter()
-            .find(|(g, _)| g.is_match(m.name()))
-            .map_or(self.options.template.as_str(), |(_, t)| t.as_str());
-        let Some(bucket) = bucket(m, template, &self.options.prefix) else {
-            return;
-        };
-        for (field, value, text) in numeric {
+    /// The points of one metric, each with its own strings (for pickle and
+    /// for sending by consistent hash).
+    pub fn points(&self, m: MetricRef<'_>, scratch: &mut Scratch, out: &mut Vec<Point>) {
+        self.each_point(m, scratch, |path, value, text, timestamp| {
             out.push(Point {
-                path: self.strict_sanitize(&bucket.with_field(field)).into_owned(),
+                path: path.to_owned(),
                 value,
-                text,
-                timestamp: ts,
+                text: text.to_owned(),
+                timestamp,
             });
+        });
+    }
+
+    /// Append the plaintext lines (`path value timestamp`) of one metric
+    /// to `out`.
+    pub fn write_plaintext(&self, m: MetricRef<'_>, scratch: &mut Scratch, out: &mut Vec<u8>) {
+        self.each_point(m, scratch, |path, _, text, timestamp| {
+            push_line(out, path, text, timestamp);
+        });
+    }
+
+    /// Call `emit(path, value, text, timestamp)` for each numeric field of
+    /// `m`, in field order; the strings live in `scratch` or are borrowed.
+    fn each_point(
+        &self,
+        m: MetricRef<'_>,
+        scratch: &mut Scratch,
+        mut emit: impl FnMut(&str, f64, &str, i64),
+    ) {
+        let ts = m.timestamp().div_euclid(1_000_000_000);
+        let bucket = if self.options.tag_support {
+            None
+        } else {
+            let template = self
+                .templates
+                .iter()
+                .find(|(g, _)| g.is_match(m.name()))
+                .map_or(self.options.template.as_str(), |(_, t)| t.as_str());
+            match bucket(m, template, &self.options.prefix) {
+                Some(b) => Some(b),
+                None => return,
+            }
+        };
+        let Scratch { path, text } = scratch;
+        for (field, v) in m.fields() {
+            text.clear();
+            let value = match v {
+                FieldRef::Str(_) => continue,
+                FieldRef::Bool(b) => {
+                    text.push(if b { '1' } else { '0' });
+                    f64::from(u8::from(b))
+                }
+                FieldRef::Int(i) => {
+                    let _ = write!(text, "{i}");
+                    i as f64
+                }
+                FieldRef::Uint(u) => {
+                    let _ = write!(text, "{u}");
+                    u as f64
+                }
+                FieldRef::Float(f) if !f.is_finite() => continue,
+                FieldRef::Float(f) => {
+                    let _ = write!(text, "{f}");
+                    f
+                }
+            };
+            match &bucket {
+                None => emit(&self.tagged_path(m, field), value, text, ts),
+                Some(b) => {
+                    path.clear();
+                    b.write_with_field(field, path);
+                    match self.strict_sanitize(path) {
+                        Cow::Borrowed(p) => emit(p, value, text, ts),
+                        Cow::Owned(p) => emit(&p, value, text, ts),
+                    }
+                }
+            }
         }
     }
 
@@ -186,8 +223,14 @@ impl Serializer {
                 || matches!(c, '-' | ':' | '.' | '_' | '=')
                 || c.is_alphabetic()
         };
-        // Most paths need nothing: check before building a new one.
-        if self.strict.is_none() && !s.contains("..") && s.chars().all(allowed) {
+        // Most paths need nothing: check before building a new one, bytes
+        // first (ASCII), characters only when that fails.
+        let ascii_ok =
+            |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b':' | b'.' | b'_' | b'=');
+        if self.strict.is_none()
+            && !s.contains("..")
+            && (s.bytes().all(ascii_ok) || s.chars().all(allowed))
+        {
             return Cow::Borrowed(s);
         }
         let hyphened: String = s
@@ -208,11 +251,43 @@ impl Serializer {
     }
 }
 
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`: shortest, never an exponent.
-pub fn format_float(f: f64) -> String {
-    let mut s = String::new();
-    let _ = write!(s, "{f}");
-    s
+/// Reusable buffers for [`Serializer::write_plaintext`] and
+/// [`Serializer::points`], so that a point costs no allocation of its own.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    path: String,
+    text: String,
+}
+
+/// One plaintext line. Values are written as Go's
+/// `strconv.FormatFloat(v, 'f', -1, 64)` writes them (shortest, never an
+/// exponent), which is what Rust's `{}` does.
+pub fn push_line(out: &mut Vec<u8>, path: &str, text: &str, timestamp: i64) {
+    out.extend_from_slice(path.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b' ');
+    push_int(out, timestamp);
+    out.push(b'\n');
+}
+
+/// `n` in decimal, without going through `fmt`.
+fn push_int(out: &mut Vec<u8>, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// A metric's path around its field: the parts before and after the
@@ -223,9 +298,9 @@ struct Bucket {
 }
 
 impl Bucket {
-    /// The path for `field`; a field named `value` is left out.
-    fn with_field(&self, field: &str) -> String {
-        let mut p = String::with_capacity(self.head.len() + field.len() + self.tail.len() + 2);
+    /// Write the path for `field` into `p`; a field named `value` is left
+    /// out.
+    fn write_with_field(&self, field: &str, p: &mut String) {
         for part in [
             self.head.as_str(),
             if field == "value" { "" } else { field },
@@ -239,7 +314,6 @@ impl Bucket {
             }
             p.push_str(part);
         }
-        p
     }
 }
 
@@ -350,12 +424,36 @@ mod tests {
         build(&mut b);
         let batch = b.finish();
         let mut out = Vec::new();
+        let mut scratch = Scratch::default();
+        let mut plain = Vec::new();
         for m in batch.iter() {
-            s.points(m, &mut out);
+            s.points(m, &mut scratch, &mut out);
+            s.write_plaintext(m, &mut scratch, &mut plain);
         }
-        out.iter()
+        let lines: Vec<String> = out
+            .iter()
             .map(|p| format!("{} {} {}", p.path, p.text, p.timestamp))
-            .collect()
+            .collect();
+        // Both ways of writing a metric agree.
+        let mut encoded = Vec::new();
+        for l in &lines {
+            encoded.extend_from_slice(l.as_bytes());
+            encoded.push(b'\n');
+        }
+        assert_eq!(
+            String::from_utf8(plain).unwrap(),
+            String::from_utf8(encoded).unwrap()
+        );
+        lines
+    }
+
+    #[test]
+    fn push_int_writes_decimal() {
+        for n in [0, 7, -7, 1_700_000_000, i64::MAX, i64::MIN] {
+            let mut out = b"x".to_vec();
+            push_int(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
     }
 
     #[test]

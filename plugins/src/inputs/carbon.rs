@@ -315,6 +315,15 @@ impl Ctx {
     }
 }
 
+/// Received bytes as text: borrowed when they are valid UTF-8 (checked
+/// word-at-a-time), with U+FFFD for invalid sequences otherwise.
+fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 fn cut(s: &str) -> &str {
     let mut n = s.len().min(200);
     while !s.is_char_boundary(n) {
@@ -476,7 +485,7 @@ async fn read_lines(mut stream: TcpStream, mut ctx: Ctx) {
         };
         let mut out = BatchBuilder::new();
         let (bad, rest) = {
-            let text = String::from_utf8_lossy(&buf[..last_nl]);
+            let text = text(&buf[..last_nl]);
             (
                 ctx.parse_lines(&text, &mut out),
                 buf[last_nl + 1..].to_vec(),
@@ -490,7 +499,7 @@ async fn read_lines(mut stream: TcpStream, mut ctx: Ctx) {
     if !buf.is_empty() {
         // The last line, without its newline.
         let mut out = BatchBuilder::new();
-        let bad = ctx.parse_lines(&String::from_utf8_lossy(&buf), &mut out);
+        let bad = ctx.parse_lines(&text(&buf), &mut out);
         ctx.deliver(out, bad).await;
     }
 }
@@ -608,7 +617,7 @@ async fn udp_loop(s: UdpSocket, mut ctx: Ctx) {
             return;
         };
         let mut out = BatchBuilder::new();
-        let bad = ctx.parse_lines(&String::from_utf8_lossy(&buf[..n]), &mut out);
+        let bad = ctx.parse_lines(&text(&buf[..n]), &mut out);
         if !ctx.deliver(out, bad).await {
             return;
         }

@@ -25,7 +25,7 @@ use tokio::net::TcpStream;
 use crate::duration::de_duration;
 use crate::graphite::pickle;
 use crate::graphite::ring::Ring;
-use crate::graphite::serialize::{Options, Point, SanitizeMode, Serializer};
+use crate::graphite::serialize::{Options, Point, SanitizeMode, Scratch, Serializer, push_line};
 
 /// `[[outputs.graphite]]`
 #[derive(Debug, Deserialize)]
@@ -231,12 +231,7 @@ impl Graphite {
         match self.protocol {
             Protocol::Plaintext => {
                 for p in points {
-                    out.extend_from_slice(p.path.as_bytes());
-                    out.push(b' ');
-                    out.extend_from_slice(p.text.as_bytes());
-                    out.push(b' ');
-                    let _ = std::io::Write::write_fmt(out, format_args!("{}", p.timestamp));
-                    out.push(b'\n');
+                    push_line(out, &p.path, &p.text, p.timestamp);
                 }
             }
             Protocol::Pickle => {
@@ -275,15 +270,27 @@ impl Graphite {
 #[async_trait]
 impl Output for Graphite {
     async fn write(&mut self, batch: &Batch) -> Result<(), CallError<WriteError>> {
+        let retry = |m: &str| Err(CallError::Returned(WriteError::Retry(m.to_owned())));
+        let mut scratch = Scratch::default();
+        if self.ring.is_none() && self.protocol == Protocol::Plaintext {
+            // The common case: lines straight into the buffer to send.
+            let mut data = Vec::with_capacity(batch.len() * 64);
+            for m in batch.iter() {
+                self.serializer.write_plaintext(m, &mut scratch, &mut data);
+            }
+            if data.is_empty() || self.failover(&data).await {
+                return Ok(());
+            }
+            return retry("no graphite server took the batch");
+        }
         // Points, each with the metric it came from.
         let mut points: Vec<Point> = Vec::new();
         let mut owner: Vec<u32> = Vec::new();
         for m in batch.iter() {
             let before = points.len();
-            self.serializer.points(m, &mut points);
+            self.serializer.points(m, &mut scratch, &mut points);
             owner.extend(std::iter::repeat_n(m.index() as u32, points.len() - before));
         }
-        let retry = |m: &str| Err(CallError::Returned(WriteError::Retry(m.to_owned())));
         let Some(ring) = &self.ring else {
             let refs: Vec<&Point> = points.iter().collect();
             let mut data = Vec::new();
