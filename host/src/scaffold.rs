@@ -218,7 +218,7 @@ pub fn generate(req: &Request) -> Result<Vec<PathBuf>> {
             .replace("{{contract}}", CONTRACT)
             .replace("{{lang_title}}", lang_title)
             .replace("{{setup}}", setup)
-            .replace("{{build}}", &build)
+            .replace("{{build}}", build)
             .replace("{{wasm}}", &wasm)
             .replace("{{ci_setup}}", ci_setup)
             .replace("{{graft_git}}", GRAFT_GIT)
