@@ -184,7 +184,6 @@ pub fn generate(req: &Request) -> Result<Vec<PathBuf>> {
     }
     let kind = kind_name(req.kind);
     let world = format!("{kind}-plugin");
-    let crate_name = req.name.replace('-', "_");
     let Commands {
         setup,
         build,
@@ -212,7 +211,6 @@ pub fn generate(req: &Request) -> Result<Vec<PathBuf>> {
     let section = format!("{kind}s.wasm");
     let fill = |text: &str| {
         text.replace("{{name}}", &req.name)
-            .replace("{{crate}}", &crate_name)
             .replace("{{kind}}", kind)
             .replace("{{world}}", &world)
             .replace("{{contract}}", CONTRACT)

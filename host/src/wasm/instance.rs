@@ -133,8 +133,6 @@ pub struct WasmInstance {
     faults: u64,
     memory_peak: usize,
     last_fuel: Option<u64>,
-    /// The instance was dropped by `recycle_memory`, not by a fault.
-    recycled: bool,
 }
 
 impl WasmInstance {
@@ -156,7 +154,6 @@ impl WasmInstance {
             faults: 0,
             memory_peak: 0,
             last_fuel: None,
-            recycled: false,
         }
     }
 
@@ -341,6 +338,9 @@ impl WasmInstance {
     }
 
     fn restart(&mut self) -> Result<(), Fault> {
+        // Only a fault sets a retry time; without one, the instance was
+        // dropped by `recycle_memory`.
+        let after_fault = self.retry_at.is_some();
         if let Some(at) = self.retry_at {
             let now = Instant::now();
             if now < at {
@@ -355,7 +355,7 @@ impl WasmInstance {
         }
         match self.instantiate() {
             Ok(live) => {
-                if !std::mem::take(&mut self.recycled) {
+                if after_fault {
                     PluginStats::add(&self.spec.stats.restarts, 1);
                     tracing::info!(plugin = %self.spec.name, "plugin instance re-created");
                 }
@@ -390,7 +390,6 @@ impl WasmInstance {
         if grown && let Some(live) = self.live.take() {
             self.memory_peak = self.memory_peak.max(live.store.data().limiter.memory_peak);
             PluginStats::add(&self.spec.stats.recycles, 1);
-            self.recycled = true;
             tracing::debug!(plugin = %self.spec.name, "instance recycled: memory past limits.recycle_memory");
         }
     }

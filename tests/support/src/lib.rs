@@ -222,23 +222,13 @@ pub fn js_node_modules() -> PathBuf {
     dir
 }
 
-/// Build a JavaScript plugin with componentize-js through `build.mjs`
-/// (graft's `sdk/js/build.mjs` unless the project has its own).
+/// Build a JavaScript plugin with componentize-js through graft's
+/// `sdk/js/build.mjs`.
 pub fn build_js_plugin(source: &Path, world: &str, wit: &Path, out: &Path) {
     let dir = source.parent().expect("a source file in a folder");
-    let own = dir.join("build.mjs");
-    let script = if own.exists() {
-        let link = dir.join("node_modules");
-        if !link.exists() {
-            std::os::unix::fs::symlink(js_node_modules(), &link).expect("linking node_modules");
-        }
-        own
-    } else {
-        js_node_modules();
-        workspace_root().join("sdk/js/build.mjs")
-    };
+    js_node_modules();
     let mut cmd = Command::new("node");
-    cmd.arg(script)
+    cmd.arg(workspace_root().join("sdk/js/build.mjs"))
         .arg("--wit")
         .arg(wit)
         .args(["--world", world])
