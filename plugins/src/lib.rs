@@ -22,6 +22,8 @@
 //! - [`outputs::influxdb`], [`outputs::influxdb_v2`]: InfluxDB's write APIs
 //! - [`http`]: the HTTP client settings the HTTP outputs share (TLS, headers,
 //!   gzip)
+//! - [`listener`]: the listener layer the network inputs share (connection
+//!   budget, bounded framing, timeouts, limit counters)
 //! - [`config`]: parsing a plugin's table with errors that name the key
 //! - [`duration`]: durations and sizes as Telegraf spells them
 
@@ -30,5 +32,6 @@ pub mod duration;
 pub mod graphite;
 pub mod http;
 pub mod inputs;
+pub mod listener;
 pub mod outputs;
 pub mod processors;
