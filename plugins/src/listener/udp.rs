@@ -47,6 +47,11 @@ impl Datagrams {
         }
     }
 
+    /// The listener's counters.
+    pub fn stats(&self) -> &crate::listener::ListenerStats {
+        &self.stats
+    }
+
     /// The next datagram within the maximum, or `None` once the listener
     /// stops or the socket fails.
     pub async fn next(&mut self) -> Option<(&[u8], SocketAddr)> {
