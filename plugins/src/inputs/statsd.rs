@@ -23,6 +23,8 @@
 
 mod parser;
 mod server;
+#[cfg(test)]
+mod tests;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -210,75 +212,9 @@ impl Statsd {
         }
     }
 
-    /// Read StatsD lines from `bytes` (as one datagram) into the state
-    /// that the next gather emits; returns how many lines were bad. The
-    /// same path the sockets take, for tests and the fuzz target.
-    pub fn ingest(&self, bytes: &[u8]) -> u64 {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mut framer = LineFramer::new(self.config.max_line_size as usize);
-        let mut bad = 0;
-        let mut each = |f: crate::listener::Framed<'_>| match f {
-            crate::listener::Framed::Line(l) => {
-                bad += u64::from(!parser::ingest_line(&self.parser, l, &mut st));
-            }
-            crate::listener::Framed::TooLong => bad += 1,
-        };
-        framer.feed(bytes, &mut each);
-        framer.finish(&mut each);
-        bad
-    }
-}
-#[async_trait]
-impl Input for Statsd {
-    fn is_service(&self) -> bool {
-        true
-    }
-
-    async fn start(&mut self, sink: MetricSink) -> Result<(), PluginError> {
-        let (tx, rx) = watch::channel(false);
-        let addr = self.address();
-        let bind = |e: std::io::Error| {
-            PluginError::config("service_address", format!("cannot listen on {addr}: {e}"))
-        };
-        let stats = ListenerStats::for_sink(&sink);
-        let shared = Arc::new(Shared {
-            parser: self.parser.clone(),
-            state: self.state.clone(),
-            sink,
-            max_line: self.config.max_line_size as usize,
-        });
-        if self.config.protocol.starts_with("udp") {
-            let socket = UdpSocket::bind(&addr).await.map_err(bind)?;
-            self.local = socket.local_addr().ok();
-            let socket = Datagrams::new(socket, MAX_UDP_PAYLOAD, "inputs.statsd", stats, rx);
-            self.tasks.spawn(server::udp(socket, shared));
-        } else {
-            let listener = TcpListener::bind(&addr).await.map_err(bind)?;
-            self.local = listener.local_addr().ok();
-            let serve = TcpServe {
-                plugin: "inputs.statsd",
-                limiter: ConnectionBudget::global().limiter(self.config.max_tcp_connections.max(1)),
-                read_timeout: self.config.read_timeout,
-                stats,
-                stop: rx,
-            };
-            self.tasks.spawn(tcp::serve(listener, serve, move |conn| {
-                server::tcp(conn, shared.clone())
-            }));
-        }
-        self.stop = Some(tx);
-        Ok(())
-    }
-
-    async fn stop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(true);
-        }
-        let wait = async { while self.tasks.join_next().await.is_some() {} };
-        let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
-    }
-
-    async fn gather(&mut self) -> Result<Batch, CallError> {
+    /// Turn what was aggregated into metrics and reset per `delete_*`
+    /// and `max_ttl` (what a gather returns).
+    pub fn emit(&mut self) -> Result<Batch, CallError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i64);
@@ -385,141 +321,76 @@ impl Input for Statsd {
         }
         Ok(b.finish())
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn statsd(extra: &str) -> Statsd {
-        Statsd::new(crate::config::parse(toml::from_str(extra).unwrap()).unwrap()).unwrap()
-    }
-
-    fn feed(s: &Statsd, text: &str) -> u64 {
-        s.ingest(text.as_bytes())
-    }
-
-    fn rows(b: &Batch) -> Vec<String> {
-        let mut v: Vec<String> = b
-            .iter()
-            .map(|m| {
-                let tags: Vec<String> = m.tags().map(|(k, v)| format!("{k}={v}")).collect();
-                let mut fields: Vec<String> =
-                    m.fields().map(|(k, v)| format!("{k}={v:?}")).collect();
-                fields.sort();
-                format!("{} {} {}", m.name(), tags.join(","), fields.join(","))
-            })
-            .collect();
-        v.sort();
-        v
-    }
-
-    #[tokio::test]
-    async fn telegraf_field_mapping() {
-        let mut s = statsd("percentiles = [50, 90]");
-        let bad = feed(
-            &s,
-            "users.current.den001:32|g\nusers.current.den001:+10|g\nusers.current.den001:-2|g\n\
-             deploys.test:1|c\ndeploys.test:1|c|@0.1\nuniques:foo|s\nuniques:bar|s\nuniques:foo|s\n\
-             load.time:320|ms\nload.time:100|ms\nload.time:200|ms|@0.5\nbad line\nx:1|q\ncpu,host=a:5|g\n",
-        );
-        assert_eq!(bad, 2);
-        let b = s.gather().await.unwrap();
-        assert_eq!(
-            rows(&b),
-            [
-                "cpu host=a,metric_type=gauge value=Float(5.0)",
-                "deploys_test metric_type=counter value=Int(11)",
-                "load_time metric_type=timing 50_percentile=Float(200.0),90_percentile=Float(320.0),count=Int(4),lower=Float(100.0),mean=Float(205.0),median=Float(200.0),stddev=Float(77.94228634059948),sum=Float(820.0),upper=Float(320.0)",
-                "uniques metric_type=set value=Int(2)",
-                "users_current_den001 metric_type=gauge value=Float(40.0)",
-            ]
-        );
-        // Deleted after the gather.
-        assert!(s.gather().await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn datadog_tags_templates_and_kept_gauges() {
-        let mut s = statsd(
-            "datadog_extensions = true\ndelete_gauges = false\ntemplates = [\"measurement.field\"]",
-        );
-        assert_eq!(
-            feed(
-                &s,
-                "cpu.idle:90|g|#host:a,env:prod\nreq.latency:5|ms|#host:a"
-            ),
-            0
-        );
-        let b = s.gather().await.unwrap();
-        let r = rows(&b);
-        assert_eq!(
-            r[0],
-            "cpu env=prod,host=a,metric_type=gauge idle=Float(90.0)"
-        );
-        assert!(
-            r[1].starts_with("req host=a,metric_type=timing latency_100_percentile="),
-            "{}",
-            r[1]
-        );
-        assert!(r[1].contains("latency_count=Int(1)"), "{}", r[1]);
-        let again = rows(&s.gather().await.unwrap());
-        assert_eq!(
-            again,
-            ["cpu env=prod,host=a,metric_type=gauge idle=Float(90.0)"]
-        );
+    /// Read StatsD lines from `bytes` (as one datagram) into the state
+    /// that the next gather emits; returns how many lines were bad. The
+    /// same path the sockets take, for tests and the fuzz target.
+    pub fn ingest(&self, bytes: &[u8]) -> u64 {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut framer = LineFramer::new(self.config.max_line_size as usize);
+        let mut bad = 0;
+        let mut each = |f: crate::listener::Framed<'_>| match f {
+            crate::listener::Framed::Line(l) => {
+                bad += u64::from(!parser::ingest_line(&self.parser, l, &mut st));
+            }
+            crate::listener::Framed::TooLong => bad += 1,
+        };
+        framer.feed(bytes, &mut each);
+        framer.finish(&mut each);
+        bad
     }
 }
+#[async_trait]
+impl Input for Statsd {
+    fn is_service(&self) -> bool {
+        true
+    }
 
-#[cfg(test)]
-mod socket_tests {
-    use super::*;
-
-    /// Over real UDP and TCP sockets, with a bad line in between.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn udp_and_tcp() {
-        for protocol in ["udp", "tcp"] {
-            let mut s = Statsd::new(
-                crate::config::parse(
-                    toml::from_str(&format!(
-                        "protocol = \"{protocol}\"\nservice_address = \"127.0.0.1:0\""
-                    ))
-                    .unwrap(),
-                )
-                .unwrap(),
-            )
-            .unwrap();
-            let (sink, _rx) = MetricSink::channel(16, Arc::new(|| 0));
-            s.start(sink.clone()).await.unwrap();
-            let addr = s.local_addr().unwrap();
-            let text = "hits:1|c\nhits:2|c\n???\nlatency:7|ms\n";
-            if protocol == "udp" {
-                let u = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-                u.send_to(text.as_bytes(), addr).await.unwrap();
-            } else {
-                use tokio::io::AsyncWriteExt;
-                let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
-                c.write_all(text.as_bytes()).await.unwrap();
-            }
-            let start = Instant::now();
-            let mut got = Vec::new();
-            while got.len() < 2 && start.elapsed() < Duration::from_secs(10) {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let b = s.gather().await.unwrap();
-                got.extend(b.iter().map(|m| format!("{m:?}")));
-            }
-            s.stop().await;
-            got.sort();
-            assert_eq!(got.len(), 2, "{protocol}: {got:?}");
-            assert!(
-                got[0].contains("\"hits\"") && got[0].contains("Int(3)"),
-                "{protocol}: {got:?}"
-            );
-            assert!(
-                got[1].contains("\"latency\"") && got[1].contains("(\"count\", Int(1))"),
-                "{protocol}: {got:?}"
-            );
-            assert_eq!(sink.malformed_count(), 1, "{protocol}");
+    async fn start(&mut self, sink: MetricSink) -> Result<(), PluginError> {
+        let (tx, rx) = watch::channel(false);
+        let addr = self.address();
+        let bind = |e: std::io::Error| {
+            PluginError::config("service_address", format!("cannot listen on {addr}: {e}"))
+        };
+        let stats = ListenerStats::for_sink(&sink);
+        let shared = Arc::new(Shared {
+            parser: self.parser.clone(),
+            state: self.state.clone(),
+            sink,
+            max_line: self.config.max_line_size as usize,
+        });
+        if self.config.protocol.starts_with("udp") {
+            let socket = UdpSocket::bind(&addr).await.map_err(bind)?;
+            self.local = socket.local_addr().ok();
+            let socket = Datagrams::new(socket, MAX_UDP_PAYLOAD, "inputs.statsd", stats, rx);
+            self.tasks.spawn(server::udp(socket, shared));
+        } else {
+            let listener = TcpListener::bind(&addr).await.map_err(bind)?;
+            self.local = listener.local_addr().ok();
+            let serve = TcpServe {
+                plugin: "inputs.statsd",
+                limiter: ConnectionBudget::global().limiter(self.config.max_tcp_connections.max(1)),
+                read_timeout: self.config.read_timeout,
+                stats,
+                stop: rx,
+            };
+            self.tasks.spawn(tcp::serve(listener, serve, move |conn| {
+                server::tcp(conn, shared.clone())
+            }));
         }
+        self.stop = Some(tx);
+        Ok(())
+    }
+
+    async fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(true);
+        }
+        let wait = async { while self.tasks.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
+    }
+
+    async fn gather(&mut self) -> Result<Batch, CallError> {
+        self.emit()
     }
 }

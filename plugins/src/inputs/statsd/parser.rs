@@ -27,29 +27,35 @@ pub(super) struct Stats {
 }
 
 impl Stats {
-    pub(super) fn add(&mut self, v: f64, limit: usize) {
+    /// Add `v` as if it had been seen `times` times (a sample rate of
+    /// 1/times), in time linear in at most `limit`, whatever `times` is.
+    pub(super) fn add(&mut self, v: f64, times: u64, limit: usize) {
         if self.n == 0 {
             self.k = v;
             self.lower = v;
             self.upper = v;
         }
-        self.n += 1;
-        self.ex += v - self.k;
-        self.ex2 += (v - self.k) * (v - self.k);
-        self.sum += v;
+        let t = times as f64;
+        self.n = self.n.saturating_add(times);
+        self.ex += (v - self.k) * t;
+        self.ex2 += (v - self.k) * (v - self.k) * t;
+        self.sum += v * t;
         self.lower = self.lower.min(v);
         self.upper = self.upper.max(v);
-        if self.perc.len() < limit {
-            self.perc.push(v);
-        } else if limit > 0 {
-            let i = rand::rng().random_range(0..self.perc.len());
-            self.perc[i] = v;
-        }
-        if self.recent.len() < limit.max(1) {
-            self.recent.push(v);
-        } else {
-            self.recent[self.next_recent] = v;
-            self.next_recent = (self.next_recent + 1) % self.recent.len();
+        // Past `limit` copies of one value, the samples cannot change more.
+        for _ in 0..times.min(limit.max(1) as u64) {
+            if self.perc.len() < limit {
+                self.perc.push(v);
+            } else if limit > 0 {
+                let i = rand::rng().random_range(0..self.perc.len());
+                self.perc[i] = v;
+            }
+            if self.recent.len() < limit.max(1) {
+                self.recent.push(v);
+            } else {
+                self.recent[self.next_recent] = v;
+                self.next_recent = (self.next_recent + 1) % self.recent.len();
+            }
         }
     }
 
@@ -249,12 +255,23 @@ fn parse_plain(
                 let v = float()?;
                 let e = entry(&mut state.gauges, &name, &tags);
                 let f = e.fields.entry(field.clone()).or_insert(0.0);
-                *f = if additive { *f + v } else { v };
+                let next = if additive { *f + v } else { v };
+                if !next.is_finite() {
+                    return Err("gauge out of range");
+                }
+                *f = next;
             }
             "c" => {
                 let v = float()? / rate.unwrap_or(1.0);
+                if !v.is_finite() {
+                    return Err("counter out of range");
+                }
                 let e = entry(&mut state.counters, &name, &tags);
-                *e.fields.entry(field.clone()).or_insert(0.0) += v;
+                let f = e.fields.entry(field.clone()).or_insert(0.0);
+                if !(*f + v).is_finite() {
+                    return Err("counter out of range");
+                }
+                *f += v;
             }
             "s" => {
                 let e = entry(&mut state.sets, &name, &tags);
@@ -267,10 +284,8 @@ fn parse_plain(
                 let v = float()?;
                 let e = entry(&mut state.timings, &name, &tags);
                 let stats = e.fields.entry(field.clone()).or_default();
-                let times = rate.map_or(1, |r| (1.0 / r) as usize).max(1);
-                for _ in 0..times {
-                    stats.add(v, p.percentile_limit);
-                }
+                let times = rate.map_or(1, |r| (1.0 / r) as u64).max(1);
+                stats.add(v, times, p.percentile_limit);
             }
             _ => {
                 let v = float()?;
