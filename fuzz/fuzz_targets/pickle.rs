@@ -3,7 +3,7 @@
 //!
 //! `cargo fuzz run pickle` (nightly, or `RUSTC_BOOTSTRAP=1` on stable). The
 //! same entry point replays `corpus/pickle` and `regressions/pickle` in
-//! `plugins/tests/fuzz_corpus.rs`.
+//! `plugins/tests/fuzz_corpus_network.rs`.
 
 #![no_main]
 

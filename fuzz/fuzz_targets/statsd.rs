@@ -3,7 +3,7 @@
 //!
 //! `cargo fuzz run statsd` (nightly, or `RUSTC_BOOTSTRAP=1` on stable). The
 //! same entry point replays `corpus/statsd` and `regressions/statsd` in
-//! `plugins/tests/fuzz_corpus.rs`.
+//! `plugins/tests/fuzz_corpus_network.rs`.
 
 #![no_main]
 

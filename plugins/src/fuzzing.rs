@@ -1,7 +1,7 @@
 //! Entry points for the fuzz targets in `fuzz/` and for the ordinary test
-//! that replays their corpora (`plugins/tests/fuzz_corpus.rs`): each takes
-//! arbitrary bytes down the same path a peer's bytes take, and panics only
-//! when an invariant breaks.
+//! that replays their corpora (`plugins/tests/fuzz_corpus_network.rs`):
+//! each takes arbitrary bytes down the same path a peer's bytes take, and
+//! panics only when an invariant breaks.
 
 use graft_core::BatchBuilder;
 
