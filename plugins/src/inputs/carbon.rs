@@ -20,6 +20,8 @@
 //!   and skipped; the connection and everything else on it survive.
 
 mod receive;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -193,6 +195,11 @@ pub(crate) enum Format {
 
 /// Build `inputs.carbon`.
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
+    Ok(Box::new(carbon(table)?))
+}
+
+/// `inputs.carbon` as its own type (tests read its bound addresses).
+pub fn carbon(table: toml::Table) -> Result<Carbon> {
     let c: CarbonConfig = crate::config::parse(table)?;
     let templates = Arc::new(Templates::new(&c.templates, &c.separator)?);
     let mut endpoints = Vec::new();
@@ -210,7 +217,7 @@ pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
         }
         endpoints.push((t, Framing::Pickle, addr));
     }
-    Ok(Box::new(Carbon::new(
+    Ok(Carbon::new(
         "inputs.carbon",
         endpoints,
         Format::Graphite(templates),
@@ -228,7 +235,7 @@ pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
                 max_decoded_size: positive(c.max_pickle_decoded_size, "max_pickle_decoded_size")?,
             },
         },
-    )))
+    ))
 }
 
 /// Build `inputs.socket_listener`.

@@ -11,7 +11,7 @@
 //!   one place a connection is admitted. Hold the returned
 //!   [`ConnectionPermit`] as long as the connection lives; on
 //!   [`Refused`], close the connection at once and count it
-//!   (`connection_limit_hits` or `process_connection_limit_hits`). Half of
+//!   (`connections_limit_hits` or `process_connections_limit_hits`). Half of
 //!   the budget is split into guaranteed shares so that connections held
 //!   on one listener never starve another.
 //! - [`tcp`]: the accept loop ([`tcp::serve`]) and [`tcp::Connection`]
@@ -27,6 +27,9 @@ pub mod framing;
 pub mod stats;
 pub mod tcp;
 pub mod udp;
+
+#[cfg(test)]
+mod tests;
 
 pub use budget::{ConnectionBudget, ConnectionLimiter, ConnectionPermit, Refused};
 pub use framing::{Framed, LineFramer};

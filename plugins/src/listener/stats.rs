@@ -26,37 +26,36 @@ impl Counter {
 /// Where a listener's counters live: the sink's named counters, so the
 /// host reports them beside `parse_errors`.
 fn counter(sink: &MetricSink, name: &'static str) -> Counter {
-    let _ = (sink, name);
-    Counter::default()
+    Counter(sink.counter(name))
 }
 
 /// Limit hits of the connection and framing layer.
 #[derive(Debug, Clone, Default)]
 pub struct ListenerStats {
-    /// `connection_limit_hits`: connections refused at the listener's own
+    /// `connections_limit_hits`: connections refused at the listener's own
     /// maximum (`max_connections`, `max_tcp_connections`).
-    pub connection_limit_hits: Counter,
-    /// `process_connection_limit_hits`: connections refused because the
+    pub connections_limit_hits: Counter,
+    /// `process_connections_limit_hits`: connections refused because the
     /// process-wide budget had no slot left for this listener.
-    pub process_connection_limit_hits: Counter,
+    pub process_connections_limit_hits: Counter,
     /// `line_size_limit_hits`: lines dropped for being over the maximum.
     pub line_size_limit_hits: Counter,
     /// `datagram_size_limit_hits`: datagrams dropped for being over the
     /// maximum.
     pub datagram_size_limit_hits: Counter,
-    /// `read_timeouts`: connections closed after `read_timeout` idle.
-    pub read_timeouts: Counter,
+    /// `idle_timeouts`: connections closed after `read_timeout` idle.
+    pub idle_timeouts: Counter,
 }
 
 impl ListenerStats {
     /// The counters, registered with the sink (reported at zero until hit).
     pub fn for_sink(sink: &MetricSink) -> Self {
         Self {
-            connection_limit_hits: counter(sink, "connection_limit_hits"),
-            process_connection_limit_hits: counter(sink, "process_connection_limit_hits"),
+            connections_limit_hits: counter(sink, "connections_limit_hits"),
+            process_connections_limit_hits: counter(sink, "process_connections_limit_hits"),
             line_size_limit_hits: counter(sink, "line_size_limit_hits"),
             datagram_size_limit_hits: counter(sink, "datagram_size_limit_hits"),
-            read_timeouts: counter(sink, "read_timeouts"),
+            idle_timeouts: counter(sink, "idle_timeouts"),
         }
     }
 }
@@ -68,8 +67,8 @@ pub struct PickleStats {
     pub frame_size_limit_hits: Counter,
     /// `pickle_depth_limit_hits`: frames nested deeper than allowed.
     pub pickle_depth_limit_hits: Counter,
-    /// `pickle_memo_limit_hits`: frames with too many memo entries.
-    pub pickle_memo_limit_hits: Counter,
+    /// `pickle_memo_entries_limit_hits`: frames with too many memo entries.
+    pub pickle_memo_entries_limit_hits: Counter,
     /// `pickle_decoded_size_limit_hits`: frames that would decode to more
     /// than allowed (shared references counted each time they are used).
     pub pickle_decoded_size_limit_hits: Counter,
@@ -81,7 +80,7 @@ impl PickleStats {
         Self {
             frame_size_limit_hits: counter(sink, "frame_size_limit_hits"),
             pickle_depth_limit_hits: counter(sink, "pickle_depth_limit_hits"),
-            pickle_memo_limit_hits: counter(sink, "pickle_memo_limit_hits"),
+            pickle_memo_entries_limit_hits: counter(sink, "pickle_memo_entries_limit_hits"),
             pickle_decoded_size_limit_hits: counter(sink, "pickle_decoded_size_limit_hits"),
         }
     }

@@ -101,8 +101,8 @@ impl Refusals {
         stats: &ListenerStats,
     ) {
         match why {
-            Refused::Listener { .. } => stats.connection_limit_hits.hit(),
-            Refused::Process { .. } => stats.process_connection_limit_hits.hit(),
+            Refused::Listener { .. } => stats.connections_limit_hits.hit(),
+            Refused::Process { .. } => stats.process_connections_limit_hits.hit(),
         }
         self.since_log += 1;
         if self
@@ -167,7 +167,7 @@ impl Connection {
             Some(Ok(n)) => (n > 0).then_some(n),
             Some(Err(_)) => None,
             None => {
-                self.stats.read_timeouts.hit();
+                self.stats.idle_timeouts.hit();
                 tracing::debug!(
                     plugin = self.plugin,
                     peer = %self.peer,

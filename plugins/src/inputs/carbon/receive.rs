@@ -184,7 +184,7 @@ fn refused(conn: &mut Connection, ctx: &Ctx, e: &pickle::PickleError) {
     match *e {
         E::Depth(max) => conn.limit_hit(&p.pickle_depth_limit_hits, "max_pickle_depth", max),
         E::Memo(max) => {
-            conn.limit_hit(&p.pickle_memo_limit_hits, "max_pickle_memo_entries", max);
+            conn.limit_hit(&p.pickle_memo_entries_limit_hits, "max_pickle_memo_entries", max);
         }
         E::DecodedSize(max) => conn.limit_hit(
             &p.pickle_decoded_size_limit_hits,
