@@ -3,6 +3,8 @@
 //! each takes arbitrary bytes down the same path a peer's bytes take, and
 //! panics only when an invariant breaks.
 
+use std::sync::OnceLock;
+
 use graft_core::BatchBuilder;
 
 use crate::graphite::pickle::{self, PickleLimits, Value};
@@ -14,18 +16,21 @@ use crate::listener::{Framed, LineFramer};
 /// so the fuzzer reaches the limit), each parsed with and without
 /// templates. Every metric read has a finite value.
 pub fn graphite_plaintext(data: &[u8]) {
-    let templates = [
-        Templates::new(&[], ".").expect("no templates"),
-        Templates::new(
-            &[
-                "servers.* .host.measurement.field".into(),
-                "measurement.field*".into(),
-            ],
-            ".",
-        )
-        .expect("valid templates"),
-    ];
-    for t in &templates {
+    static TEMPLATES: OnceLock<[Templates; 2]> = OnceLock::new();
+    let templates = TEMPLATES.get_or_init(|| {
+        [
+            Templates::new(&[], ".").expect("no templates"),
+            Templates::new(
+                &[
+                    "servers.* .host.measurement.field".into(),
+                    "measurement.field*".into(),
+                ],
+                ".",
+            )
+            .expect("valid templates"),
+        ]
+    });
+    for t in templates {
         let mut framer = LineFramer::new(64);
         let mut out = BatchBuilder::new();
         let mut each = |f: Framed<'_>| {
