@@ -32,7 +32,7 @@ mod state;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -80,6 +80,8 @@ pub struct LoadedPlugin {
     /// Whether it was compiled for fuel metering (`limits.fuel`).
     pub metered: bool,
     pre: InstancePre<HostState>,
+    /// Keeps this code in the runtime's compile cache while the plugin lives.
+    _code: Arc<Component>,
     pub(crate) empty_root: Arc<EmptyRoot>,
     /// Keeps deadlines enforced for as long as the plugin can be called.
     _ticker: Arc<EpochTicker>,
@@ -169,12 +171,17 @@ impl EngineSet {
     }
 }
 
+/// Compiled code by (digest, metered), held weakly: the loaded plugins own it.
+type CompileCache = HashMap<([u8; 32], bool), Weak<Component>>;
+
 /// The wasmtime engines, linkers and compiled components of one agent.
 pub struct WasmRuntime {
     options: RuntimeOptions,
     plain: EngineSet,
     metered: Mutex<Option<Arc<EngineSet>>>,
-    compiled: Mutex<HashMap<([u8; 32], bool), Component>>,
+    /// Compiled code by (digest, metered), for as long as a loaded plugin
+    /// holds it: code no plugin uses any more is forgotten.
+    compiled: Mutex<CompileCache>,
     empty_root: Arc<EmptyRoot>,
 }
 
@@ -188,6 +195,14 @@ impl WasmRuntime {
             compiled: Mutex::new(HashMap::new()),
             empty_root: Arc::new(EmptyRoot::new()?),
         }))
+    }
+
+    /// How many compiled components the runtime holds (those a loaded
+    /// plugin still uses).
+    pub fn cached_components(&self) -> usize {
+        let mut compiled = self.compiled.lock().expect("compile cache lock");
+        compiled.retain(|_, c| c.strong_count() > 0);
+        compiled.len()
     }
 
     /// The engine of unmetered plugins.
@@ -242,27 +257,29 @@ impl WasmRuntime {
             .lock()
             .expect("compile cache lock")
             .get(&key)
-            .cloned();
-        let component = match cached {
+            .and_then(Weak::upgrade);
+        let code = match cached {
             Some(c) => c,
             None => {
-                let c = Component::new(&set.engine, bytes)
-                    .map_err(anyhow::Error::from)
-                    .with_context(|| {
-                        format!("{} is not a valid WebAssembly component", path.display())
-                    })?;
-                self.compiled
-                    .lock()
-                    .expect("compile cache lock")
-                    .insert(key, c.clone());
+                let c = Arc::new(
+                    Component::new(&set.engine, bytes)
+                        .map_err(anyhow::Error::from)
+                        .with_context(|| {
+                            format!("{} is not a valid WebAssembly component", path.display())
+                        })?,
+                );
+                let mut compiled = self.compiled.lock().expect("compile cache lock");
+                compiled.retain(|_, c| c.strong_count() > 0);
+                compiled.insert(key, Arc::downgrade(&c));
                 c
             }
         };
-        let contract = contract::inspect(&set.engine, &component)
+        let component: &Component = &code;
+        let contract = contract::inspect(&set.engine, component)
             .with_context(|| format!("{}", path.display()))?;
         let pre = set
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .map_err(anyhow::Error::from)
             .with_context(|| {
                 format!(
@@ -276,6 +293,7 @@ impl WasmRuntime {
             contract,
             metered,
             pre,
+            _code: code,
             empty_root: self.empty_root.clone(),
             _ticker: set.ticker.clone(),
         })
