@@ -9,7 +9,9 @@
 //! - HTTP: [`HttpHooks::send_request`] checks the destination and method.
 //!
 //! Every refusal is counted in the plugin's `denied` counter and logged with
-//! the plugin's name and what it tried (at most a few lines a second).
+//! the plugin's name and what it tried (at most a few lines a second) —
+//! except a read of the plugin's own Python source ([`own_source`]), which
+//! only answers "no such file".
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -62,6 +64,26 @@ impl Denials {
             tracing::warn!(plugin = %self.plugin, "denied: plugin tried to {what}; not granted by {grant}");
         }
     }
+}
+
+/// Where componentize-py puts the Python path while it builds a component
+/// (`PYTHONPATH=/python:/world:/0:/1:…:/bundled`): the code is compiled into
+/// the component, and the source files are not there when it runs.
+const PYTHON_BUILD_ROOTS: &[&str] = &["python", "world", "bundled"];
+
+/// Whether a read of `path` is CPython looking up the plugin's own source
+/// (`/0/graft_sdk/exports.py` while formatting a traceback): no host file is
+/// asked for, so it is refused as absent, not reported as a denial.
+pub fn own_source(path: &str) -> bool {
+    let path = path.trim_start_matches('/');
+    let Some((root, rest)) = path.split_once('/') else {
+        return false;
+    };
+    let build_root = PYTHON_BUILD_ROOTS.contains(&root)
+        || (!root.is_empty() && root.bytes().all(|b| b.is_ascii_digit()));
+    build_root
+        && !rest.split('/').any(|c| c == ".." || c.is_empty())
+        && (rest.ends_with(".py") || rest.ends_with(".pyc"))
 }
 
 /// An empty directory for the root mounts of every plugin, removed when the
@@ -125,6 +147,10 @@ pub(crate) fn guard_filesystem(linker: &mut Linker<HostState>) -> Result<()> {
                 if state.empty_roots.contains(&fd.rep()) {
                     let write = flags.contains(fs::DescriptorFlags::WRITE)
                         || open_flags.contains(fs::OpenFlags::CREATE);
+                    if !write && own_source(&path) {
+                        tracing::debug!(path = %path, "a plugin looked for its own Python source");
+                        return Ok((Err(fs::ErrorCode::NoEntry),));
+                    }
                     let (verb, grant) = if write {
                         ("write", "permissions.write_dirs")
                     } else {
@@ -192,5 +218,34 @@ impl WasiHttpHooks for HttpHooks {
                 Box::new(io) as ResponseIo,
             ))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_source;
+
+    #[test]
+    fn only_python_source_under_build_roots_is_own_source() {
+        for p in [
+            "/0/graft_sdk/exports.py",
+            "12/app.py",
+            "/python/traceback.py",
+            "/world/wit_world/__init__.py",
+            "/bundled/x/__pycache__/y.cpython-314.pyc",
+        ] {
+            assert!(own_source(p), "{p}");
+        }
+        for p in [
+            "/etc/passwd",
+            "/0/secret.txt",
+            "/home/u/app.py",
+            "/0/../etc/x.py",
+            "/0x/app.py",
+            "/python",
+            "/0//app.py",
+        ] {
+            assert!(!own_source(p), "{p}");
+        }
     }
 }
