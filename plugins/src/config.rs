@@ -3,10 +3,20 @@
 use anyhow::Result;
 use serde::de::DeserializeOwned;
 
-/// Deserialize `table` into `T`; the error names the offending key.
+/// Deserialize `table` into `T`; the error names the offending key, first
+/// (`key `read_timeout`: ...`).
 pub fn parse<T: DeserializeOwned>(table: toml::Table) -> Result<T> {
-    T::deserialize(toml::Value::Table(table))
-        .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
+    T::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let text = e.to_string();
+        let text = text.trim_end();
+        // toml names the key on a line of its own at the end: "in `key`".
+        match text.rsplit_once("\nin `") {
+            Some((message, key)) if key.ends_with('`') && !key[..key.len() - 1].contains('`') => {
+                anyhow::anyhow!("key `{key}: {}", message.trim_end())
+            }
+            _ => anyhow::anyhow!("{text}"),
+        }
+    })
 }
 
 #[cfg(test)]

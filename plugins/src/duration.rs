@@ -32,7 +32,7 @@ pub fn parse_duration_value(v: &toml::Value) -> Result<Duration> {
     match v {
         toml::Value::String(s) => parse_duration(s),
         toml::Value::Integer(n) if *n >= 0 => bounded_seconds(*n as f64, n),
-        toml::Value::Float(f) if *f >= 0.0 => bounded_seconds(*f, f),
+        toml::Value::Float(f) if *f >= 0.0 => bounded_seconds(*f, &format_args!("{f:?}")),
         toml::Value::Integer(_) | toml::Value::Float(_) => {
             bail!("invalid duration {v}: a duration cannot be negative")
         }
