@@ -2,7 +2,10 @@
 //! with InfluxDB 1.x's meaning (see [`line`] for the rules).
 //!
 //! A body is split into lines first ([`lines`]); each line is then checked
-//! for UTF-8 and parsed on its own, in time linear in its length. A line
+//! for UTF-8 and parsed on its own, in time linear in its length. (A line
+//! that runs over several newlines, kept going by a quote or a backslash as
+//! in 1.x, and is not UTF-8 is read one physical line at a time instead, so
+//! that random bytes cannot take the good lines after them down.) A line
 //! that cannot be read (not UTF-8, bad syntax, more tags or fields than the
 //! options allow) is reported with its number, its byte range and a short
 //! reason, and skipped; every other line is kept.
@@ -142,6 +145,28 @@ impl<'a> BodyParser<'a> {
 
     fn one(&mut self, l: lines::Line, out: &mut BatchBuilder) {
         let raw = &self.body[l.start..l.end];
+        if memchr::memchr(b'\n', raw).is_some() && std::str::from_utf8(raw).is_err() {
+            // A line that runs over newlines (a quote or a backslash kept
+            // it going) and is not UTF-8 anyway is garbage: read each of
+            // its physical lines on its own, so that it cannot take good
+            // lines down with it.
+            let mut start = l.start;
+            for (n, piece) in raw.split(|&c| c == b'\n').enumerate() {
+                let mut end = start + piece.len();
+                if end > start && self.body[end - 1] == b'\r' {
+                    end -= 1;
+                }
+                self.physical(l.number + n, start..end, out);
+                start += piece.len() + 1;
+            }
+            return;
+        }
+        self.physical(l.number, l.start..l.end, out);
+    }
+
+    /// Parse the line at `span` of the body.
+    fn physical(&mut self, number: usize, span: std::ops::Range<usize>, out: &mut BatchBuilder) {
+        let raw = &self.body[span.clone()];
         let start = raw
             .iter()
             .position(|&c| !matches!(c, b' ' | b'\t' | b'\0'))
@@ -156,10 +181,10 @@ impl<'a> BodyParser<'a> {
         };
         if let Err((kind, reason)) = result {
             self.errors.push(ParseError {
-                line: l.number,
+                line: number,
                 kind,
                 reason: reason.to_owned(),
-                span: l.start..l.end,
+                span,
             });
         }
     }

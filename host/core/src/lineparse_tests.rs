@@ -239,6 +239,34 @@ fn a_line_that_is_not_utf8_is_one_bad_line() {
     assert_eq!(errors[1].line, 5);
 }
 
+/// Random bytes may hold a backslash before their newline or an opening
+/// quote, which would carry them over the next lines: being no UTF-8, they
+/// are read one physical line at a time and take no good line down.
+#[test]
+fn garbage_that_runs_over_newlines_takes_no_good_line_down() {
+    let mut body = Vec::new();
+    for (i, garbage) in [&b"\xff\\"[..], b"x =\"\xfe", b"\0\xc3 \\", b"\xff a=\""]
+        .iter()
+        .enumerate()
+    {
+        body.extend_from_slice(garbage);
+        body.push(b'\n');
+        body.extend_from_slice(format!("good v={i}i {i}\n").as_bytes());
+    }
+    let mut b = BatchBuilder::new();
+    let errors = parse_bytes_into(&body, &ParseOptions::default(), &mut b);
+    let b = b.finish();
+    let seqs: Vec<_> = b.iter().map(|m| m.timestamp()).collect();
+    assert_eq!(seqs, [0, 1, 2, 3], "{errors:?}");
+    let lines: Vec<_> = errors.iter().map(|e| (e.line, e.kind)).collect();
+    assert_eq!(lines.len(), 4, "{errors:?}");
+    assert!(errors.iter().all(|e| e.kind == ParseErrorKind::NotUtf8));
+    assert_eq!(
+        errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+        [1, 3, 5, 7]
+    );
+}
+
 #[test]
 fn tags_and_fields_over_the_limit_cost_only_their_line() {
     let many_tags: String = (0..50).map(|i| format!(",t{i}=v")).collect();

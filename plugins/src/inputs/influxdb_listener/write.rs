@@ -307,10 +307,11 @@ impl Job {
         })
     }
 
-    /// Inflate at most `limit` bytes, a piece at a time.
+    /// Inflate at most `limit` bytes, a piece at a time; every gzip member
+    /// of the body, as Go's reader (InfluxDB's, Telegraf's) reads them.
     fn gunzip(&self) -> Result<Vec<u8>, Failure> {
         let mut out = Vec::with_capacity((self.raw.len() * 4).min(self.limit));
-        let mut dec = flate2::read::GzDecoder::new(&self.raw[..]).take(self.limit as u64 + 1);
+        let mut dec = flate2::read::MultiGzDecoder::new(&self.raw[..]).take(self.limit as u64 + 1);
         let mut piece = vec![0u8; 64 << 10];
         loop {
             let n = dec
