@@ -31,6 +31,7 @@
 //!   `db`, `rp`, `bucket` as a tag.
 
 mod api;
+pub mod body;
 mod serve;
 mod write;
 

@@ -1,32 +1,24 @@
-//! The write endpoints: the body read within `read_timeout` and
-//! `max_body_size` (before and after gzip), then parsed line by line off
-//! the reactor, a piece at a time so that a shutdown stops it. Good lines
-//! go on; each bad line is counted and quoted in a 400 as InfluxDB 1.x
-//! quotes it.
+//! The write endpoints: credentials, backpressure, the body read within
+//! `read_timeout` and `max_body_size`, then decoded and parsed off the
+//! reactor ([`super::body`]). Good lines go on; each bad line is counted
+//! and quoted in a 400 as InfluxDB 1.x quotes it.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use graft_core::lineparse::{BodyParser, ParseError, ParseErrorKind, ParseOptions, Precision};
-use graft_core::{Batch, BatchBuilder};
+use graft_core::lineparse::{ParseError, ParseErrorKind, ParseOptions, Precision};
 
 use super::Shared;
 use super::api::{Api, authorize, error, no_content};
+use super::body::{self, BodyError, Parsed};
 
 /// Bodies larger than this are parsed on a blocking thread.
 const PARSE_INLINE_MAX: usize = 64 << 10;
-
-/// Bytes parsed between two looks at the stop flag.
-const PARSE_PIECE: usize = 1 << 20;
-
-/// The longest line quoted back in an answer.
-const QUOTE_MAX: usize = 64 << 10;
 
 pub(super) async fn write_v1(
     State(s): State<Arc<Shared>>,
@@ -166,6 +158,7 @@ async fn write(
         }
         Ok(Ok(b)) => b,
     };
+    let raw_len = raw.len();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64);
@@ -176,19 +169,14 @@ async fn write(
         max_tags: set.max_tags,
         max_fields: set.max_fields,
     };
-    let job = Job {
-        raw,
-        gzip,
-        limit,
-        options,
-        shared: s.clone(),
-    };
-    let parsed = if job.raw.len() > PARSE_INLINE_MAX || gzip {
-        tokio::task::spawn_blocking(move || job.run())
+    let stopping = s.stopping.clone();
+    let job = move || body::decode_and_parse(&raw, gzip, limit, &options, &stopping);
+    let parsed = if raw_len > PARSE_INLINE_MAX || gzip {
+        tokio::task::spawn_blocking(job)
             .await
-            .unwrap_or_else(|e| Err(Failure::Bad(format!("parser failed: {e}"))))
+            .unwrap_or_else(|e| Err(BodyError::Bad(format!("parser failed: {e}"))))
     } else {
-        job.run()
+        job()
     };
     let Parsed {
         mut batch,
@@ -196,9 +184,9 @@ async fn write(
         text,
     } = match parsed {
         Ok(p) => p,
-        Err(Failure::TooLarge) => return too_large("gzip"),
-        Err(Failure::Bad(m)) => return error(api, StatusCode::BAD_REQUEST, &m),
-        Err(Failure::Stopping) => {
+        Err(BodyError::TooLarge) => return too_large("gzip"),
+        Err(BodyError::Bad(m)) => return error(api, StatusCode::BAD_REQUEST, &m),
+        Err(BodyError::Stopping) => {
             return error(
                 api,
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -229,7 +217,7 @@ async fn write(
     error(
         api,
         StatusCode::BAD_REQUEST,
-        &describe(&errors, good, &text),
+        &body::describe(&errors, good, &text),
     )
 }
 
@@ -257,104 +245,4 @@ fn count_bad_lines(s: &Shared, errors: &[ParseError], good: usize) {
         first = %errors[0],
         "lines that could not be parsed were skipped; the others were taken"
     );
-}
-
-enum Failure {
-    TooLarge,
-    Bad(String),
-    Stopping,
-}
-
-struct Parsed {
-    batch: Batch,
-    errors: Vec<ParseError>,
-    /// The decoded body, to quote bad lines from.
-    text: Vec<u8>,
-}
-
-/// Decoding and parsing one body.
-struct Job {
-    raw: Bytes,
-    gzip: bool,
-    limit: usize,
-    options: ParseOptions,
-    shared: Arc<Shared>,
-}
-
-impl Job {
-    fn stopping(&self) -> bool {
-        self.shared.stopping.load(Ordering::Relaxed)
-    }
-
-    fn run(self) -> Result<Parsed, Failure> {
-        let text = if self.gzip {
-            self.gunzip()?
-        } else {
-            self.raw.to_vec()
-        };
-        let mut b = BatchBuilder::new();
-        let mut parser = BodyParser::new(&text, self.options.clone());
-        while !parser.parse_some(PARSE_PIECE, &mut b) {
-            if self.stopping() {
-                return Err(Failure::Stopping);
-            }
-        }
-        let errors = parser.into_errors();
-        Ok(Parsed {
-            batch: b.finish(),
-            errors,
-            text,
-        })
-    }
-
-    /// Inflate at most `limit` bytes, a piece at a time; every gzip member
-    /// of the body, as Go's reader (InfluxDB's, Telegraf's) reads them.
-    fn gunzip(&self) -> Result<Vec<u8>, Failure> {
-        let mut out = Vec::with_capacity((self.raw.len() * 4).min(self.limit));
-        let mut dec = flate2::read::MultiGzDecoder::new(&self.raw[..]).take(self.limit as u64 + 1);
-        let mut piece = vec![0u8; 64 << 10];
-        loop {
-            let n = dec
-                .read(&mut piece)
-                .map_err(|e| Failure::Bad(format!("reading the gzip body: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&piece[..n]);
-            if out.len() > self.limit {
-                return Err(Failure::TooLarge);
-            }
-            if self.stopping() {
-                return Err(Failure::Stopping);
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// InfluxDB 1.x's shape: each bad line quoted (lossily where it is not
-/// UTF-8), so that senders (graft's own output among them) can tell which
-/// metrics were refused.
-fn describe(errors: &[ParseError], good: usize, text: &[u8]) -> String {
-    let mut m = if good > 0 {
-        format!(
-            "partial write: {} of {} lines could not be parsed and were dropped",
-            errors.len(),
-            errors.len() + good
-        )
-    } else {
-        format!("{} lines could not be parsed", errors.len())
-    };
-    for e in errors.iter().take(100) {
-        let span = e.span.start..e.span.end.min(e.span.start + QUOTE_MAX);
-        let line = String::from_utf8_lossy(&text[span]);
-        m.push_str(&format!(
-            "\nunable to parse '{line}': line {}: {}",
-            e.line, e.reason
-        ));
-    }
-    if errors.len() > 100 {
-        m.push_str(&format!("\n... and {} more", errors.len() - 100));
-    }
-    m
 }
