@@ -192,9 +192,14 @@ pub(crate) fn string(v: &toml::Value) -> Result<String> {
         .ok_or_else(|| anyhow::anyhow!("expected a string, found {}", v.type_str()))
 }
 
+/// The largest count (`metric_batch_size`, `metric_buffer_limit`) graft
+/// accepts: a billion metrics.
+pub const MAX_COUNT: usize = 1_000_000_000;
+
 pub(crate) fn count(v: &toml::Value) -> Result<usize> {
     match v.as_integer() {
-        Some(n) if n > 0 => Ok(n as usize),
+        Some(n) if n > 0 && n as u64 <= MAX_COUNT as u64 => Ok(n as usize),
+        Some(n) if n > 0 => bail!("{n} is too large: the most graft accepts is {MAX_COUNT}"),
         _ => bail!("expected a positive whole number, found {v}"),
     }
 }

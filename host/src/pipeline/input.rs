@@ -125,8 +125,13 @@ impl RunningInput {
     }
 
     /// Gather on schedule, and pass on what a service input receives, until
-    /// `stop` turns true or the pipeline closes.
-    pub async fn run(mut self, tx: mpsc::Sender<ChainMsg>, mut stop: watch::Receiver<bool>) {
+    /// `stop` turns true or the pipeline closes. Returns the input, stopped,
+    /// so that a reload that fails can start it again.
+    pub async fn run(
+        mut self,
+        tx: mpsc::Sender<ChainMsg>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Self {
         let mut service = self.service.take();
         let mut first = true;
         loop {
@@ -149,14 +154,14 @@ impl RunningInput {
                     _ = &mut sleep => break,
                     _ = stopped(&mut stop) => {
                         self.shut_down(service, &tx).await;
-                        return;
+                        return self;
                     }
                     batch = received => match batch {
                         Some(batch) => {
                             if let Some(batch) = self.finish(batch)
                                 && tx.send(ChainMsg::Batch(batch)).await.is_err()
                             {
-                                return;
+                                return self;
                             }
                         }
                         None => service = None,
@@ -166,7 +171,7 @@ impl RunningInput {
             if let Some(batch) = self.gather_once().await
                 && tx.send(ChainMsg::Batch(batch)).await.is_err()
             {
-                return;
+                return self;
             }
         }
     }

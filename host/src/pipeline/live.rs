@@ -1,33 +1,15 @@
-//! A running agent, and its reload.
-//!
-//! A reload builds a [`Plan`] from the new configuration first: parsed,
-//! validated, every changed plugin compiled and initialised. If that fails,
-//! nothing has been touched and the error is returned. Then it is applied:
-//!
-//! 1. outputs: unchanged ones keep running; a changed one finishes the write
-//!    in progress and hands its buffer to its successor; the fan-out
-//!    switches to the new set between two batches;
-//! 2. processors and aggregators: one message to the processor chain swaps
-//!    them between two batches; unchanged ones move over with their state,
-//!    removed aggregators push a last time;
-//! 3. inputs: removed and changed ones stop (what a listener accepted is
-//!    passed on), new ones start;
-//! 4. outputs no longer configured flush a last time and close.
-//!
-//! No batch is lost or doubled on the way: inputs keep feeding the same
-//! chain, and buffers carry over.
+//! A running agent: its plugins as tasks and threads, started from a built
+//! [`Agent`] and stopped in order. Its reload is in [`reload`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use graft_core::Batch;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::aggregate::{self, RunningAggregator};
+use super::aggregate::{self, AggregatorFeed, RunningAggregator};
 use super::build::{self, PluginKey, RunningKeys};
 use super::input::RunningInput;
 use super::output::{OutputStop, RunningOutput};
@@ -36,6 +18,8 @@ use super::{Agent, CHAIN_QUEUE, blocking};
 use crate::config::{AgentConfig, Config};
 use crate::stats::{PluginStats, StatsRegistry};
 use crate::wasm::WasmRuntime;
+
+mod reload;
 
 /// Reads the configuration again, for a reload.
 pub type ConfigLoader = Arc<dyn Fn() -> Result<Config> + Send + Sync>;
@@ -73,7 +57,8 @@ struct LiveInput {
     key: PluginKey,
     stats: Arc<PluginStats>,
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    /// Ends with the input, stopped, so that it can be started again.
+    task: JoinHandle<RunningInput>,
 }
 
 struct LiveAggregator {
@@ -119,15 +104,16 @@ fn spawn_aggregator(
     key: PluginKey,
     fanout: &Arc<Fanout>,
     round: bool,
-) -> Result<(LiveAggregator, SyncSender<Arc<Batch>>)> {
+) -> Result<(LiveAggregator, AggregatorFeed)> {
     let (tx, rx) = std::sync::mpsc::sync_channel(CHAIN_QUEUE);
     let fanout = fanout.clone();
     let stats = agg.stats.clone();
+    let feed = AggregatorFeed::new(tx, agg.id.clone(), stats.clone());
     let thread = std::thread::Builder::new()
         .name(format!("graft-{}", agg.id))
         .spawn(move || aggregate::run_aggregator(agg, rx, fanout, round))
         .context("starting an aggregator thread")?;
-    Ok((LiveAggregator { key, stats, thread }, tx))
+    Ok((LiveAggregator { key, stats, thread }, feed))
 }
 
 impl Live {
@@ -199,21 +185,27 @@ impl Live {
         Ok(live)
     }
 
+    /// Start an input (a listener binds here) and run it.
     async fn spawn_input(&self, mut input: RunningInput, key: PluginKey) -> Result<LiveInput> {
         let fanout = self.fanout.clone();
         input
             .start(Arc::new(move || fanout.undelivered()))
             .await
             .map_err(|e| anyhow!("{e}"))?;
+        Ok(self.run_input(input, key))
+    }
+
+    /// Run an input already started.
+    fn run_input(&self, input: RunningInput, key: PluginKey) -> LiveInput {
         let (stop, stop_rx) = watch::channel(false);
         let stats = input.stats.clone();
         let task = tokio::spawn(input.run(self.chain_tx.clone(), stop_rx));
-        Ok(LiveInput {
+        LiveInput {
             key,
             stats,
             stop,
             task,
-        })
+        }
     }
 
     /// What runs now, for planning a reload.
@@ -238,193 +230,6 @@ impl Live {
         }
         keys.stats = stats;
         keys
-    }
-
-    /// Apply a new configuration; see the module documentation. On an error
-    /// before anything was touched, the running agent is as it was.
-    pub async fn reload(&mut self, config: Config) -> Result<ReloadReport> {
-        let started = Instant::now();
-        let running = self.running_keys();
-        let (rt, stats) = (self.runtime.clone(), self.stats.clone());
-        let plan = blocking(move || build::plan(&config, &running, rt, stats, false)).await??;
-        // Nothing was touched up to here.
-        let mut report = ReloadReport::default();
-        if plan.runtime.is_some() {
-            self.runtime = plan.runtime;
-        }
-        self.settings = plan.settings;
-
-        // 1. Outputs.
-        let mut old: Vec<Option<LiveOutput>> = std::mem::take(&mut self.outputs)
-            .into_iter()
-            .map(Some)
-            .collect();
-        let mut outputs = Vec::new();
-        for (key, slot) in plan.outputs {
-            match slot {
-                Slot::Keep(i) => {
-                    let mut o = old[i].take().expect("each running output is kept once");
-                    o.key = key;
-                    outputs.push(o);
-                    report.kept += 1;
-                }
-                Slot::New(mut o) => {
-                    let same_place = old
-                        .iter()
-                        .position(|x| x.as_ref().is_some_and(|x| x.key.location == key.location));
-                    if let Some(j) = same_place {
-                        let prev = old[j].take().expect("found above");
-                        let _ = prev.stop.send(OutputStop::Detach);
-                        let prev = prev.task.await.context("waiting for a replaced output")?;
-                        prev.buffer.resize(o.buffer.limit(), o.batch_size);
-                        o.buffer = prev.buffer.clone();
-                        report.stopped += 1;
-                    }
-                    outputs.push(spawn_output(o, key));
-                    report.started += 1;
-                }
-            }
-        }
-        self.fanout
-            .replace(outputs.iter().map(|o| o.sink.clone()).collect());
-        self.outputs = outputs;
-        let removed_outputs: Vec<LiveOutput> = old.into_iter().flatten().collect();
-
-        // 2. Processors and aggregators, swapped by the chain.
-        let mut old_aggs: Vec<Option<LiveAggregator>> = std::mem::take(&mut self.aggregators)
-            .into_iter()
-            .map(Some)
-            .collect();
-        let pass_originals = !plan.aggregators.iter().any(|(_, _, d)| *d);
-        let mut agg_slots = Vec::new();
-        for (key, slot, _) in plan.aggregators {
-            match slot {
-                Slot::Keep(i) => {
-                    let mut a = old_aggs[i].take().expect("each aggregator is kept once");
-                    a.key = key;
-                    self.aggregators.push(a);
-                    agg_slots.push(Slot::Keep(i));
-                    report.kept += 1;
-                }
-                Slot::New(a) => {
-                    let (live, tx) =
-                        spawn_aggregator(a, key, &self.fanout, self.settings.round_interval)?;
-                    self.aggregators.push(live);
-                    agg_slots.push(Slot::New(tx));
-                    report.started += 1;
-                }
-            }
-        }
-        let mut proc_slots = Vec::new();
-        let mut procs = Vec::new();
-        for (key, slot) in plan.processors {
-            match slot {
-                Slot::Keep(i) => {
-                    procs.push((key, self.processors[i].1.clone()));
-                    proc_slots.push(Slot::Keep(i));
-                    report.kept += 1;
-                }
-                Slot::New(p) => {
-                    procs.push((key, p.stats.clone()));
-                    proc_slots.push(Slot::New(p));
-                    report.started += 1;
-                }
-            }
-        }
-        report.stopped += self.processors.len() + old_aggs.len()
-            - proc_slots
-                .iter()
-                .filter(|s| matches!(s, Slot::Keep(_)))
-                .count()
-            - agg_slots
-                .iter()
-                .filter(|s| matches!(s, Slot::Keep(_)))
-                .count();
-        self.processors = procs;
-        let (done, swapped) = oneshot::channel();
-        self.chain_tx
-            .send(ChainMsg::Swap(ChainSwap {
-                processors: proc_slots,
-                aggregators: agg_slots,
-                pass_originals,
-                done,
-            }))
-            .await
-            .map_err(|_| anyhow!("the processor chain has stopped"))?;
-        swapped
-            .await
-            .map_err(|_| anyhow!("the processor chain stopped during the reload"))?;
-
-        // 3. Inputs: stop what goes, then start what comes.
-        let mut old_inputs: Vec<Option<LiveInput>> = std::mem::take(&mut self.inputs)
-            .into_iter()
-            .map(Some)
-            .collect();
-        let kept: Vec<usize> = plan
-            .inputs
-            .iter()
-            .filter_map(|(_, s)| match s {
-                Slot::Keep(i) => Some(*i),
-                Slot::New(_) => None,
-            })
-            .collect();
-        for (i, slot) in old_inputs.iter_mut().enumerate() {
-            if !kept.contains(&i)
-                && let Some(input) = slot.take()
-            {
-                let _ = input.stop.send(true);
-                let _ = input.task.await;
-                report.stopped += 1;
-            }
-        }
-        for (key, slot) in plan.inputs {
-            match slot {
-                Slot::Keep(i) => {
-                    let mut input = old_inputs[i].take().expect("each input is kept once");
-                    input.key = key;
-                    self.inputs.push(input);
-                    report.kept += 1;
-                }
-                Slot::New(input) => {
-                    let id = input.id.clone();
-                    match self.spawn_input(input, key).await {
-                        Ok(live) => {
-                            self.inputs.push(live);
-                            report.started += 1;
-                        }
-                        Err(e) => tracing::error!(plugin = %id,
-                            "could not start after the reload, so it is not running: {e:#}"),
-                    }
-                }
-            }
-        }
-
-        // 4. What is gone: outputs flush a last time, aggregators finish.
-        for o in removed_outputs {
-            let _ = o.stop.send(OutputStop::Flush);
-            let _ = o.task.await;
-            report.stopped += 1;
-        }
-        let gone: Vec<_> = old_aggs.into_iter().flatten().map(|a| a.thread).collect();
-        blocking(move || {
-            for t in gone {
-                let _ = t.join();
-            }
-        })
-        .await?;
-
-        let current: Vec<Arc<PluginStats>> = self
-            .inputs
-            .iter()
-            .map(|i| i.stats.clone())
-            .chain(self.processors.iter().map(|(_, s)| s.clone()))
-            .chain(self.aggregators.iter().map(|a| a.stats.clone()))
-            .chain(self.outputs.iter().map(|o| o.sink.stats.clone()))
-            .collect();
-        self.stats
-            .retain(|s| current.iter().any(|c| Arc::ptr_eq(c, s)));
-        report.took = started.elapsed();
-        Ok(report)
     }
 
     /// Stop in order: inputs, the chain (and with it the aggregators, which
@@ -464,3 +269,6 @@ impl Live {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -85,6 +85,16 @@ async fn reload(live: &mut Live, loader: &ConfigLoader, reason: &str) -> Result<
     result
 }
 
+/// Connect an output before it first writes: the one way outputs are
+/// connected, at start-up and by a reload. A failure names the output.
+pub(crate) async fn connect_output(o: &mut RunningOutput) -> Result<()> {
+    o.plugin
+        .connect()
+        .await
+        .map_err(|e| anyhow!("{e}"))
+        .with_context(|| format!("{}: connecting", o.id))
+}
+
 /// Resolves once `stop` turns true (or its sender is gone).
 pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
@@ -113,11 +123,7 @@ impl Agent {
     /// Connect every output; a failure names the output.
     pub async fn connect(&mut self) -> Result<()> {
         for o in &mut self.outputs {
-            o.plugin
-                .connect()
-                .await
-                .map_err(|e| anyhow!("{e}"))
-                .with_context(|| format!("{}: connecting", o.id))?;
+            connect_output(o).await?;
         }
         Ok(())
     }

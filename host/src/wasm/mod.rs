@@ -1,8 +1,10 @@
 //! Running WebAssembly plugins.
 //!
-//! One [`WasmRuntime`] per agent holds the wasmtime `Engine`, the linker,
-//! compiled components (one compile per distinct `.wasm`, cached on disk by
-//! wasmtime across runs) and the epoch ticker that enforces call deadlines.
+//! One [`WasmRuntime`] per agent holds the wasmtime `Engine` (with async
+//! support: every call can be taken back), the linker with the async WASI
+//! and wasi:http bindings, compiled components (one compile per distinct
+//! `.wasm`, cached on disk by wasmtime across runs) and the epoch ticker
+//! that makes a busy guest yield to its call's timer.
 //! [`WasmRuntime::load`] compiles a file and checks which contract it targets;
 //! [`instance::WasmInstance`] is one sandboxed, limited instance of it, with
 //! its own `Store`, that poisons itself on a fault and is re-created from its
@@ -10,6 +12,7 @@
 //!
 //! Layout:
 //! - [`bindings`]: the one `bindgen!` of the WIT contract
+//! - [`call`]: one call under its timer; the exports and their arguments
 //! - [`contract`]: which world and version a component targets
 //! - [`instance`]: one instance: store, limits, calls, faults, restarts
 //! - [`state`]: what a store holds: WASI context, limits, the host API
@@ -21,6 +24,7 @@
 
 pub mod adapters;
 pub mod bindings;
+mod call;
 mod console;
 pub mod contract;
 mod convert;
@@ -32,7 +36,7 @@ mod state;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -40,13 +44,15 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Cache, CacheConfig, Config, Engine};
 
+pub use call::end_calls_by;
 pub use contract::{ACCEPTED_VERSIONS, Contract, PluginKind};
 pub use instance::{Limits, PluginSpec, WasmInstance};
 pub use permissions::Permissions;
 use sandbox::EmptyRoot;
 use state::HostState;
 
-/// How often the epoch advances; deadlines are counted in these ticks.
+/// How often the epoch advances: a guest running its own code yields to
+/// its call's timer this often.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Options for the runtime as a whole.
@@ -80,6 +86,8 @@ pub struct LoadedPlugin {
     /// Whether it was compiled for fuel metering (`limits.fuel`).
     pub metered: bool,
     pre: InstancePre<HostState>,
+    /// Keeps this code in the runtime's compile cache while the plugin lives.
+    _code: Arc<Component>,
     pub(crate) empty_root: Arc<EmptyRoot>,
     /// Keeps deadlines enforced for as long as the plugin can be called.
     _ticker: Arc<EpochTicker>,
@@ -96,7 +104,7 @@ impl std::fmt::Debug for LoadedPlugin {
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on a thread of its own,
-/// which is what makes call deadlines fire. It runs until the runtime and
+/// which is what makes a busy guest yield to its call's timer. It runs until the runtime and
 /// every plugin loaded from it are gone.
 struct EpochTicker {
     stop: Arc<AtomicBool>,
@@ -151,8 +159,8 @@ impl EngineSet {
         }
         let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)?;
         sandbox::guard_filesystem(&mut linker)?;
         bindings::HostBindings::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
@@ -169,12 +177,17 @@ impl EngineSet {
     }
 }
 
+/// Compiled code by (digest, metered), held weakly: the loaded plugins own it.
+type CompileCache = HashMap<([u8; 32], bool), Weak<Component>>;
+
 /// The wasmtime engines, linkers and compiled components of one agent.
 pub struct WasmRuntime {
     options: RuntimeOptions,
     plain: EngineSet,
     metered: Mutex<Option<Arc<EngineSet>>>,
-    compiled: Mutex<HashMap<([u8; 32], bool), Component>>,
+    /// Compiled code by (digest, metered), for as long as a loaded plugin
+    /// holds it: code no plugin uses any more is forgotten.
+    compiled: Mutex<CompileCache>,
     empty_root: Arc<EmptyRoot>,
 }
 
@@ -188,6 +201,14 @@ impl WasmRuntime {
             compiled: Mutex::new(HashMap::new()),
             empty_root: Arc::new(EmptyRoot::new()?),
         }))
+    }
+
+    /// How many compiled components the runtime holds (those a loaded
+    /// plugin still uses).
+    pub fn cached_components(&self) -> usize {
+        let mut compiled = self.compiled.lock().expect("compile cache lock");
+        compiled.retain(|_, c| c.strong_count() > 0);
+        compiled.len()
     }
 
     /// The engine of unmetered plugins.
@@ -242,27 +263,29 @@ impl WasmRuntime {
             .lock()
             .expect("compile cache lock")
             .get(&key)
-            .cloned();
-        let component = match cached {
+            .and_then(Weak::upgrade);
+        let code = match cached {
             Some(c) => c,
             None => {
-                let c = Component::new(&set.engine, bytes)
-                    .map_err(anyhow::Error::from)
-                    .with_context(|| {
-                        format!("{} is not a valid WebAssembly component", path.display())
-                    })?;
-                self.compiled
-                    .lock()
-                    .expect("compile cache lock")
-                    .insert(key, c.clone());
+                let c = Arc::new(
+                    Component::new(&set.engine, bytes)
+                        .map_err(anyhow::Error::from)
+                        .with_context(|| {
+                            format!("{} is not a valid WebAssembly component", path.display())
+                        })?,
+                );
+                let mut compiled = self.compiled.lock().expect("compile cache lock");
+                compiled.retain(|_, c| c.strong_count() > 0);
+                compiled.insert(key, Arc::downgrade(&c));
                 c
             }
         };
-        let contract = contract::inspect(&set.engine, &component)
+        let component: &Component = &code;
+        let contract = contract::inspect(&set.engine, component)
             .with_context(|| format!("{}", path.display()))?;
         let pre = set
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .map_err(anyhow::Error::from)
             .with_context(|| {
                 format!(
@@ -276,6 +299,7 @@ impl WasmRuntime {
             contract,
             metered,
             pre,
+            _code: code,
             empty_root: self.empty_root.clone(),
             _ticker: set.ticker.clone(),
         })

@@ -513,7 +513,18 @@ class BatchBuilder:
         return self._pending
 
     def push(self, metric: Metric) -> None:
-        """Copy a metric, from this batch or another."""
+        """Copy a metric (a row of a :class:`Batch`), from this batch or another."""
+        if not isinstance(metric, Metric):
+            if isinstance(metric, MetricBuilder):
+                raise TypeError(
+                    "BatchBuilder.push() copies a row of a Batch; a MetricBuilder is "
+                    "not one. Build new metrics with builder.metric(name, timestamp)"
+                    ".tag(...).field(...) on this builder instead of pushing them"
+                )
+            raise TypeError(
+                f"BatchBuilder.push() takes a metric of a Batch (for m in batch), "
+                f"not {type(metric).__name__}"
+            )
         self._commit()
         b, src, i = self._batch, metric.batch, metric.index
         s = src._strings()

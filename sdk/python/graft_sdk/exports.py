@@ -9,7 +9,6 @@ object, converting batches and errors both ways.
 
 from __future__ import annotations
 
-import traceback
 from typing import Any, Callable, Optional
 
 from . import _wit
@@ -28,12 +27,42 @@ def _base(name: str) -> type:
     return object
 
 
-def _where(e: BaseException) -> str:
-    frames = traceback.extract_tb(e.__traceback__)
+# Where componentize-py put the Python path while building the component
+# (``PYTHONPATH=/python:/world:/0:/1:...``); the files are not there when the
+# plugin runs, so they are shown relative to it.
+_BUILD_ROOTS = ("/python/", "/world/", "/bundled/")
+
+# Frames of this module are the SDK's plumbing, not the plugin's code.
+_SDK_FILE = __file__
+
+
+def _short(filename: str) -> str:
+    for root in _BUILD_ROOTS:
+        if filename.startswith(root):
+            return filename[len(root):]
+    head, sep, rest = filename[1:].partition("/")
+    if filename.startswith("/") and sep and head.isdigit():
+        return rest
+    return filename
+
+
+def _where(e: BaseException, most: int = 6) -> str:
+    """The frames of ``e``'s traceback, innermost last, as ``file:line in
+    function`` — read from the code objects alone: unlike the ``traceback``
+    module, this never opens a source file (the plugin has none to open)."""
+    frames = []
+    tb = e.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename != _SDK_FILE:
+            frames.append(f"{_short(code.co_filename)}:{tb.tb_lineno} in {code.co_name}")
+        tb = tb.tb_next
     if not frames:
         return ""
-    f = frames[-1]
-    return f" (at {f.filename}:{f.lineno})"
+    shown = frames[-most:]
+    if len(frames) > most:
+        shown.insert(0, "...")
+    return " (traceback: " + " > ".join(shown) + ")"
 
 
 def _as_plugin_error(e: BaseException) -> "_wit.WitPluginError":

@@ -5,6 +5,7 @@
 
 import json
 import unittest
+from unittest import mock
 
 import graft_sdk as graft
 from graft_sdk import _wit
@@ -122,6 +123,19 @@ class BatchTest(unittest.TestCase):
         with self.assertRaises(TypeError):
             b2.finish()
 
+    def test_push_of_a_builder_says_what_to_call_instead(self):
+        b = BatchBuilder()
+        pending = BatchBuilder().metric("m", 1).field("f", 1.0)
+        with self.assertRaises(TypeError) as e:
+            b.push(pending)
+        self.assertIn("builder.metric(name, timestamp)", str(e.exception))
+        with self.assertRaises(TypeError) as e:
+            b.push({"name": "m"})
+        self.assertIn("not dict", str(e.exception))
+        # Rows of a batch are what push copies.
+        b.push(Batch.from_wit(self.w)[1])
+        self.assertEqual(rows(b.finish()), [("温度", {"部屋": "会議室"}, {"値": 21.5}, 2)])
+
 
 class ConfigTest(unittest.TestCase):
     def test_type_errors_name_the_key_like_the_rust_sdk(self):
@@ -186,6 +200,43 @@ class ExportTest(unittest.TestCase):
         with self.assertRaises(_wit.Err) as e:
             export.process(wit_from([("m", {}, {"f": 1.0}, 5)]))
         self.assertIn("KeyError", e.exception.value.message)
+
+    def test_tracebacks_name_the_plugins_frames_without_reading_files(self):
+        class Deep:
+            def __init__(self, config):
+                pass
+
+            def helper(self):
+                raise ValueError("bad value")
+
+            def process(self, batch):
+                return self.helper()
+
+        export = graft.processor(Deep)()
+        export.init("{}")
+        opened = []
+
+        def refuse(name):
+            def call(*args, **kwargs):
+                opened.append((name, args))
+                raise OSError(f"{name} called")
+            return call
+
+        # Inside a component every file lookup is a sandbox refusal: the
+        # traceback must come from the code objects alone.
+        with mock.patch("builtins.open", refuse("open")), \
+                mock.patch("io.open_code", refuse("open_code")), \
+                mock.patch("os.stat", refuse("stat")), \
+                mock.patch("linecache.getline", refuse("getline")), \
+                mock.patch("linecache.updatecache", refuse("updatecache")):
+            with self.assertRaises(_wit.Err) as e:
+                export.process(wit_from([("m", {}, {"f": 1.0}, 5)]))
+        self.assertEqual(opened, [])
+        message = e.exception.value.message
+        self.assertTrue(message.startswith("ValueError: bad value (traceback: "), message)
+        self.assertIn("in process > ", message)
+        self.assertRegex(message, r"test_sdk\.py:\d+ in helper\)$")
+        self.assertNotIn("exports.py", message)
 
     def test_output_errors_map_to_write_errors(self):
         class Out:

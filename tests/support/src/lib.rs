@@ -7,6 +7,7 @@
 //! lock of the build that runs the tests.
 
 pub mod hostile;
+pub mod influx_points;
 pub mod servers;
 
 use std::path::{Path, PathBuf};

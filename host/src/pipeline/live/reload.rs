@@ -1,0 +1,380 @@
+//! A reload: the new configuration applies completely, or not at all.
+//!
+//! 1. **Plan** ([`build::plan`]): parse and validate the configuration,
+//!    build every new or changed plugin (WASM ones compiled and
+//!    initialised). Nothing running is touched.
+//! 2. **Prepare**, while the old plugins run on: connect the new outputs
+//!    (the same [`connect_output`] as at start-up), stop the inputs that go
+//!    and bind the new ones (a changed listener may keep its port), start
+//!    the new aggregators' threads. If a step fails, what was prepared is
+//!    undone in reverse — new outputs closed, new listeners stopped with
+//!    what they accepted passed on, the stopped inputs started again — and
+//!    the error is returned: the running configuration stays.
+//! 3. **Swap**, which cannot fail: outputs (a changed one finishes the
+//!    write in progress and hands its buffer to its successor; the fan-out
+//!    switches between two batches), then processors and aggregators (one
+//!    message to the chain, between two batches), then the new inputs run;
+//!    outputs no longer configured flush a last time.
+//!
+//! No batch is lost or doubled on the way: inputs keep feeding the same
+//! chain, and buffers carry over. Counters of plugins that are not running
+//! afterwards (gone, or built for a reload that failed) are forgotten.
+
+use super::*;
+use crate::pipeline::build::Plan;
+use crate::pipeline::connect_output;
+use crate::pipeline::process::RunningProcessor;
+
+/// A new aggregator whose thread runs, waiting for its first batch.
+type StartedAggregator = (LiveAggregator, AggregatorFeed);
+
+/// What a reload has readied while the old configuration runs on.
+struct Ready {
+    settings: AgentConfig,
+    runtime: Option<Arc<WasmRuntime>>,
+    /// New outputs connected.
+    outputs: Vec<(PluginKey, Slot<RunningOutput>)>,
+    processors: Vec<(PluginKey, Slot<RunningProcessor>)>,
+    aggregators: Vec<(PluginKey, Slot<StartedAggregator>)>,
+    pass_originals: bool,
+    /// New inputs started (listeners bound), not yet running.
+    inputs: Vec<(PluginKey, Slot<RunningInput>)>,
+    /// The running inputs, by index; the ones the new configuration does not
+    /// keep are taken out and stopped (in `stopped`).
+    old_inputs: Vec<Option<LiveInput>>,
+    stopped: Vec<(usize, PluginKey, RunningInput)>,
+}
+
+impl Live {
+    /// Apply a new configuration; see the module documentation. On an error
+    /// the running agent is as it was.
+    pub async fn reload(&mut self, config: Config) -> Result<ReloadReport> {
+        let started = Instant::now();
+        let running = self.running_keys();
+        let (rt, stats) = (self.runtime.clone(), self.stats.clone());
+        let planned = blocking(move || build::plan(&config, &running, rt, stats, false))
+            .await
+            .and_then(|p| p);
+        let result = match planned {
+            Ok(plan) => match self.prepare(plan).await {
+                Ok(ready) => Ok(self.swap(ready).await),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        self.forget_gone_stats();
+        let mut report = result?;
+        report.took = started.elapsed();
+        Ok(report)
+    }
+
+    /// Step 2 of the module documentation.
+    async fn prepare(&mut self, plan: Plan) -> Result<Ready> {
+        let Plan {
+            settings,
+            inputs,
+            processors,
+            aggregators,
+            outputs,
+            runtime,
+        } = plan;
+        let mut ready = Ready {
+            pass_originals: !aggregators.iter().any(|(_, _, d)| *d),
+            settings,
+            runtime,
+            outputs: Vec::new(),
+            processors,
+            aggregators: Vec::new(),
+            inputs: Vec::new(),
+            old_inputs: std::mem::take(&mut self.inputs)
+                .into_iter()
+                .map(Some)
+                .collect(),
+            stopped: Vec::new(),
+        };
+        if let Err(e) = self
+            .prepare_steps(&mut ready, outputs, inputs, aggregators)
+            .await
+        {
+            tracing::warn!("reload failed while preparing; undoing what was prepared");
+            self.undo(ready).await;
+            return Err(e);
+        }
+        Ok(ready)
+    }
+
+    async fn prepare_steps(
+        &mut self,
+        ready: &mut Ready,
+        outputs: Vec<(PluginKey, Slot<RunningOutput>)>,
+        inputs: Vec<(PluginKey, Slot<RunningInput>)>,
+        aggregators: Vec<(PluginKey, Slot<RunningAggregator>, bool)>,
+    ) -> Result<()> {
+        for (key, slot) in outputs {
+            let slot = match slot {
+                Slot::New(mut o) => {
+                    connect_output(&mut o)
+                        .await
+                        .with_context(|| key.location.clone())?;
+                    Slot::New(o)
+                }
+                Slot::Keep(i) => Slot::Keep(i),
+            };
+            ready.outputs.push((key, slot));
+        }
+
+        let kept: Vec<usize> = inputs
+            .iter()
+            .filter_map(|(_, s)| match s {
+                Slot::Keep(i) => Some(*i),
+                Slot::New(_) => None,
+            })
+            .collect();
+        for (i, slot) in ready.old_inputs.iter_mut().enumerate() {
+            if !kept.contains(&i)
+                && let Some(input) = slot.take()
+            {
+                let _ = input.stop.send(true);
+                match input.task.await {
+                    Ok(stopped) => ready.stopped.push((i, input.key, stopped)),
+                    Err(e) => tracing::error!(location = %input.key.location,
+                        "an input ended abnormally while stopping for a reload: {e}"),
+                }
+            }
+        }
+        for (key, slot) in inputs {
+            let slot = match slot {
+                Slot::New(mut input) => {
+                    let fanout = self.fanout.clone();
+                    let bound = input.start(Arc::new(move || fanout.undelivered())).await;
+                    ready.inputs.push((key.clone(), Slot::New(input)));
+                    bound
+                        .map_err(|e| anyhow!("{e}"))
+                        .with_context(|| format!("{}: starting", key.location))?;
+                    continue;
+                }
+                Slot::Keep(i) => Slot::Keep(i),
+            };
+            ready.inputs.push((key, slot));
+        }
+
+        for (key, slot, _) in aggregators {
+            let slot = match slot {
+                Slot::New(a) => Slot::New(spawn_aggregator(
+                    a,
+                    key.clone(),
+                    &self.fanout,
+                    ready.settings.round_interval,
+                )?),
+                Slot::Keep(i) => Slot::Keep(i),
+            };
+            ready.aggregators.push((key, slot));
+        }
+        Ok(())
+    }
+
+    /// Undo a preparation that failed, in reverse: the running plugins are
+    /// as they were before the reload.
+    async fn undo(&mut self, ready: Ready) {
+        let Ready {
+            outputs,
+            aggregators,
+            inputs,
+            mut old_inputs,
+            stopped,
+            ..
+        } = ready;
+        let threads: Vec<_> = aggregators
+            .into_iter()
+            .filter_map(|(_, s)| match s {
+                // Without its sender the thread ends; it has seen no batch.
+                Slot::New((live, _tx)) => Some(live.thread),
+                Slot::Keep(_) => None,
+            })
+            .collect();
+        let _ = blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+        for (_, slot) in inputs {
+            if let Slot::New(input) = slot {
+                // Started or not: stop it, passing on what it accepted.
+                let (stop, stop_rx) = watch::channel(true);
+                let _ = input.run(self.chain_tx.clone(), stop_rx).await;
+                drop(stop);
+            }
+        }
+        for (i, key, input) in stopped {
+            let id = input.id.clone();
+            match self.spawn_input(input, key).await {
+                Ok(live) => old_inputs[i] = Some(live),
+                Err(e) => tracing::error!(plugin = %id,
+                    "could not start again after the failed reload, so it is not running: {e:#}"),
+            }
+        }
+        self.inputs = old_inputs.into_iter().flatten().collect();
+        for (_, slot) in outputs {
+            if let Slot::New(mut o) = slot
+                && let Err(e) = o.plugin.close().await
+            {
+                tracing::warn!(plugin = %o.id, "closing an output of the failed reload failed: {e}");
+            }
+        }
+    }
+
+    /// Step 3 of the module documentation.
+    async fn swap(&mut self, ready: Ready) -> ReloadReport {
+        let mut report = ReloadReport::default();
+        if ready.runtime.is_some() {
+            self.runtime = ready.runtime;
+        }
+        self.settings = ready.settings;
+
+        // Outputs.
+        let mut old: Vec<Option<LiveOutput>> = std::mem::take(&mut self.outputs)
+            .into_iter()
+            .map(Some)
+            .collect();
+        for (key, slot) in ready.outputs {
+            match slot {
+                Slot::Keep(i) => {
+                    let mut o = old[i].take().expect("each running output is kept once");
+                    o.key = key;
+                    self.outputs.push(o);
+                    report.kept += 1;
+                }
+                Slot::New(mut o) => {
+                    let same_place = old
+                        .iter()
+                        .position(|x| x.as_ref().is_some_and(|x| x.key.location == key.location));
+                    if let Some(j) = same_place {
+                        let prev = old[j].take().expect("found above");
+                        let _ = prev.stop.send(OutputStop::Detach);
+                        match prev.task.await {
+                            Ok(prev) => {
+                                prev.buffer.resize(o.buffer.limit(), o.batch_size);
+                                o.buffer = prev.buffer.clone();
+                            }
+                            Err(e) => tracing::error!(location = %key.location,
+                                "a replaced output ended abnormally; its buffer is lost: {e}"),
+                        }
+                        report.stopped += 1;
+                    }
+                    self.outputs.push(spawn_output(o, key));
+                    report.started += 1;
+                }
+            }
+        }
+        self.fanout
+            .replace(self.outputs.iter().map(|o| o.sink.clone()).collect());
+        let removed_outputs: Vec<LiveOutput> = old.into_iter().flatten().collect();
+
+        // Processors and aggregators, swapped by the chain.
+        let mut old_aggs: Vec<Option<LiveAggregator>> = std::mem::take(&mut self.aggregators)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut agg_slots = Vec::new();
+        for (key, slot) in ready.aggregators {
+            match slot {
+                Slot::Keep(i) => {
+                    let mut a = old_aggs[i].take().expect("each aggregator is kept once");
+                    a.key = key;
+                    self.aggregators.push(a);
+                    agg_slots.push(Slot::Keep(i));
+                    report.kept += 1;
+                }
+                Slot::New((live, tx)) => {
+                    self.aggregators.push(live);
+                    agg_slots.push(Slot::New(tx));
+                    report.started += 1;
+                }
+            }
+        }
+        let mut proc_slots = Vec::new();
+        let mut procs = Vec::new();
+        for (key, slot) in ready.processors {
+            match slot {
+                Slot::Keep(i) => {
+                    procs.push((key, self.processors[i].1.clone()));
+                    proc_slots.push(Slot::Keep(i));
+                    report.kept += 1;
+                }
+                Slot::New(p) => {
+                    procs.push((key, p.stats.clone()));
+                    proc_slots.push(Slot::New(p));
+                    report.started += 1;
+                }
+            }
+        }
+        let kept_procs = proc_slots
+            .iter()
+            .filter(|s| matches!(s, Slot::Keep(_)))
+            .count();
+        report.stopped += self.processors.len() - kept_procs;
+        self.processors = procs;
+        let (done, swapped) = oneshot::channel();
+        let sent = self
+            .chain_tx
+            .send(ChainMsg::Swap(ChainSwap {
+                processors: proc_slots,
+                aggregators: agg_slots,
+                pass_originals: ready.pass_originals,
+                done,
+            }))
+            .await;
+        if sent.is_err() || swapped.await.is_err() {
+            tracing::error!("the processor chain has stopped; metrics no longer flow");
+        }
+
+        // Inputs: the stopped ones are gone, the new ones run.
+        report.stopped += ready.stopped.len();
+        let mut old_inputs = ready.old_inputs;
+        for (key, slot) in ready.inputs {
+            match slot {
+                Slot::Keep(i) => {
+                    let mut input = old_inputs[i].take().expect("each input is kept once");
+                    input.key = key;
+                    self.inputs.push(input);
+                    report.kept += 1;
+                }
+                Slot::New(input) => {
+                    self.inputs.push(self.run_input(input, key));
+                    report.started += 1;
+                }
+            }
+        }
+
+        // What is gone: outputs flush a last time, aggregators finish.
+        for o in removed_outputs {
+            let _ = o.stop.send(OutputStop::Flush);
+            let _ = o.task.await;
+            report.stopped += 1;
+        }
+        let gone: Vec<_> = old_aggs.into_iter().flatten().map(|a| a.thread).collect();
+        report.stopped += gone.len();
+        let _ = blocking(move || {
+            for t in gone {
+                let _ = t.join();
+            }
+        })
+        .await;
+        report
+    }
+
+    /// Forget the counters of every plugin that is not running now.
+    fn forget_gone_stats(&self) {
+        let current: Vec<Arc<PluginStats>> = self
+            .inputs
+            .iter()
+            .map(|i| i.stats.clone())
+            .chain(self.processors.iter().map(|(_, s)| s.clone()))
+            .chain(self.aggregators.iter().map(|a| a.stats.clone()))
+            .chain(self.outputs.iter().map(|o| o.sink.stats.clone()))
+            .collect();
+        self.stats
+            .retain(|s| current.iter().any(|c| Arc::ptr_eq(c, s)));
+    }
+}

@@ -1,0 +1,178 @@
+//! Reloads of a live agent in-process: what runs, what is counted and what
+//! compiled code is held, after reloads that apply and reloads that fail.
+
+use std::path::Path;
+
+use super::*;
+use crate::config::Config;
+use crate::pipeline::Agent;
+use graft_test_support::wasm;
+
+fn config(text: &str) -> Config {
+    let mut c = Config::default();
+    c.merge_text(text, "test.toml").unwrap();
+    c
+}
+
+/// A listener, a WASM processor at `processor`, more `extra` sections, and
+/// an output.
+fn text(listen: u16, processor: &Path, out: &Path, extra: &str) -> String {
+    format!(
+        r#"
+[agent]
+  omit_hostname = true
+  flush_interval = "100ms"
+[[inputs.socket_listener]]
+  service_address = "tcp://127.0.0.1:{listen}"
+[[processors.wasm]]
+  path = "{}"
+  [processors.wasm.config]
+    from = "a"
+    to = "b"
+{extra}
+[[outputs.file]]
+  files = ["{}"]
+"#,
+        processor.display(),
+        out.display()
+    )
+}
+
+async fn start(config: Config) -> Live {
+    let mut agent = Agent::build(config).await.unwrap();
+    agent.connect().await.unwrap();
+    Live::start(agent).await.unwrap()
+}
+
+/// What runs: every plugin's location and fingerprint, and the plugins the
+/// self-metrics report.
+fn running(live: &Live) -> (Vec<PluginKey>, Vec<String>) {
+    let keys = live.running_keys();
+    let all = keys
+        .inputs
+        .into_iter()
+        .chain(keys.processors)
+        .chain(keys.aggregators)
+        .chain(keys.outputs)
+        .collect();
+    let stats = live
+        .stats
+        .snapshot()
+        .into_iter()
+        .map(|(id, _)| id.to_string())
+        .collect();
+    (all, stats)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compile_cache_forgets_code_no_plugin_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, q, out) = (
+        dir.path().join("p.wasm"),
+        dir.path().join("q.wasm"),
+        dir.path().join("out.lp"),
+    );
+    let passthrough = std::fs::read(wasm("test-passthrough")).unwrap();
+    let rename = std::fs::read(wasm("example-rename-processor")).unwrap();
+    std::fs::write(&p, &passthrough).unwrap();
+    std::fs::write(&q, &rename).unwrap();
+    let listen = free_port();
+    let mut live = start(config(&text(listen, &p, &out, ""))).await;
+    let cached = |live: &Live| live.runtime.as_ref().unwrap().cached_components();
+    assert_eq!(cached(&live), 1);
+
+    // The processor's code changes: the old code goes with the old instance.
+    std::fs::write(&p, &rename).unwrap();
+    live.reload(config(&text(listen, &p, &out, "")))
+        .await
+        .unwrap();
+    assert_eq!(cached(&live), 1);
+
+    // A second plugin with other code, then without it again.
+    std::fs::write(&p, &passthrough).unwrap();
+    let second = format!("[[processors.wasm]]\n  path = \"{}\"", q.display());
+    let second = format!("{second}\n  [processors.wasm.config]\n    from = \"c\"\n    to = \"d\"");
+    live.reload(config(&text(listen, &p, &out, &second)))
+        .await
+        .unwrap();
+    assert_eq!(cached(&live), 2);
+    live.reload(config(&text(listen, &p, &out, "")))
+        .await
+        .unwrap();
+    assert_eq!(cached(&live), 1);
+
+    // Code that does not compile is not kept either.
+    std::fs::write(&q, b"\0asm but not really").unwrap();
+    assert!(
+        live.reload(config(&text(listen, &p, &out, &second)))
+            .await
+            .is_err()
+    );
+    assert_eq!(cached(&live), 1);
+    live.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_fails_at_any_step_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, out) = (dir.path().join("p.wasm"), dir.path().join("out.lp"));
+    std::fs::copy(wasm("example-rename-processor"), &p).unwrap();
+    let listen = free_port();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().map(|a| (a.port(), taken)).unwrap();
+    let mut live = start(config(&text(listen, &p, &out, ""))).await;
+    let before = running(&live);
+
+    let changed = dir.path().join("changed.wasm");
+    std::fs::copy(wasm("test-passthrough"), &changed).unwrap();
+    let failing = [
+        // Built plugins first, then one that cannot be.
+        "[[inputs.mem]]\n[[processors.wasm]]\n  path = \"missing.wasm\"".to_owned(),
+        // An added output that cannot connect.
+        format!(
+            "[[inputs.mem]]\n[[outputs.file]]\n  files = [\"{}\"]",
+            dir.path().join("no/such/dir.lp").display()
+        ),
+        // An added listener whose port is taken.
+        format!(
+            "[[inputs.mem]]\n[[inputs.socket_listener]]\n  service_address = \"tcp://127.0.0.1:{}\"",
+            taken.0
+        ),
+    ];
+    for extra in &failing {
+        // The processor changes too: it must stay as it was.
+        let err = live
+            .reload(config(&text(listen, &changed, &out, extra)))
+            .await
+            .unwrap_err();
+        assert_eq!(running(&live), before, "after {err:#}");
+        // The listener still serves.
+        assert!(std::net::TcpStream::connect(("127.0.0.1", listen)).is_ok());
+    }
+    // The same with the listener itself changed: it gives up its port for
+    // its successor, and gets it back.
+    let moved = text(listen, &changed, &out, &failing[2]).replacen(
+        "[[inputs.socket_listener]]\n",
+        "[[inputs.socket_listener]]\n  alias = \"changed\"\n",
+        1,
+    );
+    assert!(live.reload(config(&moved)).await.is_err());
+    assert_eq!(running(&live), before);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", listen)).is_ok());
+
+    // And a good reload applies.
+    let report = live
+        .reload(config(&text(listen, &changed, &out, "[[inputs.mem]]")))
+        .await
+        .unwrap();
+    assert_eq!((report.started, report.kept), (2, 2), "{report:?}");
+    live.shutdown().await.unwrap();
+}
