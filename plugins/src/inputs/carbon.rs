@@ -13,8 +13,9 @@
 //!   layer ([`crate::listener`]): connections per listener
 //!   (`max_connections`) and in the process, line length
 //!   (`max_line_size`), frame length (`max_frame_size`), pickle nesting,
-//!   memo entries and decoded size (`max_pickle_depth`,
-//!   `max_pickle_memo_entries`, `max_pickle_decoded_size`), idle time
+//!   memo entries, decoded size and points (`max_pickle_depth`,
+//!   `max_pickle_memo_entries`, `max_pickle_decoded_size`,
+//!   `max_pickle_metrics`), idle time
 //!   (`read_timeout`). A bad or over-limit line, item or frame is counted
 //!   (`internal_gather.parse_errors`, and the limit's own `*_limit_hits`)
 //!   and skipped; the connection and everything else on it survive.
@@ -102,6 +103,10 @@ pub struct CarbonConfig {
     /// to, every copy through the memo or `DUP` counted again.
     #[serde(default = "default_pickle_decoded", deserialize_with = "de_size")]
     pub max_pickle_decoded_size: u64,
+    /// `max_pickle_metrics` (default 100000): points one frame may carry
+    /// (carbon's relays send at most 500).
+    #[serde(default = "default_pickle_metrics")]
+    pub max_pickle_metrics: usize,
 }
 
 /// `[[inputs.socket_listener]]` (Telegraf's spelling).
@@ -159,6 +164,9 @@ fn default_pickle_depth() -> usize {
 }
 fn default_pickle_memo() -> usize {
     PickleLimits::default().max_memo_entries
+}
+fn default_pickle_metrics() -> usize {
+    100_000
 }
 fn default_pickle_decoded() -> u64 {
     PickleLimits::default().max_decoded_size as u64
@@ -234,6 +242,7 @@ pub fn carbon(table: toml::Table) -> Result<Carbon> {
                 )?,
                 max_decoded_size: positive(c.max_pickle_decoded_size, "max_pickle_decoded_size")?,
             },
+            pickle_metrics: positive(c.max_pickle_metrics as u64, "max_pickle_metrics")?,
         },
     ))
 }
@@ -259,6 +268,7 @@ pub fn build_socket_listener(table: toml::Table) -> Result<Box<dyn Input>> {
             read_timeout: c.read_timeout,
             connections: c.max_connections,
             pickle: PickleLimits::default(),
+            pickle_metrics: default_pickle_metrics(),
         },
     )))
 }
@@ -294,6 +304,8 @@ pub(crate) struct Limits {
     pub read_timeout: Duration,
     pub connections: usize,
     pub pickle: PickleLimits,
+    /// Most points one pickle frame may carry.
+    pub pickle_metrics: usize,
 }
 
 /// The receiver.

@@ -72,6 +72,9 @@ pub struct PickleStats {
     /// `pickle_decoded_size_limit_hits`: frames that would decode to more
     /// than allowed (shared references counted each time they are used).
     pub pickle_decoded_size_limit_hits: Counter,
+    /// `pickle_metrics_limit_hits`: frames carrying more points than
+    /// allowed.
+    pub pickle_metrics_limit_hits: Counter,
 }
 
 impl PickleStats {
@@ -82,6 +85,7 @@ impl PickleStats {
             pickle_depth_limit_hits: counter(sink, "pickle_depth_limit_hits"),
             pickle_memo_entries_limit_hits: counter(sink, "pickle_memo_entries_limit_hits"),
             pickle_decoded_size_limit_hits: counter(sink, "pickle_decoded_size_limit_hits"),
+            pickle_metrics_limit_hits: counter(sink, "pickle_metrics_limit_hits"),
         }
     }
 }

@@ -164,6 +164,15 @@ pub(super) async fn pickles(mut conn: Connection, ctx: Arc<Ctx>) {
         };
         let mut out = BatchBuilder::new();
         let bad = match pickle::decode_with(&frame, &ctx.limits.pickle) {
+            Ok(v) if points(&v) > ctx.limits.pickle_metrics => {
+                let max = ctx.limits.pickle_metrics;
+                conn.limit_hit(
+                    &ctx.pickle.pickle_metrics_limit_hits,
+                    "max_pickle_metrics",
+                    max,
+                );
+                1
+            }
             Ok(v) => add_pickled(&v, &ctx, &mut out),
             Err(e) => {
                 refused(&mut conn, &ctx, &e);
@@ -184,7 +193,11 @@ fn refused(conn: &mut Connection, ctx: &Ctx, e: &pickle::PickleError) {
     match *e {
         E::Depth(max) => conn.limit_hit(&p.pickle_depth_limit_hits, "max_pickle_depth", max),
         E::Memo(max) => {
-            conn.limit_hit(&p.pickle_memo_entries_limit_hits, "max_pickle_memo_entries", max);
+            conn.limit_hit(
+                &p.pickle_memo_entries_limit_hits,
+                "max_pickle_memo_entries",
+                max,
+            );
         }
         E::DecodedSize(max) => conn.limit_hit(
             &p.pickle_decoded_size_limit_hits,
@@ -193,6 +206,22 @@ fn refused(conn: &mut Connection, ctx: &Ctx, e: &pickle::PickleError) {
         ),
         E::Invalid(_) => conn.bad_frame(e),
     }
+}
+
+/// How many points a decoded frame carries: one per `(ts, value)` after
+/// each item's path.
+fn points(v: &pickle::Value) -> usize {
+    use pickle::Value as V;
+    let (V::List(items) | V::Tuple(items)) = v else {
+        return 0;
+    };
+    items
+        .iter()
+        .map(|item| match item {
+            V::List(parts) | V::Tuple(parts) => parts.len().saturating_sub(1),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Add the points of a decoded frame; returns how many items were bad.

@@ -46,7 +46,8 @@ async fn each_limit_is_counted_and_the_connection_goes_on() {
         toml::from_str(
             "service_address = \"tcp://127.0.0.1:0\"\npickle_address = \"tcp://127.0.0.1:0\"\n\
              max_line_size = 32\nmax_frame_size = 4096\nmax_pickle_depth = 4\n\
-             max_pickle_memo_entries = 2\nmax_pickle_decoded_size = 2048",
+             max_pickle_memo_entries = 2\nmax_pickle_decoded_size = 2048\n\
+             max_pickle_metrics = 2",
         )
         .unwrap(),
     )
@@ -58,8 +59,16 @@ async fn each_limit_is_counted_and_the_connection_goes_on() {
     let mut p = TcpStream::connect(pickled).await.unwrap();
     let nested = [vec![b'('; 5], vec![b'l'; 5], vec![b'.']].concat();
     let memo = b"\x80\x02K\x01q\x00q\x01q\x02.".to_vec();
-    let big = [b"\x80\x02X\x00\x08\x00\x00".to_vec(), vec![b'x'; 2048], b"2.".to_vec()].concat();
+    let big = [
+        b"\x80\x02X\x00\x08\x00\x00".to_vec(),
+        vec![b'x'; 2048],
+        b"2.".to_vec(),
+    ]
+    .concat();
+    let mut three = Vec::new();
+    pickle::encode(&[("p", 1, 1.0), ("p", 2, 2.0), ("p", 3, 3.0)], &mut three);
     for attack in [
+        frame(&three),
         frame(&nested),
         frame(&memo),
         frame(&big),
@@ -82,7 +91,8 @@ async fn each_limit_is_counted_and_the_connection_goes_on() {
     assert_eq!(count(&sink, "pickle_decoded_size_limit_hits"), 1);
     assert_eq!(count(&sink, "frame_size_limit_hits"), 1);
     assert_eq!(count(&sink, "line_size_limit_hits"), 1);
-    // Five refused frames and one over-long line.
-    assert_eq!(sink.malformed_count(), 6);
+    assert_eq!(count(&sink, "pickle_metrics_limit_hits"), 1);
+    // Six refused frames and one over-long line.
+    assert_eq!(sink.malformed_count(), 7);
     input.stop().await;
 }
