@@ -219,8 +219,8 @@ impl Connection {
         }
     }
 
-    /// Count a frame that could not be read and log it, once per
-    /// connection.
+    /// Log a frame that could not be read (the caller counts it in
+    /// `parse_errors`), once per connection.
     pub fn bad_frame(&mut self, error: &dyn std::fmt::Display) {
         if !self.logged.contains(&"bad_frame") {
             self.logged.push("bad_frame");
