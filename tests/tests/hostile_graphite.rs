@@ -279,7 +279,9 @@ fn flood_without_newline(port: u16, total: usize) -> usize {
 fn carbon_statsd_and_socket_listener_survive_hostile_peers() {
     set_own_nofile(20_000);
     let agent = start_agent(None);
-    let rss = RssWatch::start(agent.child.id());
+    let pid = agent.child.id();
+    let rss = RssWatch::start(pid);
+    let mut phases = Vec::new();
     let writer = GoodWriter::start(agent.ports.good);
     let p = agent.ports;
 
@@ -300,12 +302,17 @@ fn carbon_statsd_and_socket_listener_survive_hostile_peers() {
     agent.wait_counter("carbon", "pickle_depth_limit_hits", 1);
     // The two 2^60 lengths and nothing else are plain bad frames.
     agent.wait_counter("carbon", "parse_errors", 5);
+    phases.push(("pickle attacks", rss.take_peak_kb(pid)));
 
     // 200 MB without a newline to carbon and to statsd over TCP.
-    for (port, alias) in [(p.carbon, "carbon"), (p.statsd, "statsd")] {
+    for (port, alias, phase) in [
+        (p.carbon, "carbon", "200 MB without a newline to carbon"),
+        (p.statsd, "statsd", "200 MB without a newline to statsd"),
+    ] {
         let sent = flood_without_newline(port, 200 << 20);
         assert_eq!(sent, 200 << 20, "{alias}: the flood was cut short");
         agent.wait_counter(alias, "line_size_limit_hits", 1);
+        phases.push((phase, rss.take_peak_kb(pid)));
     }
 
     // 5 000 connections held on the carbon port, then released: the
@@ -322,6 +329,7 @@ fn carbon_statsd_and_socket_listener_survive_hostile_peers() {
     let refused = agent.wait_counter("carbon", "connections_limit_hits", 5_000 - 256);
     assert!(refused <= 5_000 - 256 + 50, "{refused} refused");
     drop(idle);
+    phases.push(("5 000 idle connections", rss.take_peak_kb(pid)));
 
     // Random bytes (invalid UTF-8, NULs) between good lines on the carbon
     // port once the idle connections are gone: every good line lands.
@@ -347,6 +355,7 @@ fn carbon_statsd_and_socket_listener_survive_hostile_peers() {
     c.write_all(&text).unwrap();
     drop(c);
     agent.wait_landed("mixed.seq", &mixed);
+    phases.push(("random bytes among good lines", rss.take_peak_kb(pid)));
 
     // 100 000 garbage datagrams to statsd over UDP, then good ones until
     // one lands (UDP may drop some under load).
@@ -361,6 +370,7 @@ fn carbon_statsd_and_socket_listener_survive_hostile_peers() {
         let _ = u.send_to(&junk, ("127.0.0.1", p.statsd_udp));
     }
     agent.wait_counter("statsd_udp", "parse_errors", 1_000);
+    phases.push(("100 000 garbage statsd datagrams", rss.take_peak_kb(pid)));
     poll_until("a good statsd datagram", Duration::from_secs(15), || {
         let _ = u.send_to(b"udp_good:1|c\n", ("127.0.0.1", p.statsd_udp));
         std::fs::read_to_string(&agent.out).is_ok_and(|t| t.contains("\nudp_good,"))
@@ -369,13 +379,15 @@ fn carbon_statsd_and_socket_listener_survive_hostile_peers() {
     let sent = writer.finish();
     assert!(sent.len() > 100, "the good writer sent {}", sent.len());
     agent.wait_landed("good.seq", &sent);
-    let peak = rss.peak_kb();
+    phases.push(("the rest", rss.take_peak_kb(pid)));
     drop(rss);
-    assert!(
-        peak < RSS_BOUND_KB,
-        "peak resident memory {peak} KiB over {RSS_BOUND_KB} KiB"
-    );
-    println!("peak resident memory under attack: {peak} KiB");
+    for (phase, peak) in &phases {
+        println!("peak resident memory during {phase}: {peak} KiB");
+        assert!(
+            *peak < RSS_BOUND_KB,
+            "{phase}: peak resident memory {peak} KiB over {RSS_BOUND_KB} KiB"
+        );
+    }
     agent.stop();
 }
 

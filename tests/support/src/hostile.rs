@@ -53,6 +53,12 @@ impl RssWatch {
     pub fn peak_kb(&self) -> u64 {
         self.peak.load(Ordering::Relaxed)
     }
+
+    /// The peak since the last call (or the start), starting a new period
+    /// at the current resident memory.
+    pub fn take_peak_kb(&self, pid: u32) -> u64 {
+        self.peak.swap(rss_kb(pid), Ordering::Relaxed)
+    }
 }
 
 impl Drop for RssWatch {
