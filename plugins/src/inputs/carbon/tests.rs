@@ -96,3 +96,25 @@ async fn each_limit_is_counted_and_the_connection_goes_on() {
     assert_eq!(sink.malformed_count(), 7);
     input.stop().await;
 }
+
+#[test]
+fn a_zero_limit_is_an_error_naming_its_key() {
+    for key in [
+        "max_line_size",
+        "max_frame_size",
+        "max_pickle_depth",
+        "max_pickle_memo_entries",
+        "max_pickle_decoded_size",
+        "max_pickle_metrics",
+    ] {
+        let table = toml::from_str(&format!("{key} = 0")).unwrap();
+        let e = super::carbon(table).err().expect("refused");
+        assert!(format!("{e:#}").contains(key), "{key}: {e:#}");
+    }
+    let e = super::build_socket_listener(
+        toml::from_str("service_address = \"tcp://127.0.0.1:0\"\nmax_line_size = 0").unwrap(),
+    )
+    .err()
+    .expect("refused");
+    assert!(format!("{e:#}").contains("max_line_size"), "{e:#}");
+}

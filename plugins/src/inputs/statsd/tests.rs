@@ -179,3 +179,10 @@ async fn tcp_lines_over_the_maximum_are_dropped() {
     assert_eq!(got, want);
     assert_eq!(sink.malformed_count(), 1);
 }
+
+#[test]
+fn a_zero_line_size_is_an_error_naming_its_key() {
+    let config = crate::config::parse(toml::from_str("max_line_size = 0").unwrap()).unwrap();
+    let e = Statsd::new(config).err().expect("refused");
+    assert!(format!("{e:#}").contains("max_line_size"), "{e:#}");
+}
