@@ -47,8 +47,8 @@ fn last_process_fields(text: &str, alias: &str) -> Option<BTreeMap<String, Strin
     let tag = format!(",alias={alias},");
     let line = text
         .lines()
-        .filter(|l| l.starts_with("internal_process") && l.contains(&tag))
-        .last()?;
+        .rev()
+        .find(|l| l.starts_with("internal_process") && l.contains(&tag))?;
     let fields = line.split(' ').nth(1)?;
     Some(
         fields
