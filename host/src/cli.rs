@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::config::{Config, sample};
 use crate::pipeline::{Agent, ConfigLoader, ReloadRequest};
+use crate::shutdown;
 
 /// A metrics agent whose plugins can be sandboxed WebAssembly components.
 #[derive(Parser, Debug)]
@@ -279,7 +280,8 @@ fn run(cli: Cli) -> Result<()> {
             watch_config,
         } => {
             let config = args.load()?;
-            runtime()?.block_on(async {
+            let rt = runtime()?;
+            let ran = rt.block_on(async {
                 let wasm_files = crate::watch::wasm_files(&config);
                 let config_files = config.files.clone();
                 let mut agent = Agent::build(config).await?;
@@ -290,10 +292,15 @@ fn run(cli: Cli) -> Result<()> {
                     return agent.run_once().await;
                 }
                 let (stop_tx, stop_rx) = watch::channel(false);
+                let stats = agent.stats.clone();
                 tokio::spawn(async move {
-                    wait_for_signal().await;
-                    tracing::info!("stop requested; shutting down");
+                    shutdown::signal().await;
+                    tracing::info!(
+                        grace_s = shutdown::GRACE.as_secs(),
+                        "stop requested; shutting down"
+                    );
                     let _ = stop_tx.send(true);
+                    shutdown::enforce(stats).await;
                 });
                 let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(4);
                 let watcher = if watch_config {
@@ -316,7 +323,11 @@ fn run(cli: Cli) -> Result<()> {
                     Ok(config)
                 });
                 agent.run_reloadable(stop_rx, reload_rx, loader).await
-            })
+            });
+            // A blocking task a plugin left behind (a WASI file read that
+            // never returns) must not hold up the exit.
+            rt.shutdown_background();
+            ran
         }
     }
 }
@@ -334,21 +345,6 @@ async fn forward_sighup(tx: tokio::sync::mpsc::Sender<ReloadRequest>) {
         if tx.send(ReloadRequest::new("SIGHUP")).await.is_err() {
             return;
         }
-    }
-}
-
-async fn wait_for_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot listen for SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }
 

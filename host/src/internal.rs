@@ -97,6 +97,9 @@ impl Internal {
                         .field("errors", get(&s.errors) as i64)
                         .field("faults", get(&s.faults) as i64)
                         .field("parse_errors", get(&s.parse_errors) as i64);
+                    for (name, n) in s.counters.snapshot() {
+                        m.field(name, n as i64);
+                    }
                     sandbox(&mut m, &id, &s);
                 }
                 "processors" => {

@@ -16,6 +16,7 @@
 //! - [`internal`]: `inputs.internal`, the agent's own metrics
 //! - [`registry`]: the list of built-in plugins
 //! - [`pipeline`]: building and running the agent; output buffers
+//! - [`shutdown`]: stopping in bounded time
 //! - [`wasm`]: the wasmtime host: engine, instances, limits, permissions
 //! - [`stats`]: self-metrics of every plugin
 
@@ -27,6 +28,7 @@ pub mod internal;
 pub mod pipeline;
 pub mod registry;
 pub mod scaffold;
+pub mod shutdown;
 pub mod stats;
 pub mod wasm;
 pub mod watch;

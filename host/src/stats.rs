@@ -37,6 +37,8 @@ pub struct PluginStats {
     pub buffer_limit: AtomicU64,
     /// Lines, frames or packets a service input could not read.
     pub parse_errors: Arc<AtomicU64>,
+    /// A plugin's own counters (limit hits, timeouts), by name.
+    pub counters: Arc<graft_core::counters::Counters>,
 }
 
 impl PluginStats {

@@ -204,3 +204,127 @@ fn recycle_memory_replaces_a_growing_instance_between_calls_without_a_fault() {
         p.instance().memory_peak()
     );
 }
+
+/// An evil guest (`tests/plugins/evil-*`) of `kind` doing `action` in
+/// `export`, with a 300 ms deadline.
+fn evil_spec(kind: &str, action: &str, export: &str) -> (graft::wasm::LoadedPlugin, PluginSpec) {
+    let rt = WasmRuntime::new(&RuntimeOptions { cache_dir: None }).unwrap();
+    let plugin = rt
+        .load(&graft_test_support::wasm(&format!("evil-{kind}")))
+        .unwrap();
+    let spec = PluginSpec {
+        name: format!("{kind}s.wasm::{action}-{export}").into(),
+        config_json: format!(r#"{{"action":"{action}","in":"{export}"}}"#),
+        permissions: Permissions::default(),
+        limits: Limits {
+            memory_bytes: 32 << 20,
+            call_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        },
+        stats: Default::default(),
+    };
+    (plugin, spec)
+}
+
+/// Call `export` of a started evil guest of `kind` once.
+fn call_export(kind: &str, export: &str, inst: WasmInstance) -> Option<graft_core::Fault> {
+    use graft::wasm::adapters::{WasmAggregator, gather_now, write_now};
+    use graft_core::Aggregator;
+    fn fault<E: std::fmt::Debug>(r: Result<(), CallError<E>>) -> Option<graft_core::Fault> {
+        match r {
+            Err(CallError::Fault(f)) => Some(f),
+            Ok(()) => None,
+            Err(e) => panic!("expected a fault, got {e:?}"),
+        }
+    }
+    let mut inst = inst;
+    match (kind, export) {
+        ("input", _) => fault(gather_now(&mut inst).map(drop)),
+        ("processor", _) => fault(WasmProcessor::new(inst).process(&mut batch("m"))),
+        ("aggregator", "add") => fault(WasmAggregator::new(inst).add(&batch("m"))),
+        ("aggregator", "push") => fault(WasmAggregator::new(inst).push().map(drop)),
+        ("aggregator", _) => fault(WasmAggregator::new(inst).reset()),
+        _ => fault(write_now(&mut inst, batch("m"))),
+    }
+}
+
+#[test]
+fn a_guest_asleep_in_any_export_is_taken_back_at_its_deadline() {
+    let cases = [
+        ("input", "gather"),
+        ("processor", "process"),
+        ("aggregator", "add"),
+        ("aggregator", "push"),
+        ("aggregator", "reset"),
+        ("output", "write"),
+    ];
+    for (kind, export) in cases {
+        // An hour-long `std::thread::sleep`: a WASI clock poll on the host,
+        // where no epoch tick reaches the guest.
+        let (plugin, spec) = evil_spec(kind, "sleep", export);
+        let inst = WasmInstance::start(plugin, spec).unwrap();
+        let start = Instant::now();
+        let f =
+            call_export(kind, export, inst).unwrap_or_else(|| panic!("{kind} {export}: no fault"));
+        assert_eq!(
+            f.kind,
+            FaultKind::Deadline,
+            "{kind} {export}: {}",
+            f.message
+        );
+        assert!(f.message.contains("300ms"), "{}", f.message);
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{kind} {export}: the 300 ms deadline took {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[test]
+fn init_asleep_or_spinning_is_a_deadline_fault_and_recovers_with_backoff() {
+    for (kind, action) in [
+        ("input", "sleep"),
+        ("processor", "sleep"),
+        ("aggregator", "sleep"),
+        ("output", "sleep"),
+        ("processor", "loop"),
+    ] {
+        let (plugin, spec) = evil_spec(kind, action, "init");
+        match WasmInstance::start(plugin.clone(), spec.clone()) {
+            Err(graft::wasm::instance::StartError::Fault(f)) => {
+                assert_eq!(
+                    f.kind,
+                    FaultKind::Deadline,
+                    "{kind} {action}: {}",
+                    f.message
+                );
+            }
+            Err(e) => panic!("{kind} {action}: expected a deadline fault, got {e}"),
+            Ok(_) => panic!("{kind} {action}: init returned"),
+        }
+        // An agent starts anyway; the fault is counted, and every later
+        // attempt (after the backoff) times out again.
+        let stats = spec.stats.clone();
+        let inst = WasmInstance::start_or_recover(plugin, spec).unwrap();
+        assert_eq!(PluginStats::get(&stats.faults_deadline), 1);
+        let f = call_export(kind, "", inst).expect("no instance to call");
+        assert_eq!(
+            f.kind,
+            FaultKind::Restarting,
+            "{kind} {action}: {}",
+            f.message
+        );
+    }
+}
+
+#[test]
+fn exit_inside_a_call_is_a_trap_that_names_it() {
+    let (plugin, spec) = evil_spec("processor", "exit", "process");
+    let mut p = WasmProcessor::new(WasmInstance::start(plugin, spec).unwrap());
+    let mut b = batch("m");
+    let f = fault_of(p.process(&mut b));
+    assert_eq!(f.kind, FaultKind::Trap, "{}", f.message);
+    assert!(f.message.contains("called exit("), "{}", f.message);
+    assert_eq!(b.get(0).name(), "m", "batch handed back");
+}

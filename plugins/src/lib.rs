@@ -22,13 +22,19 @@
 //! - [`outputs::influxdb`], [`outputs::influxdb_v2`]: InfluxDB's write APIs
 //! - [`http`]: the HTTP client settings the HTTP outputs share (TLS, headers,
 //!   gzip)
+//! - [`listener`]: the listener layer the network inputs share (connection
+//!   budget, bounded framing, timeouts, limit counters)
+//! - [`fuzzing`]: the fuzz targets' entry points, shared with the corpus
+//!   replay test
 //! - [`config`]: parsing a plugin's table with errors that name the key
 //! - [`duration`]: durations and sizes as Telegraf spells them
 
 pub mod config;
 pub mod duration;
+pub mod fuzzing;
 pub mod graphite;
 pub mod http;
 pub mod inputs;
+pub mod listener;
 pub mod outputs;
 pub mod processors;

@@ -8,6 +8,7 @@
 //! Layout:
 //! - [`batch`]: the columnar batch, its row view and symbol-level edits
 //! - [`builder`]: building batches metric by metric
+//! - [`counters`]: a plugin's own named counters (limit hits, timeouts)
 //! - [`strings`]: the per-batch string table
 //! - [`value`]: field values, borrowed and symbolic
 //! - [`lineproto`]: InfluxDB line protocol, as Telegraf writes it
@@ -16,6 +17,7 @@
 
 pub mod batch;
 pub mod builder;
+pub mod counters;
 pub mod lineparse;
 pub mod lineproto;
 pub mod plugin;

@@ -1,17 +1,19 @@
-//! Parsing InfluxDB line protocol into a batch.
+//! Parsing InfluxDB line protocol into a batch, line by line from bytes,
+//! with InfluxDB 1.x's meaning (see [`line`] for the rules).
 //!
-//! The full grammar: measurement, tags and fields with their escapes
-//! (`\,` `\=` `\ ` `\\` in names, keys and tag values; `\"` and `\\` in
-//! string fields; any other backslash is kept as written), integers `i`,
-//! unsigned `u`, floats (also `1.`, `.5`, exponents), booleans in all ten
-//! spellings, comments, `\r\n`, a newline inside a quoted string, and the
-//! timestamp in the request's precision. A bad line is reported with its
-//! number and a short reason and skipped; the other lines are kept.
+//! A body is split into lines first ([`lines`]); each line is then checked
+//! for UTF-8 and parsed on its own, in time linear in its length. (A line
+//! that runs over several newlines, kept going by a quote or a backslash as
+//! in 1.x, and is not UTF-8 is read one physical line at a time instead, so
+//! that random bytes cannot take the good lines after them down.) A line
+//! that cannot be read (not UTF-8, bad syntax, more tags or fields than the
+//! options allow) is reported with its number, its byte range and a short
+//! reason, and skipped; every other line is kept.
 
-use std::borrow::Cow;
+mod line;
+mod lines;
 
 use crate::builder::BatchBuilder;
-use crate::value::FieldRef;
 
 /// Unit of the timestamps in the text.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,7 +28,8 @@ pub enum Precision {
 }
 
 impl Precision {
-    fn nanos(self) -> i64 {
+    /// Nanoseconds in one unit.
+    pub fn nanos(self) -> i64 {
         match self {
             Precision::Nanoseconds => 1,
             Precision::Microseconds => 1_000,
@@ -52,390 +55,168 @@ impl Precision {
     }
 }
 
+/// What kind of problem made a line unreadable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseErrorKind {
+    /// The line does not follow the grammar.
+    Syntax,
+    /// The line is not valid UTF-8.
+    NotUtf8,
+    /// The line has more tags than [`ParseOptions::max_tags`].
+    TooManyTags,
+    /// The line has more fields than [`ParseOptions::max_fields`].
+    TooManyFields,
+}
+
 /// A line that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {reason}")]
 pub struct ParseError {
     /// 1-based line number in the text.
     pub line: usize,
+    pub kind: ParseErrorKind,
     pub reason: String,
+    /// Where the line is in the text (bytes, without its newline).
+    pub span: std::ops::Range<usize>,
 }
 
-/// A field value as written, strings still escaped.
-enum RawValue<'a> {
-    Float(f64),
-    Int(i64),
-    Uint(u64),
-    Bool(bool),
-    Str(&'a str),
+/// How to read a body.
+#[derive(Clone, Debug, Default)]
+pub struct ParseOptions {
+    /// Unit of the timestamps in the text.
+    pub precision: Precision,
+    /// Timestamp (nanoseconds) of lines that have none.
+    pub default_time: i64,
+    /// Most tags one line may have; 0 means no limit.
+    pub max_tags: usize,
+    /// Most fields one line may have; 0 means no limit.
+    pub max_fields: usize,
 }
 
-/// Where the scanner is in a line.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Part {
-    /// Measurement and tags: quotes are plain characters.
-    Head,
-    /// A field key: quotes are plain characters.
-    Key,
-    /// Right after a field's `=`.
-    ValueStart,
-    /// Inside a quoted string value: only `\"` and `\\` are special,
-    /// and a newline belongs to the string.
-    Str,
-    /// An unquoted value, or after a string's closing quote.
-    Value,
-    /// After the field set: the timestamp.
-    Tail,
+/// Parses a body a piece at a time, so that a caller can stop between
+/// pieces (a shutdown) and a large body never holds a thread for long.
+pub struct BodyParser<'a> {
+    body: &'a [u8],
+    lines: lines::Lines<'a>,
+    options: ParseOptions,
+    scratch: line::Scratch,
+    errors: Vec<ParseError>,
 }
 
-impl Part {
-    /// The part after byte `c` (not a backslash, not a newline).
-    fn next(self, c: u8) -> Part {
-        match (self, c) {
-            (Part::Head, b' ') => Part::Key,
-            (Part::Key, b'=') => Part::ValueStart,
-            (Part::Key, b' ') => Part::Tail,
-            (Part::ValueStart, b'"') => Part::Str,
-            (Part::ValueStart | Part::Value, b',') => Part::Key,
-            (Part::ValueStart | Part::Value, b' ') => Part::Tail,
-            (Part::ValueStart, _) => Part::Value,
-            (Part::Str, b'"') => Part::Value,
-            (p, _) => p,
+impl<'a> BodyParser<'a> {
+    /// A parser over `body`; nothing is read yet.
+    pub fn new(body: &'a [u8], options: ParseOptions) -> Self {
+        Self {
+            body,
+            lines: lines::Lines::new(body),
+            options,
+            scratch: line::Scratch::default(),
+            errors: Vec::new(),
         }
     }
-}
 
-/// Split `text` into lines, keeping a newline that is inside a quoted
-/// string field as part of its line. Yields (1-based number, line).
-fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    let bytes = text.as_bytes();
-    let mut start = 0;
-    let mut lineno = 1;
-    std::iter::from_fn(move || {
-        if start >= bytes.len() {
-            return None;
+    /// Parse whole lines into `out` until at least `budget` bytes of the
+    /// body were read or the body ends. True when the body is done.
+    pub fn parse_some(&mut self, budget: usize, out: &mut BatchBuilder) -> bool {
+        let stop_at = self.lines.position().saturating_add(budget);
+        while self.lines.position() < stop_at {
+            let Some(l) = self.lines.next() else {
+                return true;
+            };
+            self.one(l, out);
         }
-        let first = lineno;
-        // Fast path: a line without a quote cannot hold a quoted newline.
-        let nl = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |n| start + n);
-        if memchr::memchr(b'"', &bytes[start..nl]).is_none() {
-            let line = &text[start..nl];
-            start = nl + 1;
-            lineno += 1;
-            return Some((first, line.strip_suffix('\r').unwrap_or(line)));
-        }
-        let (mut i, mut part) = (start, Part::Head);
-        let mut first_newline = None;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\\' if bytes.get(i + 1).is_some_and(|&n| n != b'\n') => {
-                    if part == Part::ValueStart {
-                        part = Part::Value;
-                    }
-                    i += 1;
+        self.lines.position() >= self.body.len()
+    }
+
+    /// Bytes of the body read so far.
+    pub fn position(&self) -> usize {
+        self.lines.position().min(self.body.len())
+    }
+
+    /// The lines that could not be read so far.
+    pub fn errors(&self) -> &[ParseError] {
+        &self.errors
+    }
+
+    /// The lines that could not be read.
+    pub fn into_errors(self) -> Vec<ParseError> {
+        self.errors
+    }
+
+    fn one(&mut self, l: lines::Line, out: &mut BatchBuilder) {
+        let raw = &self.body[l.start..l.end];
+        if memchr::memchr(b'\n', raw).is_some() && std::str::from_utf8(raw).is_err() {
+            // A line that runs over newlines (a quote or a backslash kept
+            // it going) and is not UTF-8 anyway is garbage: read each of
+            // its physical lines on its own, so that it cannot take good
+            // lines down with it.
+            let mut start = l.start;
+            for (n, piece) in raw.split(|&c| c == b'\n').enumerate() {
+                let mut end = start + piece.len();
+                if end > start && self.body[end - 1] == b'\r' {
+                    end -= 1;
                 }
-                b'\n' => {
-                    lineno += 1;
-                    first_newline.get_or_insert(i);
-                    if part != Part::Str {
-                        break;
-                    }
-                }
-                c => part = part.next(c),
+                self.physical(l.number + n, start..end, out);
+                start += piece.len() + 1;
             }
-            i += 1;
+            return;
         }
-        // A quote that never closes: the line ends at its first newline, so
-        // that one bad line does not swallow the rest.
-        if part == Part::Str
-            && let Some(nl) = first_newline
-        {
-            i = nl;
-            lineno = first + 1;
-        }
-        let end = i.min(bytes.len());
-        let line = &text[start..end];
-        start = end + 1;
-        Some((first, line.strip_suffix('\r').unwrap_or(line)))
-    })
-}
-
-/// The end of a field set starting at `from`: the first space outside a
-/// string value, or the end of the line.
-fn field_set_end(b: &[u8], from: usize) -> Result<usize, &'static str> {
-    if memchr::memchr(b'"', &b[from..]).is_none() {
-        return Ok(scan(b, from, b" "));
-    }
-    let (mut i, mut part) = (from, Part::Key);
-    while i < b.len() {
-        if b[i] == b'\\' {
-            if part == Part::ValueStart {
-                part = Part::Value;
-            }
-            i += 2;
-            continue;
-        }
-        part = part.next(b[i]);
-        if part == Part::Tail {
-            return Ok(i);
-        }
-        i += 1;
-    }
-    if part == Part::Str {
-        return Err("unterminated string field");
-    }
-    Ok(b.len())
-}
-
-/// Index of the first unescaped byte in `s` from `stop`, or `s.len()`.
-fn scan(s: &[u8], from: usize, stop: &[u8]) -> usize {
-    let mut i = from;
-    while i < s.len() {
-        if s[i] == b'\\' {
-            i += 2;
-            continue;
-        }
-        if stop.contains(&s[i]) {
-            return i;
-        }
-        i += 1;
-    }
-    s.len()
-}
-
-/// Unescape a name, key or tag value.
-fn unescape(raw: &str) -> Result<Cow<'_, str>, &'static str> {
-    let mut backslash = false;
-    for &b in raw.as_bytes() {
-        if b < 0x20 || b == 0x7f {
-            return Err("a name, key or tag value holds a control character");
-        }
-        backslash |= b == b'\\';
-    }
-    if !backslash {
-        return Ok(raw.into());
-    }
-    if raw.ends_with('\\') && !raw.ends_with("\\\\") {
-        return Err("a name, key or tag value ends with a backslash");
-    }
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\\'
-            && let Some(&n) = chars.peek()
-            && matches!(n, ',' | '=' | ' ' | '\\')
-        {
-            out.push(n);
-            chars.next();
-            continue;
-        }
-        out.push(c);
-    }
-    Ok(out.into())
-}
-
-fn unescape_string(raw: &str) -> Cow<'_, str> {
-    if !raw.contains('\\') {
-        return raw.into();
-    }
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\\'
-            && let Some(&n) = chars.peek()
-            && matches!(n, '"' | '\\')
-        {
-            out.push(n);
-            chars.next();
-            continue;
-        }
-        out.push(c);
-    }
-    out.into()
-}
-
-fn parse_value(v: &str) -> Result<RawValue<'_>, &'static str> {
-    let b = v.as_bytes();
-    match b.first() {
-        None => Err("a field has no value"),
-        Some(b'"') => {
-            if b.len() < 2 || b[b.len() - 1] != b'"' || scan(b, 1, b"\"") != b.len() - 1 {
-                return Err("unterminated string field");
-            }
-            Ok(RawValue::Str(&v[1..v.len() - 1]))
-        }
-        Some(_) => match v {
-            "t" | "T" | "true" | "True" | "TRUE" => Ok(RawValue::Bool(true)),
-            "f" | "F" | "false" | "False" | "FALSE" => Ok(RawValue::Bool(false)),
-            _ if v.ends_with('i') => v[..v.len() - 1]
-                .parse::<i64>()
-                .map(RawValue::Int)
-                .map_err(|_| "invalid or out-of-range integer"),
-            _ if v.ends_with('u') => {
-                let digits = &v[..v.len() - 1];
-                if digits.starts_with(['-', '+']) {
-                    return Err("invalid or out-of-range unsigned integer");
-                }
-                digits
-                    .parse::<u64>()
-                    .map(RawValue::Uint)
-                    .map_err(|_| "invalid or out-of-range unsigned integer")
-            }
-            _ => {
-                // Rust also reads "inf" and "NaN"; line protocol does not.
-                if !b
-                    .iter()
-                    .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'+' | b'e' | b'E'))
-                    || b.starts_with(b"+")
-                {
-                    return Err("invalid field value");
-                }
-                match v.parse::<f64>() {
-                    Ok(x) if x.is_finite() => Ok(RawValue::Float(x)),
-                    Ok(_) => Err("float out of range"),
-                    Err(_) => Err("invalid number"),
-                }
-            }
-        },
-    }
-}
-
-/// Buffers reused from line to line.
-#[derive(Default)]
-struct Scratch<'t> {
-    tags: Vec<(Cow<'t, str>, Cow<'t, str>)>,
-    fields: Vec<(Cow<'t, str>, RawValue<'t>)>,
-}
-
-/// Parse one line (not blank, not a comment) into `out`.
-fn parse_line<'t>(
-    line: &'t str,
-    precision: Precision,
-    default_time: i64,
-    out: &mut BatchBuilder,
-    scratch: &mut Scratch<'t>,
-) -> Result<(), &'static str> {
-    scratch.tags.clear();
-    scratch.fields.clear();
-    let Scratch { tags, fields } = scratch;
-    let b = line.as_bytes();
-    let name_end = scan(b, 0, b", ");
-    let name = unescape(&line[..name_end])?;
-    if name.is_empty() {
-        return Err("missing measurement");
-    }
-    let mut i = name_end;
-    while i < b.len() && b[i] == b',' {
-        let end = scan(b, i + 1, b", ");
-        let pair = &line[i + 1..end];
-        let eq = scan(pair.as_bytes(), 0, b"=");
-        if eq == pair.len() {
-            return Err("a tag has no `=`");
-        }
-        let (k, v) = (unescape(&pair[..eq])?, unescape(&pair[eq + 1..])?);
-        if k.is_empty() || v.is_empty() {
-            return Err("empty tag key or value");
-        }
-        tags.push((k, v));
-        i = end;
-    }
-    if i >= b.len() || b[i] != b' ' {
-        return Err("missing fields");
-    }
-    i += 1;
-    // Fields: up to the next unescaped space outside a quoted string.
-    let fields_start = i;
-    i = field_set_end(b, i)?;
-    let fields_text = &line[fields_start..i.min(b.len())];
-    if fields_text.is_empty() {
-        return Err("missing fields");
-    }
-    let rest = line.get(i + 1..).unwrap_or("").trim_matches(' ');
-    let timestamp = if rest.is_empty() {
-        default_time
-    } else {
-        let t: i64 = rest.parse().map_err(|_| "invalid timestamp")?;
-        t.checked_mul(precision.nanos())
-            .ok_or("timestamp out of range")?
-    };
-
-    let fb = fields_text.as_bytes();
-    let mut j = 0;
-    while j <= fb.len() {
-        let eq = scan(fb, j, b"=,");
-        if eq >= fb.len() || fb[eq] != b'=' {
-            return Err("a field has no `=`");
-        }
-        let key = unescape(&fields_text[j..eq])?;
-        if key.is_empty() {
-            return Err("empty field key");
-        }
-        // The value ends at the next comma outside a string.
-        let mut k = eq + 1;
-        let mut q = false;
-        while k < fb.len() {
-            match fb[k] {
-                b'\\' if q => k += 1,
-                b'"' => q = !q,
-                b',' if !q => break,
-                _ => {}
-            }
-            k += 1;
-        }
-        let value = parse_value(&fields_text[eq + 1..k.min(fb.len())])?;
-        fields.retain(|(existing, _)| *existing != key);
-        fields.push((key, value));
-        j = k + 1;
-        if k >= fb.len() {
-            break;
-        }
+        self.physical(l.number, l.start..l.end, out);
     }
 
-    for (n, (k, _)) in tags.iter().enumerate() {
-        if tags[..n].iter().any(|(earlier, _)| earlier == k) {
-            return Err("duplicate tag key");
+    /// Parse the line at `span` of the body.
+    fn physical(&mut self, number: usize, span: std::ops::Range<usize>, out: &mut BatchBuilder) {
+        let raw = &self.body[span.clone()];
+        let start = raw
+            .iter()
+            .position(|&c| !matches!(c, b' ' | b'\t' | b'\0'))
+            .unwrap_or(raw.len());
+        let content = &raw[start..];
+        if content.is_empty() || content[0] == b'#' {
+            return;
         }
-    }
-    let mut m = out.metric(&name, timestamp);
-    for (k, v) in tags.iter() {
-        m.tag(k, v);
-    }
-    for (k, v) in fields.iter() {
-        match v {
-            RawValue::Float(x) => m.field(k, *x),
-            RawValue::Int(x) => m.field(k, *x),
-            RawValue::Uint(x) => m.field(k, *x),
-            RawValue::Bool(x) => m.field(k, *x),
-            RawValue::Str(s) => m.field(k, FieldRef::Str(&unescape_string(s))),
+        let result = match std::str::from_utf8(content) {
+            Err(_) => Err((ParseErrorKind::NotUtf8, "the line is not valid UTF-8")),
+            Ok(text) => line::parse_line(text, &self.options, out, &mut self.scratch),
         };
+        if let Err((kind, reason)) = result {
+            self.errors.push(ParseError {
+                line: number,
+                kind,
+                reason: reason.to_owned(),
+                span,
+            });
+        }
     }
-    Ok(())
 }
 
-/// Parse `text` into `out`. Lines without a timestamp get `default_time`
-/// (nanoseconds). Returns the lines that could not be parsed; every other
-/// line is in `out`.
+/// Parse all of `body` into `out`. Returns the lines that could not be
+/// parsed; every other line is in `out`.
+pub fn parse_bytes_into(
+    body: &[u8],
+    options: &ParseOptions,
+    out: &mut BatchBuilder,
+) -> Vec<ParseError> {
+    let mut p = BodyParser::new(body, options.clone());
+    while !p.parse_some(usize::MAX, out) {}
+    p.into_errors()
+}
+
+/// Parse `text` into `out`, without limits. Lines without a timestamp get
+/// `default_time` (nanoseconds). Returns the lines that could not be
+/// parsed; every other line is in `out`.
 pub fn parse_into(
     text: &str,
     precision: Precision,
     default_time: i64,
     out: &mut BatchBuilder,
 ) -> Vec<ParseError> {
-    let mut errors = Vec::new();
-    let mut scratch = Scratch::default();
-    for (line, content) in lines(text) {
-        let trimmed = content.trim_start_matches([' ', '\t']);
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        if let Err(reason) = parse_line(trimmed, precision, default_time, out, &mut scratch) {
-            errors.push(ParseError {
-                line,
-                reason: reason.to_owned(),
-            });
-        }
-    }
-    errors
+    let options = ParseOptions {
+        precision,
+        default_time,
+        ..ParseOptions::default()
+    };
+    parse_bytes_into(text.as_bytes(), &options, out)
 }
 
 #[cfg(test)]

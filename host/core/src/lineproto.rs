@@ -4,11 +4,20 @@
 //! backslashes), uint clamping unless `influx_uint_support`, optional field
 //! sorting and line splitting at `influx_max_line_bytes`.
 //!
-//! One deliberate difference: inside a quoted string field, tabs, newlines
-//! and carriage returns are written as they are, where Telegraf writes `\n`.
-//! InfluxDB 1.x stores such an escape as two characters, so Telegraf's form
-//! does not read back equal; a raw newline inside quotes is read correctly by
-//! InfluxDB 1.x and 2.x, Telegraf's own parser and graft's.
+//! Deliberate differences, so that what graft writes reads back equal in
+//! InfluxDB 1.x and in graft's parser (which reads as 1.x does):
+//! - Tabs, form feeds and carriage returns are written as they are, where
+//!   Telegraf writes `\t`, `\f`, `\r`: InfluxDB 1.x stores such an escape
+//!   as two characters, and reads the raw character back as itself. Inside a
+//!   quoted string field a newline is written as it is too.
+//! - In a measurement or a field key, a `=` or `"` right after a backslash
+//!   gets a backslash of its own: 1.x would drop the backslash before it.
+//!
+//! What line protocol cannot carry at all: a newline outside a string field
+//! (written `\n`, as Telegraf does), a backslash at the end of a name, key
+//! or tag value (removed from tags, as Telegraf does), and a measurement or
+//! first field key that starts with a tab or NUL (1.x skips them) or a
+//! measurement that starts with `#` (a comment).
 
 use crate::batch::{Batch, MetricRef};
 use crate::value::FieldRef;
@@ -143,7 +152,7 @@ impl Serializer {
 
     /// Write `key=value`; false when the field cannot be carried.
     fn pair_into(&self, out: &mut Vec<u8>, key: &str, value: FieldRef<'_>) -> bool {
-        escape_into(out, key, KEY);
+        escape_into(out, key, FIELD_KEY);
         if out.is_empty() {
             return false;
         }
@@ -176,42 +185,51 @@ impl Serializer {
 
 /// Which characters a part of the line escapes.
 struct Escapes {
+    /// `,` and space, always.
     comma_space: bool,
+    /// `=`, always.
     equals: bool,
+    /// `=` and `"` when right after a backslash (measurements, field keys).
+    after_backslash: bool,
+    /// `"` and `\` (string fields).
     quote_backslash: bool,
 }
 
 const NAME: Escapes = Escapes {
     comma_space: true,
     equals: false,
+    after_backslash: true,
     quote_backslash: false,
 };
-const KEY: Escapes = Escapes {
+const TAG: Escapes = Escapes {
     comma_space: true,
     equals: true,
+    after_backslash: false,
+    quote_backslash: false,
+};
+const FIELD_KEY: Escapes = Escapes {
+    comma_space: true,
+    equals: true,
+    after_backslash: true,
     quote_backslash: false,
 };
 const STRING: Escapes = Escapes {
     comma_space: false,
     equals: false,
+    after_backslash: false,
     quote_backslash: true,
 };
 
 fn escape_into(out: &mut Vec<u8>, s: &str, e: Escapes) {
+    let mut after_backslash = false;
     for &b in s.as_bytes() {
         let escaped: Option<&[u8]> = match b {
-            // Inside a quoted string, control characters are written as they
-            // are: InfluxDB 1.x reads `\n` there as two characters, and
-            // every parser keeps a newline inside quotes.
-            b'\t' | b'\n' | b'\x0c' | b'\r' if e.quote_backslash => None,
-            b'\t' => Some(b"\\t"),
-            b'\n' => Some(b"\\n"),
-            b'\x0c' => Some(b"\\f"),
-            b'\r' => Some(b"\\r"),
+            // A newline would end the line; inside quotes it is kept.
+            b'\n' if !e.quote_backslash => Some(b"\\n"),
             b',' if e.comma_space => Some(b"\\,"),
             b' ' if e.comma_space => Some(b"\\ "),
-            b'=' if e.equals => Some(b"\\="),
-            b'"' if e.quote_backslash => Some(b"\\\""),
+            b'=' if e.equals || (e.after_backslash && after_backslash) => Some(b"\\="),
+            b'"' if e.quote_backslash || (e.after_backslash && after_backslash) => Some(b"\\\""),
             b'\\' if e.quote_backslash => Some(b"\\\\"),
             _ => None,
         };
@@ -219,6 +237,7 @@ fn escape_into(out: &mut Vec<u8>, s: &str, e: Escapes) {
             Some(seq) => out.extend_from_slice(seq),
             None => out.push(b),
         }
+        after_backslash = b == b'\\';
     }
 }
 
@@ -226,7 +245,7 @@ fn escape_into(out: &mut Vec<u8>, s: &str, e: Escapes) {
 /// removed, as Telegraf does.
 fn escape_tag_part(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
-    escape_into(&mut out, s, KEY);
+    escape_into(&mut out, s, TAG);
     while out.last() == Some(&b'\\') {
         out.pop();
     }

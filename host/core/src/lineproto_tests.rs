@@ -59,7 +59,7 @@ fn escaping_matches_telegraf() {
     );
     assert_eq!(
         s,
-        "we\\ ird\\,name=x\"\\,k\\ e\\,y\\==v\\ a\\,l\\=ue\",tab=a\\tb\\nc \
+        "we\\ ird\\,name=x\"\\,k\\ e\\,y\\==v\\ a\\,l\\=ue\",tab=a\tb\\nc \
          f\\ i\\,e\\=ld=\"str \\\"quoted\\\" back\\\\slash, tab\t\",x=1i 5\n"
     );
 }

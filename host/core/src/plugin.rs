@@ -164,6 +164,7 @@ pub struct MetricSink {
     tx: tokio::sync::mpsc::Sender<Batch>,
     undelivered: std::sync::Arc<dyn Fn() -> u64 + Send + Sync>,
     malformed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    counters: std::sync::Arc<crate::counters::Counters>,
 }
 
 /// The pipeline behind a [`MetricSink`] has shut down.
@@ -184,7 +185,20 @@ impl MetricSink {
             tx,
             undelivered,
             malformed,
+            counters: Default::default(),
         }
+    }
+
+    /// Keep the plugin's own counters in `counters` (the host's, so that
+    /// `inputs.internal` shows them).
+    pub fn with_counters(mut self, counters: std::sync::Arc<crate::counters::Counters>) -> Self {
+        self.counters = counters;
+        self
+    }
+
+    /// The plugin's own counter `name` (see [`crate::counters::Counters`]).
+    pub fn counter(&self, name: &'static str) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.counters.counter(name)
     }
 
     /// A sink with its receiving end, for running a service input alone

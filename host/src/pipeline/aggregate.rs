@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use graft_core::{Aggregator, Batch, CallError};
@@ -75,6 +76,48 @@ impl RunningAggregator {
             self.report("reset", e);
         }
         out.filter(|b| !b.is_empty())
+    }
+}
+
+/// The processor chain's end of an aggregator's queue. The chain never
+/// waits on an aggregator: a batch that finds the queue full (the
+/// aggregator is busy in a long call) is dropped for that aggregator
+/// alone, counted in its `metrics_dropped`, and logged once per stall.
+pub struct AggregatorFeed {
+    tx: SyncSender<Arc<Batch>>,
+    id: PluginId,
+    stats: Arc<PluginStats>,
+    stalled: AtomicBool,
+}
+
+impl AggregatorFeed {
+    pub fn new(tx: SyncSender<Arc<Batch>>, id: PluginId, stats: Arc<PluginStats>) -> Self {
+        Self {
+            tx,
+            id,
+            stats,
+            stalled: AtomicBool::new(false),
+        }
+    }
+
+    /// Queue a batch for the aggregator, unless it is full.
+    pub fn send(&self, batch: &Arc<Batch>) {
+        match self.tx.try_send(batch.clone()) {
+            Ok(()) => {
+                if self.stalled.swap(false, Ordering::Relaxed) {
+                    tracing::info!(plugin = %self.id, "aggregator keeps up again");
+                }
+            }
+            Err(TrySendError::Full(batch)) => {
+                PluginStats::add(&self.stats.metrics_dropped, batch.len() as u64);
+                if !self.stalled.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(plugin = %self.id,
+                        "aggregator's queue is full (a call in progress); batches are dropped for it until it catches up");
+                }
+            }
+            // An aggregator that has stopped is already reported by its thread.
+            Err(TrySendError::Disconnected(_)) => {}
+        }
     }
 }
 

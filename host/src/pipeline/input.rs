@@ -115,11 +115,10 @@ impl RunningInput {
         }
         let (tx, rx) = mpsc::channel(SERVICE_QUEUE);
         self.plugin
-            .start(MetricSink::new(
-                tx,
-                undelivered,
-                self.stats.parse_errors.clone(),
-            ))
+            .start(
+                MetricSink::new(tx, undelivered, self.stats.parse_errors.clone())
+                    .with_counters(self.stats.counters.clone()),
+            )
             .await?;
         self.service = Some(rx);
         Ok(())

@@ -3,15 +3,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use graft_core::Batch;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::aggregate::{self, RunningAggregator};
+use super::aggregate::{self, AggregatorFeed, RunningAggregator};
 use super::build::{self, PluginKey, RunningKeys};
 use super::input::RunningInput;
 use super::output::{OutputStop, RunningOutput};
@@ -106,15 +104,16 @@ fn spawn_aggregator(
     key: PluginKey,
     fanout: &Arc<Fanout>,
     round: bool,
-) -> Result<(LiveAggregator, SyncSender<Arc<Batch>>)> {
+) -> Result<(LiveAggregator, AggregatorFeed)> {
     let (tx, rx) = std::sync::mpsc::sync_channel(CHAIN_QUEUE);
     let fanout = fanout.clone();
     let stats = agg.stats.clone();
+    let feed = AggregatorFeed::new(tx, agg.id.clone(), stats.clone());
     let thread = std::thread::Builder::new()
         .name(format!("graft-{}", agg.id))
         .spawn(move || aggregate::run_aggregator(agg, rx, fanout, round))
         .context("starting an aggregator thread")?;
-    Ok((LiveAggregator { key, stats, thread }, tx))
+    Ok((LiveAggregator { key, stats, thread }, feed))
 }
 
 impl Live {

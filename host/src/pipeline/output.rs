@@ -219,7 +219,13 @@ impl RunningOutput {
     /// The last flush and close.
     pub async fn shutdown(&mut self) {
         if !self.flush().await {
-            tracing::error!(plugin = %self.id, lost = self.buffer.len(),
+            let lost = self.buffer.len() as u64;
+            PluginStats::add(&self.stats.metrics_dropped, lost);
+            // Counted once: nothing is waiting any more.
+            self.stats
+                .buffer_size
+                .store(0, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(plugin = %self.id, lost,
                 "output still failing at shutdown; metrics left in its buffer are lost");
         }
         if let Err(e) = self.plugin.close().await {

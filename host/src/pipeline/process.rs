@@ -2,12 +2,12 @@
 //! thread of their own (their calls are CPU work, WASM or native), then each
 //! batch goes, shared, to every aggregator and every output's buffer.
 
-use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use graft_core::{Batch, CallError, Processor};
 
+use super::aggregate::AggregatorFeed;
 use super::buffer::OutputBuffer;
 use crate::filter::MetricFilter;
 use crate::stats::{PluginId, PluginStats};
@@ -191,7 +191,7 @@ pub enum Slot<T> {
 /// The chain after a reload.
 pub struct ChainSwap {
     pub processors: Vec<Slot<RunningProcessor>>,
-    pub aggregators: Vec<Slot<SyncSender<Arc<Batch>>>>,
+    pub aggregators: Vec<Slot<AggregatorFeed>>,
     pub pass_originals: bool,
     /// Told once the new chain is in place.
     pub done: tokio::sync::oneshot::Sender<()>,
@@ -215,7 +215,7 @@ fn reslot<T>(old: Vec<T>, slots: Vec<Slot<T>>) -> Vec<T> {
 pub fn run_chain(
     mut rx: tokio::sync::mpsc::Receiver<ChainMsg>,
     mut processors: Vec<RunningProcessor>,
-    mut aggregators: Vec<SyncSender<Arc<Batch>>>,
+    mut aggregators: Vec<AggregatorFeed>,
     mut pass_originals: bool,
     fanout: Arc<Fanout>,
 ) {
@@ -235,8 +235,7 @@ pub fn run_chain(
         };
         let batch = Arc::new(batch);
         for agg in &aggregators {
-            // An aggregator that has stopped is already reported by its thread.
-            let _ = agg.send(batch.clone());
+            agg.send(&batch);
         }
         if pass_originals {
             fanout.deliver(&batch);

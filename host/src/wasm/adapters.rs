@@ -1,7 +1,8 @@
 //! WASM instances behind graft's plugin traits, so that the pipeline treats
 //! them like built-ins. Inputs and outputs run their calls on tokio's
 //! blocking pool; processors and aggregators are called from the pipeline's
-//! own worker threads. Everything a plugin returns is checked against the
+//! own worker threads. Every call ends by the plugin's `call_timeout` (see
+//! [`super::call`]). Everything a plugin returns is checked against the
 //! contract; a broken batch is that plugin's fault, never a host panic.
 
 use async_trait::async_trait;
@@ -11,12 +12,9 @@ use graft_core::{
 };
 
 use super::bindings::types;
+use super::call::{Add, Gather, Process, Push, Reset, Write};
 use super::convert::{from_wit, plugin_error, to_wit, wit_size, write_error};
-use super::instance::{Exports, WasmInstance};
-
-fn wrong_kind() -> wasmtime::Error {
-    wasmtime::format_err!("plugin does not export this kind")
-}
+use super::instance::WasmInstance;
 
 fn contract_fault(e: BatchError) -> Fault {
     Fault {
@@ -74,10 +72,7 @@ impl WasmInput {
 
 /// One `gather` call, on this thread.
 pub fn gather_now(inst: &mut WasmInstance) -> Result<Batch, CallError> {
-    let out = inst.call(|store, ex| match ex {
-        Exports::Input(g) => g.call_gather(store),
-        _ => Err(wrong_kind()),
-    })?;
+    let out = inst.call(Gather)?;
     match out {
         Ok(b) => returned(inst, b).map_err(CallError::Fault),
         Err(e) => Err(CallError::Returned(plugin_error(e))),
@@ -108,10 +103,7 @@ impl WasmProcessor {
 impl Processor for WasmProcessor {
     fn process(&mut self, batch: &mut Batch) -> Result<(), CallError> {
         let input = to_wit(std::mem::take(batch));
-        let out = self.0.call(|store, ex| match ex {
-            Exports::Processor(g) => g.call_process(store, &input),
-            _ => Err(wrong_kind()),
-        });
+        let out = self.0.call(Process(&input));
         let result = match out {
             Ok(Ok(b)) => match returned(&self.0, b) {
                 Ok(b) => {
@@ -146,26 +138,17 @@ impl WasmAggregator {
 impl Aggregator for WasmAggregator {
     fn add(&mut self, batch: &Batch) -> Result<(), CallError> {
         let batch = to_wit(batch.clone());
-        let out = self.0.call(|store, ex| match ex {
-            Exports::Aggregator(g) => g.call_add(store, &batch),
-            _ => Err(wrong_kind()),
-        })?;
+        let out = self.0.call(Add(&batch))?;
         out.map_err(|e| CallError::Returned(plugin_error(e)))
     }
 
     fn push(&mut self) -> Result<Batch, CallError> {
-        let out = self.0.call(|store, ex| match ex {
-            Exports::Aggregator(g) => g.call_push(store),
-            _ => Err(wrong_kind()),
-        })?;
+        let out = self.0.call(Push)?;
         returned(&self.0, out).map_err(CallError::Fault)
     }
 
     fn reset(&mut self) -> Result<(), CallError> {
-        self.0.call(|store, ex| match ex {
-            Exports::Aggregator(g) => g.call_reset(store),
-            _ => Err(wrong_kind()),
-        })?;
+        self.0.call(Reset)?;
         self.0.recycle_if_grown();
         Ok(())
     }
@@ -183,10 +166,7 @@ impl WasmOutput {
 /// One `write` call, on this thread.
 pub fn write_now(inst: &mut WasmInstance, batch: Batch) -> Result<(), CallError<WriteError>> {
     let batch = to_wit(batch);
-    let out = inst.call(|store, ex| match ex {
-        Exports::Output(g) => g.call_write(store, &batch),
-        _ => Err(wrong_kind()),
-    })?;
+    let out = inst.call(Write(&batch))?;
     out.map_err(|e| CallError::Returned(write_error(e)))
 }
 

@@ -1,25 +1,24 @@
 //! One sandboxed instance of a WASM plugin: its own `Store`, its limits
 //! (memory cap, per-call deadline, optional fuel, largest returned batch),
-//! its grants. A fault (trap, deadline, memory, fuel, a broken batch)
-//! poisons the instance; the next call re-creates it from the `InstancePre`
-//! and calls `init` again, after a backoff that doubles with every
-//! consecutive fault. Every fault and restart is counted in the plugin's
-//! [`PluginStats`].
+//! its grants. Every call, `init` included, runs under the call's timer
+//! (see [`super::call`]), so it ends by `call_timeout` wherever the guest
+//! is. A fault (trap, deadline, memory, fuel, a broken batch) poisons the
+//! instance; the next call re-creates it from the `InstancePre` and calls
+//! `init` again, after a backoff that doubles with every consecutive fault.
+//! Every fault and restart is counted in the plugin's [`PluginStats`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use graft_core::{Fault, FaultKind, PluginError};
-use wasmtime::Store;
-use wasmtime::component::Instance;
+use wasmtime::{Store, UpdateDeadline};
 
-use super::bindings::{aggregator, input, output, processor, types};
+use super::LoadedPlugin;
+use super::call::{self, Export, Exports, Init};
 use super::console::Console;
-use super::contract::PluginKind;
 use super::permissions::Permissions;
 use super::sandbox::{Denials, HttpHooks};
 use super::state::{HostState, Limiter};
-use super::{EPOCH_TICK, LoadedPlugin};
 use crate::stats::PluginStats;
 
 /// Resource limits of one plugin instance.
@@ -89,29 +88,6 @@ pub enum StartError {
     /// The instance could not be created, or trapped in `init`.
     #[error(transparent)]
     Fault(Fault),
-}
-
-/// The typed exports of an instance, by kind.
-pub enum Exports {
-    Input(input::Guest),
-    Processor(processor::Guest),
-    Aggregator(aggregator::Guest),
-    Output(output::Guest),
-}
-
-impl Exports {
-    fn init(
-        &self,
-        store: &mut Store<HostState>,
-        config: &str,
-    ) -> wasmtime::Result<Result<(), types::PluginError>> {
-        match self {
-            Exports::Input(g) => g.call_init(store, config),
-            Exports::Processor(g) => g.call_init(store, config),
-            Exports::Aggregator(g) => g.call_init(store, config),
-            Exports::Output(g) => g.call_init(store, config),
-        }
-    }
 }
 
 struct Live {
@@ -214,11 +190,9 @@ impl WasmInstance {
     }
 
     fn instantiate(&self) -> Result<Live, StartError> {
-        let start_fault = |what: &str, e: wasmtime::Error| {
-            StartError::Fault(Fault {
-                kind: FaultKind::Start,
-                message: format!("{what}: {e:#}"),
-            })
+        let start_fault = |what: &str, e: wasmtime::Error| Fault {
+            kind: FaultKind::Start,
+            message: format!("{what}: {e:#}"),
         };
         let name = &self.spec.name;
         let console = Console::new(name.clone(), self.spec.stats.clone());
@@ -248,42 +222,43 @@ impl WasmInstance {
         );
         let mut store = Store::new(self.plugin.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(self.deadline_ticks());
-        if let Some(fuel) = self.fuel_budget() {
-            // Only fails on an engine that does not meter, which `metered` rules out.
-            let _ = store.set_fuel(fuel);
-        }
+        // At every epoch tick the guest yields, so that the call's timer can
+        // fire; past the deadline it traps, should the timer be late.
+        store.epoch_deadline_callback(|ctx| {
+            Ok(if Instant::now() >= ctx.data().call_deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        let limit = self.arm(&mut store);
 
-        let instance: Instance = self
-            .plugin
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| start_fault("instantiating", e))?;
+        // Instantiating and `init` share one call's time.
         let pre = &self.plugin.pre;
-        let exports = match self.plugin.contract.kind {
-            PluginKind::Input => input::GuestIndices::new(pre)
-                .and_then(|i| i.load(&mut store, &instance))
-                .map(Exports::Input),
-            PluginKind::Processor => processor::GuestIndices::new(pre)
-                .and_then(|i| i.load(&mut store, &instance))
-                .map(Exports::Processor),
-            PluginKind::Aggregator => aggregator::GuestIndices::new(pre)
-                .and_then(|i| i.load(&mut store, &instance))
-                .map(Exports::Aggregator),
-            PluginKind::Output => output::GuestIndices::new(pre)
-                .and_then(|i| i.load(&mut store, &instance))
-                .map(Exports::Output),
-        }
-        .map_err(|e| start_fault("reading the plugin's exports", e))?;
-
-        match exports.init(&mut store, &self.spec.config_json) {
-            Ok(Ok(())) => Ok(Live { store, exports }),
-            Ok(Err(e)) => Err(StartError::Init(PluginError {
-                message: e.message,
-                field: e.field,
-            })),
-            Err(e) => Err(StartError::Fault(classify(&mut store, &e))),
+        let kind = self.plugin.contract.kind;
+        let config = &self.spec.config_json;
+        let started = call::timed(limit, async {
+            let instance = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| Failed::Start(start_fault("instantiating", e)))?;
+            let exports = Exports::load(kind, pre, &mut store, &instance)
+                .map_err(|e| Failed::Start(start_fault("reading the plugin's exports", e)))?;
+            match Init(config).call(&exports, &mut store).await {
+                Ok(Ok(())) => Ok(exports),
+                Ok(Err(e)) => Err(Failed::Rejected(PluginError {
+                    message: e.message,
+                    field: e.field,
+                })),
+                Err(e) => Err(Failed::Trap(e)),
+            }
+        });
+        match started {
+            Ok(Ok(exports)) => Ok(Live { store, exports }),
+            Ok(Err(Failed::Start(f))) => Err(StartError::Fault(f)),
+            Ok(Err(Failed::Rejected(e))) => Err(StartError::Init(e)),
+            Ok(Err(Failed::Trap(e))) => Err(StartError::Fault(classify(&mut store, &e))),
+            Err(call::Elapsed) => Err(StartError::Fault(past_deadline(&mut store, limit))),
         }
     }
 
@@ -294,47 +269,54 @@ impl WasmInstance {
             .then(|| self.spec.limits.fuel.unwrap_or(u64::MAX))
     }
 
-    fn deadline_ticks(&self) -> u64 {
-        (self.spec.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+    /// Prepare `store` for one call: its deadline, its fuel, a clean memory
+    /// flag. Returns the call's time limit.
+    fn arm(&self, store: &mut Store<HostState>) -> Duration {
+        let limit = self.spec.limits.call_timeout;
+        let state = store.data_mut();
+        let now = Instant::now();
+        // A limit too far to count in is as good as none.
+        state.call_deadline = now
+            .checked_add(limit)
+            .unwrap_or_else(|| now + Duration::from_secs(1 << 32));
+        state.limiter.memory_denied = false;
+        store.set_epoch_deadline(1);
+        if let Some(fuel) = self.fuel_budget() {
+            // Only fails on an engine that does not meter, which `metered` rules out.
+            let _ = store.set_fuel(fuel);
+        }
+        limit
     }
 
-    /// Call into the plugin. A fault poisons the instance; the next call
-    /// re-creates it (after the backoff).
-    pub fn call<R>(
-        &mut self,
-        f: impl FnOnce(&mut Store<HostState>, &Exports) -> wasmtime::Result<R>,
-    ) -> Result<R, Fault> {
+    /// Call an export. A fault (a trap, the deadline, a limit) poisons the
+    /// instance; the next call re-creates it (after the backoff).
+    pub(crate) fn call<E: Export>(&mut self, export: E) -> Result<E::Output, Fault> {
         if self.live.is_none() {
             self.restart()?;
         }
-        let ticks = self.deadline_ticks();
-        let budget = self.fuel_budget();
-        let live = self.live.as_mut().expect("instance is live");
-        live.store.set_epoch_deadline(ticks);
-        live.store.data_mut().limiter.memory_denied = false;
-        if let Some(fuel) = budget {
-            let _ = live.store.set_fuel(fuel);
-        }
-        let result = f(&mut live.store, &live.exports);
-        if let Some(fuel) = budget {
+        let mut live = self.live.take().expect("instance is live");
+        let limit = self.arm(&mut live.store);
+        let result = call::timed(limit, export.call(&live.exports, &mut live.store));
+        if let Some(fuel) = self.fuel_budget() {
             self.last_fuel = live.store.get_fuel().ok().map(|left| fuel - left);
         }
-        match result {
-            Ok(r) => {
+        let fault = match result {
+            Ok(Ok(r)) => {
+                self.live = Some(live);
                 self.consecutive_faults = 0;
                 // An aggregator's period lives in the instance: it is
                 // recycled only after `reset` (see the adapter).
                 if self.plugin.contract.kind != super::PluginKind::Aggregator {
                     self.recycle_if_grown();
                 }
-                Ok(r)
+                return Ok(r);
             }
-            Err(e) => {
-                let fault = classify(&mut live.store, &e);
-                self.poison(&fault);
-                Err(fault)
-            }
-        }
+            Ok(Err(e)) => classify(&mut live.store, &e),
+            Err(call::Elapsed) => past_deadline(&mut live.store, limit),
+        };
+        self.live = Some(live);
+        self.poison(&fault);
+        Err(fault)
     }
 
     fn restart(&mut self) -> Result<(), Fault> {
@@ -429,8 +411,15 @@ fn classify(store: &mut Store<HostState>, e: &wasmtime::Error) -> Fault {
     } else {
         FaultKind::Trap
     };
+    let exit = e.downcast_ref::<wasmtime_wasi::I32Exit>();
     let mut message = match kind {
-        FaultKind::Deadline => "call ran past its deadline".to_owned(),
+        FaultKind::Deadline => "call ran past its deadline (limits.call_timeout)".to_owned(),
+        FaultKind::Trap if exit.is_some() => {
+            format!(
+                "plugin called exit({}) inside a call",
+                exit.map_or(0, |x| x.0)
+            )
+        }
         FaultKind::Fuel => "call used up its fuel (limits.fuel)".to_owned(),
         FaultKind::Memory => format!(
             "memory would grow past its cap of {} bytes",
@@ -438,9 +427,32 @@ fn classify(store: &mut Store<HostState>, e: &wasmtime::Error) -> Fault {
         ),
         _ => format!("{e:#}"),
     };
+    with_tail(&mut message, &tail);
+    Fault { kind, message }
+}
+
+/// The fault of a call its timer took back.
+fn past_deadline(store: &mut Store<HostState>, limit: Duration) -> Fault {
+    let mut message =
+        format!("call ran past its deadline of {limit:?} (limits.call_timeout) and was abandoned");
+    with_tail(&mut message, &store.data_mut().console.take_tail());
+    Fault {
+        kind: FaultKind::Deadline,
+        message,
+    }
+}
+
+/// Add what the plugin printed last to a fault's message.
+fn with_tail(message: &mut String, tail: &str) {
     if !tail.is_empty() {
         message.push_str("; plugin output: ");
-        message.push_str(&tail);
+        message.push_str(tail);
     }
-    Fault { kind, message }
+}
+
+/// How a start failed, before the store is free to be inspected.
+enum Failed {
+    Start(Fault),
+    Rejected(PluginError),
+    Trap(wasmtime::Error),
 }

@@ -1,8 +1,10 @@
 //! Running WebAssembly plugins.
 //!
-//! One [`WasmRuntime`] per agent holds the wasmtime `Engine`, the linker,
-//! compiled components (one compile per distinct `.wasm`, cached on disk by
-//! wasmtime across runs) and the epoch ticker that enforces call deadlines.
+//! One [`WasmRuntime`] per agent holds the wasmtime `Engine` (with async
+//! support: every call can be taken back), the linker with the async WASI
+//! and wasi:http bindings, compiled components (one compile per distinct
+//! `.wasm`, cached on disk by wasmtime across runs) and the epoch ticker
+//! that makes a busy guest yield to its call's timer.
 //! [`WasmRuntime::load`] compiles a file and checks which contract it targets;
 //! [`instance::WasmInstance`] is one sandboxed, limited instance of it, with
 //! its own `Store`, that poisons itself on a fault and is re-created from its
@@ -10,6 +12,7 @@
 //!
 //! Layout:
 //! - [`bindings`]: the one `bindgen!` of the WIT contract
+//! - [`call`]: one call under its timer; the exports and their arguments
 //! - [`contract`]: which world and version a component targets
 //! - [`instance`]: one instance: store, limits, calls, faults, restarts
 //! - [`state`]: what a store holds: WASI context, limits, the host API
@@ -21,6 +24,7 @@
 
 pub mod adapters;
 pub mod bindings;
+mod call;
 mod console;
 pub mod contract;
 mod convert;
@@ -40,13 +44,15 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Cache, CacheConfig, Config, Engine};
 
+pub use call::end_calls_by;
 pub use contract::{ACCEPTED_VERSIONS, Contract, PluginKind};
 pub use instance::{Limits, PluginSpec, WasmInstance};
 pub use permissions::Permissions;
 use sandbox::EmptyRoot;
 use state::HostState;
 
-/// How often the epoch advances; deadlines are counted in these ticks.
+/// How often the epoch advances: a guest running its own code yields to
+/// its call's timer this often.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Options for the runtime as a whole.
@@ -98,7 +104,7 @@ impl std::fmt::Debug for LoadedPlugin {
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on a thread of its own,
-/// which is what makes call deadlines fire. It runs until the runtime and
+/// which is what makes a busy guest yield to its call's timer. It runs until the runtime and
 /// every plugin loaded from it are gone.
 struct EpochTicker {
     stop: Arc<AtomicBool>,
@@ -153,8 +159,8 @@ impl EngineSet {
         }
         let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)?;
         sandbox::guard_filesystem(&mut linker)?;
         bindings::HostBindings::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(

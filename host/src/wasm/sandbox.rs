@@ -4,7 +4,9 @@
 //!   besides its granted directories, so that a path outside the grants
 //!   resolves to that root (in the guest's libc) and its `open-at` reaches
 //!   the host. The host's `open-at` is wrapped: on the empty root it refuses
-//!   with `access` and reports the path.
+//!   with `access` and reports the path. Beneath a granted directory, a path
+//!   that leads out of it (through `..` or a symlink) is refused by the
+//!   WASI implementation (`not-permitted`); the wrapper reports that too.
 //! - Sockets: the address check of [`super::permissions`].
 //! - HTTP: [`HttpHooks::send_request`] checks the destination and method.
 //!
@@ -21,7 +23,7 @@ use http_body_util::BodyExt;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::filesystem::WasiFilesystemView;
-use wasmtime_wasi::p2::bindings::sync::filesystem::{preopens, types as fs};
+use wasmtime_wasi::p2::bindings::filesystem::{preopens, types as fs};
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::permissions::HttpGrant;
@@ -109,8 +111,9 @@ impl EmptyRoot {
     }
 }
 
-/// Wrap `get-directories` (to learn which descriptors are the empty root)
-/// and `open-at` (to refuse and report opens under it).
+/// Wrap `get-directories` (to learn which descriptors are the empty root
+/// and the granted directories) and `open-at` (to refuse and report opens
+/// under the empty root, and report escapes from a granted directory).
 pub(crate) fn guard_filesystem(linker: &mut Linker<HostState>) -> Result<()> {
     linker.allow_shadowing(true);
     linker
@@ -124,6 +127,8 @@ pub(crate) fn guard_filesystem(linker: &mut Linker<HostState>) -> Result<()> {
                 for (fd, name) in &dirs {
                     if name == ROOT_GUEST_PATH {
                         state.empty_roots.push(fd.rep());
+                    } else {
+                        state.granted_dirs.push((fd.rep(), name.clone()));
                     }
                 }
                 Ok((dirs,))
@@ -133,7 +138,7 @@ pub(crate) fn guard_filesystem(linker: &mut Linker<HostState>) -> Result<()> {
     linker
         .instance(FS_TYPES)
         .map_err(anyhow::Error::from)?
-        .func_wrap(
+        .func_wrap_async(
             "[method]descriptor.open-at",
             |mut store: StoreContextMut<'_, HostState>,
              (fd, path_flags, path, open_flags, flags): (
@@ -143,8 +148,8 @@ pub(crate) fn guard_filesystem(linker: &mut Linker<HostState>) -> Result<()> {
                 fs::OpenFlags,
                 fs::DescriptorFlags,
             )| {
-                let state = store.data_mut();
-                if state.empty_roots.contains(&fd.rep()) {
+                Box::new(async move {
+                    let state = store.data_mut();
                     let write = flags.contains(fs::DescriptorFlags::WRITE)
                         || open_flags.contains(fs::OpenFlags::CREATE);
                     if !write && own_source(&path) {
@@ -156,25 +161,41 @@ pub(crate) fn guard_filesystem(linker: &mut Linker<HostState>) -> Result<()> {
                     } else {
                         ("read", "permissions.read_dirs")
                     };
-                    let shown = format!("/{}", path.trim_start_matches('/'));
-                    state.denials.deny(&format!("{verb} {shown}"), grant);
-                    return Ok((Err(fs::ErrorCode::Access),));
-                }
-                let opened = fs::HostDescriptor::open_at(
-                    &mut state.filesystem(),
-                    fd,
-                    path_flags,
-                    path,
-                    open_flags,
-                    flags,
-                );
-                match opened {
-                    Ok(fd) => Ok((Ok(fd),)),
-                    Err(e) => {
-                        let code = fs::Host::convert_error_code(&mut state.filesystem(), e)?;
-                        Ok((Err(code),))
+                    let dir = fd.rep();
+                    if state.empty_roots.contains(&dir) {
+                        let shown = format!("/{}", path.trim_start_matches('/'));
+                        state.denials.deny(&format!("{verb} {shown}"), grant);
+                        return Ok((Err(fs::ErrorCode::Access),));
                     }
-                }
+                    let shown = match state.granted_dirs.iter().find(|(d, _)| *d == dir) {
+                        Some((_, name)) => format!("{}/{path}", name.trim_end_matches('/')),
+                        None => path.clone(),
+                    };
+                    let opened = fs::HostDescriptor::open_at(
+                        &mut state.filesystem(),
+                        fd,
+                        path_flags,
+                        path,
+                        open_flags,
+                        flags,
+                    )
+                    .await;
+                    match opened {
+                        Ok(fd) => Ok((Ok(fd),)),
+                        Err(e) => {
+                            let code = fs::Host::convert_error_code(&mut state.filesystem(), e)?;
+                            // Leaving the directory (`..`, a symlink) or
+                            // writing where only reading is granted.
+                            if code == fs::ErrorCode::NotPermitted {
+                                state.denials.deny(
+                                    &format!("{verb} {shown} (outside what its directory grants)"),
+                                    grant,
+                                );
+                            }
+                            Ok((Err(code),))
+                        }
+                    }
+                })
             },
         )
         .map_err(anyhow::Error::from)?;

@@ -24,7 +24,11 @@ pub struct HostState {
     pub(crate) http_hooks: HttpHooks,
     /// Resource handles of the empty root mount (see `sandbox`).
     pub(crate) empty_roots: Vec<u32>,
+    /// Resource handles and names of the granted directories' mounts.
+    pub(crate) granted_dirs: Vec<(u32, String)>,
     pub(crate) denials: Arc<Denials>,
+    /// When the call in progress must end (see `instance`).
+    pub(crate) call_deadline: Instant,
     log_window: PerSecond,
     stats: Arc<PluginStats>,
 }
@@ -48,6 +52,8 @@ impl HostState {
             http: WasiHttpCtx::new(),
             http_hooks,
             empty_roots: Vec::new(),
+            granted_dirs: Vec::new(),
+            call_deadline: Instant::now(),
             log_window: PerSecond::new(LOG_LINES_PER_SECOND),
             stats,
         }

@@ -7,8 +7,25 @@
 //! INST, OBJ, NEWOBJ, extension registry, persistent ids) and every
 //! container that is not a list or tuple is refused: nothing in a frame can
 //! run anything. The encoder writes protocol 2, as carbon's own relay does.
+//!
+//! Nothing a frame says can make the decoder use more than its
+//! [`PickleLimits`]: the machine is a loop over an explicit stack (no
+//! recursion), containers nest at most `max_depth` deep (which also bounds
+//! the recursion of dropping or comparing a value), the memo holds at most
+//! `max_memo_entries`, and every value built, copied by `DUP`, stored by a
+//! memo `PUT` or fetched by `GET` is charged its whole size against
+//! `max_decoded_size` before it is made — so a frame that doubles a list
+//! through the memo is refused after a few rounds, not after gigabytes. A
+//! declared string or bytes length is checked against what is left of the
+//! frame before anything is allocated.
 
-use std::fmt;
+#[cfg(test)]
+mod tests;
+mod text;
+
+use std::collections::HashMap;
+
+use text::{raw_unicode, string, two_complement, unquote};
 
 /// A decoded pickle value.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,23 +41,73 @@ pub enum Value {
 }
 
 /// Why a frame was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PickleError(pub String);
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PickleError {
+    /// Not a pickle graft reads: truncated, malformed, or code.
+    #[error("{0}")]
+    Invalid(String),
+    /// Containers nested deeper than `max_depth`.
+    #[error("containers nested deeper than {0}")]
+    Depth(usize),
+    /// More memo entries than `max_memo_entries`.
+    #[error("more than {0} memo entries")]
+    Memo(usize),
+    /// The decoded value would be larger than `max_decoded_size` bytes.
+    #[error("decodes to more than {0} bytes")]
+    DecodedSize(usize),
+}
 
-impl fmt::Display for PickleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+pub(crate) fn err<T>(m: impl Into<String>) -> Result<T, PickleError> {
+    Err(PickleError::Invalid(m.into()))
+}
+
+/// What one frame may cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PickleLimits {
+    /// Deepest nesting of lists and tuples (carbon's frames use 3).
+    pub max_depth: usize,
+    /// Most memo entries.
+    pub max_memo_entries: usize,
+    /// Most bytes the decoder may build, every copy counted.
+    pub max_decoded_size: usize,
+}
+
+impl Default for PickleLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 32,
+            max_memo_entries: 1 << 18,
+            max_decoded_size: 32 << 20,
+        }
     }
 }
 
-impl std::error::Error for PickleError {}
+/// What one value costs besides its text: about the size of a [`Value`].
+const NODE: usize = std::mem::size_of::<Value>();
 
-fn err<T>(m: impl Into<String>) -> Result<T, PickleError> {
-    Err(PickleError(m.into()))
+/// A value on the machine's stack or in its memo, with its nesting depth
+/// (0 for a scalar) and its size in bytes as charged.
+#[derive(Debug, Clone)]
+struct Item {
+    v: Value,
+    depth: usize,
+    size: usize,
 }
 
-/// Longest list or tuple, and most memo entries, a frame may build.
-const MAX_ITEMS: usize = 1 << 22;
+impl Item {
+    fn scalar(v: Value) -> Self {
+        let text = match &v {
+            Value::Str(s) => s.len(),
+            Value::Bytes(b) => b.len(),
+            _ => 0,
+        };
+        Self {
+            v,
+            depth: 0,
+            size: NODE + text,
+        }
+    }
+}
 
 struct Reader<'a> {
     data: &'a [u8],
@@ -63,7 +130,7 @@ impl<'a> Reader<'a> {
 
     fn line(&mut self) -> Result<&'a str, PickleError> {
         let rest = &self.data[self.pos..];
-        let Some(n) = rest.iter().position(|&b| b == b'\n') else {
+        let Some(n) = memchr::memchr(b'\n', rest) else {
             return err("truncated pickle (no newline)");
         };
         self.pos += n + 1;
@@ -75,6 +142,7 @@ impl<'a> Reader<'a> {
         Ok(b.iter().rev().fold(0u64, |a, &x| (a << 8) | u64::from(x)))
     }
 
+    /// A declared length, refused unless that many bytes follow.
     fn len(&mut self, n: usize) -> Result<usize, PickleError> {
         let l = self.le(n)?;
         usize::try_from(l)
@@ -84,116 +152,132 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Python's quoted string literal of protocol 0 (`'abc'` or `"abc"`), with
-/// its backslash escapes.
-fn unquote(s: &str) -> Result<Vec<u8>, PickleError> {
-    let b = s.as_bytes();
-    if b.len() < 2 || b[0] != b[b.len() - 1] || !matches!(b[0], b'\'' | b'"') {
-        return err("STRING argument is not quoted");
-    }
-    unescape(&b[1..b.len() - 1])
+/// The machine's state.
+struct Machine {
+    limits: PickleLimits,
+    stack: Vec<Item>,
+    marks: Vec<usize>,
+    memo: HashMap<usize, Item>,
+    /// Bytes charged so far.
+    spent: usize,
 }
 
-fn unescape(b: &[u8]) -> Result<Vec<u8>, PickleError> {
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] != b'\\' || i + 1 == b.len() {
-            out.push(b[i]);
-            i += 1;
-            continue;
+impl Machine {
+    fn charge(&mut self, n: usize) -> Result<(), PickleError> {
+        self.spent = self.spent.saturating_add(n);
+        if self.spent > self.limits.max_decoded_size {
+            return Err(PickleError::DecodedSize(self.limits.max_decoded_size));
         }
-        i += 1;
-        match b[i] {
-            b'n' => out.push(b'\n'),
-            b't' => out.push(b'\t'),
-            b'r' => out.push(b'\r'),
-            b'\\' => out.push(b'\\'),
-            b'\'' => out.push(b'\''),
-            b'"' => out.push(b'"'),
-            b'x' if b.len() >= i + 3 => {
-                let h = std::str::from_utf8(&b[i + 1..i + 3]).ok();
-                let v = h.and_then(|h| u8::from_str_radix(h, 16).ok());
-                match v {
-                    Some(v) => out.push(v),
-                    None => return err("bad \\x escape"),
-                }
-                i += 2;
-            }
-            other => {
-                out.push(b'\\');
-                out.push(other);
-            }
-        }
-        i += 1;
+        Ok(())
     }
-    Ok(out)
-}
 
-/// Protocol 0's `raw-unicode-escape`: `\uXXXX` and `\UXXXXXXXX`, bytes as
-/// Latin-1 otherwise.
-fn raw_unicode(b: &[u8]) -> Result<String, PickleError> {
-    let mut out = String::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 1 < b.len() && matches!(b[i + 1], b'u' | b'U') {
-            let n = if b[i + 1] == b'u' { 4 } else { 8 };
-            let hex = b
-                .get(i + 2..i + 2 + n)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .and_then(char::from_u32);
-            match hex {
-                Some(c) => out.push(c),
-                None => return err("bad \\u escape"),
-            }
-            i += 2 + n;
+    fn push_scalar(&mut self, v: Value) -> Result<(), PickleError> {
+        let item = Item::scalar(v);
+        self.charge(item.size)?;
+        self.stack.push(item);
+        Ok(())
+    }
+
+    /// A copy of the top of the stack, charged in full: Python's `DUP`
+    /// and memo share one object, here every use is paid for.
+    fn copy_top(&mut self) -> Result<Item, PickleError> {
+        let size = self.stack.last().map(|i| i.size);
+        self.charge(size.map_or_else(|| err("stack underflow"), Ok)?)?;
+        self.stack
+            .last()
+            .cloned()
+            .map_or_else(|| err("stack underflow"), Ok)
+    }
+
+    fn pop(&mut self) -> Result<Item, PickleError> {
+        self.stack.pop().map_or_else(|| err("stack underflow"), Ok)
+    }
+
+    fn pop_mark(&mut self) -> Result<Vec<Item>, PickleError> {
+        let m = self.marks.pop().map_or_else(|| err("no mark"), Ok)?;
+        if m > self.stack.len() {
+            return err("mark past the stack");
+        }
+        Ok(self.stack.split_off(m))
+    }
+
+    /// Wrap `items` into a list or tuple and push it.
+    fn container(&mut self, items: Vec<Item>, list: bool) -> Result<(), PickleError> {
+        let depth = 1 + items.iter().map(|i| i.depth).max().unwrap_or(0);
+        if depth > self.limits.max_depth {
+            return Err(PickleError::Depth(self.limits.max_depth));
+        }
+        self.charge(NODE)?;
+        let size = NODE + items.iter().map(|i| i.size).sum::<usize>();
+        let values = items.into_iter().map(|i| i.v).collect();
+        let v = if list {
+            Value::List(values)
         } else {
-            out.push(char::from(b[i]));
-            i += 1;
-        }
-    }
-    Ok(out)
-}
-
-fn two_complement(b: &[u8]) -> Result<i128, PickleError> {
-    if b.len() > 16 {
-        return err("integer too large");
-    }
-    let mut v: i128 = 0;
-    for (i, &x) in b.iter().enumerate() {
-        v |= i128::from(x) << (8 * i);
-    }
-    if let Some(&last) = b.last()
-        && last & 0x80 != 0
-        && b.len() < 16
-    {
-        v -= 1i128 << (8 * b.len());
-    }
-    Ok(v)
-}
-
-fn string(bytes: Vec<u8>) -> Result<Value, PickleError> {
-    String::from_utf8(bytes)
-        .map(Value::Str)
-        .or_else(|_| err("string is not UTF-8"))
-}
-
-/// Decode one pickle. Refuses anything that is not plain data.
-pub fn decode(data: &[u8]) -> Result<Value, PickleError> {
-    let mut r = Reader { data, pos: 0 };
-    let mut stack: Vec<Value> = Vec::new();
-    let mut marks: Vec<usize> = Vec::new();
-    let mut memo: Vec<Option<Value>> = Vec::new();
-    let pop = |stack: &mut Vec<Value>| stack.pop().map_or_else(|| err("stack underflow"), Ok);
-    let pop_mark =
-        |stack: &mut Vec<Value>, marks: &mut Vec<usize>| -> Result<Vec<Value>, PickleError> {
-            let m = marks.pop().map_or_else(|| err("no mark"), Ok)?;
-            if m > stack.len() {
-                return err("mark past the stack");
-            }
-            Ok(stack.split_off(m))
+            Value::Tuple(values)
         };
+        self.stack.push(Item { v, depth, size });
+        Ok(())
+    }
+
+    /// Append `items` to the list on top of the stack.
+    fn append(&mut self, items: Vec<Item>) -> Result<(), PickleError> {
+        let max_depth = self.limits.max_depth;
+        let Some(Item {
+            v: Value::List(list),
+            depth,
+            size,
+        }) = self.stack.last_mut()
+        else {
+            return err("APPEND to something that is not a list");
+        };
+        for i in items {
+            if i.depth + 1 > max_depth {
+                return Err(PickleError::Depth(max_depth));
+            }
+            *depth = (*depth).max(i.depth + 1);
+            *size += i.size;
+            list.push(i.v);
+        }
+        Ok(())
+    }
+
+    /// Memo `PUT`: store a copy of the top of the stack.
+    fn put(&mut self, idx: usize) -> Result<(), PickleError> {
+        if !self.memo.contains_key(&idx) && self.memo.len() >= self.limits.max_memo_entries {
+            return Err(PickleError::Memo(self.limits.max_memo_entries));
+        }
+        let item = self.copy_top()?;
+        self.memo.insert(idx, item);
+        Ok(())
+    }
+
+    /// Memo `GET`: push a copy of an entry.
+    fn get(&mut self, idx: usize) -> Result<(), PickleError> {
+        let size = self.memo.get(&idx).map(|i| i.size);
+        self.charge(size.map_or_else(|| err("GET of an unknown memo entry"), Ok)?)?;
+        if let Some(item) = self.memo.get(&idx).cloned() {
+            self.stack.push(item);
+        }
+        Ok(())
+    }
+}
+
+/// Decode one pickle with the default [`PickleLimits`].
+pub fn decode(data: &[u8]) -> Result<Value, PickleError> {
+    decode_with(data, &PickleLimits::default())
+}
+
+/// Decode one pickle within `limits`. Refuses anything that is not plain
+/// data. This is the entry point the fuzz target drives.
+pub fn decode_with(data: &[u8], limits: &PickleLimits) -> Result<Value, PickleError> {
+    let mut r = Reader { data, pos: 0 };
+    let mut m = Machine {
+        limits: *limits,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: HashMap::new(),
+        spent: 0,
+    };
     loop {
         let op = r.byte()?;
         match op {
@@ -207,115 +291,104 @@ pub fn decode(data: &[u8]) -> Result<Value, PickleError> {
                 r.le(8)?; // FRAME: a hint only
             }
             b'.' => {
-                return match (stack.pop(), stack.is_empty()) {
-                    (Some(v), true) => Ok(v),
+                return match (m.stack.pop(), m.stack.is_empty()) {
+                    (Some(v), true) => Ok(v.v),
                     _ => err("stack not empty at STOP"),
                 };
             }
-            b'(' => marks.push(stack.len()),
-            b']' => stack.push(Value::List(Vec::new())),
-            b')' => stack.push(Value::Tuple(Vec::new())),
-            b'l' => {
-                let items = pop_mark(&mut stack, &mut marks)?;
-                stack.push(Value::List(items));
+            b'(' => {
+                m.charge(std::mem::size_of::<usize>())?;
+                m.marks.push(m.stack.len());
             }
-            b't' => {
-                let items = pop_mark(&mut stack, &mut marks)?;
-                stack.push(Value::Tuple(items));
+            b']' => m.container(Vec::new(), true)?,
+            b')' => m.container(Vec::new(), false)?,
+            b'l' | b't' => {
+                let items = m.pop_mark()?;
+                m.container(items, op == b'l')?;
             }
             0x85..=0x87 => {
                 let n = usize::from(op - 0x84);
-                if stack.len() < n {
+                if m.stack.len() < n {
                     return err("stack underflow");
                 }
-                let items = stack.split_off(stack.len() - n);
-                stack.push(Value::Tuple(items));
+                let items = m.stack.split_off(m.stack.len() - n);
+                m.container(items, false)?;
             }
             b'a' => {
-                let v = pop(&mut stack)?;
-                match stack.last_mut() {
-                    Some(Value::List(l)) if l.len() < MAX_ITEMS => l.push(v),
-                    _ => return err("APPEND to something that is not a list"),
-                }
+                let v = m.pop()?;
+                m.append(vec![v])?;
             }
             b'e' => {
-                let items = pop_mark(&mut stack, &mut marks)?;
-                match stack.last_mut() {
-                    Some(Value::List(l)) if l.len() + items.len() <= MAX_ITEMS => l.extend(items),
-                    _ => return err("APPENDS to something that is not a list"),
-                }
+                let items = m.pop_mark()?;
+                m.append(items)?;
             }
             b'0' => {
-                pop(&mut stack)?;
+                m.pop()?;
             }
             b'1' => {
-                pop_mark(&mut stack, &mut marks)?;
+                m.pop_mark()?;
             }
             b'2' => {
-                let v = stack
-                    .last()
-                    .cloned()
-                    .map_or_else(|| err("stack underflow"), Ok)?;
-                stack.push(v);
+                let v = m.copy_top()?;
+                m.stack.push(v);
             }
-            b'N' => stack.push(Value::None),
-            0x88 => stack.push(Value::Bool(true)),
-            0x89 => stack.push(Value::Bool(false)),
+            b'N' => m.push_scalar(Value::None)?,
+            0x88 => m.push_scalar(Value::Bool(true))?,
+            0x89 => m.push_scalar(Value::Bool(false))?,
             b'I' => {
                 let l = r.line()?;
-                stack.push(match l {
+                m.push_scalar(match l {
                     "01" => Value::Bool(true),
                     "00" => Value::Bool(false),
                     _ => Value::Int(l.trim().parse().or_else(|_| err("bad INT"))?),
-                });
+                })?;
             }
             b'L' => {
                 let l = r.line()?;
                 let l = l.trim().trim_end_matches('L');
-                stack.push(Value::Int(l.parse().or_else(|_| err("bad LONG"))?));
+                m.push_scalar(Value::Int(l.parse().or_else(|_| err("bad LONG"))?))?;
             }
-            b'J' => stack.push(Value::Int(i128::from(r.le(4)? as u32 as i32))),
-            b'K' => stack.push(Value::Int(i128::from(r.byte()?))),
-            b'M' => stack.push(Value::Int(i128::from(r.le(2)?))),
-            0x8a => {
-                let n = r.len(1)?;
-                stack.push(Value::Int(two_complement(r.take(n)?)?));
-            }
-            0x8b => {
-                let n = r.len(4)?;
-                stack.push(Value::Int(two_complement(r.take(n)?)?));
+            b'J' => m.push_scalar(Value::Int(i128::from(r.le(4)? as u32 as i32)))?,
+            b'K' => m.push_scalar(Value::Int(i128::from(r.byte()?)))?,
+            b'M' => m.push_scalar(Value::Int(i128::from(r.le(2)?)))?,
+            0x8a | 0x8b => {
+                let n = r.len(if op == 0x8a { 1 } else { 4 })?;
+                m.push_scalar(Value::Int(two_complement(r.take(n)?)?))?;
             }
             b'F' => {
                 let l = r.line()?;
-                stack.push(Value::Float(
+                m.push_scalar(Value::Float(
                     l.trim().parse().or_else(|_| err("bad FLOAT"))?,
-                ));
+                ))?;
             }
             b'G' => {
                 let b = r.take(8)?;
                 let mut a = [0u8; 8];
                 a.copy_from_slice(b);
-                stack.push(Value::Float(f64::from_be_bytes(a)));
+                m.push_scalar(Value::Float(f64::from_be_bytes(a)))?;
             }
             b'S' => {
                 let l = r.line()?;
-                stack.push(match String::from_utf8(unquote(l)?) {
+                m.push_scalar(match String::from_utf8(unquote(l)?) {
                     Ok(s) => Value::Str(s),
                     Err(e) => Value::Bytes(e.into_bytes()),
-                });
+                })?;
             }
             b'V' => {
                 let l = r.line()?;
-                stack.push(Value::Str(raw_unicode(l.as_bytes())?));
+                m.push_scalar(Value::Str(raw_unicode(l.as_bytes())?))?;
             }
             b'T' | b'U' | b'B' | b'C' | 0x8e | b'X' | 0x8c | 0x8d => {
+                // The length is checked against the rest of the frame
+                // before anything is allocated.
                 let n = match op {
                     b'U' | b'C' | 0x8c => r.len(1)?,
                     b'T' | b'B' | b'X' => r.len(4)?,
                     _ => r.len(8)?,
                 };
+                m.charge(NODE + n)?;
                 let bytes = r.take(n)?.to_vec();
-                stack.push(match op {
+                let v = match op {
                     b'X' | 0x8c | 0x8d => string(bytes)?,
                     // Python 2 str (T, U) arrives as text when it is UTF-8.
                     b'T' | b'U' => match String::from_utf8(bytes) {
@@ -323,26 +396,18 @@ pub fn decode(data: &[u8]) -> Result<Value, PickleError> {
                         Err(e) => Value::Bytes(e.into_bytes()),
                     },
                     _ => Value::Bytes(bytes),
-                });
+                };
+                // Charged above already.
+                m.stack.push(Item::scalar(v));
             }
             b'p' | b'q' | b'r' | 0x94 => {
                 let idx = match op {
                     b'p' => r.line()?.trim().parse().or_else(|_| err("bad PUT"))?,
                     b'q' => usize::from(r.byte()?),
                     b'r' => r.le(4)? as usize,
-                    _ => memo.len(),
+                    _ => m.memo.len(),
                 };
-                if idx >= MAX_ITEMS {
-                    return err("memo index too large");
-                }
-                let v = stack
-                    .last()
-                    .cloned()
-                    .map_or_else(|| err("PUT on an empty stack"), Ok)?;
-                if memo.len() <= idx {
-                    memo.resize(idx + 1, None);
-                }
-                memo[idx] = Some(v);
+                m.put(idx)?;
             }
             b'g' | b'h' | b'j' => {
                 let idx: usize = match op {
@@ -350,12 +415,7 @@ pub fn decode(data: &[u8]) -> Result<Value, PickleError> {
                     b'h' => usize::from(r.byte()?),
                     _ => r.le(4)? as usize,
                 };
-                let v = memo
-                    .get(idx)
-                    .cloned()
-                    .flatten()
-                    .map_or_else(|| err("GET of an unknown memo entry"), Ok)?;
-                stack.push(v);
+                m.get(idx)?;
             }
             b'c' | 0x93 | b'R' | b'b' | b'i' | b'o' | 0x81 | 0x92 | 0x82..=0x84 | b'P' | b'Q' => {
                 return err(format!(
@@ -367,9 +427,6 @@ pub fn decode(data: &[u8]) -> Result<Value, PickleError> {
                     "unsupported opcode 0x{other:02x}: only lists, tuples, strings and numbers are accepted"
                 ));
             }
-        }
-        if stack.len() > MAX_ITEMS {
-            return err("pickle too large");
         }
     }
 }
@@ -422,68 +479,4 @@ pub fn encode(points: &[(&str, i64, f64)], out: &mut Vec<u8>) {
         out.extend_from_slice(&[0x86, 0x86]);
     }
     out.extend_from_slice(b"e.");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn go_carbon_protocol_0_vector() {
-        let v = decode(b"(lp0\n(S'param1'\np1\n(I1423931224\nF60.2\ntp2\ntp3\na.").unwrap();
-        assert_eq!(
-            v,
-            Value::List(vec![Value::Tuple(vec![
-                Value::Str("param1".into()),
-                Value::Tuple(vec![Value::Int(1423931224), Value::Float(60.2)])
-            ])])
-        );
-    }
-
-    #[test]
-    fn statsd_protocol_0_with_string_values() {
-        let v = decode(b"(l(S'a.b.c'\n(L1234L\nS'5678'\ntta.").unwrap();
-        let Value::List(items) = v else { panic!() };
-        let Value::Tuple(t) = &items[0] else { panic!() };
-        let Value::Tuple(p) = &t[1] else { panic!() };
-        assert_eq!(as_f64(&p[1]), Some(5678.0));
-    }
-
-    #[test]
-    fn encoder_output_decodes() {
-        let mut out = Vec::new();
-        encode(
-            &[("a.b", 1_700_000_000, 1.5), ("c", 5_000_000_000, -2.0)],
-            &mut out,
-        );
-        let v = decode(&out).unwrap();
-        assert_eq!(
-            v,
-            Value::List(vec![
-                Value::Tuple(vec![
-                    Value::Str("a.b".into()),
-                    Value::Tuple(vec![Value::Int(1_700_000_000), Value::Float(1.5)])
-                ]),
-                Value::Tuple(vec![
-                    Value::Str("c".into()),
-                    Value::Tuple(vec![Value::Int(5_000_000_000), Value::Float(-2.0)])
-                ]),
-            ])
-        );
-    }
-
-    #[test]
-    fn code_is_refused() {
-        // pickle.dumps of an object whose __reduce__ returns (os.system, ("id",)), protocol 2.
-        let evil = b"\x80\x02cposix\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03.";
-        let e = decode(evil).unwrap_err();
-        assert!(e.0.contains("refused"), "{e}");
-        assert!(
-            decode(b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x8c\x06system\x93.")
-                .is_err()
-        );
-        assert!(decode(b"}.").is_err());
-        assert!(decode(b"(l").is_err());
-        assert!(decode(b"\x80\x02X\xff\xff\xff\x7f").is_err());
-    }
 }

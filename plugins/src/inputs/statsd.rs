@@ -14,23 +14,36 @@
 //! (default `_`), so `users.current.den001` becomes measurement
 //! `users_current_den001`. `delete_*` reset what was emitted; kept entries
 //! not updated for `max_ttl` are dropped. Bad lines are counted and skipped.
+//!
+//! Over TCP, lines longer than `max_line_size` (default 64 KiB; Telegraf
+//! has no such limit) are dropped up to their newline and counted
+//! (`line_size_limit_hits`), connections beyond `max_tcp_connections` or
+//! the process-wide budget are refused and counted, and `read_timeout`
+//! closes idle connections; see [`crate::listener`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod parser;
+mod server;
+#[cfg(test)]
+mod tests;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
 use graft_core::{Batch, BatchBuilder, CallError, Input, MetricSink, PluginError};
-use rand::Rng;
 use serde::Deserialize;
-use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::duration::{de_duration, de_size};
 use crate::graphite::Templates;
+use crate::listener::tcp::{self, TcpServe};
+use crate::listener::udp::{Datagrams, MAX_UDP_PAYLOAD};
+use crate::listener::{ConnectionBudget, LineFramer, ListenerStats};
+use parser::{Parser, State};
+use server::Shared;
 
 /// `[[inputs.statsd]]`
 #[derive(Debug, Deserialize)]
@@ -82,6 +95,14 @@ pub struct Config {
     /// `max_tcp_connections` (default 250).
     #[serde(default = "default_connections")]
     pub max_tcp_connections: usize,
+    /// `max_line_size` (default 64 KiB): longer lines are dropped and
+    /// counted (graft's own option).
+    #[serde(default = "default_line", deserialize_with = "de_size")]
+    pub max_line_size: u64,
+    /// `read_timeout` (default 0 = never): close TCP connections idle this
+    /// long (graft's own option).
+    #[serde(default, deserialize_with = "de_duration")]
+    pub read_timeout: Duration,
     /// Accepted for Telegraf configs, without effect in graft.
     #[serde(default)]
     pub tcp_keep_alive: bool,
@@ -121,283 +142,14 @@ fn underscore() -> String {
 fn default_connections() -> usize {
     250
 }
+fn default_line() -> u64 {
+    64 << 10
+}
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
     let c: Config = crate::config::parse(table)?;
     Ok(Box::new(Statsd::new(c)?))
-}
-
-/// Running statistics of one timing field (Telegraf's `RunningStats`).
-#[derive(Debug, Clone, Default)]
-struct Stats {
-    k: f64,
-    n: u64,
-    ex: f64,
-    ex2: f64,
-    sum: f64,
-    lower: f64,
-    upper: f64,
-    /// Reservoir for percentiles (random replacement beyond the limit).
-    perc: Vec<f64>,
-    /// The most recent values, for the median.
-    recent: Vec<f64>,
-    next_recent: usize,
-}
-
-impl Stats {
-    fn add(&mut self, v: f64, limit: usize) {
-        if self.n == 0 {
-            self.k = v;
-            self.lower = v;
-            self.upper = v;
-        }
-        self.n += 1;
-        self.ex += v - self.k;
-        self.ex2 += (v - self.k) * (v - self.k);
-        self.sum += v;
-        self.lower = self.lower.min(v);
-        self.upper = self.upper.max(v);
-        if self.perc.len() < limit {
-            self.perc.push(v);
-        } else if limit > 0 {
-            let i = rand::rng().random_range(0..self.perc.len());
-            self.perc[i] = v;
-        }
-        if self.recent.len() < limit.max(1) {
-            self.recent.push(v);
-        } else {
-            self.recent[self.next_recent] = v;
-            self.next_recent = (self.next_recent + 1) % self.recent.len();
-        }
-    }
-
-    fn mean(&self) -> f64 {
-        self.k + self.ex / self.n as f64
-    }
-
-    fn stddev(&self) -> f64 {
-        let n = self.n as f64;
-        ((self.ex2 - self.ex * self.ex / n) / n).max(0.0).sqrt()
-    }
-
-    fn median(&self) -> f64 {
-        let mut v = self.recent.clone();
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        if n.is_multiple_of(2) {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        } else {
-            v[n / 2]
-        }
-    }
-
-    /// Nearest rank, no interpolation, as Telegraf.
-    fn percentile(&mut self, p: f64) -> f64 {
-        self.perc.sort_by(f64::total_cmp);
-        let i = (self.perc.len() as f64 * p.min(100.0) / 100.0) as usize;
-        self.perc[i.min(self.perc.len() - 1)]
-    }
-}
-
-/// One series being aggregated: measurement, tags, per-field state.
-#[derive(Debug)]
-struct Entry<T> {
-    name: String,
-    tags: BTreeMap<String, String>,
-    fields: BTreeMap<String, T>,
-    updated: Instant,
-}
-
-type Key = (String, Vec<(String, String)>);
-
-#[derive(Debug, Default)]
-struct State {
-    gauges: HashMap<Key, Entry<f64>>,
-    counters: HashMap<Key, Entry<f64>>,
-    sets: HashMap<Key, Entry<HashSet<String>>>,
-    timings: HashMap<Key, Entry<Stats>>,
-    distributions: Vec<(String, BTreeMap<String, String>, f64)>,
-}
-
-/// Everything the parser needs.
-struct Parser {
-    templates: Templates,
-    datadog: bool,
-    distributions: bool,
-    keep_container: bool,
-    percentile_limit: usize,
-}
-
-/// Read `bucket` into measurement, field and tags: influx-style tags after
-/// commas, then the templates.
-fn parse_bucket(
-    p: &Parser,
-    bucket: &str,
-) -> Result<(String, String, BTreeMap<String, String>), &'static str> {
-    let mut parts = bucket.split(',');
-    let name = parts.next().unwrap_or_default();
-    if name.is_empty() {
-        return Err("empty bucket");
-    }
-    let mut tags = BTreeMap::new();
-    for kv in parts {
-        let (k, v) = kv.split_once('=').ok_or("a bucket tag has no `=`")?;
-        tags.insert(k.to_owned(), v.to_owned());
-    }
-    let applied = p.templates.apply(name);
-    for (k, v) in applied.tags {
-        tags.entry(k).or_insert(v);
-    }
-    Ok((
-        applied.measurement,
-        applied.field.unwrap_or_else(|| "value".into()),
-        tags,
-    ))
-}
-
-fn entry<'a, T: Default>(
-    map: &'a mut HashMap<Key, Entry<T>>,
-    name: &str,
-    tags: &BTreeMap<String, String>,
-) -> &'a mut Entry<T> {
-    let key: Key = (
-        name.to_owned(),
-        tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-    );
-    let e = map.entry(key).or_insert_with(|| Entry {
-        name: name.to_owned(),
-        tags: tags.clone(),
-        fields: BTreeMap::new(),
-        updated: Instant::now(),
-    });
-    e.updated = Instant::now();
-    e
-}
-
-/// Parse one line into the state.
-fn parse_line(p: &Parser, line: &str, state: &mut State) -> Result<(), &'static str> {
-    let mut line_tags = BTreeMap::new();
-    let mut line = line;
-    if p.datadog {
-        // `|#a:b,c` and `|c:<container>` sections after the type.
-        let mut kept = String::new();
-        let mut first = true;
-        for section in line.split('|') {
-            if let Some(tags) = section.strip_prefix('#').filter(|_| !first) {
-                for t in tags.split(',').filter(|t| !t.is_empty()) {
-                    let (k, v) = t.split_once(':').unwrap_or((t, "true"));
-                    line_tags.insert(k.to_owned(), v.to_owned());
-                }
-                continue;
-            }
-            if let Some(id) = section.strip_prefix("c:").filter(|_| !first) {
-                if p.keep_container {
-                    line_tags.insert("container".to_owned(), id.to_owned());
-                }
-                continue;
-            }
-            if !first {
-                kept.push('|');
-            }
-            kept.push_str(section);
-            first = false;
-        }
-        return parse_plain(p, &kept, line_tags, state);
-    }
-    line = line.trim();
-    parse_plain(p, line, line_tags, state)
-}
-
-fn parse_plain(
-    p: &Parser,
-    line: &str,
-    line_tags: BTreeMap<String, String>,
-    state: &mut State,
-) -> Result<(), &'static str> {
-    let mut bits = line.split(':');
-    let bucket = bits.next().unwrap_or_default();
-    let values: Vec<&str> = bits.collect();
-    if values.is_empty() {
-        return Err("expected bucket:value|type");
-    }
-    let (name, field, mut tags) = parse_bucket(p, bucket)?;
-    tags.extend(line_tags);
-    for bit in values {
-        let pipes: Vec<&str> = bit.split('|').collect();
-        if pipes.len() < 2 {
-            return Err("expected value|type");
-        }
-        let rate = match pipes.get(2) {
-            Some(sr) => {
-                let r: f64 = sr
-                    .strip_prefix('@')
-                    .and_then(|r| r.parse().ok())
-                    .ok_or("sample rate is not @<number>")?;
-                if !(r > 0.0 && r <= 1.0) {
-                    return Err("sample rate is not in (0, 1]");
-                }
-                Some(r)
-            }
-            None => None,
-        };
-        let (raw, kind) = (pipes[0], pipes[1]);
-        let (mtype, metric_type) = match kind {
-            "g" => ("g", "gauge"),
-            "c" => ("c", "counter"),
-            "s" => ("s", "set"),
-            "ms" => ("ms", "timing"),
-            "h" => ("h", "histogram"),
-            "d" if p.distributions => ("d", "distribution"),
-            _ => return Err("unknown metric type"),
-        };
-        let additive = raw.starts_with(['+', '-']);
-        if additive && !matches!(mtype, "g" | "c") {
-            return Err("+/- values are only for gauges and counters");
-        }
-        let mut tags = tags.clone();
-        tags.insert("metric_type".into(), metric_type.into());
-        let float = || {
-            raw.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .ok_or("value is not a number")
-        };
-        match mtype {
-            "g" => {
-                let v = float()?;
-                let e = entry(&mut state.gauges, &name, &tags);
-                let f = e.fields.entry(field.clone()).or_insert(0.0);
-                *f = if additive { *f + v } else { v };
-            }
-            "c" => {
-                let v = float()? / rate.unwrap_or(1.0);
-                let e = entry(&mut state.counters, &name, &tags);
-                *e.fields.entry(field.clone()).or_insert(0.0) += v;
-            }
-            "s" => {
-                let e = entry(&mut state.sets, &name, &tags);
-                e.fields
-                    .entry(field.clone())
-                    .or_default()
-                    .insert(raw.to_owned());
-            }
-            "ms" | "h" => {
-                let v = float()?;
-                let e = entry(&mut state.timings, &name, &tags);
-                let stats = e.fields.entry(field.clone()).or_default();
-                let times = rate.map_or(1, |r| (1.0 / r) as usize).max(1);
-                for _ in 0..times {
-                    stats.add(v, p.percentile_limit);
-                }
-            }
-            _ => {
-                let v = float()?;
-                state.distributions.push((name.clone(), tags, v));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The StatsD input.
@@ -424,6 +176,9 @@ impl Statsd {
             .any(|p| !(0.0..=100.0).contains(p))
         {
             bail!("percentiles: each must be between 0 and 100");
+        }
+        if config.max_line_size == 0 || usize::try_from(config.max_line_size).is_err() {
+            bail!("max_line_size: {} is out of range", config.max_line_size);
         }
         config.datadog_extensions |= config.parse_data_dog_tags;
         let parser = Parser {
@@ -456,130 +211,10 @@ impl Statsd {
             a.clone()
         }
     }
-}
 
-/// Parse a packet or a chunk of lines; returns how many lines were bad.
-fn ingest(parser: &Parser, state: &Mutex<State>, text: &str) -> u64 {
-    let mut bad = 0;
-    let Ok(mut st) = state.lock() else { return 0 };
-    for line in text.split('\n') {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
-        }
-        if let Err(e) = parse_line(parser, line, &mut st) {
-            bad += 1;
-            tracing::debug!(plugin = "inputs.statsd", "skipped {line:?}: {e}");
-        }
-    }
-    bad
-}
-
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
-}
-
-#[async_trait]
-impl Input for Statsd {
-    fn is_service(&self) -> bool {
-        true
-    }
-
-    async fn start(&mut self, sink: MetricSink) -> Result<(), PluginError> {
-        let (tx, rx) = watch::channel(false);
-        let addr = self.address();
-        let bind = |e: std::io::Error| {
-            PluginError::config("service_address", format!("cannot listen on {addr}: {e}"))
-        };
-        if self.config.protocol.starts_with("udp") {
-            let socket = UdpSocket::bind(&addr).await.map_err(bind)?;
-            self.local = socket.local_addr().ok();
-            let (parser, state, mut stop) = (self.parser.clone(), self.state.clone(), rx);
-            self.tasks.spawn(async move {
-                let mut buf = vec![0u8; 65_536];
-                loop {
-                    let got = tokio::select! {
-                        r = socket.recv_from(&mut buf) => r.ok(),
-                        _ = stopped(&mut stop) => None,
-                    };
-                    let Some((n, _)) = got else { return };
-                    let bad = ingest(&parser, &state, &String::from_utf8_lossy(&buf[..n]));
-                    if bad > 0 {
-                        sink.malformed(bad);
-                    }
-                }
-            });
-        } else {
-            let listener = TcpListener::bind(&addr).await.map_err(bind)?;
-            self.local = listener.local_addr().ok();
-            let (parser, state, mut stop) = (self.parser.clone(), self.state.clone(), rx);
-            let limit = Arc::new(tokio::sync::Semaphore::new(
-                self.config.max_tcp_connections.max(1),
-            ));
-            self.tasks.spawn(async move {
-                let mut conns = JoinSet::new();
-                loop {
-                    let accepted = tokio::select! {
-                        r = listener.accept() => r.ok(),
-                        _ = stopped(&mut stop) => break,
-                    };
-                    let Some((mut stream, _)) = accepted else {
-                        continue;
-                    };
-                    let Ok(permit) = limit.clone().try_acquire_owned() else {
-                        tracing::warn!(
-                            plugin = "inputs.statsd",
-                            "max_tcp_connections reached; connection refused"
-                        );
-                        continue;
-                    };
-                    let (parser, state, sink, mut stop) =
-                        (parser.clone(), state.clone(), sink.clone(), stop.clone());
-                    conns.spawn(async move {
-                        let _permit = permit;
-                        let mut pending: Vec<u8> = Vec::new();
-                        let mut chunk = vec![0u8; 65_536];
-                        loop {
-                            let n = tokio::select! {
-                                r = stream.read(&mut chunk) => r.unwrap_or(0),
-                                _ = stopped(&mut stop) => 0,
-                            };
-                            if n == 0 {
-                                break;
-                            }
-                            pending.extend_from_slice(&chunk[..n]);
-                            if let Some(nl) = memchr::memrchr(b'\n', &pending) {
-                                let rest = pending.split_off(nl + 1);
-                                let bad =
-                                    ingest(&parser, &state, &String::from_utf8_lossy(&pending));
-                                if bad > 0 {
-                                    sink.malformed(bad);
-                                }
-                                pending = rest;
-                            }
-                        }
-                        let bad = ingest(&parser, &state, &String::from_utf8_lossy(&pending));
-                        if bad > 0 {
-                            sink.malformed(bad);
-                        }
-                    });
-                }
-                while conns.join_next().await.is_some() {}
-            });
-        }
-        self.stop = Some(tx);
-        Ok(())
-    }
-
-    async fn stop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(true);
-        }
-        let wait = async { while self.tasks.join_next().await.is_some() {} };
-        let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
-    }
-
-    async fn gather(&mut self) -> Result<Batch, CallError> {
+    /// Turn what was aggregated into metrics and reset per `delete_*`
+    /// and `max_ttl` (what a gather returns).
+    pub fn emit(&mut self) -> Result<Batch, CallError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i64);
@@ -686,141 +321,76 @@ impl Input for Statsd {
         }
         Ok(b.finish())
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn statsd(extra: &str) -> Statsd {
-        Statsd::new(crate::config::parse(toml::from_str(extra).unwrap()).unwrap()).unwrap()
-    }
-
-    fn feed(s: &Statsd, text: &str) -> u64 {
-        ingest(&s.parser, &s.state, text)
-    }
-
-    fn rows(b: &Batch) -> Vec<String> {
-        let mut v: Vec<String> = b
-            .iter()
-            .map(|m| {
-                let tags: Vec<String> = m.tags().map(|(k, v)| format!("{k}={v}")).collect();
-                let mut fields: Vec<String> =
-                    m.fields().map(|(k, v)| format!("{k}={v:?}")).collect();
-                fields.sort();
-                format!("{} {} {}", m.name(), tags.join(","), fields.join(","))
-            })
-            .collect();
-        v.sort();
-        v
-    }
-
-    #[tokio::test]
-    async fn telegraf_field_mapping() {
-        let mut s = statsd("percentiles = [50, 90]");
-        let bad = feed(
-            &s,
-            "users.current.den001:32|g\nusers.current.den001:+10|g\nusers.current.den001:-2|g\n\
-             deploys.test:1|c\ndeploys.test:1|c|@0.1\nuniques:foo|s\nuniques:bar|s\nuniques:foo|s\n\
-             load.time:320|ms\nload.time:100|ms\nload.time:200|ms|@0.5\nbad line\nx:1|q\ncpu,host=a:5|g\n",
-        );
-        assert_eq!(bad, 2);
-        let b = s.gather().await.unwrap();
-        assert_eq!(
-            rows(&b),
-            [
-                "cpu host=a,metric_type=gauge value=Float(5.0)",
-                "deploys_test metric_type=counter value=Int(11)",
-                "load_time metric_type=timing 50_percentile=Float(200.0),90_percentile=Float(320.0),count=Int(4),lower=Float(100.0),mean=Float(205.0),median=Float(200.0),stddev=Float(77.94228634059948),sum=Float(820.0),upper=Float(320.0)",
-                "uniques metric_type=set value=Int(2)",
-                "users_current_den001 metric_type=gauge value=Float(40.0)",
-            ]
-        );
-        // Deleted after the gather.
-        assert!(s.gather().await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn datadog_tags_templates_and_kept_gauges() {
-        let mut s = statsd(
-            "datadog_extensions = true\ndelete_gauges = false\ntemplates = [\"measurement.field\"]",
-        );
-        assert_eq!(
-            feed(
-                &s,
-                "cpu.idle:90|g|#host:a,env:prod\nreq.latency:5|ms|#host:a"
-            ),
-            0
-        );
-        let b = s.gather().await.unwrap();
-        let r = rows(&b);
-        assert_eq!(
-            r[0],
-            "cpu env=prod,host=a,metric_type=gauge idle=Float(90.0)"
-        );
-        assert!(
-            r[1].starts_with("req host=a,metric_type=timing latency_100_percentile="),
-            "{}",
-            r[1]
-        );
-        assert!(r[1].contains("latency_count=Int(1)"), "{}", r[1]);
-        let again = rows(&s.gather().await.unwrap());
-        assert_eq!(
-            again,
-            ["cpu env=prod,host=a,metric_type=gauge idle=Float(90.0)"]
-        );
+    /// Read StatsD lines from `bytes` (as one datagram) into the state
+    /// that the next gather emits; returns how many lines were bad. The
+    /// same path the sockets take, for tests and the fuzz target.
+    pub fn ingest(&self, bytes: &[u8]) -> u64 {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut framer = LineFramer::new(self.config.max_line_size as usize);
+        let mut bad = 0;
+        let mut each = |f: crate::listener::Framed<'_>| match f {
+            crate::listener::Framed::Line(l) => {
+                bad += u64::from(!parser::ingest_line(&self.parser, l, &mut st));
+            }
+            crate::listener::Framed::TooLong => bad += 1,
+        };
+        framer.feed(bytes, &mut each);
+        framer.finish(&mut each);
+        bad
     }
 }
+#[async_trait]
+impl Input for Statsd {
+    fn is_service(&self) -> bool {
+        true
+    }
 
-#[cfg(test)]
-mod socket_tests {
-    use super::*;
-
-    /// Over real UDP and TCP sockets, with a bad line in between.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn udp_and_tcp() {
-        for protocol in ["udp", "tcp"] {
-            let mut s = Statsd::new(
-                crate::config::parse(
-                    toml::from_str(&format!(
-                        "protocol = \"{protocol}\"\nservice_address = \"127.0.0.1:0\""
-                    ))
-                    .unwrap(),
-                )
-                .unwrap(),
-            )
-            .unwrap();
-            let (sink, _rx) = MetricSink::channel(16, Arc::new(|| 0));
-            s.start(sink.clone()).await.unwrap();
-            let addr = s.local_addr().unwrap();
-            let text = "hits:1|c\nhits:2|c\n???\nlatency:7|ms\n";
-            if protocol == "udp" {
-                let u = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-                u.send_to(text.as_bytes(), addr).await.unwrap();
-            } else {
-                use tokio::io::AsyncWriteExt;
-                let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
-                c.write_all(text.as_bytes()).await.unwrap();
-            }
-            let start = Instant::now();
-            let mut got = Vec::new();
-            while got.len() < 2 && start.elapsed() < Duration::from_secs(10) {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let b = s.gather().await.unwrap();
-                got.extend(b.iter().map(|m| format!("{m:?}")));
-            }
-            s.stop().await;
-            got.sort();
-            assert_eq!(got.len(), 2, "{protocol}: {got:?}");
-            assert!(
-                got[0].contains("\"hits\"") && got[0].contains("Int(3)"),
-                "{protocol}: {got:?}"
-            );
-            assert!(
-                got[1].contains("\"latency\"") && got[1].contains("(\"count\", Int(1))"),
-                "{protocol}: {got:?}"
-            );
-            assert_eq!(sink.malformed_count(), 1, "{protocol}");
+    async fn start(&mut self, sink: MetricSink) -> Result<(), PluginError> {
+        let (tx, rx) = watch::channel(false);
+        let addr = self.address();
+        let bind = |e: std::io::Error| {
+            PluginError::config("service_address", format!("cannot listen on {addr}: {e}"))
+        };
+        let stats = ListenerStats::for_sink(&sink);
+        let shared = Arc::new(Shared {
+            parser: self.parser.clone(),
+            state: self.state.clone(),
+            sink,
+            max_line: self.config.max_line_size as usize,
+        });
+        if self.config.protocol.starts_with("udp") {
+            let socket = UdpSocket::bind(&addr).await.map_err(bind)?;
+            self.local = socket.local_addr().ok();
+            let socket = Datagrams::new(socket, MAX_UDP_PAYLOAD, "inputs.statsd", stats, rx);
+            self.tasks.spawn(server::udp(socket, shared));
+        } else {
+            let listener = TcpListener::bind(&addr).await.map_err(bind)?;
+            self.local = listener.local_addr().ok();
+            let serve = TcpServe {
+                plugin: "inputs.statsd",
+                limiter: ConnectionBudget::global().limiter(self.config.max_tcp_connections.max(1)),
+                read_timeout: self.config.read_timeout,
+                stats,
+                stop: rx,
+            };
+            self.tasks.spawn(tcp::serve(listener, serve, move |conn| {
+                server::tcp(conn, shared.clone())
+            }));
         }
+        self.stop = Some(tx);
+        Ok(())
+    }
+
+    async fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(true);
+        }
+        let wait = async { while self.tasks.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
+    }
+
+    async fn gather(&mut self) -> Result<Batch, CallError> {
+        self.emit()
     }
 }

@@ -26,7 +26,7 @@ use crate::pipeline::connect_output;
 use crate::pipeline::process::RunningProcessor;
 
 /// A new aggregator whose thread runs, waiting for its first batch.
-type StartedAggregator = (LiveAggregator, SyncSender<Arc<Batch>>);
+type StartedAggregator = (LiveAggregator, AggregatorFeed);
 
 /// What a reload has readied while the old configuration runs on.
 struct Ready {

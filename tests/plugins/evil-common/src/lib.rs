@@ -17,8 +17,11 @@
 //! Actions: `none`, `loop`, `grow`, `panic`, `stack_overflow`,
 //! `malformed_symbol`, `malformed_offsets`, `malformed_nan`, `huge`
 //! (batch-returning exports only), `read_file` (`path`), `env` (`var`),
-//! `connect` (`addr`), `http` (`url`), `log_flood`. Batches are built raw,
-//! column by column, so that they can be as wrong as asked.
+//! `connect` (`addr`), `http` (`url`), `log_flood`, `sleep` (`seconds`,
+//! default an hour: `std::thread::sleep`, which parks the guest in a WASI
+//! clock poll on the host), `exit` (`code`, default 3:
+//! `std::process::exit`; WASI 0.2 tells the host only success or failure). Batches are built raw, column by column, so that
+//! they can be as wrong as asked.
 
 use std::hint::black_box;
 use std::sync::{Mutex, MutexGuard};
@@ -144,10 +147,12 @@ enum Action {
     Connect { addr: String },
     Http { url: String },
     LogFlood,
+    Sleep { seconds: u64 },
+    Exit { code: i32 },
 }
 
 const ACTIONS: &str = "none, loop, grow, panic, stack_overflow, malformed_symbol, \
-     malformed_offsets, malformed_nan, huge, read_file, env, connect, http, log_flood";
+     malformed_offsets, malformed_nan, huge, read_file, env, connect, http, log_flood, sleep, exit";
 
 #[derive(Clone, Debug)]
 struct Config {
@@ -211,6 +216,28 @@ fn parse_config(kind: Kind, text: &str) -> Result<Config, PluginError> {
             )),
         }
     };
+    // Numbers may be given as JSON numbers or as strings of digits.
+    let number = |key: &str, default: u64| -> Result<u64, PluginError> {
+        match table.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(default),
+            Some(serde_json::Value::Number(n)) => n.as_u64().ok_or_else(|| {
+                error(
+                    format!("`{key}` must be a whole number, not {n}"),
+                    Some(key),
+                )
+            }),
+            Some(serde_json::Value::String(s)) => s.parse().map_err(|_| {
+                error(
+                    format!("`{key}` must be a whole number, not {s:?}"),
+                    Some(key),
+                )
+            }),
+            Some(other) => Err(error(
+                format!("`{key}` must be a whole number, not {other}"),
+                Some(key),
+            )),
+        }
+    };
 
     let action_name = string("action", Some("none"))?;
     let action = match action_name.as_str() {
@@ -236,6 +263,13 @@ fn parse_config(kind: Kind, text: &str) -> Result<Config, PluginError> {
             url: string("url", None)?,
         },
         "log_flood" => Action::LogFlood,
+        "sleep" => Action::Sleep {
+            seconds: number("seconds", 3600)?,
+        },
+        "exit" => Action::Exit {
+            code: i32::try_from(number("code", 3)?)
+                .map_err(|_| error("`code` must fit in an i32", Some("code")))?,
+        },
         other => {
             return Err(error(
                 format!("unknown action `{other}`; expected one of {ACTIONS}"),
@@ -324,6 +358,11 @@ fn act(config: &Config, here: Export) -> Outcome {
             flood(here);
             Outcome::Normal
         }
+        Action::Sleep { seconds } => {
+            std::thread::sleep(std::time::Duration::from_secs(*seconds));
+            Outcome::Normal
+        }
+        Action::Exit { code } => std::process::exit(*code),
     }
 }
 

@@ -1,0 +1,220 @@
+//! The listener's accept side: at most `max_connections` open connections,
+//! each served by hyper's HTTP/1 with `read_timeout` for a request's
+//! headers and for an idle keep-alive connection (as Go's `http.Server`
+//! under Telegraf uses its `ReadTimeout`). A limit hit costs only that
+//! connection; it is counted and logged once for the connection.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+/// Counters of the accept side (names in `docs/instrumentation.md`).
+#[derive(Clone)]
+pub(super) struct AcceptCounters {
+    pub connections_limit_hits: Arc<AtomicU64>,
+    pub header_timeouts: Arc<AtomicU64>,
+    pub idle_timeouts: Arc<AtomicU64>,
+}
+
+/// What the accept loop needs.
+pub(super) struct Accept {
+    pub listener: TcpListener,
+    pub app: Router,
+    pub max_connections: usize,
+    pub read_timeout: Duration,
+    pub counters: AcceptCounters,
+}
+
+/// Serve until `stop` turns true, then let the open connections finish
+/// their requests (hyper's graceful shutdown) for up to `grace`.
+pub(super) async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Duration) {
+    let permits = Arc::new(Semaphore::new(a.max_connections.max(1)));
+    // Each connection task holds a clone; when all are gone, all are done.
+    let (closed_tx, closed_rx) = watch::channel(());
+    let mut last_refusal_log: Option<Instant> = None;
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            accepted = a.listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors, most likely: wait a little
+                // instead of spinning.
+                tracing::warn!(error = %e, "accepting a connection failed; retrying in 100 ms");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // The connection permit: taken here and only here, held until the
+        // connection closes. (Where a process-wide connection budget is
+        // to be taken as well.)
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            a.counters
+                .connections_limit_hits
+                .fetch_add(1, Ordering::Relaxed);
+            if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                last_refusal_log = Some(Instant::now());
+                tracing::warn!(
+                    %peer,
+                    max_connections = a.max_connections,
+                    "connection refused: max_connections open already (logged at most every 10 s)"
+                );
+            }
+            drop(stream);
+            continue;
+        };
+        let conn = Connection {
+            app: a.app.clone(),
+            read_timeout: a.read_timeout,
+            counters: a.counters.clone(),
+            peer,
+        };
+        let stop = stop.clone();
+        let closed = closed_rx.clone();
+        tokio::spawn(async move {
+            conn.run(stream, stop).await;
+            drop(permit);
+            drop(closed);
+        });
+    }
+    drop(closed_rx);
+    let _ = tokio::time::timeout(grace, closed_tx.closed()).await;
+}
+
+/// One accepted connection.
+struct Connection {
+    app: Router,
+    read_timeout: Duration,
+    counters: AcceptCounters,
+    peer: SocketAddr,
+}
+
+/// Bytes read from a connection, and how many had been read when its last
+/// request was answered: more since then means a request head was coming.
+#[derive(Default)]
+struct Progress {
+    read: AtomicU64,
+    answered_at: AtomicU64,
+}
+
+impl Connection {
+    async fn run(self, stream: TcpStream, mut stop: watch::Receiver<bool>) {
+        let progress = Arc::new(Progress::default());
+        let io = TokioIo::new(Counted {
+            inner: stream,
+            progress: progress.clone(),
+        });
+        let app = self.app.clone();
+        let answered = progress.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            let mut app = app.clone();
+            let answered = answered.clone();
+            async move {
+                let response = tower_service::Service::call(&mut app, req.map(Body::new)).await;
+                answered
+                    .answered_at
+                    .store(answered.read.load(Ordering::Relaxed), Ordering::Relaxed);
+                response.map_err(|e: Infallible| match e {})
+            }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.read_timeout);
+        let conn = builder.serve_connection(io, service);
+        tokio::pin!(conn);
+        let result = tokio::select! {
+            r = conn.as_mut() => r,
+            _ = async { drop(stop.wait_for(|s| *s).await) } => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        let Err(e) = result else { return };
+        if !e.is_timeout() {
+            tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
+            return;
+        }
+        let read = progress.read.load(Ordering::Relaxed);
+        let pending = read - progress.answered_at.load(Ordering::Relaxed).min(read);
+        if pending > 0 {
+            self.counters
+                .header_timeouts
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                peer = %self.peer,
+                header_bytes = pending,
+                read_timeout = ?self.read_timeout,
+                "connection closed: request headers not complete within read_timeout"
+            );
+        } else {
+            self.counters.idle_timeouts.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(peer = %self.peer, "idle connection closed after read_timeout");
+        }
+    }
+}
+
+/// A stream that counts the bytes read from it.
+struct Counted {
+    inner: TcpStream,
+    progress: Arc<Progress>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = (buf.filled().len() - before) as u64;
+        self.progress.read.fetch_add(n, Ordering::Relaxed);
+        r
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
