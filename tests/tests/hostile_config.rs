@@ -146,7 +146,11 @@ const KEYS: &[(&str, &str)] = &[
     ("aggregators.wasm", "period"),
     ("processors.wasm.limits", "call_timeout"),
     ("inputs.carbon", "read_timeout"),
+    ("inputs.socket_listener", "read_timeout"),
+    ("inputs.socket_listener", "keep_alive_period"),
     ("inputs.statsd", "max_ttl"),
+    ("inputs.statsd", "read_timeout"),
+    ("inputs.statsd", "tcp_keep_alive_period"),
     ("inputs.influxdb_listener", "read_timeout"),
     ("inputs.influxdb_listener", "write_timeout"),
     ("inputs.postgresql", "max_lifetime"),
@@ -162,8 +166,17 @@ const SIZES: &[(&str, &str)] = &[
     ("outputs.file", "metric_buffer_limit"),
     ("processors.wasm.limits", "memory"),
     ("processors.wasm.limits", "max_return"),
+    ("processors.wasm.limits", "recycle_memory"),
     ("inputs.carbon", "max_line_size"),
+    ("inputs.carbon", "max_frame_size"),
+    ("inputs.carbon", "max_pickle_decoded_size"),
+    ("inputs.socket_listener", "max_line_size"),
+    ("inputs.socket_listener", "read_buffer_size"),
+    ("inputs.statsd", "max_line_size"),
+    ("inputs.statsd", "udp_packet_size"),
+    ("inputs.statsd", "read_buffer_size"),
     ("inputs.influxdb_listener", "max_body_size"),
+    ("inputs.influxdb_listener", "max_line_size"),
 ];
 
 /// A config with `key = value` in `section`, and what else it needs to be
@@ -184,6 +197,9 @@ fn config_with(section: &str, key: &str, value: &str) -> String {
         text.push_str(&format!("[[{table}]]\n"));
         if needs_path {
             text.push_str("  path = \"missing.wasm\"\n");
+        }
+        if table == "inputs.socket_listener" {
+            text.push_str("  service_address = \"tcp://127.0.0.1:0\"\n");
         }
         match nested {
             Some(n) => text.push_str(&format!("  [{table}.{n}]\n    {key} = {value}\n")),

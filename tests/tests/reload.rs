@@ -379,3 +379,265 @@ fn sighup_reloads_and_unchanged_inputs_keep_their_state() {
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(log_text.contains("SIGHUP"), "{log_text}");
 }
+
+/// Sequence numbers of the `m` lines in `paths`, sorted.
+fn seqs(paths: &[&Path]) -> Vec<u64> {
+    let mut got: Vec<u64> = paths
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.starts_with("m,"))
+                .filter_map(|l| l.split(' ').nth(1)?.strip_prefix("seq="))
+                .map(|v| v.trim_end_matches('i').parse::<u64>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    got.sort_unstable();
+    got
+}
+
+/// A listener and one file output per path.
+fn outputs_config(listen: u16, outputs: &[&Path]) -> String {
+    let mut text = format!(
+        r#"
+[agent]
+  interval = "10s"
+  flush_interval = "100ms"
+  metric_batch_size = 1000
+  metric_buffer_limit = 1000000
+  omit_hostname = true
+[[inputs.socket_listener]]
+  service_address = "tcp://127.0.0.1:{listen}"
+"#
+    );
+    for out in outputs {
+        text.push_str(&format!(
+            "[[outputs.file]]\n  files = [\"{}\"]\n",
+            out.display()
+        ));
+    }
+    text
+}
+
+fn hup(child: &Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_reload_that_moves_an_output_and_adds_one_delivers_every_metric_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p1, p2, p3, added) = (
+        dir.path().join("p1.lp"),
+        dir.path().join("p2.lp"),
+        dir.path().join("p3.lp"),
+        dir.path().join("added.lp"),
+    );
+    let log = dir.path().join("graft.log");
+    let config_path = dir.path().join("graft.toml");
+    let listen = free_port();
+    std::fs::write(&config_path, outputs_config(listen, &[&p1])).unwrap();
+    let mut child = graft()
+        .args(["run", "--watch-config", "--config"])
+        .arg(&config_path)
+        .env("GRAFT_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the listener", &mut child, &log, || {
+        TcpStream::connect(("127.0.0.1", listen)).is_ok()
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let feeder = std::thread::spawn(move || sender(listen, 5_000, flag));
+    let has_lines = |p: &Path| !seqs(&[p]).is_empty();
+    wait_until("p1 written", &mut child, &log, || has_lines(&p1));
+
+    // By SIGHUP: the output's path changes and a second output comes.
+    replace(
+        &config_path,
+        outputs_config(listen, &[&p2, &added]).as_bytes(),
+    );
+    hup(&child);
+    wait_until("p2 and the added output written", &mut child, &log, || {
+        has_lines(&p2) && has_lines(&added)
+    });
+    // By --watch-config: the path changes again; the added output stays.
+    replace(
+        &config_path,
+        outputs_config(listen, &[&p3, &added]).as_bytes(),
+    );
+    wait_until("p3 written", &mut child, &log, || has_lines(&p3));
+
+    stop.store(true, Ordering::Relaxed);
+    let (sent, _) = feeder.join().unwrap();
+    let last = sent - 1;
+    wait_until("the last metric in both outputs", &mut child, &log, || {
+        seqs(&[&p3]).last() == Some(&last) && seqs(&[&added]).last() == Some(&last)
+    });
+    sigterm(&child);
+    assert!(wait_with_timeout(&mut child, Duration::from_secs(30)).success());
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(!log_text.contains("is not open"), "{log_text}");
+    assert!(count(&log, "configuration reloaded") >= 2, "{log_text}");
+
+    // The moving output: every metric exactly once across its three files.
+    let moved = seqs(&[&p1, &p2, &p3]);
+    assert_eq!(moved, (0..sent).collect::<Vec<_>>(), "of {sent} sent");
+    // The added output: everything from its start, once.
+    let got = seqs(&[&added]);
+    let first = got[0];
+    assert_eq!(got, (first..sent).collect::<Vec<_>>(), "the added output");
+    println!(
+        "{sent} metrics: p1 {}, p2 {}, p3 {}, added {} from {first}",
+        seqs(&[&p1]).len(),
+        seqs(&[&p2]).len(),
+        seqs(&[&p3]).len(),
+        got.len()
+    );
+}
+
+/// A listener (alias `listener_alias`), the rename processor tagging
+/// `phase`, an output to `out`, and `extra` sections.
+fn phase_config(listen: u16, listener_alias: &str, phase: &str, out: &Path, extra: &str) -> String {
+    format!(
+        r#"
+[agent]
+  interval = "10s"
+  flush_interval = "100ms"
+  omit_hostname = true
+[[inputs.socket_listener]]
+  alias = "{listener_alias}"
+  service_address = "tcp://127.0.0.1:{listen}"
+[[processors.wasm]]
+  path = "{rename}"
+  [processors.wasm.config]
+    from = "nothing"
+    to = "nothing_else"
+    tags = {{ phase = "{phase}" }}
+[[outputs.file]]
+  files = ["{out}"]
+{extra}
+"#,
+        rename = wasm("example-rename-processor").display(),
+        out = out.display()
+    )
+}
+
+/// Send one `probe` line with `id` and wait for it in `out`; return its line.
+fn probe(listen: u16, id: u32, child: &mut Child, log: &Path, out: &Path) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", listen)).unwrap();
+    s.write_all(format!("probe,src=t id={id}i\n").as_bytes())
+        .unwrap();
+    drop(s);
+    let wanted = format!(" id={id}i ");
+    let mut found = String::new();
+    wait_until("the probe", child, log, || {
+        let text = std::fs::read_to_string(out).unwrap_or_default();
+        match text.lines().find(|l| l.contains(&wanted)) {
+            Some(l) => {
+                found = l.to_owned();
+                true
+            }
+            None => false,
+        }
+    });
+    found
+}
+
+#[test]
+fn a_reload_that_fails_midway_leaves_the_running_configuration_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.lp");
+    let log = dir.path().join("graft.log");
+    let config_path = dir.path().join("graft.toml");
+    let listen = free_port();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    std::fs::write(&config_path, phase_config(listen, "in", "before", &out, "")).unwrap();
+    let mut child = graft()
+        .args(["run", "--config"])
+        .arg(&config_path)
+        .env("GRAFT_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_until("the listener", &mut child, &log, || {
+        TcpStream::connect(("127.0.0.1", listen)).is_ok()
+    });
+    assert_eq!(
+        tag(&probe(listen, 0, &mut child, &log, &out), "phase"),
+        Some("before")
+    );
+
+    // Each new configuration changes the processor's tag and then fails
+    // at a later step: a second new plugin that cannot be built, an added
+    // output that cannot connect, an added listener whose port is taken
+    // (after the changed first listener had to give up its port).
+    let unreachable = dir.path().join("no-such-dir/out.lp");
+    let failing = [
+        (
+            "in",
+            "[[processors.wasm]]\n  path = \"missing.wasm\"".to_owned(),
+        ),
+        (
+            "in",
+            format!(
+                "[[outputs.file]]\n  files = [\"{}\"]",
+                unreachable.display()
+            ),
+        ),
+        (
+            "changed",
+            format!(
+                "[[inputs.socket_listener]]\n  service_address = \"tcp://127.0.0.1:{taken_port}\""
+            ),
+        ),
+    ];
+    for (i, (alias, extra)) in failing.iter().enumerate() {
+        let config = phase_config(listen, alias, "after", &out, extra);
+        std::fs::write(&config_path, config).unwrap();
+        hup(&child);
+        wait_until("the failed reload", &mut child, &log, || {
+            count(&log, "reload failed; the running configuration stays") > i
+        });
+        let id = i as u32 + 1;
+        let line = probe(listen, id, &mut child, &log, &out);
+        assert_eq!(
+            tag(&line, "phase"),
+            Some("before"),
+            "after failure {i}: {line}"
+        );
+    }
+    assert_eq!(count(&log, "configuration reloaded"), 0);
+    assert!(!unreachable.exists());
+
+    // A good configuration then applies whole.
+    std::fs::write(&config_path, phase_config(listen, "in", "after", &out, "")).unwrap();
+    hup(&child);
+    wait_until("the reload", &mut child, &log, || {
+        count(&log, "configuration reloaded") == 1
+    });
+    assert_eq!(
+        tag(&probe(listen, 9, &mut child, &log, &out), "phase"),
+        Some("after")
+    );
+    sigterm(&child);
+    assert!(wait_with_timeout(&mut child, Duration::from_secs(30)).success());
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    for what in ["missing.wasm", "no-such-dir", &taken_port.to_string()] {
+        assert!(
+            log_text
+                .lines()
+                .any(|l| l.contains("reload failed; the running") && l.contains(what)),
+            "no failed reload names {what}: {log_text}"
+        );
+    }
+    drop(taken);
+}

@@ -96,7 +96,7 @@ impl Live {
             .prepare_steps(&mut ready, outputs, inputs, aggregators)
             .await
         {
-            tracing::warn!("reload failed while preparing; undoing what was prepared");
+            tracing::warn!("a reload step did not succeed; undoing what was prepared");
             self.undo(ready).await;
             return Err(e);
         }
@@ -219,7 +219,7 @@ impl Live {
             if let Slot::New(mut o) = slot
                 && let Err(e) = o.plugin.close().await
             {
-                tracing::warn!(plugin = %o.id, "closing an output of the failed reload failed: {e}");
+                tracing::warn!(plugin = %o.id, "closing an output prepared for the abandoned reload did not succeed: {e}");
             }
         }
     }
