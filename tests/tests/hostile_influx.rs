@@ -180,6 +180,26 @@ impl Read for Lines {
     }
 }
 
+/// Whether the peer closed `s` within 10 s: end of stream or a reset,
+/// never a read timeout.
+fn closed(s: &mut TcpStream) -> bool {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            // An answer (a 408 or 413) before the close.
+            Ok(_) => continue,
+            Err(e) => {
+                return !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                );
+            }
+        }
+    }
+}
+
 /// A small deterministic generator of random bytes.
 fn xorshift(state: &mut u64) -> u64 {
     *state ^= *state << 13;
@@ -298,19 +318,7 @@ fn the_listener_survives_hostile_peers_and_keeps_serving() {
     }
     assert!(normal_ok, "a normal write succeeded during the drip");
     for s in &mut slow {
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut buf = [0u8; 256];
-        // Closed: end of stream (or a reset), never a timeout.
-        match s.read(&mut buf) {
-            Ok(_) => {}
-            Err(e) => assert!(
-                !matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ),
-                "a slow-header connection is still open: {e}"
-            ),
-        }
+        assert!(closed(s), "a slow-header connection is still open");
     }
     drop(slow);
     wait_for_counter(&out, "v1", "header_timeouts", 200);
@@ -461,4 +469,71 @@ fn sigterm_during_a_large_parse_ends_the_agent_in_time() {
         asked.elapsed()
     );
     sender.join().unwrap();
+}
+
+/// `max_connections` open at once: one more is closed at once and counted;
+/// idle connections are closed after `read_timeout` (counted apart from
+/// slow headers), which frees their places for new clients.
+#[test]
+fn connections_past_max_connections_are_closed_and_idle_ones_time_out() {
+    use graft_core::counters::Counters;
+    use graft_core::{Input, MetricSink};
+    use graft_plugins::inputs::influxdb_listener::Listener;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let counters = Arc::new(Counters::default());
+    let (sink, mut rx) = MetricSink::channel(16, Arc::new(|| 0));
+    let mut listener = Listener::new(
+        graft_plugins::config::parse(
+            toml::from_str(
+                "service_address = \"127.0.0.1:0\"\nmax_connections = 2\nread_timeout = \"1s\"",
+            )
+            .unwrap(),
+        )
+        .unwrap(),
+        ":8186",
+    )
+    .unwrap();
+    rt.block_on(listener.start(sink.with_counters(counters.clone())))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let value = |name: &str| {
+        counters
+            .snapshot()
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, v)| *v)
+    };
+
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(address).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = TcpStream::connect(address).unwrap();
+    assert!(closed(&mut third), "the third connection is closed at once");
+    poll_until("a connection limit hit", Duration::from_secs(5), || {
+        value("connections_limit_hits") == 1
+    });
+
+    // The two idle ones are closed after read_timeout; then a client
+    // gets through again.
+    for mut s in held {
+        assert!(closed(&mut s), "closed when idle");
+    }
+    poll_until("two idle timeouts", Duration::from_secs(5), || {
+        value("idle_timeouts") == 2
+    });
+    assert_eq!(value("header_timeouts"), 0, "idle is not a slow header");
+    let r = http()
+        .post(format!("http://{address}/write"))
+        .body("good,src=after seq=1i\n")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(rx.try_recv().unwrap().len(), 1);
+    rt.block_on(listener.stop());
 }

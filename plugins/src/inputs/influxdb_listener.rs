@@ -305,7 +305,7 @@ impl Input for Listener {
         let (tx, rx) = watch::channel(false);
         let task = tokio::spawn(serve::serve(accept, rx, STOP_GRACE));
         tracing::info!(
-            plugin = "inputs.influxdb_listener",
+            plugin = PLUGIN,
             address = %self.local.map_or(self.address.clone(), |a| a.to_string()),
             max_connections = self.max_connections,
             "listening"
@@ -325,6 +325,9 @@ impl Input for Listener {
         }
     }
 }
+
+/// The name in log lines.
+const PLUGIN: &str = "inputs.influxdb_listener";
 
 /// How long `stop` lets requests in flight finish.
 const STOP_GRACE: Duration = Duration::from_secs(5);

@@ -55,7 +55,11 @@ pub(super) async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Dur
             Err(e) => {
                 // Out of file descriptors, most likely: wait a little
                 // instead of spinning.
-                tracing::warn!(error = %e, "accepting a connection failed; retrying in 100 ms");
+                tracing::warn!(
+                    plugin = super::PLUGIN,
+                    error = %e,
+                    "accepting a connection failed; retrying in 100 ms"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -70,10 +74,11 @@ pub(super) async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Dur
             if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                 last_refusal_log = Some(Instant::now());
                 tracing::warn!(
-                    %peer,
-                    max_connections = a.max_connections,
-                    "connection refused: max_connections open already (logged at most every 10 s)"
-                );
+                plugin = super::PLUGIN,
+                                   %peer,
+                                   max_connections = a.max_connections,
+                                   "connection refused: max_connections open already (logged at most every 10 s)"
+                               );
             }
             drop(stream);
             continue;
@@ -157,11 +162,12 @@ impl Connection {
                 .header_timeouts
                 .fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
-                peer = %self.peer,
-                header_bytes = pending,
-                read_timeout = ?self.read_timeout,
-                "connection closed: request headers not complete within read_timeout"
-            );
+            plugin = super::PLUGIN,
+                           peer = %self.peer,
+                           header_bytes = pending,
+                           read_timeout = ?self.read_timeout,
+                           "connection closed: request headers not complete within read_timeout"
+                       );
         } else {
             self.counters.idle_timeouts.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(peer = %self.peer, "idle connection closed after read_timeout");

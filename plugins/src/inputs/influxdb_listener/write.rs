@@ -97,6 +97,7 @@ async fn write(
             .body_size_limit_hits
             .fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
+            plugin = super::PLUGIN,
             max_body_size = set.max_body,
             stage,
             "request refused: body larger than max_body_size"
@@ -137,7 +138,11 @@ async fn write(
     {
         Err(_) => {
             s.counters.body_timeouts.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(read_timeout = ?set.read_timeout, "request refused: body not read within read_timeout");
+            tracing::warn!(
+                plugin = super::PLUGIN,
+                read_timeout = ?set.read_timeout,
+                "request refused: body not read within read_timeout"
+            );
             return error(
                 api,
                 StatusCode::REQUEST_TIMEOUT,
@@ -237,12 +242,13 @@ fn count_bad_lines(s: &Shared, errors: &[ParseError], good: usize) {
         .fields_limit_hits
         .fetch_add(fields, Ordering::Relaxed);
     tracing::warn!(
-        bad_lines = errors.len(),
-        lines = errors.len() + good,
-        not_utf8 = kind(ParseErrorKind::NotUtf8),
-        tags_limit_hits = tags,
-        fields_limit_hits = fields,
-        first = %errors[0],
-        "lines that could not be parsed were skipped; the others were taken"
-    );
+    plugin = super::PLUGIN,
+           bad_lines = errors.len(),
+           lines = errors.len() + good,
+           not_utf8 = kind(ParseErrorKind::NotUtf8),
+           tags_limit_hits = tags,
+           fields_limit_hits = fields,
+           first = %errors[0],
+           "lines that could not be parsed were skipped; the others were taken"
+       );
 }
