@@ -14,7 +14,8 @@
 //!   InfluxDB 1.x quotes it (`unable to parse '<line>': ...`), so that
 //!   graft's own output counts exactly those metrics as rejected. Bad
 //!   lines are counted.
-//! - Peers are bounded: at most `max_connections` open connections;
+//! - Peers are bounded: at most `max_connections` open connections and
+//!   `max_concurrent_writes` bodies read and parsed at once;
 //!   `read_timeout` for a request's headers, for an idle keep-alive
 //!   connection and for a body. Every limit hit is counted (see
 //!   `docs/instrumentation.md`) and logged once for its connection or
@@ -86,6 +87,12 @@ pub struct Config {
     /// more is a bad line, counted.
     #[serde(default = "default_max_fields")]
     pub max_fields: usize,
+    /// `max_concurrent_writes` (default 8): write requests read and parsed
+    /// at once, which bounds the memory bodies take (each up to
+    /// `max_body_size`, twice with gzip); one more is answered 503 with
+    /// `Retry-After`, as InfluxDB 1.x's `max-concurrent-write-limit` does.
+    #[serde(default = "default_max_concurrent_writes")]
+    pub max_concurrent_writes: usize,
     /// `basic_username`, `basic_password`.
     #[serde(default)]
     pub basic_username: String,
@@ -131,6 +138,10 @@ fn default_max_fields() -> usize {
     10_000
 }
 
+fn default_max_concurrent_writes() -> usize {
+    8
+}
+
 const DEFAULT_MAX_BODY: u64 = 32 << 20;
 
 /// Build `inputs.influxdb_listener` (default port 8186).
@@ -171,6 +182,7 @@ struct Settings {
     max_undelivered: u64,
     max_tags: usize,
     max_fields: usize,
+    max_concurrent_writes: usize,
 }
 
 struct Shared {
@@ -179,11 +191,17 @@ struct Shared {
     requests: AtomicU64,
     /// Set by `stop`: a body being parsed stops at its next piece.
     stopping: Arc<AtomicBool>,
+    /// One permit per write request being read and parsed.
+    writes: Arc<tokio::sync::Semaphore>,
+    started: std::time::Instant,
     counters: WriteCounters,
 }
 
 /// Counters of the write path (names in `docs/instrumentation.md`).
 struct WriteCounters {
+    concurrent_writes_limit_hits: Arc<AtomicU64>,
+    /// When a refused write was last logged (seconds since the start).
+    refusal_logged_at: AtomicU64,
     body_size_limit_hits: Arc<AtomicU64>,
     body_timeouts: Arc<AtomicU64>,
     tags_limit_hits: Arc<AtomicU64>,
@@ -203,6 +221,9 @@ impl Listener {
         }
         if config.max_connections == 0 {
             bail!("max_connections: must be at least 1");
+        }
+        if config.max_concurrent_writes == 0 {
+            bail!("max_concurrent_writes: must be at least 1");
         }
         if config.basic_username.is_empty() != config.basic_password.is_empty() {
             bail!("basic_username and basic_password: set both or neither");
@@ -239,6 +260,7 @@ impl Listener {
                 max_undelivered: config.max_undelivered_metrics,
                 max_tags: config.max_tags,
                 max_fields: config.max_fields,
+                max_concurrent_writes: config.max_concurrent_writes,
             }),
             server: None,
             stopping: Arc::new(AtomicBool::new(false)),
@@ -283,12 +305,17 @@ impl Input for Listener {
             idle_timeouts: sink.counter("idle_timeouts"),
         };
         let counters = WriteCounters {
+            concurrent_writes_limit_hits: sink.counter("concurrent_writes_limit_hits"),
+            refusal_logged_at: AtomicU64::new(u64::MAX),
             body_size_limit_hits: sink.counter("body_size_limit_hits"),
             body_timeouts: sink.counter("body_timeouts"),
             tags_limit_hits: sink.counter("tags_limit_hits"),
             fields_limit_hits: sink.counter("fields_limit_hits"),
         };
+        let writes = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_writes));
         let shared = Arc::new(Shared {
+            writes,
+            started: std::time::Instant::now(),
             settings,
             sink,
             requests: AtomicU64::new(0),

@@ -92,6 +92,10 @@ async fn write(
             return r;
         }
     }
+    // Held until the answer: the body, its inflated text and its batch.
+    let Ok(_permit) = s.writes.clone().try_acquire_owned() else {
+        return too_many_writes(s, api);
+    };
     let too_large = |stage: &str| {
         s.counters
             .body_size_limit_hits
@@ -224,6 +228,36 @@ async fn write(
         StatusCode::BAD_REQUEST,
         &body::describe(&errors, good, &text),
     )
+}
+
+/// `max_concurrent_writes` requests are read and parsed already: 503 with
+/// `Retry-After`, counted, logged at most every 10 s.
+fn too_many_writes(s: &Shared, api: Api) -> Response {
+    s.counters
+        .concurrent_writes_limit_hits
+        .fetch_add(1, Ordering::Relaxed);
+    let now = s.started.elapsed().as_secs();
+    let last = s.counters.refusal_logged_at.load(Ordering::Relaxed);
+    if (last == u64::MAX || now >= last + 10)
+        && s.counters
+            .refusal_logged_at
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(
+            plugin = super::PLUGIN,
+            max_concurrent_writes = s.settings.max_concurrent_writes,
+            "write refused with 503: max_concurrent_writes requests in progress (logged at most every 10 s)"
+        );
+    }
+    let mut r = error(
+        api,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "request throttled: max_concurrent_writes requests in progress; try again later",
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
 }
 
 /// Count the bad lines of one request (and the limit hits among them),
