@@ -578,3 +578,45 @@ fn connections_past_max_connections_are_closed_and_idle_ones_time_out() {
     assert_eq!(rx.try_recv().unwrap().len(), 1);
     rt.block_on(listener.stop());
 }
+
+/// A peer that sends request after request and reads no answer: once the
+/// answers wait longer than `write_timeout`, the connection is closed and
+/// counted.
+#[test]
+fn a_peer_that_reads_no_answers_is_closed_after_write_timeout() {
+    use graft_core::counters::Counters;
+    use graft_core::{Input, MetricSink};
+    use graft_plugins::inputs::influxdb_listener::Listener;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let counters = Arc::new(Counters::default());
+    let (sink, _rx) = MetricSink::channel(16, Arc::new(|| 0));
+    let mut listener = Listener::new(
+        graft_plugins::config::parse(
+            toml::from_str("service_address = \"127.0.0.1:0\"\nwrite_timeout = \"1s\"").unwrap(),
+        )
+        .unwrap(),
+        ":8186",
+    )
+    .unwrap();
+    rt.block_on(listener.start(sink.with_counters(counters.clone())))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut s = TcpStream::connect(address).unwrap();
+    // 200 000 pipelined pings (7 MB) ask for about 25 MB of answers, more
+    // than loopback buffers hold; the write fails once the server gives up.
+    let pings = "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n".repeat(200_000);
+    let _ = s.write_all(pings.as_bytes());
+    poll_until("a write timeout", Duration::from_secs(15), || {
+        counters
+            .snapshot()
+            .iter()
+            .any(|(n, v)| *n == "write_timeouts" && *v == 1)
+    });
+    drop(s);
+    rt.block_on(listener.stop());
+}

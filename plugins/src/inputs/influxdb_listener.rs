@@ -60,11 +60,14 @@ pub struct Config {
     /// `:port` listens on every interface.
     #[serde(default)]
     pub service_address: Option<String>,
-    /// `read_timeout` (default 10s): reading one request's headers, and
-    /// its body; also how long an idle keep-alive connection stays open.
+    /// `read_timeout` (default 10s; under 1s means the default, as in
+    /// Telegraf): reading one request's headers, and its body; also how
+    /// long an idle keep-alive connection stays open.
     #[serde(default = "ten_seconds", deserialize_with = "de_duration")]
     pub read_timeout: Duration,
-    /// `write_timeout` (default 10s): accepted for Telegraf configs.
+    /// `write_timeout` (default 10s; under 1s means the default): how long
+    /// an answer may wait for a peer that does not read it; then the
+    /// connection is closed.
     #[serde(default = "ten_seconds", deserialize_with = "de_duration")]
     pub write_timeout: Duration,
     /// `max_body_size` (default 0 = 32 MiB).
@@ -126,6 +129,15 @@ fn ten_seconds() -> Duration {
     Duration::from_secs(10)
 }
 
+/// As Telegraf: a timeout under a second (0 included) means the default.
+fn at_least_a_second(d: Duration) -> Duration {
+    if d < Duration::from_secs(1) {
+        ten_seconds()
+    } else {
+        d
+    }
+}
+
 fn default_max_connections() -> usize {
     256
 }
@@ -164,6 +176,7 @@ pub fn build_v2(table: toml::Table) -> Result<Box<dyn Input>> {
 pub struct Listener {
     address: String,
     max_connections: usize,
+    write_timeout: Duration,
     settings: Option<Settings>,
     server: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     stopping: Arc<AtomicBool>,
@@ -244,13 +257,14 @@ impl Listener {
         Ok(Self {
             address,
             max_connections: config.max_connections,
+            write_timeout: at_least_a_second(config.write_timeout),
             settings: Some(Settings {
                 max_body: if config.max_body_size == 0 {
                     DEFAULT_MAX_BODY
                 } else {
                     config.max_body_size
                 },
-                read_timeout: config.read_timeout,
+                read_timeout: at_least_a_second(config.read_timeout),
                 basic: (!config.basic_username.is_empty())
                     .then_some((config.basic_username, config.basic_password)),
                 token: (!config.token.is_empty()).then_some(config.token),
@@ -303,6 +317,7 @@ impl Input for Listener {
             connections_limit_hits: sink.counter("connections_limit_hits"),
             header_timeouts: sink.counter("header_timeouts"),
             idle_timeouts: sink.counter("idle_timeouts"),
+            write_timeouts: sink.counter("write_timeouts"),
         };
         let counters = WriteCounters {
             concurrent_writes_limit_hits: sink.counter("concurrent_writes_limit_hits"),
@@ -327,6 +342,7 @@ impl Input for Listener {
             app: router(shared),
             max_connections: self.max_connections,
             read_timeout,
+            write_timeout: self.write_timeout,
             counters: accept_counters,
         };
         let (tx, rx) = watch::channel(false);
