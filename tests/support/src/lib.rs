@@ -7,6 +7,7 @@
 //! lock of the build that runs the tests.
 
 pub mod influx_points;
+pub mod probe;
 pub mod servers;
 
 use std::path::{Path, PathBuf};
