@@ -11,7 +11,8 @@ use graft_core::lineproto::{Serializer, SerializerOptions};
 
 /// Whether `s` can be written as a name, key or tag value.
 fn carried(s: &str, first: bool) -> bool {
-    !s.contains('\n') && !s.ends_with('\\') && !(first && s.starts_with(['\t', '\0']))
+    let lost = s.contains('\n') || s.ends_with('\\') || (first && s.starts_with(['\t', '\0']));
+    !lost
 }
 
 /// Parse `data`; write back what was read; read it again: equal.

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use graft_core::{Batch, FieldRef, Input, MetricSink, Output};
+use graft_core::{Batch, FieldRef, Input, MetricSink};
 use graft_plugins::inputs::influxdb_listener::Listener;
 use graft_plugins::outputs::influxdb;
 use graft_test_support::influx_points::{Point, norm, stored_points};
@@ -104,13 +104,22 @@ fn the_listener_reads_what_influxd_stores_and_passes_it_on_unchanged() {
     for (n, case) in CASES.iter().enumerate() {
         let shown = String::from_utf8_lossy(case);
         let (direct, relayed) = (format!("direct{n}"), format!("relayed{n}"));
-        create(&influx, &direct);
-        let r = client
-            .post(format!("{}/write?db={direct}", influx.url()))
-            .body(case.to_vec())
-            .send()
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 204, "influxd refused {shown:?}");
+        // A server just started may not know a new database at once.
+        let mut status = 0;
+        for _ in 0..50 {
+            create(&influx, &direct);
+            let r = client
+                .post(format!("{}/write?db={direct}", influx.url()))
+                .body(case.to_vec())
+                .send()
+                .unwrap();
+            status = r.status().as_u16();
+            if status != 404 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert_eq!(status, 204, "influxd refused {shown:?}");
         let r = client.post(&graft_url).body(case.to_vec()).send().unwrap();
         let status = r.status().as_u16();
         let text = r.text().unwrap();

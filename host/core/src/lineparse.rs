@@ -76,7 +76,8 @@ pub struct ParseError {
     pub line: usize,
     pub kind: ParseErrorKind,
     pub reason: String,
-    /// Where the line is in the text (bytes, without its newline).
+    /// Where the line is in the text (bytes, without leading spaces and
+    /// without its newline).
     pub span: std::ops::Range<usize>,
 }
 
@@ -184,7 +185,8 @@ impl<'a> BodyParser<'a> {
                 line: number,
                 kind,
                 reason: reason.to_owned(),
-                span,
+                // Quoted as 1.x quotes it: without the leading spaces.
+                span: span.start + start..span.end,
             });
         }
     }

@@ -14,7 +14,8 @@
 //!   InfluxDB 1.x quotes it (`unable to parse '<line>': ...`), so that
 //!   graft's own output counts exactly those metrics as rejected. Bad
 //!   lines are counted.
-//! - Peers are bounded: at most `max_connections` open connections;
+//! - Peers are bounded: at most `max_connections` open connections and
+//!   `max_concurrent_writes` bodies read and parsed at once;
 //!   `read_timeout` for a request's headers, for an idle keep-alive
 //!   connection and for a body. Every limit hit is counted (see
 //!   `docs/instrumentation.md`) and logged once for its connection or
@@ -59,11 +60,14 @@ pub struct Config {
     /// `:port` listens on every interface.
     #[serde(default)]
     pub service_address: Option<String>,
-    /// `read_timeout` (default 10s): reading one request's headers, and
-    /// its body; also how long an idle keep-alive connection stays open.
+    /// `read_timeout` (default 10s; under 1s means the default, as in
+    /// Telegraf): reading one request's headers, and its body; also how
+    /// long an idle keep-alive connection stays open.
     #[serde(default = "ten_seconds", deserialize_with = "de_duration")]
     pub read_timeout: Duration,
-    /// `write_timeout` (default 10s): accepted for Telegraf configs.
+    /// `write_timeout` (default 10s; under 1s means the default): how long
+    /// an answer may wait for a peer that does not read it; then the
+    /// connection is closed.
     #[serde(default = "ten_seconds", deserialize_with = "de_duration")]
     pub write_timeout: Duration,
     /// `max_body_size` (default 0 = 32 MiB).
@@ -86,6 +90,12 @@ pub struct Config {
     /// more is a bad line, counted.
     #[serde(default = "default_max_fields")]
     pub max_fields: usize,
+    /// `max_concurrent_writes` (default 8): write requests read and parsed
+    /// at once, which bounds the memory bodies take (each up to
+    /// `max_body_size`, twice with gzip); one more is answered 503 with
+    /// `Retry-After`, as InfluxDB 1.x's `max-concurrent-write-limit` does.
+    #[serde(default = "default_max_concurrent_writes")]
+    pub max_concurrent_writes: usize,
     /// `basic_username`, `basic_password`.
     #[serde(default)]
     pub basic_username: String,
@@ -119,6 +129,15 @@ fn ten_seconds() -> Duration {
     Duration::from_secs(10)
 }
 
+/// As Telegraf: a timeout under a second (0 included) means the default.
+fn at_least_a_second(d: Duration) -> Duration {
+    if d < Duration::from_secs(1) {
+        ten_seconds()
+    } else {
+        d
+    }
+}
+
 fn default_max_connections() -> usize {
     256
 }
@@ -129,6 +148,10 @@ fn default_max_tags() -> usize {
 
 fn default_max_fields() -> usize {
     10_000
+}
+
+fn default_max_concurrent_writes() -> usize {
+    8
 }
 
 const DEFAULT_MAX_BODY: u64 = 32 << 20;
@@ -153,6 +176,7 @@ pub fn build_v2(table: toml::Table) -> Result<Box<dyn Input>> {
 pub struct Listener {
     address: String,
     max_connections: usize,
+    write_timeout: Duration,
     settings: Option<Settings>,
     server: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     stopping: Arc<AtomicBool>,
@@ -171,6 +195,7 @@ struct Settings {
     max_undelivered: u64,
     max_tags: usize,
     max_fields: usize,
+    max_concurrent_writes: usize,
 }
 
 struct Shared {
@@ -179,11 +204,17 @@ struct Shared {
     requests: AtomicU64,
     /// Set by `stop`: a body being parsed stops at its next piece.
     stopping: Arc<AtomicBool>,
+    /// One permit per write request being read and parsed.
+    writes: Arc<tokio::sync::Semaphore>,
+    started: std::time::Instant,
     counters: WriteCounters,
 }
 
 /// Counters of the write path (names in `docs/instrumentation.md`).
 struct WriteCounters {
+    concurrent_writes_limit_hits: Arc<AtomicU64>,
+    /// When a refused write was last logged (seconds since the start).
+    refusal_logged_at: AtomicU64,
     body_size_limit_hits: Arc<AtomicU64>,
     body_timeouts: Arc<AtomicU64>,
     tags_limit_hits: Arc<AtomicU64>,
@@ -204,6 +235,9 @@ impl Listener {
         if config.max_connections == 0 {
             bail!("max_connections: must be at least 1");
         }
+        if config.max_concurrent_writes == 0 {
+            bail!("max_concurrent_writes: must be at least 1");
+        }
         if config.basic_username.is_empty() != config.basic_password.is_empty() {
             bail!("basic_username and basic_password: set both or neither");
         }
@@ -223,13 +257,14 @@ impl Listener {
         Ok(Self {
             address,
             max_connections: config.max_connections,
+            write_timeout: at_least_a_second(config.write_timeout),
             settings: Some(Settings {
                 max_body: if config.max_body_size == 0 {
                     DEFAULT_MAX_BODY
                 } else {
                     config.max_body_size
                 },
-                read_timeout: config.read_timeout,
+                read_timeout: at_least_a_second(config.read_timeout),
                 basic: (!config.basic_username.is_empty())
                     .then_some((config.basic_username, config.basic_password)),
                 token: (!config.token.is_empty()).then_some(config.token),
@@ -239,6 +274,7 @@ impl Listener {
                 max_undelivered: config.max_undelivered_metrics,
                 max_tags: config.max_tags,
                 max_fields: config.max_fields,
+                max_concurrent_writes: config.max_concurrent_writes,
             }),
             server: None,
             stopping: Arc::new(AtomicBool::new(false)),
@@ -281,14 +317,20 @@ impl Input for Listener {
             connections_limit_hits: sink.counter("connections_limit_hits"),
             header_timeouts: sink.counter("header_timeouts"),
             idle_timeouts: sink.counter("idle_timeouts"),
+            write_timeouts: sink.counter("write_timeouts"),
         };
         let counters = WriteCounters {
+            concurrent_writes_limit_hits: sink.counter("concurrent_writes_limit_hits"),
+            refusal_logged_at: AtomicU64::new(u64::MAX),
             body_size_limit_hits: sink.counter("body_size_limit_hits"),
             body_timeouts: sink.counter("body_timeouts"),
             tags_limit_hits: sink.counter("tags_limit_hits"),
             fields_limit_hits: sink.counter("fields_limit_hits"),
         };
+        let writes = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_writes));
         let shared = Arc::new(Shared {
+            writes,
+            started: std::time::Instant::now(),
             settings,
             sink,
             requests: AtomicU64::new(0),
@@ -300,12 +342,13 @@ impl Input for Listener {
             app: router(shared),
             max_connections: self.max_connections,
             read_timeout,
+            write_timeout: self.write_timeout,
             counters: accept_counters,
         };
         let (tx, rx) = watch::channel(false);
         let task = tokio::spawn(serve::serve(accept, rx, STOP_GRACE));
         tracing::info!(
-            plugin = "inputs.influxdb_listener",
+            plugin = PLUGIN,
             address = %self.local.map_or(self.address.clone(), |a| a.to_string()),
             max_connections = self.max_connections,
             "listening"
@@ -325,6 +368,9 @@ impl Input for Listener {
         }
     }
 }
+
+/// The name in log lines.
+const PLUGIN: &str = "inputs.influxdb_listener";
 
 /// How long `stop` lets requests in flight finish.
 const STOP_GRACE: Duration = Duration::from_secs(5);

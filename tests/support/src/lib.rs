@@ -8,6 +8,7 @@
 
 pub mod hostile;
 pub mod influx_points;
+pub mod probe;
 pub mod servers;
 
 use std::path::{Path, PathBuf};

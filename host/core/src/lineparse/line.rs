@@ -41,10 +41,11 @@ enum RawValue<'a> {
 /// Buffers reused from line to line.
 #[derive(Default)]
 pub(crate) struct Scratch {
-    /// (key, value) byte ranges of the tags, then their order by key.
+    /// (key start, key end, value start, value end) of the tags.
     tags: Vec<(usize, usize, usize, usize)>,
     /// (key start, key end) of the fields, in the line's order.
     fields: Vec<(usize, usize)>,
+    /// Field indices sorted by key, to find duplicates.
     order: Vec<usize>,
 }
 

@@ -1,7 +1,8 @@
 //! The listener's accept side: at most `max_connections` open connections,
 //! each served by hyper's HTTP/1 with `read_timeout` for a request's
 //! headers and for an idle keep-alive connection (as Go's `http.Server`
-//! under Telegraf uses its `ReadTimeout`). A limit hit costs only that
+//! under Telegraf uses its `ReadTimeout`), and `write_timeout` for a peer
+//! that does not read its answers. A limit hit costs only that
 //! connection; it is counted and logged once for the connection.
 
 use std::convert::Infallible;
@@ -9,7 +10,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ pub(super) struct AcceptCounters {
     pub connections_limit_hits: Arc<AtomicU64>,
     pub header_timeouts: Arc<AtomicU64>,
     pub idle_timeouts: Arc<AtomicU64>,
+    pub write_timeouts: Arc<AtomicU64>,
 }
 
 /// What the accept loop needs.
@@ -35,6 +37,7 @@ pub(super) struct Accept {
     pub app: Router,
     pub max_connections: usize,
     pub read_timeout: Duration,
+    pub write_timeout: Duration,
     pub counters: AcceptCounters,
 }
 
@@ -55,7 +58,11 @@ pub(super) async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Dur
             Err(e) => {
                 // Out of file descriptors, most likely: wait a little
                 // instead of spinning.
-                tracing::warn!(error = %e, "accepting a connection failed; retrying in 100 ms");
+                tracing::warn!(
+                    plugin = super::PLUGIN,
+                    error = %e,
+                    "accepting a connection failed; retrying in 100 ms"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -70,10 +77,11 @@ pub(super) async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Dur
             if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                 last_refusal_log = Some(Instant::now());
                 tracing::warn!(
-                    %peer,
-                    max_connections = a.max_connections,
-                    "connection refused: max_connections open already (logged at most every 10 s)"
-                );
+                plugin = super::PLUGIN,
+                                   %peer,
+                                   max_connections = a.max_connections,
+                                   "connection refused: max_connections open already (logged at most every 10 s)"
+                               );
             }
             drop(stream);
             continue;
@@ -81,6 +89,7 @@ pub(super) async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Dur
         let conn = Connection {
             app: a.app.clone(),
             read_timeout: a.read_timeout,
+            write_timeout: a.write_timeout,
             counters: a.counters.clone(),
             peer,
         };
@@ -100,6 +109,7 @@ pub(super) async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Dur
 struct Connection {
     app: Router,
     read_timeout: Duration,
+    write_timeout: Duration,
     counters: AcceptCounters,
     peer: SocketAddr,
 }
@@ -110,6 +120,8 @@ struct Connection {
 struct Progress {
     read: AtomicU64,
     answered_at: AtomicU64,
+    /// A write waited past `write_timeout`.
+    write_timed_out: AtomicBool,
 }
 
 impl Connection {
@@ -118,6 +130,8 @@ impl Connection {
         let io = TokioIo::new(Counted {
             inner: stream,
             progress: progress.clone(),
+            write_timeout: self.write_timeout,
+            stalled: None,
         });
         let app = self.app.clone();
         let answered = progress.clone();
@@ -146,6 +160,16 @@ impl Connection {
             }
         };
         let Err(e) = result else { return };
+        if progress.write_timed_out.load(Ordering::Relaxed) {
+            self.counters.write_timeouts.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                plugin = super::PLUGIN,
+                peer = %self.peer,
+                write_timeout = ?self.write_timeout,
+                "connection closed: the peer did not read its answers within write_timeout"
+            );
+            return;
+        }
         if !e.is_timeout() {
             tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
             return;
@@ -157,11 +181,12 @@ impl Connection {
                 .header_timeouts
                 .fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
-                peer = %self.peer,
-                header_bytes = pending,
-                read_timeout = ?self.read_timeout,
-                "connection closed: request headers not complete within read_timeout"
-            );
+            plugin = super::PLUGIN,
+                           peer = %self.peer,
+                           header_bytes = pending,
+                           read_timeout = ?self.read_timeout,
+                           "connection closed: request headers not complete within read_timeout"
+                       );
         } else {
             self.counters.idle_timeouts.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(peer = %self.peer, "idle connection closed after read_timeout");
@@ -169,10 +194,41 @@ impl Connection {
     }
 }
 
-/// A stream that counts the bytes read from it.
+/// A stream that counts the bytes read from it, and fails a write that
+/// cannot go on for `write_timeout` (a peer that does not read its
+/// answers).
 struct Counted {
     inner: TcpStream,
     progress: Arc<Progress>,
+    write_timeout: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Counted {
+    /// Pass on a write's result; a write pending past `write_timeout`
+    /// becomes a `TimedOut` error, which ends the connection.
+    fn guard(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        if r.is_ready() {
+            self.stalled = None;
+            return r;
+        }
+        let timeout = self.write_timeout;
+        let sleep = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if sleep.as_mut().poll(cx).is_ready() {
+            self.progress.write_timed_out.store(true, Ordering::Relaxed);
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer read nothing for write_timeout",
+            )));
+        }
+        Poll::Pending
+    }
 }
 
 impl AsyncRead for Counted {
@@ -195,7 +251,8 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.guard(cx, r)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -211,7 +268,8 @@ impl AsyncWrite for Counted {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.guard(cx, r)
     }
 
     fn is_write_vectored(&self) -> bool {

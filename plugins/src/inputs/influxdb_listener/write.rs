@@ -92,11 +92,16 @@ async fn write(
             return r;
         }
     }
+    // Held until the answer: the body, its inflated text and its batch.
+    let Ok(_permit) = s.writes.clone().try_acquire_owned() else {
+        return too_many_writes(s, api);
+    };
     let too_large = |stage: &str| {
         s.counters
             .body_size_limit_hits
             .fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
+            plugin = super::PLUGIN,
             max_body_size = set.max_body,
             stage,
             "request refused: body larger than max_body_size"
@@ -137,7 +142,11 @@ async fn write(
     {
         Err(_) => {
             s.counters.body_timeouts.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(read_timeout = ?set.read_timeout, "request refused: body not read within read_timeout");
+            tracing::warn!(
+                plugin = super::PLUGIN,
+                read_timeout = ?set.read_timeout,
+                "request refused: body not read within read_timeout"
+            );
             return error(
                 api,
                 StatusCode::REQUEST_TIMEOUT,
@@ -221,6 +230,36 @@ async fn write(
     )
 }
 
+/// `max_concurrent_writes` requests are read and parsed already: 503 with
+/// `Retry-After`, counted, logged at most every 10 s.
+fn too_many_writes(s: &Shared, api: Api) -> Response {
+    s.counters
+        .concurrent_writes_limit_hits
+        .fetch_add(1, Ordering::Relaxed);
+    let now = s.started.elapsed().as_secs();
+    let last = s.counters.refusal_logged_at.load(Ordering::Relaxed);
+    if (last == u64::MAX || now >= last + 10)
+        && s.counters
+            .refusal_logged_at
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(
+            plugin = super::PLUGIN,
+            max_concurrent_writes = s.settings.max_concurrent_writes,
+            "write refused with 503: max_concurrent_writes requests in progress (logged at most every 10 s)"
+        );
+    }
+    let mut r = error(
+        api,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "request throttled: max_concurrent_writes requests in progress; try again later",
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
 /// Count the bad lines of one request (and the limit hits among them),
 /// and log them once for the request.
 fn count_bad_lines(s: &Shared, errors: &[ParseError], good: usize) {
@@ -237,12 +276,13 @@ fn count_bad_lines(s: &Shared, errors: &[ParseError], good: usize) {
         .fields_limit_hits
         .fetch_add(fields, Ordering::Relaxed);
     tracing::warn!(
-        bad_lines = errors.len(),
-        lines = errors.len() + good,
-        not_utf8 = kind(ParseErrorKind::NotUtf8),
-        tags_limit_hits = tags,
-        fields_limit_hits = fields,
-        first = %errors[0],
-        "lines that could not be parsed were skipped; the others were taken"
-    );
+    plugin = super::PLUGIN,
+           bad_lines = errors.len(),
+           lines = errors.len() + good,
+           not_utf8 = kind(ParseErrorKind::NotUtf8),
+           tags_limit_hits = tags,
+           fields_limit_hits = fields,
+           first = %errors[0],
+           "lines that could not be parsed were skipped; the others were taken"
+       );
 }

@@ -1,0 +1,117 @@
+//! The InfluxDB listener's connection limits, driven directly on
+//! 127.0.0.1: `max_connections`, idle keep-alive connections closed after
+//! `read_timeout`, and a peer that reads no answers closed after
+//! `write_timeout`; each counted in the listener's own counters.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use graft_core::counters::Counters;
+use graft_core::{Input, MetricSink};
+use graft_plugins::inputs::influxdb_listener::Listener;
+use graft_test_support::poll_until;
+use graft_test_support::probe::closed;
+use graft_test_support::servers::http;
+
+/// `max_connections` open at once: one more is closed at once and counted;
+/// idle connections are closed after `read_timeout` (counted apart from
+/// slow headers), which frees their places for new clients.
+#[test]
+fn connections_past_max_connections_are_closed_and_idle_ones_time_out() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let counters = Arc::new(Counters::default());
+    let (sink, mut rx) = MetricSink::channel(16, Arc::new(|| 0));
+    let mut listener = Listener::new(
+        graft_plugins::config::parse(
+            toml::from_str(
+                "service_address = \"127.0.0.1:0\"\nmax_connections = 2\nread_timeout = \"1s\"",
+            )
+            .unwrap(),
+        )
+        .unwrap(),
+        ":8186",
+    )
+    .unwrap();
+    rt.block_on(listener.start(sink.with_counters(counters.clone())))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let value = |name: &str| {
+        counters
+            .snapshot()
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, v)| *v)
+    };
+
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(address).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = TcpStream::connect(address).unwrap();
+    assert!(closed(&mut third), "the third connection is closed at once");
+    poll_until("a connection limit hit", Duration::from_secs(5), || {
+        value("connections_limit_hits") == 1
+    });
+
+    // The two idle ones are closed after read_timeout; then a client
+    // gets through again.
+    for mut s in held {
+        assert!(closed(&mut s), "closed when idle");
+    }
+    poll_until("two idle timeouts", Duration::from_secs(5), || {
+        value("idle_timeouts") == 2
+    });
+    assert_eq!(value("header_timeouts"), 0, "idle is not a slow header");
+    let r = http()
+        .post(format!("http://{address}/write"))
+        .body("good,src=after seq=1i\n")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(rx.try_recv().unwrap().len(), 1);
+    rt.block_on(listener.stop());
+}
+
+/// A peer that sends request after request and reads no answer: once the
+/// answers wait longer than `write_timeout`, the connection is closed and
+/// counted.
+#[test]
+fn a_peer_that_reads_no_answers_is_closed_after_write_timeout() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let counters = Arc::new(Counters::default());
+    let (sink, _rx) = MetricSink::channel(16, Arc::new(|| 0));
+    let mut listener = Listener::new(
+        graft_plugins::config::parse(
+            toml::from_str("service_address = \"127.0.0.1:0\"\nwrite_timeout = \"1s\"").unwrap(),
+        )
+        .unwrap(),
+        ":8186",
+    )
+    .unwrap();
+    rt.block_on(listener.start(sink.with_counters(counters.clone())))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut s = TcpStream::connect(address).unwrap();
+    // 200 000 pipelined pings (7 MB) ask for about 25 MB of answers, more
+    // than loopback buffers hold; the write fails once the server gives up.
+    let pings = "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n".repeat(200_000);
+    let _ = s.write_all(pings.as_bytes());
+    poll_until("a write timeout", Duration::from_secs(15), || {
+        counters
+            .snapshot()
+            .iter()
+            .any(|(n, v)| *n == "write_timeouts" && *v == 1)
+    });
+    drop(s);
+    rt.block_on(listener.stop());
+}
