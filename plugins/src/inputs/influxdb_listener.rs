@@ -315,6 +315,7 @@ impl Input for Listener {
         let read_timeout = settings.read_timeout;
         let accept_counters = serve::AcceptCounters {
             connections_limit_hits: sink.counter("connections_limit_hits"),
+            process_connections_limit_hits: sink.counter("process_connections_limit_hits"),
             header_timeouts: sink.counter("header_timeouts"),
             idle_timeouts: sink.counter("idle_timeouts"),
             write_timeouts: sink.counter("write_timeouts"),

@@ -20,12 +20,15 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
+
+use crate::listener::{ConnectionBudget, Refused};
 
 /// Counters of the accept side (names in `docs/instrumentation.md`).
 #[derive(Clone)]
 pub(super) struct AcceptCounters {
     pub connections_limit_hits: Arc<AtomicU64>,
+    pub process_connections_limit_hits: Arc<AtomicU64>,
     pub header_timeouts: Arc<AtomicU64>,
     pub idle_timeouts: Arc<AtomicU64>,
     pub write_timeouts: Arc<AtomicU64>,
@@ -44,7 +47,9 @@ pub(super) struct Accept {
 /// Serve until `stop` turns true, then let the open connections finish
 /// their requests (hyper's graceful shutdown) for up to `grace`.
 pub(super) async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Duration) {
-    let permits = Arc::new(Semaphore::new(a.max_connections.max(1)));
+    // This listener's share of the process-wide connection budget, with its
+    // own maximum (the same budget carbon, socket_listener and statsd use).
+    let limiter = ConnectionBudget::global().limiter(a.max_connections.max(1));
     // Each connection task holds a clone; when all are gone, all are done.
     let (closed_tx, closed_rx) = watch::channel(());
     let mut last_refusal_log: Option<Instant> = None;
@@ -68,23 +73,27 @@ pub(super) async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Dur
             }
         };
         // The connection permit: taken here and only here, held until the
-        // connection closes. (Where a process-wide connection budget is
-        // to be taken as well.)
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            a.counters
-                .connections_limit_hits
-                .fetch_add(1, Ordering::Relaxed);
-            if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-                last_refusal_log = Some(Instant::now());
-                tracing::warn!(
-                plugin = super::PLUGIN,
-                                   %peer,
-                                   max_connections = a.max_connections,
-                                   "connection refused: max_connections open already (logged at most every 10 s)"
-                               );
+        // connection closes.
+        let permit = match limiter.try_acquire() {
+            Ok(permit) => permit,
+            Err(refused) => {
+                let counter = match refused {
+                    Refused::Listener { .. } => &a.counters.connections_limit_hits,
+                    Refused::Process { .. } => &a.counters.process_connections_limit_hits,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    last_refusal_log = Some(Instant::now());
+                    tracing::warn!(
+                        plugin = super::PLUGIN,
+                        %peer,
+                        reason = %refused,
+                        "connection refused (logged at most every 10 s)"
+                    );
+                }
+                drop(stream);
+                continue;
             }
-            drop(stream);
-            continue;
         };
         let conn = Connection {
             app: a.app.clone(),
