@@ -90,8 +90,8 @@ async fn reached(end: &mut watch::Receiver<Option<Instant>>) {
 }
 
 /// End every WASM call of this process by `at`: the calls running now and
-/// every later one (which then fails at once, as past its deadline). For
-/// a bounded shutdown.
+/// every later one (past `at`, a call that has to wait fails at once, as
+/// past its deadline). For a bounded shutdown.
 pub fn end_calls_by(at: Instant) {
     calls_end().send_replace(Some(at));
 }
