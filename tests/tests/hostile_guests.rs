@@ -496,3 +496,62 @@ fn graft_exits_at_the_grace_when_a_builtin_output_hangs_on_its_server() {
         .collect();
     assert_eq!(lost, vec![given], "{log_text}");
 }
+
+#[test]
+fn a_second_signal_ends_the_stop_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = dir.path().join("healthy.lp");
+    let log = dir.path().join("graft.log");
+    let mut stuck = evil("outputs", "sleep", "write");
+    stuck.call_timeout = "1h";
+    let config = format!(
+        r#"
+[agent]
+  interval = "100ms"
+  flush_interval = "200ms"
+  omit_hostname = true
+[[inputs.wasm]]
+  alias = "feeder"
+  path = "{feeder}"
+[[outputs.file]]
+  files = ["{healthy}"]
+{stuck}"#,
+        feeder = wasm("evil-input").display(),
+        healthy = healthy.display(),
+        stuck = stuck.section(),
+    );
+    let config_path = dir.path().join("graft.toml");
+    std::fs::write(&config_path, &config).unwrap();
+    let mut child = start(&config_path, &log);
+    poll_until(
+        "metrics at the healthy output",
+        Duration::from_secs(120),
+        || {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "graft exited: {}",
+                read(&log)
+            );
+            values(&read(&healthy), "evil_input", "feeder", "n").len() >= 10
+        },
+    );
+    sigterm(&child);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "graft did not wait for its stuck output"
+    );
+    let (status, took) = stop_timed(&mut child);
+    let log_text = read(&log);
+    assert!(
+        took < STOP_SLACK,
+        "the second SIGTERM took {took:?}: {log_text}"
+    );
+    assert_eq!(status.code(), Some(1), "{log_text}");
+    assert!(
+        log_text
+            .lines()
+            .any(|l| l.contains("outputs-sleep-write") && l.contains("lost=")),
+        "no loss reported for the stuck output: {log_text}"
+    );
+}
