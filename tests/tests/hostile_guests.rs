@@ -287,7 +287,9 @@ fn guests_that_sleep_exit_or_escape_cost_only_their_own_calls() {
         (1..=last).collect::<BTreeSet<_>>(),
         "gathers were lost"
     );
-    let expected = flowing_for.as_millis() as u64 / 100 / 4;
+    // Generous: the chain is stalled often while the backoffs are short,
+    // and the inputs wait for it.
+    let expected = flowing_for.as_millis() as u64 / 100 / 8;
     assert!(
         last >= expected,
         "the healthy input gathered {last} times in {flowing_for:?}"
