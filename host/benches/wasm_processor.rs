@@ -2,7 +2,9 @@
 //!
 //! Batches of 1000 metrics (4 tags, 6 float fields) go through: a native
 //! clone (the floor every job pays), the native rename+tag transform, a WASM
-//! passthrough and the WASM rename+tag plugin (`examples/rename-processor`).
+//! passthrough and the WASM rename+tag plugin (`examples/rename-processor`);
+//! and, for the fixed cost of a call, a WASM passthrough of one metric
+//! (its metrics/s are calls/s).
 //! WASM jobs include every host-side step: moving the columns into the WIT
 //! types, the call, and checking the returned batch against the contract.
 //! Jobs run interleaved, round after round, so that machine noise hits all of
@@ -88,6 +90,14 @@ fn main() {
     let rename_config = r#"{"from":"usage_user","to":"user","tags":{"region":"ap-northeast"}}"#;
     let mut wasm_pass = wasm_processor(&rt, "test-passthrough", "{}");
     let mut wasm_rename = wasm_processor(&rt, "example-rename-processor", rename_config);
+    let mut wasm_one = wasm_processor(&rt, "test-passthrough", "{}");
+    let one = {
+        let mut b = BatchBuilder::new();
+        b.metric("cpu", 1)
+            .tag("host", "web-01")
+            .field("usage_user", 0.5);
+        b.finish()
+    };
     let input = input_batch();
 
     // Same result from both implementations, before timing anything.
@@ -125,6 +135,15 @@ fn main() {
             run: Box::new(move |b| {
                 let mut b = b.clone();
                 wasm_pass.process(&mut b).expect("passthrough");
+                black_box(b).len()
+            }),
+            rates: vec![],
+        },
+        Job {
+            name: "wasm call, 1 metric",
+            run: Box::new(move |_| {
+                let mut b = one.clone();
+                wasm_one.process(&mut b).expect("passthrough");
                 black_box(b).len()
             }),
             rates: vec![],

@@ -55,14 +55,21 @@ pub async fn enforce(stats: Arc<StatsRegistry>) {
     std::process::exit(1);
 }
 
-/// Log, per output, the metrics still in its buffer; their total.
+/// Log, per output, the metrics it was given and has not written (those
+/// in its buffer and those of a write in progress); their total.
 fn report_lost(stats: &StatsRegistry) -> u64 {
     let mut total = 0;
     for (id, s) in stats.snapshot() {
         if id.kind != "outputs" {
             continue;
         }
-        let lost = PluginStats::get(&s.buffer_size);
+        let get = |c| PluginStats::get(c);
+        let unwritten = get(&s.metrics_added)
+            .saturating_sub(get(&s.metrics_written))
+            .saturating_sub(get(&s.metrics_rejected))
+            .saturating_sub(get(&s.metrics_dropped));
+        // A buffer handed over by a reload was added under another's counters.
+        let lost = unwritten.max(get(&s.buffer_size));
         if lost > 0 {
             PluginStats::add(&s.metrics_dropped, lost);
             tracing::warn!(plugin = %id, lost, "metrics still in the output's buffer at exit are lost");

@@ -328,3 +328,32 @@ fn exit_inside_a_call_is_a_trap_that_names_it() {
     assert!(f.message.contains("called exit("), "{}", f.message);
     assert_eq!(b.get(0).name(), "m", "batch handed back");
 }
+
+#[test]
+fn a_granted_http_peer_that_never_answers_costs_one_deadline() {
+    // Accepts connections and holds them, answering nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(8) {
+            held.extend(stream.ok());
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let (plugin, mut spec) = evil_spec("processor", "http", "process");
+    spec.config_json =
+        format!(r#"{{"action":"http","in":"process","url":"http://127.0.0.1:{port}/never"}}"#);
+    spec.permissions = toml::from_str(&format!(r#"http = ["127.0.0.1:{port}"]"#)).unwrap();
+    let stats = spec.stats.clone();
+    let mut p = WasmProcessor::new(WasmInstance::start(plugin, spec).unwrap());
+    let start = Instant::now();
+    let f = fault_of(p.process(&mut batch("m")));
+    assert_eq!(f.kind, FaultKind::Deadline, "{}", f.message);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "the 300 ms deadline took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(PluginStats::get(&stats.denied), 0, "the peer was granted");
+}

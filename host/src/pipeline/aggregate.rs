@@ -163,3 +163,44 @@ pub fn run_aggregator(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use graft_core::BatchBuilder;
+
+    fn batch(n: usize) -> Arc<Batch> {
+        let mut b = BatchBuilder::new();
+        for i in 0..n {
+            b.metric("m", i as i64).field("x", 1.0);
+        }
+        Arc::new(b.finish())
+    }
+
+    #[test]
+    fn a_full_queue_drops_for_that_aggregator_only_and_counts() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        let stats = Arc::new(PluginStats::default());
+        let id = PluginId {
+            kind: "aggregators",
+            name: "wasm".into(),
+            alias: Some("stuck".into()),
+        };
+        let feed = AggregatorFeed::new(tx, id, stats.clone());
+        for n in [1, 2, 3, 4] {
+            feed.send(&batch(n));
+        }
+        // The first two fit; the next two would have waited.
+        assert_eq!(PluginStats::get(&stats.metrics_dropped), 3 + 4);
+        assert_eq!(rx.try_recv().unwrap().len(), 1);
+        assert_eq!(rx.try_recv().unwrap().len(), 2);
+        // Once there is room, batches go through again.
+        feed.send(&batch(5));
+        assert_eq!(rx.try_recv().unwrap().len(), 5);
+        assert_eq!(PluginStats::get(&stats.metrics_dropped), 7);
+        // A stopped aggregator is not a drop.
+        drop(rx);
+        feed.send(&batch(6));
+        assert_eq!(PluginStats::get(&stats.metrics_dropped), 7);
+    }
+}

@@ -19,6 +19,7 @@
 
 use std::future::Future;
 use std::sync::OnceLock;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::{Handle, Runtime};
@@ -41,12 +42,27 @@ pub(crate) struct Elapsed;
 /// (a blocking-pool thread of the agent's), or else by a small runtime
 /// kept for WASM calls. Must not be called on a runtime's worker thread.
 pub(crate) fn timed<F: Future>(limit: Duration, call: F) -> Result<F::Output, Elapsed> {
+    let deadline = Instant::now().checked_add(limit);
     let handle = Handle::try_current().unwrap_or_else(|_| own_runtime().handle().clone());
-    let mut end = calls_end().subscribe();
     handle.block_on(async {
+        let mut call = std::pin::pin!(call);
+        // Most calls finish without ever waiting: they cost no timer.
+        if let Poll::Ready(out) =
+            std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await
+        {
+            return Ok(out);
+        }
+        let mut end = calls_end().subscribe();
+        let timer = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
-            done = tokio::time::timeout(limit, call) => done.map_err(|_| Elapsed),
+            out = call => Ok(out),
+            () = timer => Err(Elapsed),
             () = reached(&mut end) => Err(Elapsed),
         }
     })
@@ -74,8 +90,8 @@ async fn reached(end: &mut watch::Receiver<Option<Instant>>) {
 }
 
 /// End every WASM call of this process by `at`: the calls running now and
-/// every later one (which then fails at once, as past its deadline). For
-/// a bounded shutdown.
+/// every later one (past `at`, a call that has to wait fails at once, as
+/// past its deadline). For a bounded shutdown.
 pub fn end_calls_by(at: Instant) {
     calls_end().send_replace(Some(at));
 }

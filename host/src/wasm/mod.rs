@@ -145,6 +145,10 @@ struct EngineSet {
 impl EngineSet {
     fn new(options: &RuntimeOptions, metered: bool) -> Result<Self> {
         let mut config = Config::new();
+        // Calls run on a fiber, so that they can wait and be taken back;
+        // the component model's own concurrency (WASI 0.3) is not used,
+        // and leaving it off keeps a call as cheap as a synchronous one.
+        config.concurrency_support(false);
         config.epoch_interruption(true);
         config.consume_fuel(metered);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
