@@ -1,7 +1,8 @@
 //! Hostile peers against a real agent (`graft run`) with `inputs.carbon`
 //! (plaintext TCP and pickle), `inputs.statsd` over TCP and a separate
 //! `inputs.socket_listener`, all writing to `outputs.file`, on 127.0.0.1
-//! only. While it is attacked, a steady writer on its own connection to
+//! only, beside an `inputs.influxdb_listener` that must keep serving while
+//! carbon's idle connections fill the process-wide budget. While it is attacked, a steady writer on its own connection to
 //! the socket_listener sends numbered metrics; every one must land
 //! (distinct sequence numbers counted), resident memory must stay under
 //! [`RSS_BOUND_KB`], each limit hit must show in the input's
@@ -37,6 +38,7 @@ struct Ports {
     statsd: u16,
     statsd_udp: u16,
     good: u16,
+    influx: u16,
 }
 
 /// Start an agent; with `nofile`, under that open-file limit (soft and
@@ -50,6 +52,7 @@ fn start_agent(nofile: Option<u64>) -> Agent {
         statsd: free_port(),
         statsd_udp: free_port(),
         good: free_port(),
+        influx: free_port(),
     };
     let max_connections = if nofile.is_some() { 0 } else { 256 };
     let config = dir.path().join("graft.toml");
@@ -78,6 +81,9 @@ fn start_agent(nofile: Option<u64>) -> Agent {
   alias = "good"
   service_address = "tcp://127.0.0.1:{}"
   data_format = "graphite"
+[[inputs.influxdb_listener]]
+  alias = "influx"
+  service_address = "127.0.0.1:{}"
 [[inputs.internal]]
 [[outputs.file]]
   files = ["{}"]
@@ -87,6 +93,7 @@ fn start_agent(nofile: Option<u64>) -> Agent {
             ports.statsd,
             ports.statsd_udp,
             ports.good,
+            ports.influx,
             out.display()
         ),
     )
@@ -112,9 +119,15 @@ fn start_agent(nofile: Option<u64>) -> Agent {
         .spawn()
         .unwrap();
     poll_until("the listeners", Duration::from_secs(60), || {
-        [ports.carbon, ports.pickle, ports.statsd, ports.good]
-            .iter()
-            .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
+        [
+            ports.carbon,
+            ports.pickle,
+            ports.statsd,
+            ports.good,
+            ports.influx,
+        ]
+        .iter()
+        .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
     });
     Agent {
         child,
@@ -408,15 +421,36 @@ fn idle_connections_up_to_the_open_file_limit_starve_no_other_listener() {
         }
     }
     let refused = agent.wait_counter("carbon", "process_connections_limit_hits", 1);
-    // Meanwhile the other listener serves new connections.
+    // Meanwhile the other listeners accept new connections and deliver:
+    // the socket_listener...
     assert!(accepted(p.good), "{}", agent.log());
+    assert!(accepted(p.influx), "{}", agent.log());
     let mut sent = BTreeSet::new();
+    let mut c = TcpStream::connect(("127.0.0.1", p.good)).unwrap();
     for n in 0..20 {
-        let mut c = TcpStream::connect(("127.0.0.1", p.good)).unwrap();
         c.write_all(format!("good.seq {n}\n").as_bytes()).unwrap();
         sent.insert(n);
     }
+    drop(c);
     agent.wait_landed("good.seq", &sent);
+    // ... and the InfluxDB listener, which draws on the same budget.
+    let body: String = (0..20).map(|n| format!("influx_seq value={n}\n")).collect();
+    let mut c = TcpStream::connect(("127.0.0.1", p.influx)).unwrap();
+    write!(
+        c,
+        "POST /write HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut c, &mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 204"),
+        "{answer}\n{}",
+        agent.log()
+    );
+    let sent: BTreeSet<i64> = (0..20).collect();
+    agent.wait_landed("influx_seq", &sent);
     drop(idle);
     assert!(refused >= 1, "{}", agent.log());
     // Once they are gone, carbon accepts again.
