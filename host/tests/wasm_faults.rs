@@ -12,11 +12,11 @@ use graft_core::{Batch, BatchBuilder, CallError, FaultKind, Processor};
 /// The runtime is dropped on return, as in a running agent: deadlines must
 /// keep firing for the instances it made.
 fn faulty() -> WasmProcessor {
-    faulty_with(None)
+    faulty_with(None, Duration::from_millis(300))
 }
 
 /// With `fuel`, the plugin runs on the metered engine.
-fn faulty_with(fuel: Option<u64>) -> WasmProcessor {
+fn faulty_with(fuel: Option<u64>, call_timeout: Duration) -> WasmProcessor {
     let rt = WasmRuntime::new(&RuntimeOptions { cache_dir: None }).unwrap();
     let plugin = rt
         .load_with(&graft_test_support::wasm("test-faulty"), fuel.is_some())
@@ -27,7 +27,7 @@ fn faulty_with(fuel: Option<u64>) -> WasmProcessor {
         permissions: Permissions::default(),
         limits: Limits {
             memory_bytes: 32 << 20,
-            call_timeout: Duration::from_millis(300),
+            call_timeout,
             fuel,
             ..Limits::default()
         },
@@ -133,7 +133,9 @@ fn endless_loop_hits_the_deadline() {
 
 #[test]
 fn memory_cap_stops_a_hoarder() {
-    let mut p = faulty();
+    // Time enough to grow 32 MiB on a loaded machine: the cap, not the
+    // deadline, must stop it.
+    let mut p = faulty_with(None, Duration::from_secs(10));
     let f = fault_of(p.process(&mut batch("grow")));
     assert_eq!(f.kind, FaultKind::Memory, "{}", f.message);
     assert!(
@@ -146,7 +148,7 @@ fn memory_cap_stops_a_hoarder() {
 
 #[test]
 fn fuel_stops_a_loop_and_meters_calls_exactly() {
-    let mut p = faulty_with(Some(5_000_000));
+    let mut p = faulty_with(Some(5_000_000), Duration::from_millis(300));
     let mut used = Vec::new();
     for _ in 0..3 {
         p.process(&mut batch("ok")).unwrap();
