@@ -188,86 +188,34 @@ impl Export for Init<'_> {
     }
 }
 
-impl Export for Gather {
-    type Output = Result<types::Batch, types::PluginError>;
-    async fn call(
-        &self,
-        ex: &Exports,
-        store: &mut Store<HostState>,
-    ) -> wasmtime::Result<Self::Output> {
-        match ex {
-            Exports::Input(g) => g.call_gather(store).await,
-            _ => Err(wrong_kind()),
+/// `impl Export` for an export that only one kind has: `$kind`'s guest,
+/// bound to `$g`, is called as `$call`.
+macro_rules! export_of_one_kind {
+    ($ty:ty => $out:ty, $kind:ident, |$g:ident, $store:ident, $this:ident| $call:expr) => {
+        impl Export for $ty {
+            type Output = $out;
+            async fn call(
+                &self,
+                ex: &Exports,
+                $store: &mut Store<HostState>,
+            ) -> wasmtime::Result<Self::Output> {
+                let $this = self;
+                match ex {
+                    Exports::$kind($g) => $call.await,
+                    _ => Err(wrong_kind()),
+                }
+            }
         }
-    }
+    };
 }
 
-impl Export for Process<'_> {
-    type Output = Result<types::Batch, types::PluginError>;
-    async fn call(
-        &self,
-        ex: &Exports,
-        store: &mut Store<HostState>,
-    ) -> wasmtime::Result<Self::Output> {
-        match ex {
-            Exports::Processor(g) => g.call_process(store, self.0).await,
-            _ => Err(wrong_kind()),
-        }
-    }
-}
-
-impl Export for Add<'_> {
-    type Output = Result<(), types::PluginError>;
-    async fn call(
-        &self,
-        ex: &Exports,
-        store: &mut Store<HostState>,
-    ) -> wasmtime::Result<Self::Output> {
-        match ex {
-            Exports::Aggregator(g) => g.call_add(store, self.0).await,
-            _ => Err(wrong_kind()),
-        }
-    }
-}
-
-impl Export for Push {
-    type Output = types::Batch;
-    async fn call(
-        &self,
-        ex: &Exports,
-        store: &mut Store<HostState>,
-    ) -> wasmtime::Result<Self::Output> {
-        match ex {
-            Exports::Aggregator(g) => g.call_push(store).await,
-            _ => Err(wrong_kind()),
-        }
-    }
-}
-
-impl Export for Reset {
-    type Output = ();
-    async fn call(
-        &self,
-        ex: &Exports,
-        store: &mut Store<HostState>,
-    ) -> wasmtime::Result<Self::Output> {
-        match ex {
-            Exports::Aggregator(g) => g.call_reset(store).await,
-            _ => Err(wrong_kind()),
-        }
-    }
-}
-
-impl Export for Write<'_> {
-    type Output = Result<(), types::WriteError>;
-    async fn call(
-        &self,
-        ex: &Exports,
-        store: &mut Store<HostState>,
-    ) -> wasmtime::Result<Self::Output> {
-        match ex {
-            Exports::Output(g) => g.call_write(store, self.0).await,
-            _ => Err(wrong_kind()),
-        }
-    }
-}
+export_of_one_kind!(Gather => Result<types::Batch, types::PluginError>, Input,
+    |g, store, _this| g.call_gather(store));
+export_of_one_kind!(Process<'_> => Result<types::Batch, types::PluginError>, Processor,
+    |g, store, this| g.call_process(store, this.0));
+export_of_one_kind!(Add<'_> => Result<(), types::PluginError>, Aggregator,
+    |g, store, this| g.call_add(store, this.0));
+export_of_one_kind!(Push => types::Batch, Aggregator, |g, store, _this| g.call_push(store));
+export_of_one_kind!(Reset => (), Aggregator, |g, store, _this| g.call_reset(store));
+export_of_one_kind!(Write<'_> => Result<(), types::WriteError>, Output,
+    |g, store, this| g.call_write(store, this.0));
