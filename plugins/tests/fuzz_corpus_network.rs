@@ -2,30 +2,18 @@
 //! the fuzz targets use (`graft_plugins::fuzzing`), so that CI checks them
 //! under plain `cargo test`, without a sanitizer build.
 
-use std::path::{Path, PathBuf};
+#[path = "../../fuzz/common/replay.rs"]
+mod replay;
 
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
-}
+use std::path::Path;
 
-/// Feed every file of `corpus/NAME` and `regressions/NAME` to `entry`;
-/// returns how many were replayed.
+/// Every corpus and regression file of target `name` through `entry`.
 fn replay(name: &str, entry: fn(&[u8])) -> usize {
-    let mut n = 0;
-    for dir in ["corpus", "regressions"] {
-        let dir = fuzz_dir().join(dir).join(name);
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries {
-            let path = e.expect("corpus entry").path();
-            let data = std::fs::read(&path).expect("corpus file");
-            let run = std::panic::catch_unwind(|| entry(&data));
-            assert!(run.is_ok(), "{} breaks the {name} target", path.display());
-            n += 1;
-        }
-    }
-    n
+    replay::replay(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz"),
+        name,
+        entry,
+    )
 }
 
 #[test]

@@ -9,15 +9,16 @@
 //! Measured peak VmRSS (debug build, 2 cores): about 12 MB idle and 33 MB
 //! at most under any of these attacks; the bound checked is 200 MB.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use graft_test_support::hostile::{RssWatch, internal_gather, rss_kb};
 use graft_test_support::probe::closed;
 use graft_test_support::servers::{free_port, http};
 use graft_test_support::{graft, poll_until, sigterm, stop, wait_with_timeout};
@@ -95,17 +96,6 @@ fn start_agent(max_body_size: &str) -> Agent {
     }
 }
 
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// The distinct `seq` values of `good,src=<src>` lines in the output.
 fn landed(out: &Path, src: &str) -> BTreeSet<i64> {
     let prefix = format!("good,src={src} ");
@@ -121,28 +111,11 @@ fn landed(out: &Path, src: &str) -> BTreeSet<i64> {
         .collect()
 }
 
-/// The latest self-metrics of the listener aliased `alias`.
-fn counters(out: &Path, alias: &str) -> BTreeMap<String, i64> {
-    let prefix = format!("internal_gather,alias={alias},input=");
-    let text = std::fs::read_to_string(out).unwrap_or_default();
-    let Some(line) = text.lines().rev().find(|l| l.starts_with(&prefix)) else {
-        return BTreeMap::new();
-    };
-    let fields = line.split(' ').nth(1).unwrap_or("");
-    fields
-        .split(',')
-        .filter_map(|kv| {
-            let (k, v) = kv.split_once('=')?;
-            Some((k.to_owned(), v.trim_end_matches('i').parse().ok()?))
-        })
-        .collect()
-}
-
 fn wait_for_counter(out: &Path, alias: &str, name: &str, at_least: i64) {
     poll_until(
         &format!("{alias} {name} >= {at_least}"),
         Duration::from_secs(15),
-        || counters(out, alias).get(name).copied().unwrap_or(0) >= at_least,
+        || internal_gather(out, alias).get(name).copied().unwrap_or(0) >= at_least,
     );
 }
 
@@ -223,17 +196,8 @@ fn steady_writer(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<
 fn the_listener_survives_hostile_peers_and_keeps_serving() {
     let mut agent = start_agent("4MiB");
     let pid = agent.child.id();
-    let peak = Arc::new(AtomicU64::new(0));
+    let watch = RssWatch::start(pid);
     let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (peak, done) = (peak.clone(), done.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_kb(pid), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
     let steady = steady_writer(agent.v1.clone(), done.clone());
     let client = http();
     let out = agent.out.clone();
@@ -242,7 +206,7 @@ fn the_listener_survives_hostile_peers_and_keeps_serving() {
         peaks
             .lock()
             .unwrap()
-            .push((what.to_owned(), peak.swap(0, Ordering::Relaxed)));
+            .push((what.to_owned(), watch.take_peak_kb(pid)));
     };
     mark("idle");
 
@@ -360,7 +324,7 @@ fn the_listener_survives_hostile_peers_and_keeps_serving() {
         }
         body.push(b'\n');
     }
-    let before = counters(&out, "v1")
+    let before = internal_gather(&out, "v1")
         .get("parse_errors")
         .copied()
         .unwrap_or(0);
@@ -424,7 +388,6 @@ fn the_listener_survives_hostile_peers_and_keeps_serving() {
     std::thread::sleep(Duration::from_millis(500));
     done.store(true, Ordering::Relaxed);
     let acked = steady.join().unwrap();
-    sampler.join().unwrap();
     mark("end");
     let exited = Instant::now();
     let (status, _) = stop(&mut agent.child, Duration::from_secs(15));
