@@ -90,7 +90,9 @@ impl Running {
     /// Wait until `port` accepts connections.
     pub fn wait_listening(&mut self, port: u16) -> Result<()> {
         let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect(("127.0.0.1", port))
+            .map_or(true, |c| c.local_addr().ok() == c.peer_addr().ok())
+        {
             self.check_alive()?;
             if start.elapsed() > Duration::from_secs(60) {
                 bail!("{} did not listen on port {port} within 60 s", self.name);

@@ -21,7 +21,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use graft_test_support::graft;
-use graft_test_support::servers::{free_port, program};
+use graft_test_support::servers::{free_port, listening, program};
 
 fn input(n: usize) -> (Vec<u8>, Vec<String>) {
     let t0 = 1_700_000_000u64;
@@ -76,7 +76,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 fn wait_listening(port: u16, child: &mut Child) {
     let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !listening(port) {
         if let Ok(Some(s)) = child.try_wait() {
             panic!("relay exited: {s}");
         }

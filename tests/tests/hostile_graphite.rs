@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use graft_test_support::hostile::{RssWatch, internal_gather, landed, set_own_nofile};
-use graft_test_support::servers::free_port;
+use graft_test_support::servers::{free_port, listening};
 use graft_test_support::{graft, poll_until, sigterm, wait_with_timeout};
 
 /// The most resident memory the agent may use under any attack here.
@@ -127,7 +127,7 @@ fn start_agent(nofile: Option<u64>) -> Agent {
             ports.influx,
         ]
         .iter()
-        .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
+        .all(|p| listening(*p))
     });
     Agent {
         child,

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use graft_test_support::hostile::{RssWatch, internal_gather, rss_kb};
 use graft_test_support::probe::closed;
-use graft_test_support::servers::{free_port, http};
+use graft_test_support::servers::{free_port, http, listening};
 use graft_test_support::{graft, poll_until, sigterm, stop, wait_with_timeout};
 
 /// The most resident memory the agent may use under any attack here.
@@ -84,7 +84,7 @@ fn start_agent(max_body_size: &str) -> Agent {
     poll_until("the listeners", Duration::from_secs(60), || {
         [p1, p2]
             .iter()
-            .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
+            .all(|p| listening(*p))
     });
     Agent {
         child,

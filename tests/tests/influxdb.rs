@@ -685,7 +685,7 @@ fn an_agent_sends_to_another_agents_listener() {
     };
     let mut receiver = spawn(&receiver_config);
     let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !servers::listening(port) {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "listener never came up"

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use graft_test_support::servers::free_port;
+use graft_test_support::servers::{free_port, listening};
 use graft_test_support::{graft, sigterm, wait_with_timeout, wasm};
 
 fn config(listen: u16, out: &Path, generation: u32) -> String {
@@ -162,7 +162,7 @@ fn reloads_under_load_lose_and_double_nothing() {
         .spawn()
         .unwrap();
     wait_until("the listener", &mut child, &log, || {
-        TcpStream::connect(("127.0.0.1", listen)).is_ok()
+        listening(listen)
     });
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -451,7 +451,7 @@ fn a_reload_that_moves_an_output_and_adds_one_delivers_every_metric_once() {
         .spawn()
         .unwrap();
     wait_until("the listener", &mut child, &log, || {
-        TcpStream::connect(("127.0.0.1", listen)).is_ok()
+        listening(listen)
     });
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -569,7 +569,7 @@ fn a_reload_that_fails_midway_leaves_the_running_configuration_as_it_was() {
         .spawn()
         .unwrap();
     wait_until("the listener", &mut child, &log, || {
-        TcpStream::connect(("127.0.0.1", listen)).is_ok()
+        listening(listen)
     });
     assert_eq!(
         tag(&probe(listen, 0, &mut child, &log, &out), "phase"),

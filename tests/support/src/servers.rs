@@ -16,6 +16,16 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Whether something listens on 127.0.0.1:`port`.
+///
+/// A port from [`free_port`] lies in the ephemeral range, so a connect to
+/// it while nothing listens can pick that same port as its source and
+/// connect to itself (TCP simultaneous open). That is not a listener.
+pub fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port))
+        .is_ok_and(|c| c.local_addr().ok() != c.peer_addr().ok())
+}
+
 /// Find a server program or fail naming the Debian package.
 pub fn program(name: &str, package: &str) -> PathBuf {
     for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin"] {
@@ -244,7 +254,7 @@ impl CarbonCache {
         let start = Instant::now();
         while [line_port, pickle_port]
             .iter()
-            .any(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_err())
+            .any(|p| !listening(*p))
         {
             if let Ok(Some(status)) = c.child.try_wait() {
                 panic!("carbon-cache exited with {status}: {}", c.log());
