@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::process::OnError;
+use super::chain::OnError;
 use crate::config::PluginSection;
 use crate::config::agent::string;
 use crate::config::duration::{parse_duration_value, parse_size_value};

@@ -1,11 +1,10 @@
-//! Reloads of a live agent in-process: what runs, what is counted and what
+//! Start-up and reloads of a topology in-process: what runs, what is counted and what
 //! compiled code is held, after reloads that apply and reloads that fail.
 
 use std::path::Path;
 
 use super::*;
 use crate::config::Config;
-use crate::pipeline::Agent;
 use graft_test_support::wasm;
 
 fn config(text: &str) -> Config {
@@ -38,15 +37,13 @@ fn text(listen: u16, processor: &Path, out: &Path, extra: &str) -> String {
     )
 }
 
-async fn start(config: Config) -> Live {
-    let mut agent = Agent::build(config).await.unwrap();
-    agent.connect().await.unwrap();
-    Live::start(agent).await.unwrap()
+async fn start(config: Config) -> Topology {
+    Topology::start(config, Mode::Run).await.unwrap()
 }
 
 /// What runs: every plugin's location and fingerprint, and the plugins the
 /// self-metrics report.
-fn running(live: &Live) -> (Vec<PluginKey>, Vec<String>) {
+fn running(live: &Topology) -> (Vec<PluginKey>, Vec<String>) {
     let keys = live.running_keys();
     let all = keys
         .inputs
@@ -86,7 +83,7 @@ async fn the_compile_cache_forgets_code_no_plugin_uses() {
     std::fs::write(&q, &rename).unwrap();
     let listen = free_port();
     let mut live = start(config(&text(listen, &p, &out, ""))).await;
-    let cached = |live: &Live| live.runtime.as_ref().unwrap().cached_components();
+    let cached = |live: &Topology| live.runtime.as_ref().unwrap().cached_components();
     assert_eq!(cached(&live), 1);
 
     // The processor's code changes: the old code goes with the old instance.
