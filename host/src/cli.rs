@@ -55,6 +55,9 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum PluginAction {
+    /// List every built-in plugin as `kind.name`, one per line (WASM
+    /// plugins go in `[[kind.wasm]]` sections).
+    List,
     /// Run the conformance kit on one plugin, alone; exits non-zero on any
     /// failure.
     Test {
@@ -205,6 +208,18 @@ fn run(cli: Cli) -> Result<()> {
             );
             for (location, why) in &r.unreachable {
                 println!("could not reach {location}: {why}");
+            }
+            Ok(())
+        }
+        Command::Plugin {
+            action: PluginAction::List,
+        } => {
+            for kind in crate::kind::Kind::ALL {
+                for name in crate::registry::names(kind) {
+                    if name != crate::kind::WASM {
+                        println!("{}.{name}", kind.section());
+                    }
+                }
             }
             Ok(())
         }

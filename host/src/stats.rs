@@ -168,14 +168,18 @@ impl PluginId {
     }
 
     /// The tracing span every log line of this plugin instance is under:
-    /// its kind, name and alias as fields.
+    /// its section (`inputs.statsd`) and its alias, as fields.
     pub fn span(&self) -> tracing::Span {
-        tracing::info_span!(
+        // At ERROR level, so that the span is on whatever the log filter.
+        let span = tracing::error_span!(
             "plugin",
-            kind = self.kind.as_str(),
-            name = %self.name,
-            alias = self.alias.as_deref().unwrap_or(""),
-        )
+            section = %format_args!("{}.{}", self.kind.section(), self.name),
+            alias = tracing::field::Empty,
+        );
+        if let Some(alias) = &self.alias {
+            span.record("alias", alias.as_str());
+        }
+        span
     }
 }
 

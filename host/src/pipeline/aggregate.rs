@@ -26,7 +26,7 @@ pub struct RunningAggregator {
     pub plugin: Box<dyn Aggregator>,
     pub stats: Arc<PluginStats>,
     /// Entered by the aggregator's thread: log lines carry the plugin's
-    /// kind, name and alias.
+    /// section and alias.
     pub span: tracing::Span,
 }
 

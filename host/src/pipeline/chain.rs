@@ -31,7 +31,7 @@ pub struct RunningProcessor {
     pub filter: MetricFilter,
     pub plugin: Box<dyn Processor>,
     pub stats: Arc<PluginStats>,
-    /// Entered around every call: log lines carry the plugin's kind, name
+    /// Entered around every call: log lines carry the plugin's section
     /// and alias.
     pub span: tracing::Span,
 }

@@ -55,7 +55,7 @@ pub struct RunningInput {
     /// What a started service input has received, not yet passed on.
     pub service: Option<mpsc::Receiver<Batch>>,
     /// The task running the input is under it: log lines carry the
-    /// plugin's kind, name and alias.
+    /// plugin's section and alias.
     pub span: tracing::Span,
 }
 

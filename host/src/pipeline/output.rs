@@ -30,7 +30,7 @@ pub struct RunningOutput {
     pub batch_size: usize,
     pub stats: Arc<PluginStats>,
     /// The task running the output is under it: log lines carry the
-    /// plugin's kind, name and alias.
+    /// plugin's section and alias.
     pub span: tracing::Span,
 }
 

@@ -72,6 +72,7 @@ impl Topology {
                 plan.outputs.extend(extra.into_iter().map(|o| Planned {
                     key: PluginKey {
                         location: o.id.to_string(),
+                        alias: None,
                         fingerprint: String::new(),
                     },
                     slot: Slot::New(o),
@@ -272,7 +273,7 @@ impl Topology {
                 Slot::New(mut o) => {
                     let same_place = old
                         .iter()
-                        .position(|x| x.as_ref().is_some_and(|x| x.key.location == key.location));
+                        .position(|x| x.as_ref().is_some_and(|x| x.key.place() == key.place()));
                     if let Some(j) = same_place {
                         let prev = old[j].take().expect("found above");
                         let _ = prev.stop.send(OutputStop::Detach);

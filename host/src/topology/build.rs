@@ -113,8 +113,8 @@ pub struct Builder<'a> {
     pub agent: Agent,
     pub runtime: Option<Arc<WasmRuntime>>,
     pub stats: Arc<StatsRegistry>,
-    /// Counters of running plugins by location: a changed plugin at the
-    /// same place takes them over.
+    /// Counters of running plugins by place (location and alias): a
+    /// changed plugin at the same place takes them over.
     pub reuse_stats: &'a HashMap<String, Arc<PluginStats>>,
     /// Whether a WASM plugin that faults in `init` may start anyway (and
     /// recover with backoff) instead of failing the build.
@@ -151,7 +151,8 @@ impl Builder<'_> {
             name: section.name.clone(),
             alias: S::common(&options).alias.clone(),
         };
-        let stats = match self.reuse_stats.get(&section.location()) {
+        let place = super::plan::place(&section.location(), id.alias.as_deref());
+        let stats = match self.reuse_stats.get(&place) {
             Some(s) => s.clone(),
             None => self.stats.register(id.clone()),
         };

@@ -185,19 +185,19 @@ impl Topology {
         let mut keys = RunningKeys::default();
         for i in &self.inputs {
             keys.inputs.push(i.key.clone());
-            stats.insert(i.key.location.clone(), i.stats.clone());
+            stats.insert(i.key.place(), i.stats.clone());
         }
         for (k, s) in &self.processors {
             keys.processors.push(k.clone());
-            stats.insert(k.location.clone(), s.clone());
+            stats.insert(k.place(), s.clone());
         }
         for a in &self.aggregators {
             keys.aggregators.push(a.key.clone());
-            stats.insert(a.key.location.clone(), a.stats.clone());
+            stats.insert(a.key.place(), a.stats.clone());
         }
         for o in &self.outputs {
             keys.outputs.push(o.key.clone());
-            stats.insert(o.key.location.clone(), o.sink.stats.clone());
+            stats.insert(o.key.place(), o.sink.stats.clone());
         }
         keys.stats = stats;
         keys

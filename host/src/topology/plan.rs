@@ -25,9 +25,12 @@ use crate::wasm::WasmRuntime;
 /// Which plugin a running one is, across reloads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PluginKey {
-    /// `outputs.influxdb[0]`: a changed plugin at the same place takes over
-    /// the old one's counters (and, for outputs, its buffer).
+    /// `outputs.influxdb[0]`, where it is in the configuration.
     pub location: String,
+    /// Its `alias`. A changed plugin at the same location with the same
+    /// alias takes over the old one's counters (and, for outputs, its
+    /// buffer); with another alias it is another plugin.
+    pub alias: Option<String>,
     /// Digest of everything the plugin is built from; equal means unchanged.
     pub fingerprint: String,
 }
@@ -39,8 +42,24 @@ pub struct RunningKeys {
     pub processors: Vec<PluginKey>,
     pub aggregators: Vec<PluginKey>,
     pub outputs: Vec<PluginKey>,
-    /// Counters of running plugins by location.
+    /// Counters of running plugins by [`PluginKey::place`].
     pub stats: HashMap<String, Arc<PluginStats>>,
+}
+
+impl PluginKey {
+    /// Location and alias: what a changed plugin must share with a running
+    /// one to take over its counters and buffer.
+    pub fn place(&self) -> String {
+        place(&self.location, self.alias.as_deref())
+    }
+}
+
+/// [`PluginKey::place`] of a plugin at `location` with `alias`.
+pub fn place(location: &str, alias: Option<&str>) -> String {
+    match alias {
+        Some(a) => format!("{location}::{a}"),
+        None => location.to_owned(),
+    }
 }
 
 /// One section of the new configuration: the running plugin it keeps, or
@@ -121,12 +140,13 @@ fn plan_kind<S: Stage>(
     let mut planned = Vec::with_capacity(sections.len());
     for s in sections {
         let at = || s.context();
-        let key = PluginKey {
-            location: s.location(),
-            fingerprint: fingerprint(s, context).with_context(at)?,
-        };
         let mut section = s.clone();
         let options = S::options(&mut section).with_context(at)?;
+        let key = PluginKey {
+            location: s.location(),
+            alias: S::common(&options).alias.clone(),
+            fingerprint: fingerprint(s, context).with_context(at)?,
+        };
         let (order, drops_original) = (S::order(&options), S::drops_original(&options));
         let kept = running
             .iter()

@@ -173,3 +173,53 @@ async fn a_reload_that_fails_at_any_step_changes_nothing() {
     assert_eq!((report.started, report.kept), (2, 2), "{report:?}");
     live.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_is_the_plan_from_nothing_and_a_failed_start_stops_what_it_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, out) = (dir.path().join("p.wasm"), dir.path().join("out.lp"));
+    std::fs::copy(wasm("example-rename-processor"), &p).unwrap();
+    let listen = free_port();
+    let text = text(listen, &p, &out, "[[inputs.mem]]");
+    let live = start(config(&text)).await;
+    let (keys, stats) = running(&live);
+    // Every section became a plugin with the key a reload plans with...
+    let locations: Vec<&str> = keys.iter().map(|k| k.location.as_str()).collect();
+    assert_eq!(
+        locations,
+        [
+            "inputs.mem[0]",
+            "inputs.socket_listener[0]",
+            "processors.wasm[0]",
+            "outputs.file[0]"
+        ]
+    );
+    assert_eq!(stats.len(), 4, "{stats:?}");
+    let mut live = live;
+    // ... so that applying the same configuration again keeps every one.
+    let report = live.reload(config(&text)).await.unwrap();
+    assert_eq!((report.kept, report.started, report.stopped), (4, 0, 0));
+    live.shutdown().await.unwrap();
+
+    // A start that fails part way (the second listener's port is taken)
+    // stops what it had started: the first listener's port is free again.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let first = free_port();
+    let failing = format!(
+        "[[inputs.socket_listener]]\n  service_address = \"tcp://127.0.0.1:{first}\"\n\
+         [[inputs.socket_listener]]\n  service_address = \"tcp://127.0.0.1:{port}\"\n\
+         [[outputs.file]]\n  files = [\"{}\"]",
+        out.display()
+    );
+    let err = Topology::start(config(&failing), Mode::Run)
+        .await
+        .err()
+        .expect("the start fails");
+    assert!(
+        format!("{err:#}").contains("inputs.socket_listener[1]"),
+        "{err:#}"
+    );
+    std::net::TcpListener::bind(("127.0.0.1", first))
+        .expect("the first listener let go of its port");
+}
