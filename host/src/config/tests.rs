@@ -465,3 +465,12 @@ fn validate_checks_what_graft_reads_without_building() {
     let keys: Vec<_> = c.problems().into_iter().map(|e| e.key.unwrap()).collect();
     assert_eq!(keys, ["collection_jitter", "flush_interval"]);
 }
+
+#[test]
+fn the_built_in_configs_validate() {
+    for (text, name) in [(sample::DEFAULT, "default"), (sample::SAMPLE, "sample")] {
+        let mut c = Config::default();
+        c.merge_text(text, name).unwrap();
+        assert!(c.problems().is_empty(), "{name}: {:?}", c.problems());
+    }
+}
