@@ -9,9 +9,15 @@
 //! `namepass_separator` / `namedrop_separator` make `*` stop at those
 //! characters.
 
-use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use graft_core::{Batch, MetricRef};
+use serde::Deserialize;
+
+use crate::config::error::{ConfigError, from_table};
+use crate::config::options::{OptionTable, take_keys};
 
 /// A list of glob patterns.
 #[derive(Clone, Debug)]
@@ -95,85 +101,97 @@ pub const KEYS: &[&str] = &[
     "tagexclude",
 ];
 
-fn strings(v: toml::Value, key: &str) -> Result<Vec<String>> {
-    let toml::Value::Array(items) = v else {
-        bail!("key `{key}`: expected a list of patterns");
-    };
-    items
-        .into_iter()
-        .map(|i| match i {
-            toml::Value::String(s) => Ok(s),
-            other => bail!(
-                "key `{key}`: patterns are strings, found {}",
-                other.type_str()
-            ),
-        })
-        .collect()
+/// The selector and modifier keys of a section, as written. Every pattern
+/// list defaults to none (no selection, no change).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterTable {
+    /// `namepass`: only metrics whose name matches pass.
+    pub namepass: Option<Vec<String>>,
+    /// `namepass_separator` (default `""`): characters `*` does not cross in
+    /// `namepass`.
+    pub namepass_separator: Option<String>,
+    /// `namedrop`: metrics whose name matches are dropped.
+    pub namedrop: Option<Vec<String>>,
+    /// `namedrop_separator` (default `""`): as `namepass_separator`.
+    pub namedrop_separator: Option<String>,
+    /// `[tagpass]`: tag = [patterns]; a metric passes when any matches.
+    pub tagpass: Option<BTreeMap<String, Vec<String>>>,
+    /// `[tagdrop]`: tag = [patterns]; a metric is dropped when any matches.
+    pub tagdrop: Option<BTreeMap<String, Vec<String>>>,
+    /// `fieldinclude`: only matching fields are kept.
+    pub fieldinclude: Option<Vec<String>>,
+    /// `fieldexclude`: matching fields are removed.
+    pub fieldexclude: Option<Vec<String>>,
+    /// `fieldpass`: the old name of `fieldinclude`.
+    pub fieldpass: Option<Vec<String>>,
+    /// `fielddrop`: the old name of `fieldexclude`.
+    pub fielddrop: Option<Vec<String>>,
+    /// `taginclude`: only matching tags are kept.
+    pub taginclude: Option<Vec<String>>,
+    /// `tagexclude`: matching tags are removed.
+    pub tagexclude: Option<Vec<String>>,
 }
 
-fn tag_patterns(v: toml::Value, key: &str) -> Result<Vec<(String, Patterns)>> {
-    let toml::Value::Table(t) = v else {
-        bail!("key `{key}`: expected a table of tag = [patterns]");
-    };
-    t.into_iter()
-        .map(|(tag, v)| {
-            let list = strings(v, &format!("{key}.{tag}"))?;
-            Ok((
-                tag,
-                Patterns::new(&list, "").with_context(|| format!("key `{key}`"))?,
-            ))
+impl OptionTable for FilterTable {
+    const KEYS: &'static [&'static str] = KEYS;
+}
+
+fn compile(
+    list: Option<Vec<String>>,
+    key: &str,
+    sep: &str,
+) -> Result<Option<Patterns>, ConfigError> {
+    list.map(|l| Patterns::new(&l, sep).map_err(|e| ConfigError::key(key, format!("{e:#}"))))
+        .transpose()
+}
+
+fn compile_tags(
+    rules: Option<BTreeMap<String, Vec<String>>>,
+    key: &str,
+) -> Result<Vec<(String, Patterns)>, ConfigError> {
+    rules
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(tag, list)| {
+            let p = Patterns::new(&list, "")
+                .map_err(|e| ConfigError::key(format!("{key}.{tag}"), format!("{e:#}")))?;
+            Ok((tag, p))
         })
         .collect()
 }
 
 impl MetricFilter {
     /// Take the selector and modifier keys out of a plugin table.
-    pub fn take(table: &mut toml::Table) -> Result<Self> {
-        let mut take_list = |key: &str| table.remove(key).map(|v| strings(v, key)).transpose();
-        let namepass = take_list("namepass")?;
-        let namedrop = take_list("namedrop")?;
-        let fieldinclude = take_list("fieldinclude")?;
-        let fieldexclude = take_list("fieldexclude")?;
-        let fieldpass = take_list("fieldpass")?;
-        let fielddrop = take_list("fielddrop")?;
-        let taginclude = take_list("taginclude")?;
-        let tagexclude = take_list("tagexclude")?;
-        let mut sep = |key: &str| -> Result<String> {
-            match table.remove(key) {
-                None => Ok(String::new()),
-                Some(toml::Value::String(s)) => Ok(s),
-                Some(other) => bail!("key `{key}`: expected a string, found {}", other.type_str()),
-            }
-        };
-        let namepass_separator = sep("namepass_separator")?;
-        let namedrop_separator = sep("namedrop_separator")?;
-        let tagpass = table
-            .remove("tagpass")
-            .map(|v| tag_patterns(v, "tagpass"))
-            .transpose()?;
-        let tagdrop = table
-            .remove("tagdrop")
-            .map(|v| tag_patterns(v, "tagdrop"))
-            .transpose()?;
-        if fieldinclude.is_some() && fieldpass.is_some() {
-            bail!("key `fieldpass` is the old name of `fieldinclude`; use only one");
+    pub fn take(table: &mut toml::Table) -> Result<Self, ConfigError> {
+        Self::new(from_table(take_keys::<FilterTable>(table))?)
+    }
+
+    /// Compile the patterns of `t`.
+    pub fn new(t: FilterTable) -> Result<Self, ConfigError> {
+        if t.fieldinclude.is_some() && t.fieldpass.is_some() {
+            return Err(ConfigError::key(
+                "fieldpass",
+                "`fieldpass` is the old name of `fieldinclude`; use only one",
+            ));
         }
-        if fieldexclude.is_some() && fielddrop.is_some() {
-            bail!("key `fielddrop` is the old name of `fieldexclude`; use only one");
+        if t.fieldexclude.is_some() && t.fielddrop.is_some() {
+            return Err(ConfigError::key(
+                "fielddrop",
+                "`fielddrop` is the old name of `fieldexclude`; use only one",
+            ));
         }
-        let compile = |list: Option<Vec<String>>, key: &str, sep: &str| {
-            list.map(|l| Patterns::new(&l, sep).with_context(|| format!("key `{key}`")))
-                .transpose()
-        };
+        let namepass_separator = t.namepass_separator.unwrap_or_default();
+        let namedrop_separator = t.namedrop_separator.unwrap_or_default();
         Ok(Self {
-            namepass: compile(namepass, "namepass", &namepass_separator)?,
-            namedrop: compile(namedrop, "namedrop", &namedrop_separator)?,
-            tagpass: tagpass.unwrap_or_default(),
-            tagdrop: tagdrop.unwrap_or_default(),
-            fieldinclude: compile(fieldinclude.or(fieldpass), "fieldinclude", "")?,
-            fieldexclude: compile(fieldexclude.or(fielddrop), "fieldexclude", "")?,
-            taginclude: compile(taginclude, "taginclude", "")?,
-            tagexclude: compile(tagexclude, "tagexclude", "")?,
+            namepass: compile(t.namepass, "namepass", &namepass_separator)?,
+            namedrop: compile(t.namedrop, "namedrop", &namedrop_separator)?,
+            tagpass: compile_tags(t.tagpass, "tagpass")?,
+            tagdrop: compile_tags(t.tagdrop, "tagdrop")?,
+            fieldinclude: compile(t.fieldinclude.or(t.fieldpass), "fieldinclude", "")?,
+            fieldexclude: compile(t.fieldexclude.or(t.fielddrop), "fieldexclude", "")?,
+            taginclude: compile(t.taginclude, "taginclude", "")?,
+            tagexclude: compile(t.tagexclude, "tagexclude", "")?,
         })
     }
 

@@ -22,6 +22,7 @@ pub mod lineparse;
 pub mod lineproto;
 pub mod plugin;
 pub mod strings;
+pub mod units;
 pub mod value;
 
 pub use batch::{Batch, BatchError, BatchParts, MetricRef};

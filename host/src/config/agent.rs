@@ -1,12 +1,69 @@
 //! The `[agent]` table: schedule, batching and buffering defaults, and the
 //! `host` tag. Names and defaults are Telegraf's.
+//!
+//! [`AgentTable`] is the table as written (serde, unknown keys refused);
+//! [`AgentConfig`] is what the runtime sees, each `[agent]` table of each
+//! file applied over the last.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use graft_core::units::DurationValue;
+use serde::Deserialize;
 
-use super::duration::parse_duration_value;
+use super::error::{ConfigError, from_table};
+pub use super::values::MAX_COUNT;
+use super::values::{Count, PositiveDuration};
+
+/// `interval` when none is given.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+/// `flush_interval` when none is given.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+/// `metric_batch_size` when none is given.
+pub const DEFAULT_BATCH_SIZE: usize = 1000;
+/// `metric_buffer_limit` when none is given.
+pub const DEFAULT_BUFFER_LIMIT: usize = 10000;
+
+/// One `[agent]` table as written; a key left out keeps its value from an
+/// earlier file, or its default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentTable {
+    /// `interval` (default [`DEFAULT_INTERVAL`], 10s; above zero): how often
+    /// inputs gather.
+    pub interval: Option<PositiveDuration>,
+    /// `round_interval` (default true): align gathers to multiples of the
+    /// interval.
+    pub round_interval: Option<bool>,
+    /// `collection_jitter` (default 0): random delay before each gather.
+    pub collection_jitter: Option<DurationValue>,
+    /// `collection_offset` (default 0): constant shift of the schedule.
+    pub collection_offset: Option<DurationValue>,
+    /// `flush_interval` (default [`DEFAULT_FLUSH_INTERVAL`], 10s; above
+    /// zero): how often outputs write.
+    pub flush_interval: Option<PositiveDuration>,
+    /// `flush_jitter` (default 0): random extra delay on every flush.
+    pub flush_jitter: Option<DurationValue>,
+    /// `metric_batch_size` (default [`DEFAULT_BATCH_SIZE`], 1000): most
+    /// metrics per write.
+    pub metric_batch_size: Option<Count>,
+    /// `metric_buffer_limit` (default [`DEFAULT_BUFFER_LIMIT`], 10000): most
+    /// unsent metrics per output; at least `metric_batch_size`.
+    pub metric_buffer_limit: Option<Count>,
+    /// `precision` (default 0: derived from the interval): timestamp rounding.
+    pub precision: Option<DurationValue>,
+    /// `hostname` (default `""`: the machine's name): value of the `host` tag.
+    pub hostname: Option<String>,
+    /// `omit_hostname` (default false): leave the `host` tag out.
+    pub omit_hostname: Option<bool>,
+    /// `debug` (default false): log at debug level.
+    pub debug: Option<bool>,
+    /// `quiet` (default false): log errors only.
+    pub quiet: Option<bool>,
+    /// `wasm_cache_dir` (default `~/.cache/graft`): compiled WASM plugins;
+    /// `""` turns the cache off.
+    pub wasm_cache_dir: Option<String>,
+}
 
 /// The resolved `[agent]` settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,14 +103,14 @@ pub struct AgentConfig {
 impl Default for AgentConfig {
     fn default() -> Self {
         Self {
-            interval: Duration::from_secs(10),
+            interval: DEFAULT_INTERVAL,
             round_interval: true,
             collection_jitter: Duration::ZERO,
             collection_offset: Duration::ZERO,
-            flush_interval: Duration::from_secs(10),
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
             flush_jitter: Duration::ZERO,
-            metric_batch_size: 1000,
-            metric_buffer_limit: 10000,
+            metric_batch_size: DEFAULT_BATCH_SIZE,
+            metric_buffer_limit: DEFAULT_BUFFER_LIMIT,
             precision: None,
             hostname: None,
             omit_hostname: false,
@@ -89,64 +146,75 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
 ];
 
 impl AgentConfig {
-    /// Apply the keys of one `[agent]` table.
-    pub fn merge(&mut self, table: toml::Table) -> Result<()> {
-        for (key, value) in table {
-            let ctx = || format!("key `{key}`");
-            match key.as_str() {
-                "interval" => {
-                    self.interval =
-                        positive(parse_duration_value(&value).with_context(ctx)?, &key)?;
-                }
-                "round_interval" => self.round_interval = boolean(&value).with_context(ctx)?,
-                "collection_jitter" => {
-                    self.collection_jitter = parse_duration_value(&value).with_context(ctx)?;
-                }
-                "collection_offset" => {
-                    self.collection_offset = parse_duration_value(&value).with_context(ctx)?;
-                }
-                "flush_interval" => {
-                    self.flush_interval =
-                        positive(parse_duration_value(&value).with_context(ctx)?, &key)?;
-                }
-                "flush_jitter" => {
-                    self.flush_jitter = parse_duration_value(&value).with_context(ctx)?;
-                }
-                "metric_batch_size" => self.metric_batch_size = count(&value).with_context(ctx)?,
-                "metric_buffer_limit" => {
-                    self.metric_buffer_limit = count(&value).with_context(ctx)?;
-                }
-                "precision" => {
-                    let p = parse_duration_value(&value).with_context(ctx)?;
-                    self.precision = (!p.is_zero()).then_some(p);
-                }
-                "hostname" => {
-                    let h = string(&value).with_context(ctx)?;
-                    self.hostname = (!h.is_empty()).then_some(h);
-                }
-                "omit_hostname" => self.omit_hostname = boolean(&value).with_context(ctx)?,
-                "debug" => self.debug = boolean(&value).with_context(ctx)?,
-                "quiet" => self.quiet = boolean(&value).with_context(ctx)?,
-                "wasm_cache_dir" => {
-                    let d = string(&value).with_context(ctx)?;
-                    self.wasm_cache_dir = (!d.is_empty()).then(|| PathBuf::from(d));
-                    self.wasm_cache_dir_set = true;
-                }
-                k if ACCEPTED_WITHOUT_EFFECT.contains(&k) => {
-                    tracing::warn!(
-                        key = k,
-                        "[agent] {k} is accepted for Telegraf compatibility but has no effect in graft yet"
-                    );
-                }
-                other => bail!("unknown key `{other}`"),
+    /// Apply the keys of one `[agent]` table. Telegraf keys graft accepts
+    /// without acting on them are logged once each.
+    pub fn merge(&mut self, mut table: toml::Table) -> Result<(), ConfigError> {
+        for key in ACCEPTED_WITHOUT_EFFECT {
+            if table.remove(*key).is_some() {
+                tracing::warn!(
+                    key,
+                    "[agent] {key} is accepted for Telegraf compatibility but has no effect in graft yet"
+                );
             }
         }
+        self.apply(from_table(table)?);
+        self.check()
+    }
+
+    /// Apply the keys `t` gives.
+    pub fn apply(&mut self, t: AgentTable) {
+        let AgentTable {
+            interval,
+            round_interval,
+            collection_jitter,
+            collection_offset,
+            flush_interval,
+            flush_jitter,
+            metric_batch_size,
+            metric_buffer_limit,
+            precision,
+            hostname,
+            omit_hostname,
+            debug,
+            quiet,
+            wasm_cache_dir,
+        } = t;
+        set(&mut self.interval, interval.map(|d| d.0));
+        set(&mut self.round_interval, round_interval);
+        set(&mut self.collection_jitter, collection_jitter.map(|d| d.0));
+        set(&mut self.collection_offset, collection_offset.map(|d| d.0));
+        set(&mut self.flush_interval, flush_interval.map(|d| d.0));
+        set(&mut self.flush_jitter, flush_jitter.map(|d| d.0));
+        set(&mut self.metric_batch_size, metric_batch_size.map(|c| c.0));
+        set(
+            &mut self.metric_buffer_limit,
+            metric_buffer_limit.map(|c| c.0),
+        );
+        if let Some(p) = precision {
+            self.precision = (!p.0.is_zero()).then_some(p.0);
+        }
+        if let Some(h) = hostname {
+            self.hostname = (!h.is_empty()).then_some(h);
+        }
+        set(&mut self.omit_hostname, omit_hostname);
+        set(&mut self.debug, debug);
+        set(&mut self.quiet, quiet);
+        if let Some(d) = wasm_cache_dir {
+            self.wasm_cache_dir = (!d.is_empty()).then(|| PathBuf::from(d));
+            self.wasm_cache_dir_set = true;
+        }
+    }
+
+    /// What must hold between the settings: the buffer holds a batch.
+    pub fn check(&self) -> Result<(), ConfigError> {
         if self.metric_buffer_limit < self.metric_batch_size {
-            bail!(
-                "metric_buffer_limit ({}) must be at least metric_batch_size ({})",
-                self.metric_buffer_limit,
-                self.metric_batch_size
-            );
+            return Err(ConfigError::key(
+                "metric_buffer_limit",
+                format!(
+                    "metric_buffer_limit ({}) must be at least metric_batch_size ({})",
+                    self.metric_buffer_limit, self.metric_batch_size
+                ),
+            ));
         }
         Ok(())
     }
@@ -174,32 +242,8 @@ impl AgentConfig {
     }
 }
 
-pub(crate) fn positive(d: Duration, key: &str) -> Result<Duration> {
-    if d.is_zero() {
-        bail!("key `{key}`: must be greater than zero");
-    }
-    Ok(d)
-}
-
-pub(crate) fn boolean(v: &toml::Value) -> Result<bool> {
-    v.as_bool()
-        .ok_or_else(|| anyhow::anyhow!("expected true or false, found {}", v.type_str()))
-}
-
-pub(crate) fn string(v: &toml::Value) -> Result<String> {
-    v.as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("expected a string, found {}", v.type_str()))
-}
-
-/// The largest count (`metric_batch_size`, `metric_buffer_limit`) graft
-/// accepts: a billion metrics.
-pub const MAX_COUNT: usize = 1_000_000_000;
-
-pub(crate) fn count(v: &toml::Value) -> Result<usize> {
-    match v.as_integer() {
-        Some(n) if n > 0 && n as u64 <= MAX_COUNT as u64 => Ok(n as usize),
-        Some(n) if n > 0 => bail!("{n} is too large: the most graft accepts is {MAX_COUNT}"),
-        _ => bail!("expected a positive whole number, found {v}"),
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
     }
 }

@@ -1,4 +1,4 @@
-//! Durations and sizes as Telegraf spells them; shared with the built-in
+//! Durations and sizes as Telegraf spells them, shared with the built-in
 //! plugins, which parse their own tables.
 
-pub use graft_plugins::duration::*;
+pub use graft_core::units::*;

@@ -4,29 +4,43 @@
 //!
 //! Reading happens in two stages, as everywhere in graft: this module turns
 //! text into [`Config`], whose agent part is resolved (durations, sizes) and
-//! whose plugin tables stay opaque [`PluginSection`]s; each plugin parses its
-//! own table when it is built. Every error names the file, the section and
-//! the key.
+//! whose plugin tables stay opaque [`PluginSection`]s; the options graft
+//! applies to every plugin are taken out of them as typed values, and each
+//! plugin parses the rest of its own table when it is built. Every error
+//! names the file, the section and the key.
 //!
 //! Layout:
 //! - [`agent`]: the `[agent]` table
 //! - [`section`]: one `[[kind.NAME]]` table and the options graft applies to
 //!   every plugin of a kind
+//! - [`options`]: the serde tables of those options, as written
+//! - [`wasm`]: a `[[kind.wasm]]` section's own keys
+//! - [`error`]: [`ConfigError`], naming file, section and key
+//! - [`values`]: checked values (counts, positive durations)
 //! - [`env`]: environment substitution
 //! - [`duration`]: Telegraf's duration and size spellings
+//!
+//! [`Config::validate`] checks everything graft itself reads, without
+//! building a plugin.
 
 pub mod agent;
 pub mod duration;
 pub mod env;
+pub mod error;
+pub mod options;
 pub mod sample;
 pub mod section;
+mod validate;
+pub mod values;
+pub mod wasm;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 
 pub use agent::AgentConfig;
+pub use error::ConfigError;
 pub use section::{PluginSection, SectionKind};
 
 /// A whole configuration, as read.
@@ -43,12 +57,20 @@ pub struct Config {
 }
 
 impl Config {
-    /// Read `files`, then every `*.toml` in `dir` (sorted by name).
+    /// Read `files`, then every `*.toml` in `dir` (sorted by name). An error
+    /// is a [`ConfigError`] naming the file, the section and the key.
     pub fn load(files: &[PathBuf], dir: Option<&Path>) -> Result<Self> {
+        Ok(Self::read(files, dir)?)
+    }
+
+    /// [`Config::load`], with the error typed.
+    pub fn read(files: &[PathBuf], dir: Option<&Path>) -> Result<Self, ConfigError> {
         let mut all: Vec<PathBuf> = files.to_vec();
         if let Some(dir) = dir {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-                .with_context(|| format!("reading config directory {}", dir.display()))?
+            let listing = std::fs::read_dir(dir).map_err(|e| {
+                ConfigError::new(format!("reading config directory {}: {e}", dir.display()))
+            })?;
+            let mut found: Vec<PathBuf> = listing
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
                 .collect();
@@ -57,64 +79,77 @@ impl Config {
         }
         let mut config = Config::default();
         for file in &all {
+            let origin = file.display().to_string();
             let text = std::fs::read_to_string(file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            config
-                .merge_text(&text, &file.display().to_string())
-                .with_context(|| format!("{}", file.display()))?;
+                .map_err(|e| ConfigError::new(format!("reading {origin}: {e}")))?;
+            config.merge(&text, &origin)?;
             config.files.push(file.clone());
         }
         Ok(config)
     }
 
-    /// Parse one file's text (named `origin` in errors) into this config.
+    /// Parse one file's text (named `origin` in errors) into this config. An
+    /// error is a [`ConfigError`].
     pub fn merge_text(&mut self, text: &str, origin: &str) -> Result<()> {
-        let text = env::substitute(text).context("environment substitution")?;
+        Ok(self.merge(text, origin)?)
+    }
+
+    /// [`Config::merge_text`], with the error typed.
+    pub fn merge(&mut self, text: &str, origin: &str) -> Result<(), ConfigError> {
+        self.merge_in_file(text, origin)
+            .map_err(|e| e.in_file(origin))
+    }
+
+    fn merge_in_file(&mut self, text: &str, origin: &str) -> Result<(), ConfigError> {
+        let text = env::substitute(text)
+            .map_err(|e| ConfigError::new(format!("environment substitution: {e:#}")))?;
         let table: toml::Table =
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+            toml::from_str(&text).map_err(|e| ConfigError::new(e.to_string().trim_end()))?;
         for (key, value) in table {
             match key.as_str() {
                 "agent" => {
-                    let t = as_table(value, "agent")?;
-                    self.agent.merge(t).context("[agent]")?;
+                    let t = as_table(value, "agent").map_err(|e| e.in_section("[agent]"))?;
+                    self.agent.merge(t).map_err(|e| e.in_section("[agent]"))?;
                 }
                 "global_tags" => {
-                    for (k, v) in as_table(value, "global_tags")? {
-                        match v {
-                            toml::Value::String(s) => {
-                                self.global_tags.insert(k, s);
-                            }
-                            other => bail!(
-                                "[global_tags]: `{k}` must be a string, not {}",
-                                other.type_str()
-                            ),
-                        }
-                    }
+                    let section = |e: ConfigError| e.in_section("[global_tags]");
+                    let t = as_table(value, "global_tags").map_err(section)?;
+                    let tags: BTreeMap<String, String> = error::from_table(t).map_err(section)?;
+                    self.global_tags.extend(tags);
                 }
                 "inputs" => self.add_sections(SectionKind::Input, value, origin)?,
                 "processors" => self.add_sections(SectionKind::Processor, value, origin)?,
                 "aggregators" => self.add_sections(SectionKind::Aggregator, value, origin)?,
                 "outputs" => self.add_sections(SectionKind::Output, value, origin)?,
-                other => bail!(
-                    "unknown top-level key `{other}`; expected agent, global_tags, inputs, processors, aggregators or outputs"
-                ),
+                other => {
+                    return Err(ConfigError::new(format!(
+                        "unknown top-level key `{other}`; expected agent, global_tags, inputs, processors, aggregators or outputs"
+                    )));
+                }
             }
         }
         Ok(())
     }
 
-    fn add_sections(&mut self, kind: SectionKind, value: toml::Value, origin: &str) -> Result<()> {
+    fn add_sections(
+        &mut self,
+        kind: SectionKind,
+        value: toml::Value,
+        origin: &str,
+    ) -> Result<(), ConfigError> {
         let plugins = as_table(value, kind.as_str())?;
         for (name, entries) in plugins {
             let tables = match entries {
                 toml::Value::Array(items) => items,
                 toml::Value::Table(t) => vec![toml::Value::Table(t)],
-                other => bail!(
-                    "`{}.{name}` must be a table ([[{}.{name}]]), not {}",
-                    kind.as_str(),
-                    kind.as_str(),
-                    other.type_str()
-                ),
+                other => {
+                    return Err(ConfigError::new(format!(
+                        "`{}.{name}` must be a table ([[{}.{name}]]), not {}",
+                        kind.as_str(),
+                        kind.as_str(),
+                        other.type_str()
+                    )));
+                }
             };
             for item in tables {
                 let list = self.list_mut(kind);
@@ -136,10 +171,13 @@ impl Config {
     }
 }
 
-fn as_table(value: toml::Value, what: &str) -> Result<toml::Table> {
+fn as_table(value: toml::Value, what: &str) -> Result<toml::Table, ConfigError> {
     match value {
         toml::Value::Table(t) => Ok(t),
-        other => bail!("`{what}` must be a table, not {}", other.type_str()),
+        other => Err(ConfigError::new(format!(
+            "`{what}` must be a table, not {}",
+            other.type_str()
+        ))),
     }
 }
 

@@ -1,14 +1,17 @@
 //! One `[[kind.NAME]]` table, and the options graft itself reads from it for
-//! every plugin of that kind (alias, interval, name_override, ...). What is
-//! left after those is the plugin's own table, which the plugin parses.
+//! every plugin of that kind (alias, interval, name_override, ...), resolved
+//! from the serde tables of [`super::options`]. What is left after those is
+//! the plugin's own table, which the plugin parses. Errors name the file,
+//! the section and the key.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-
-use super::agent::{boolean, count, positive, string};
-use super::duration::parse_duration_value;
+use super::error::{ConfigError, from_table};
+use super::options::{
+    AggregatorTable, CommonTable, DEFAULT_PERIOD, InputTable, ModifiersTable, OptionTable,
+    OutputTable, ProcessorTable, take_keys,
+};
 use crate::filter::MetricFilter;
 
 /// The four section kinds.
@@ -150,106 +153,92 @@ pub struct OutputOptions {
 }
 
 impl PluginSection {
-    fn duration(&mut self, key: &str) -> Result<Option<Duration>> {
-        self.take(key)
-            .map(|v| parse_duration_value(&v).with_context(|| format!("key `{key}`")))
-            .transpose()
+    /// `e`, placed in this section and its file.
+    ///
+    /// The `*_options` methods and [`super::wasm::take`] return errors that
+    /// name the key only, since their callers name the section already (as
+    /// `anyhow` context); [`super::Config::validate`] places every error.
+    pub fn error(&self, e: ConfigError) -> ConfigError {
+        e.in_section(self.location()).in_file(&self.origin)
     }
 
-    fn string(&mut self, key: &str) -> Result<Option<String>> {
-        self.take(key)
-            .map(|v| string(&v).with_context(|| format!("key `{key}`")))
-            .transpose()
+    /// Take the keys of `T` out of the table and read them.
+    fn options<T: OptionTable>(&mut self) -> Result<T, ConfigError> {
+        from_table(take_keys::<T>(&mut self.table))
     }
 
-    fn common(&mut self) -> Result<CommonOptions> {
-        Ok(CommonOptions {
-            alias: self.string("alias")?,
-            filter: MetricFilter::take(&mut self.table)?,
+    fn common(&mut self) -> Result<CommonOptions, ConfigError> {
+        let CommonTable { alias } = self.options()?;
+        let filter = MetricFilter::new(self.options()?)?;
+        Ok(CommonOptions { alias, filter })
+    }
+
+    fn modifiers(&mut self) -> Result<MetricModifiers, ConfigError> {
+        let t: ModifiersTable = self.options()?;
+        Ok(MetricModifiers {
+            name_override: t.name_override,
+            name_prefix: t.name_prefix,
+            name_suffix: t.name_suffix,
+            tags: t.tags.unwrap_or_default(),
         })
     }
 
-    fn modifiers(&mut self) -> Result<MetricModifiers> {
-        let mut m = MetricModifiers {
-            name_override: self.string("name_override")?,
-            name_prefix: self.string("name_prefix")?,
-            name_suffix: self.string("name_suffix")?,
-            tags: BTreeMap::new(),
-        };
-        if let Some(v) = self.take("tags") {
-            let toml::Value::Table(t) = v else {
-                bail!("key `tags`: expected a table of strings");
-            };
-            for (k, v) in t {
-                let v = string(&v).with_context(|| format!("key `tags.{k}`"))?;
-                m.tags.insert(k, v);
-            }
-        }
-        Ok(m)
-    }
-
     /// Take the options graft applies to inputs.
-    pub fn input_options(&mut self) -> Result<InputOptions> {
+    pub fn input_options(&mut self) -> Result<InputOptions, ConfigError> {
+        let common = self.common()?;
+        let t: InputTable = self.options()?;
         Ok(InputOptions {
-            common: self.common()?,
-            interval: self
-                .duration("interval")?
-                .map(|d| positive(d, "interval"))
-                .transpose()?,
-            precision: self.duration("precision")?,
-            collection_jitter: self.duration("collection_jitter")?,
-            collection_offset: self.duration("collection_offset")?,
+            common,
+            interval: t.interval.map(|d| d.0),
+            precision: t.precision.map(|d| d.0),
+            collection_jitter: t.collection_jitter.map(|d| d.0),
+            collection_offset: t.collection_offset.map(|d| d.0),
             modifiers: self.modifiers()?,
         })
     }
 
     /// Take the options graft applies to processors.
-    pub fn processor_options(&mut self) -> Result<ProcessorOptions> {
-        let order = match self.take("order") {
-            None => 0,
-            Some(v) => v
-                .as_integer()
-                .ok_or_else(|| anyhow::anyhow!("key `order`: expected a whole number"))?,
-        };
+    pub fn processor_options(&mut self) -> Result<ProcessorOptions, ConfigError> {
+        let t: ProcessorTable = self.options()?;
         Ok(ProcessorOptions {
             common: self.common()?,
-            order,
+            order: t.order.unwrap_or(0),
         })
     }
 
     /// Take the options graft applies to aggregators.
-    pub fn aggregator_options(&mut self) -> Result<AggregatorOptions> {
+    pub fn aggregator_options(&mut self) -> Result<AggregatorOptions, ConfigError> {
+        let common = self.common()?;
+        let t: AggregatorTable = self.options()?;
         Ok(AggregatorOptions {
-            common: self.common()?,
-            period: positive(
-                self.duration("period")?.unwrap_or(Duration::from_secs(30)),
-                "period",
-            )?,
-            drop_original: self
-                .take("drop_original")
-                .map(|v| boolean(&v).context("key `drop_original`"))
-                .transpose()?
-                .unwrap_or(false),
+            common,
+            period: t.period.map_or(DEFAULT_PERIOD, |d| d.0),
+            drop_original: t.drop_original.unwrap_or(false),
             modifiers: self.modifiers()?,
         })
     }
 
     /// Take the options graft applies to outputs.
-    pub fn output_options(&mut self) -> Result<OutputOptions> {
-        let size = |s: &mut Self, key: &str| {
-            s.take(key)
-                .map(|v| count(&v).with_context(|| format!("key `{key}`")))
-                .transpose()
-        };
+    pub fn output_options(&mut self) -> Result<OutputOptions, ConfigError> {
+        let common = self.common()?;
+        let t: OutputTable = self.options()?;
         Ok(OutputOptions {
-            common: self.common()?,
-            flush_interval: self
-                .duration("flush_interval")?
-                .map(|d| positive(d, "flush_interval"))
-                .transpose()?,
-            flush_jitter: self.duration("flush_jitter")?,
-            metric_batch_size: size(self, "metric_batch_size")?,
-            metric_buffer_limit: size(self, "metric_buffer_limit")?,
+            common,
+            flush_interval: t.flush_interval.map(|d| d.0),
+            flush_jitter: t.flush_jitter.map(|d| d.0),
+            metric_batch_size: t.metric_batch_size.map(|c| c.0),
+            metric_buffer_limit: t.metric_buffer_limit.map(|c| c.0),
         })
+    }
+
+    /// Take the options graft applies to every plugin of this kind, and
+    /// drop them: for checking a section without building it.
+    pub fn take_kind_options(&mut self) -> Result<(), ConfigError> {
+        match self.kind {
+            SectionKind::Input => self.input_options().map(drop),
+            SectionKind::Processor => self.processor_options().map(drop),
+            SectionKind::Aggregator => self.aggregator_options().map(drop),
+            SectionKind::Output => self.output_options().map(drop),
+        }
     }
 }

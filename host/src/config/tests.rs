@@ -124,7 +124,7 @@ fn overflowing_durations_are_errors_naming_section_and_key() {
             );
         }
     }
-    type Take = fn(&mut PluginSection) -> anyhow::Result<()>;
+    type Take = fn(&mut PluginSection) -> Result<(), ConfigError>;
     let sections: [(&str, &str, Take); 7] = [
         ("inputs.mem", "interval", |s| s.input_options().map(drop)),
         ("inputs.mem", "precision", |s| s.input_options().map(drop)),
@@ -216,4 +216,261 @@ fn an_injected_value_stays_a_value() {
     assert_eq!(c.outputs.len(), 1);
     assert_eq!(c.agent.hostname.as_deref(), Some(payload));
     assert_eq!(c.outputs[0].table["files"][0].as_str(), Some(payload));
+}
+
+/// The typed error of `merge_text`, for its fields.
+fn config_error(text: &str) -> ConfigError {
+    let mut c = Config::default();
+    let err = c.merge_text(text, "a.toml").unwrap_err();
+    err.downcast::<ConfigError>().expect("a ConfigError")
+}
+
+/// The error `validate` finds in `text`, which reads without error.
+fn validate_error(text: &str) -> ConfigError {
+    let mut c = Config::default();
+    c.merge_text(text, "a.toml").unwrap();
+    c.validate().unwrap_err()
+}
+
+#[test]
+fn errors_carry_file_section_and_key() {
+    let e = config_error("[agent]\n  intervall = \"5s\"\n");
+    assert_eq!(e.file.as_deref(), Some("a.toml"));
+    assert_eq!(e.section.as_deref(), Some("[agent]"));
+    assert_eq!(e.key.as_deref(), Some("intervall"));
+    assert!(e.message.contains("unknown key"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("a.toml: [agent]: key `intervall`: unknown key"),
+        "{e}"
+    );
+
+    let e = config_error("[agent]\n  flush_interval = \"0s\"\n");
+    assert_eq!(e.key.as_deref(), Some("flush_interval"), "{e}");
+    assert!(e.message.contains("greater than zero"), "{e}");
+
+    let e = config_error("[global_tags]\n  dc = 1\n");
+    assert_eq!(
+        (e.section.as_deref(), e.key.as_deref()),
+        (Some("[global_tags]"), Some("dc")),
+        "{e}"
+    );
+}
+
+#[test]
+fn telegraf_agent_keys_without_effect_are_still_accepted() {
+    let mut c = Config::default();
+    c.merge_text(
+        "[agent]\n  logfile = \"\"\n  statefile = \"x\"\n  buffer_strategy = \"memory\"\n",
+        "a.toml",
+    )
+    .unwrap();
+    assert_eq!(c.agent, AgentConfig::default());
+}
+
+#[test]
+fn section_option_errors_name_file_section_and_key() {
+    let mut c = Config::default();
+    c.merge_text(
+        "[[outputs.file]]\n[[outputs.file]]\n  metric_batch_size = 0\n",
+        "o.toml",
+    )
+    .unwrap();
+    let e = c.outputs[1].clone().output_options().unwrap_err();
+    // The builder names the section around it, as for every plugin error.
+    assert_eq!(
+        e.to_string(),
+        "key `metric_batch_size`: expected a positive whole number, found 0"
+    );
+    assert_eq!(
+        c.outputs[1].error(e).to_string(),
+        "o.toml: outputs.file[1]: key `metric_batch_size`: expected a positive whole number, found 0"
+    );
+    assert_eq!(
+        c.validate().unwrap_err().to_string(),
+        "o.toml: outputs.file[1]: key `metric_batch_size`: expected a positive whole number, found 0"
+    );
+    let mut s = c.outputs[0].clone();
+    s.table.insert("namepass".into(), "cpu".into());
+    let e = s.output_options().unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("namepass"), "{e}");
+    let mut s = c.outputs[0].clone();
+    s.table
+        .insert("tags".into(), toml::Value::Table(toml::Table::new()));
+    // `tags` is not an output option: it stays for the plugin to refuse.
+    s.output_options().unwrap();
+    assert!(s.table.contains_key("tags"));
+}
+
+/// Every option of every kind, with a value other than its default, is
+/// read; nothing else is taken.
+#[test]
+fn every_common_option_of_every_kind_is_read() {
+    let common = "alias = \"a\"\n namepass = [\"c*\"]\n mine = 1\n";
+    let mut c = Config::default();
+    c.merge_text(
+        &format!(
+            "[[inputs.x]]\n {common} interval = \"2s\"\n precision = \"1ms\"\n collection_jitter = \"3s\"\n collection_offset = \"4s\"\n name_override = \"n\"\n name_prefix = \"p\"\n name_suffix = \"s\"\n tags = {{ t = \"v\" }}\n\
+             [[processors.x]]\n {common} order = -2\n\
+             [[aggregators.x]]\n {common} period = \"5s\"\n drop_original = true\n name_prefix = \"p\"\n\
+             [[outputs.x]]\n {common} flush_interval = \"6s\"\n flush_jitter = \"7s\"\n metric_batch_size = 8\n metric_buffer_limit = 9\n"
+        ),
+        "a.toml",
+    )
+    .unwrap();
+    let s = std::time::Duration::from_secs;
+    let mine = |t: &toml::Table| assert_eq!(t.keys().collect::<Vec<_>>(), ["mine"]);
+
+    let mut i = c.inputs[0].clone();
+    let o = i.input_options().unwrap();
+    mine(&i.table);
+    assert_eq!(o.common.alias.as_deref(), Some("a"));
+    assert!(o.common.filter.selects());
+    assert_eq!(
+        (o.interval, o.collection_jitter, o.collection_offset),
+        (Some(s(2)), Some(s(3)), Some(s(4)))
+    );
+    assert_eq!(o.precision, Some(std::time::Duration::from_millis(1)));
+    let m = &o.modifiers;
+    assert_eq!(
+        (m.name_override.as_deref(), m.name_prefix.as_deref()),
+        (Some("n"), Some("p"))
+    );
+    assert_eq!(
+        (m.name_suffix.as_deref(), m.tags["t"].as_str()),
+        (Some("s"), "v")
+    );
+
+    let mut p = c.processors[0].clone();
+    assert_eq!(p.processor_options().unwrap().order, -2);
+    mine(&p.table);
+
+    let mut a = c.aggregators[0].clone();
+    let o = a.aggregator_options().unwrap();
+    mine(&a.table);
+    assert_eq!((o.period, o.drop_original), (s(5), true));
+    assert_eq!(o.modifiers.name_prefix.as_deref(), Some("p"));
+
+    let mut out = c.outputs[0].clone();
+    let o = out.output_options().unwrap();
+    mine(&out.table);
+    assert_eq!((o.flush_interval, o.flush_jitter), (Some(s(6)), Some(s(7))));
+    assert_eq!(
+        (o.metric_batch_size, o.metric_buffer_limit),
+        (Some(8), Some(9))
+    );
+}
+
+#[test]
+fn aggregator_period_defaults_to_thirty_seconds() {
+    let mut c = Config::default();
+    c.merge_text("[[aggregators.x]]\n", "a.toml").unwrap();
+    let o = c.aggregators[0].aggregator_options().unwrap();
+    assert_eq!(o.period, options::DEFAULT_PERIOD);
+    assert!(!o.drop_original);
+}
+
+#[test]
+fn wasm_sections_are_read_into_settings() {
+    let mut c = Config::default();
+    c.merge_text(
+        "[[processors.wasm]]\n  path = \"p/x.wasm\"\n  on_error = \"drop\"\n  order = 1\n  [processors.wasm.config]\n    k = [1, 2]\n  [processors.wasm.limits]\n    memory = \"1MiB\"\n    call_timeout = \"2s\"\n    fuel = 5\n    max_return = 1000\n    recycle_memory = \"3MiB\"\n",
+        "/etc/graft/a.toml",
+    )
+    .unwrap();
+    let mut s = c.processors[0].clone();
+    s.processor_options().unwrap();
+    let w = wasm::take(&mut s).unwrap();
+    assert_eq!(w.path, std::path::Path::new("/etc/graft/p/x.wasm"));
+    assert_eq!(w.config_json, r#"{"k":[1,2]}"#);
+    assert_eq!(w.on_error, wasm::OnErrorSetting::Drop);
+    assert_eq!(w.limits.memory_bytes, 1 << 20);
+    assert_eq!(w.limits.call_timeout, std::time::Duration::from_secs(2));
+    assert_eq!(w.limits.fuel, Some(5));
+    assert_eq!(w.limits.max_return_bytes, 1000);
+    assert_eq!(w.limits.recycle_memory, Some(3 << 20));
+    assert!(s.table.is_empty());
+}
+
+#[test]
+fn wasm_section_errors_name_file_section_and_key() {
+    let cases = [
+        (
+            "  path = \"x.wasm\"\n  pth = 1\n",
+            "pth",
+            "go under `config`",
+        ),
+        (
+            "  path = \"x.wasm\"\n  [outputs.wasm.limits]\n    memroy = 1\n",
+            "limits.memroy",
+            "unknown key",
+        ),
+        (
+            "  path = \"x.wasm\"\n  [outputs.wasm.limits]\n    fuel = 0\n",
+            "limits.fuel",
+            "positive",
+        ),
+        (
+            "  path = \"x.wasm\"\n  [outputs.wasm.limits]\n    call_timeout = \"0s\"\n",
+            "limits.call_timeout",
+            "greater than zero",
+        ),
+        (
+            "  path = \"x.wasm\"\n  [outputs.wasm.permissions]\n    env = \"HOME\"\n",
+            "permissions.env",
+            "sequence",
+        ),
+        (
+            "  path = \"x.wasm\"\n  on_error = \"drop\"\n",
+            "on_error",
+            "processors only",
+        ),
+        ("  config = {}\n", "path", "required"),
+        ("  path = 7\n", "path", "string"),
+    ];
+    for (body, key, what) in cases {
+        let e = validate_error(&format!("[[outputs.wasm]]\n  alias = \"w\"\n{body}"));
+        assert_eq!(e.file.as_deref(), Some("a.toml"), "{body}: {e}");
+        assert_eq!(e.section.as_deref(), Some("outputs.wasm[0]"), "{body}: {e}");
+        assert_eq!(e.key.as_deref(), Some(key), "{body}: {e}");
+        assert!(e.message.contains(what), "{body}: {e}");
+    }
+}
+
+#[test]
+fn validate_checks_what_graft_reads_without_building() {
+    let mut c = Config::default();
+    c.merge_text(
+        "[[inputs.mem]]\n  interval = \"1s\"\n  whatever_the_plugin_reads = 1\n\
+         [[processors.wasm]]\n  path = \"does/not/exist.wasm\"\n  on_error = \"drop\"\n\
+         [[outputs.file]]\n  metric_batch_size = 10\n",
+        "a.toml",
+    )
+    .unwrap();
+    c.validate().unwrap();
+    // Validating takes nothing out of the sections the build reads.
+    assert!(c.processors[0].table.contains_key("path"));
+
+    let e = validate_error(
+        "[[inputs.mem]]\n[[inputs.mem]]\n  collection_jitter = \"1y\"\n[[outputs.file]]\n  flush_interval = 0\n",
+    );
+    assert_eq!(e.section.as_deref(), Some("inputs.mem[1]"), "{e}");
+    assert_eq!(e.key.as_deref(), Some("collection_jitter"), "{e}");
+    let mut c = Config::default();
+    c.merge_text(
+        "[[inputs.mem]]\n  collection_jitter = \"1y\"\n[[outputs.file]]\n  flush_interval = 0\n",
+        "a.toml",
+    )
+    .unwrap();
+    let keys: Vec<_> = c.problems().into_iter().map(|e| e.key.unwrap()).collect();
+    assert_eq!(keys, ["collection_jitter", "flush_interval"]);
+}
+
+#[test]
+fn the_built_in_configs_validate() {
+    for (text, name) in [(sample::DEFAULT, "default"), (sample::SAMPLE, "sample")] {
+        let mut c = Config::default();
+        c.merge_text(text, name).unwrap();
+        assert!(c.problems().is_empty(), "{name}: {:?}", c.problems());
+    }
 }

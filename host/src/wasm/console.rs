@@ -13,7 +13,7 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-use super::state::PerSecond;
+use super::denials::PerSecond;
 use crate::stats::PluginStats;
 
 /// Bytes of recent output kept for fault reports.

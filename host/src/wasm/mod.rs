@@ -28,6 +28,8 @@ mod call;
 mod console;
 pub mod contract;
 mod convert;
+mod denials;
+mod http_guard;
 pub mod instance;
 pub mod permissions;
 pub mod sandbox;

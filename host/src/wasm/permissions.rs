@@ -14,7 +14,7 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use super::console::Console;
-use super::sandbox::{Denials, ROOT_GUEST_PATH};
+use super::denials::{Denials, ROOT_GUEST_PATH};
 
 /// A plugin's grants.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]

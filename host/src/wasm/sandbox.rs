@@ -8,65 +8,32 @@
 //!   that leads out of it (through `..` or a symlink) is refused by the
 //!   WASI implementation (`not-permitted`); the wrapper reports that too.
 //! - Sockets: the address check of [`super::permissions`].
-//! - HTTP: [`HttpHooks::send_request`] checks the destination and method.
+//! - HTTP: [`HttpHooks`] checks the destination and method
+//!   ([`super::http_guard`]).
 //!
-//! Every refusal is counted in the plugin's `denied` counter and logged with
+//! Every refusal is counted in the plugin's `denied` counter ([`Denials`],
+//! in the leaf module [`super::denials`] that the console, the permissions,
+//! the store state and this module share) and logged with
 //! the plugin's name and what it tried (at most a few lines a second) —
 //! except a read of the plugin's own Python source ([`own_source`]), which
 //! only answers "no such file".
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use http_body_util::BodyExt;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::filesystem::WasiFilesystemView;
 use wasmtime_wasi::p2::bindings::filesystem::{preopens, types as fs};
-use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::permissions::HttpGrant;
-use super::state::{HostState, PerSecond};
-use crate::stats::PluginStats;
-
-/// Where the empty root is mounted inside every plugin.
-pub const ROOT_GUEST_PATH: &str = "/";
+pub use super::denials::{Denials, ROOT_GUEST_PATH};
+pub use super::http_guard::HttpHooks;
+use super::state::HostState;
 
 /// Interface names of the WASI functions wrapped here, as wasmtime-wasi 48
 /// defines them (guests built against any 0.2.x match them).
 const PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";
 const FS_TYPES: &str = "wasi:filesystem/types@0.2.12";
-
-/// Refusals logged per second and plugin; the rest are only counted.
-const LOGGED_PER_SECOND: u32 = 5;
-
-/// Reports a plugin's refused attempts.
-#[derive(Debug)]
-pub struct Denials {
-    plugin: Arc<str>,
-    stats: Arc<PluginStats>,
-    window: Mutex<PerSecond>,
-}
-
-impl Denials {
-    pub fn new(plugin: Arc<str>, stats: Arc<PluginStats>) -> Self {
-        Self {
-            plugin,
-            stats,
-            window: Mutex::new(PerSecond::new(LOGGED_PER_SECOND)),
-        }
-    }
-
-    /// Count and log one refused attempt: `what` it tried, and the
-    /// permission that would grant it.
-    pub fn deny(&self, what: &str, grant: &str) {
-        PluginStats::add(&self.stats.denied, 1);
-        if self.window.lock().expect("denials lock").admit().0 {
-            tracing::warn!(plugin = %self.plugin, "denied: plugin tried to {what}; not granted by {grant}");
-        }
-    }
-}
 
 /// Where componentize-py puts the Python path while it builds a component
 /// (`PYTHONPATH=/python:/world:/0:/1:…:/bundled`): the code is compiled into
@@ -201,45 +168,6 @@ pub(crate) fn guard_filesystem(linker: &mut Linker<HostState>) -> Result<()> {
         .map_err(anyhow::Error::from)?;
     linker.allow_shadowing(false);
     Ok(())
-}
-
-/// wasi:http for one plugin: requests go out only to its grants.
-pub struct HttpHooks {
-    pub(crate) grants: Vec<HttpGrant>,
-    pub(crate) denials: Arc<Denials>,
-}
-
-type ResponseIo = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
-type SendFuture = Box<
-    dyn Future<Output = wasmtime_wasi_http::Result<(http::Response<WasiBody>, ResponseIo)>> + Send,
->;
-
-impl WasiHttpHooks for HttpHooks {
-    fn send_request(
-        &mut self,
-        request: http::Request<WasiBody>,
-        options: Option<RequestOptions>,
-        fut: ResponseIo,
-    ) -> SendFuture {
-        drop(fut);
-        let uri = request.uri();
-        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-        let host = uri.host().unwrap_or_default();
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let method = request.method().as_str();
-        if !self.grants.iter().any(|g| g.allows(host, port, method)) {
-            self.denials
-                .deny(&format!("send {method} {uri}"), "permissions.http");
-            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
-        }
-        Box::new(async move {
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as ResponseIo,
-            ))
-        })
-    }
 }
 
 #[cfg(test)]

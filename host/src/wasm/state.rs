@@ -10,7 +10,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::{host_api, types};
 use super::console::Console;
-use super::sandbox::{Denials, HttpHooks};
+use super::denials::{Denials, PerSecond};
+use super::http_guard::HttpHooks;
 use crate::stats::PluginStats;
 
 /// The per-store state of one plugin instance.
@@ -133,37 +134,6 @@ impl wasmtime::ResourceLimiter for Limiter {
 const LOG_LINES_PER_SECOND: u32 = 200;
 /// Longest log message kept, in bytes.
 const LOG_LINE_MAX: usize = 4096;
-
-/// A budget of events per second: log lines, refusals reported.
-#[derive(Debug)]
-pub(crate) struct PerSecond {
-    limit: u32,
-    start: Instant,
-    seen: u32,
-}
-
-impl PerSecond {
-    pub(crate) fn new(limit: u32) -> Self {
-        Self {
-            limit,
-            start: Instant::now(),
-            seen: 0,
-        }
-    }
-
-    /// Count one event: whether it fits in this second, and how many were
-    /// over the budget in the second that just ended, if one did.
-    pub(crate) fn admit(&mut self) -> (bool, u32) {
-        let mut over_before = 0;
-        if self.start.elapsed().as_secs() >= 1 {
-            over_before = self.seen.saturating_sub(self.limit);
-            self.start = Instant::now();
-            self.seen = 0;
-        }
-        self.seen = self.seen.saturating_add(1);
-        (self.seen <= self.limit, over_before)
-    }
-}
 
 impl host_api::Host for HostState {
     fn log(&mut self, level: host_api::Level, mut message: String) {

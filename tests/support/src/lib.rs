@@ -9,6 +9,7 @@
 pub mod hostile;
 pub mod influx_points;
 pub mod probe;
+pub mod rust_source;
 pub mod servers;
 
 use std::path::{Path, PathBuf};
