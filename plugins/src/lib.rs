@@ -26,11 +26,13 @@
 //!   budget, bounded framing, timeouts, limit counters)
 //! - [`fuzzing`]: the fuzz targets' entry points, shared with the corpus
 //!   replay test
+//! - [`backoff`]: the delay before retrying after consecutive failures
 //! - [`builtin`]: what every built-in offers the registry (config type,
 //!   pure validate, build)
 //! - [`config`]: parsing a plugin's table with errors that name the key
 //! - [`duration`]: durations and sizes as Telegraf spells them
 
+pub mod backoff;
 pub mod builtin;
 pub mod config;
 pub mod duration;

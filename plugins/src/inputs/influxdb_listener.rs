@@ -49,7 +49,9 @@ use graft_core::{Batch, CallError, Input, MetricSink, PluginError};
 use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
+use crate::builtin::{self, Builtin};
 use crate::duration::{de_duration, de_size};
 
 /// `[[inputs.influxdb_listener]]` / `[[inputs.influxdb_v2_listener]]`
@@ -158,18 +160,71 @@ const DEFAULT_MAX_BODY: u64 = 32 << 20;
 
 /// Build `inputs.influxdb_listener` (default port 8186).
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
-    Ok(Box::new(Listener::new(
-        crate::config::parse(table)?,
-        ":8186",
-    )?))
+    builtin::build::<Listener>(table)
 }
 
 /// Build `inputs.influxdb_v2_listener` (default port 8086).
 pub fn build_v2(table: toml::Table) -> Result<Box<dyn Input>> {
-    Ok(Box::new(Listener::new(
-        crate::config::parse(table)?,
-        ":8086",
-    )?))
+    builtin::build::<ListenerV2>(table)
+}
+
+/// `inputs.influxdb_listener`: the listener on port 8186 by default.
+impl Builtin for Listener {
+    const NAME: &'static str = "influxdb_listener";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    fn validate(config: &Config) -> Result<()> {
+        check(config)
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(Listener::new(config, ":8186")?))
+    }
+}
+
+/// `inputs.influxdb_v2_listener`: the same listener, on port 8086 by
+/// default.
+pub struct ListenerV2;
+
+impl Builtin for ListenerV2 {
+    const NAME: &'static str = "influxdb_v2_listener";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    fn validate(config: &Config) -> Result<()> {
+        check(config)
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(Listener::new(config, ":8086")?))
+    }
+}
+
+/// What the types cannot say: supported options, limits above zero, keys
+/// set together.
+fn check(config: &Config) -> Result<()> {
+    if config.tls_cert.is_some() || config.tls_key.is_some() || config.tls_allowed_cacerts.is_some()
+    {
+        bail!(
+            "tls_cert/tls_key/tls_allowed_cacerts: TLS is not supported by this listener yet; put a TLS-terminating proxy in front"
+        );
+    }
+    if config.max_connections == 0 {
+        bail!("max_connections: must be at least 1");
+    }
+    if config.max_concurrent_writes == 0 {
+        bail!("max_concurrent_writes: must be at least 1");
+    }
+    if config.basic_username.is_empty() != config.basic_password.is_empty() {
+        bail!("basic_username and basic_password: set both or neither");
+    }
+    if let Some(p) = &config.parser_type
+        && !matches!(p.as_str(), "internal" | "upstream")
+    {
+        bail!("parser_type: {p:?} is not one of \"internal\", \"upstream\"");
+    }
+    Ok(())
 }
 
 /// The listener.
@@ -224,28 +279,7 @@ struct WriteCounters {
 impl Listener {
     /// Check the config; nothing is bound until `start`.
     pub fn new(config: Config, default_address: &str) -> Result<Self> {
-        if config.tls_cert.is_some()
-            || config.tls_key.is_some()
-            || config.tls_allowed_cacerts.is_some()
-        {
-            bail!(
-                "tls_cert/tls_key/tls_allowed_cacerts: TLS is not supported by this listener yet; put a TLS-terminating proxy in front"
-            );
-        }
-        if config.max_connections == 0 {
-            bail!("max_connections: must be at least 1");
-        }
-        if config.max_concurrent_writes == 0 {
-            bail!("max_concurrent_writes: must be at least 1");
-        }
-        if config.basic_username.is_empty() != config.basic_password.is_empty() {
-            bail!("basic_username and basic_password: set both or neither");
-        }
-        if let Some(p) = &config.parser_type
-            && !matches!(p.as_str(), "internal" | "upstream")
-        {
-            bail!("parser_type: {p:?} is not one of \"internal\", \"upstream\"");
-        }
+        check(&config)?;
         let address = config
             .service_address
             .clone()
@@ -347,9 +381,8 @@ impl Input for Listener {
             counters: accept_counters,
         };
         let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(serve::serve(accept, rx, STOP_GRACE));
+        let task = tokio::spawn(serve::serve(accept, rx, STOP_GRACE).in_current_span());
         tracing::info!(
-            plugin = PLUGIN,
             address = %self.local.map_or(self.address.clone(), |a| a.to_string()),
             max_connections = self.max_connections,
             "listening"
@@ -369,9 +402,6 @@ impl Input for Listener {
         }
     }
 }
-
-/// The name in log lines.
-const PLUGIN: &str = "inputs.influxdb_listener";
 
 /// How long `stop` lets requests in flight finish.
 const STOP_GRACE: Duration = Duration::from_secs(5);

@@ -24,11 +24,13 @@ use graft_core::{Batch, BatchBuilder, CallError, Input, PluginError};
 use serde::Deserialize;
 use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::{Client, NoTls, Row};
+use tracing::Instrument;
 
+use crate::builtin::{self, Builtin};
 use crate::duration::de_duration;
 
 /// `[[inputs.postgresql]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `address`: `postgres://user@host:port/db?...` or `host=... user=...`
@@ -87,8 +89,22 @@ pub struct QueryConfig {
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
-    let c: Config = crate::config::parse(table)?;
-    Ok(Box::new(Postgresql::new(c)?))
+    builtin::build::<Postgresql>(table)
+}
+
+impl Builtin for Postgresql {
+    const NAME: &'static str = "postgresql";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    /// Everything [`Postgresql::new`] checks; it only parses, never connects.
+    fn validate(config: &Config) -> Result<()> {
+        Postgresql::new(config.clone()).map(drop)
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(Postgresql::new(config)?))
+    }
 }
 
 /// The address as key=value pairs.
@@ -227,11 +243,17 @@ impl Postgresql {
         if stale {
             self.client = None;
             let (client, connection) = tokio_postgres::connect(&self.connect, NoTls).await?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(plugin = "inputs.postgresql", "connection ended: {e}");
+            tokio::spawn(
+                async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(
+                            error = %e,
+                            "connection to the server ended; the next gather reconnects"
+                        );
+                    }
                 }
-            });
+                .in_current_span(),
+            );
             let version: i32 = client
                 .query_one("SELECT current_setting('server_version_num')::int", &[])
                 .await?
@@ -428,11 +450,7 @@ impl Input for Postgresql {
         let error = match result {
             Ok(Ok(())) => {
                 if self.down {
-                    tracing::info!(
-                        plugin = "inputs.postgresql",
-                        "{}: reachable again",
-                        self.server
-                    );
+                    tracing::info!(server = %self.server, "server reachable again");
                     self.down = false;
                 }
                 return Ok(out.finish());
@@ -449,9 +467,9 @@ impl Input for Postgresql {
         self.client = None;
         if self.down {
             tracing::debug!(
-                plugin = "inputs.postgresql",
-                "{}: still failing: {error}",
-                self.server
+                server = %self.server,
+                %error,
+                "server still failing; nothing gathered, the next gather tries again"
             );
             return Ok(Batch::new());
         }

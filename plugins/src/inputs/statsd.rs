@@ -36,7 +36,9 @@ use serde::Deserialize;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
+use crate::builtin::{self, Builtin};
 use crate::duration::{de_duration, de_size};
 use crate::graphite::Templates;
 use crate::listener::tcp::{self, TcpServe};
@@ -148,22 +150,15 @@ fn default_line() -> u64 {
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
-    let c: Config = crate::config::parse(table)?;
-    Ok(Box::new(Statsd::new(c)?))
+    builtin::build::<Statsd>(table)
 }
 
-/// The StatsD input.
-pub struct Statsd {
-    config: Config,
-    parser: Arc<Parser>,
-    state: Arc<Mutex<State>>,
-    stop: Option<watch::Sender<bool>>,
-    tasks: JoinSet<()>,
-    local: Option<std::net::SocketAddr>,
-}
+impl Builtin for Statsd {
+    const NAME: &'static str = "statsd";
+    type Config = Config;
+    type Plugin = dyn Input;
 
-impl Statsd {
-    pub fn new(mut config: Config) -> Result<Self> {
+    fn validate(config: &Config) -> Result<()> {
         if !matches!(
             config.protocol.as_str(),
             "udp" | "udp4" | "udp6" | "tcp" | "tcp4" | "tcp6"
@@ -180,6 +175,27 @@ impl Statsd {
         if config.max_line_size == 0 || usize::try_from(config.max_line_size).is_err() {
             bail!("max_line_size: {} is out of range", config.max_line_size);
         }
+        Templates::new(&config.templates, &config.metric_separator).map(drop)
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(Statsd::new(config)?))
+    }
+}
+
+/// The StatsD input.
+pub struct Statsd {
+    config: Config,
+    parser: Arc<Parser>,
+    state: Arc<Mutex<State>>,
+    stop: Option<watch::Sender<bool>>,
+    tasks: JoinSet<()>,
+    local: Option<std::net::SocketAddr>,
+}
+
+impl Statsd {
+    pub fn new(mut config: Config) -> Result<Self> {
+        <Self as Builtin>::validate(&config)?;
         config.datadog_extensions |= config.parse_data_dog_tags;
         let parser = Parser {
             templates: Templates::new(&config.templates, &config.metric_separator)?,
@@ -362,21 +378,22 @@ impl Input for Statsd {
         if self.config.protocol.starts_with("udp") {
             let socket = UdpSocket::bind(&addr).await.map_err(bind)?;
             self.local = socket.local_addr().ok();
-            let socket = Datagrams::new(socket, MAX_UDP_PAYLOAD, "inputs.statsd", stats, rx);
-            self.tasks.spawn(server::udp(socket, shared));
+            let socket = Datagrams::new(socket, MAX_UDP_PAYLOAD, stats, rx);
+            self.tasks
+                .spawn(server::udp(socket, shared).in_current_span());
         } else {
             let listener = TcpListener::bind(&addr).await.map_err(bind)?;
             self.local = listener.local_addr().ok();
             let serve = TcpServe {
-                plugin: "inputs.statsd",
                 limiter: ConnectionBudget::global().limiter(self.config.max_tcp_connections.max(1)),
                 read_timeout: self.config.read_timeout,
                 stats,
                 stop: rx,
             };
-            self.tasks.spawn(tcp::serve(listener, serve, move |conn| {
+            let serve = tcp::serve(listener, serve, move |conn| {
                 server::tcp(conn, shared.clone())
-            }));
+            });
+            self.tasks.spawn(serve.in_current_span());
         }
         self.stop = Some(tx);
         Ok(())

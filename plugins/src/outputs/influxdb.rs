@@ -9,10 +9,8 @@
 //! the output's backoff. The database is created at connect time and when a
 //! write finds it missing, unless `skip_database_creation`.
 
-use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::collections::HashSet;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
@@ -21,13 +19,17 @@ use graft_core::{Batch, CallError, Output, PluginError, WriteError};
 use serde::Deserialize;
 
 use super::influx_http::{Endpoint, Reply, Writer, error_chain};
-use crate::duration::de_duration;
-use crate::http::{self, ClientOptions, ContentEncoding, TlsOptions};
+use crate::builtin::{self, Builtin};
+use crate::http::{self, WithHttpClient};
 
-/// `[[outputs.influxdb]]`
-#[derive(Debug, Deserialize)]
+/// `[[outputs.influxdb]]`: its own keys and the HTTP client's
+/// ([`crate::http::ClientConfig`]).
+pub type Config = WithHttpClient<Options>;
+
+/// The keys of `[[outputs.influxdb]]` besides the HTTP client's.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub struct Options {
     /// `urls` (default `["http://localhost:8086"]`).
     #[serde(default)]
     pub urls: Vec<String>,
@@ -54,26 +56,11 @@ pub struct Config {
     /// `write_consistency`: any, one, quorum, all (clusters only).
     #[serde(default)]
     pub write_consistency: String,
-    /// `timeout` (default 5s).
-    #[serde(default = "default_timeout", deserialize_with = "de_duration")]
-    pub timeout: Duration,
     /// `username`, `password`: HTTP basic authentication.
     #[serde(default)]
     pub username: String,
     #[serde(default)]
     pub password: String,
-    /// `user_agent` (default `graft/<version>`).
-    #[serde(default = "http::default_user_agent")]
-    pub user_agent: String,
-    /// `http_headers`: extra headers on every request.
-    #[serde(default)]
-    pub http_headers: BTreeMap<String, String>,
-    /// `http_proxy`.
-    #[serde(default)]
-    pub http_proxy: Option<String>,
-    /// `content_encoding` (default `"gzip"`, or `"identity"`).
-    #[serde(default)]
-    pub content_encoding: String,
     /// `skip_database_creation` (default false).
     #[serde(default)]
     pub skip_database_creation: bool,
@@ -82,29 +69,46 @@ pub struct Config {
     pub influx_uint_support: bool,
     #[serde(default)]
     pub influx_omit_timestamp: bool,
-    /// TLS: `tls_ca`, `tls_cert`, `tls_key`, `insecure_skip_verify`.
-    #[serde(default)]
-    pub tls_ca: Option<PathBuf>,
-    #[serde(default)]
-    pub tls_cert: Option<PathBuf>,
-    #[serde(default)]
-    pub tls_key: Option<PathBuf>,
-    #[serde(default)]
-    pub insecure_skip_verify: bool,
 }
 
 fn default_database() -> String {
     "telegraf".into()
 }
 
-fn default_timeout() -> Duration {
-    Duration::from_secs(5)
-}
-
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Output>> {
-    let config: Config = crate::config::parse(table)?;
-    Ok(Box::new(InfluxDb::new(config)?))
+    builtin::build::<InfluxDb>(table)
+}
+
+impl Builtin for InfluxDb {
+    const NAME: &'static str = "influxdb";
+    type Config = Config;
+    type Plugin = dyn Output;
+
+    fn validate(config: &Config) -> Result<()> {
+        config.http.validate()?;
+        let c = &config.own;
+        for u in c.urls.iter().chain(&c.url) {
+            match u.split_once("://").map(|(s, _)| s) {
+                Some("http" | "https") => {}
+                Some("udp" | "udp4" | "udp6" | "unix") => {
+                    bail!("urls: {u:?}: only http:// and https:// are supported so far")
+                }
+                _ => bail!("urls: {u:?} is not an http:// or https:// URL"),
+            }
+        }
+        if c.database.is_empty() && c.database_tag.is_empty() {
+            bail!("database: must not be empty");
+        }
+        match c.write_consistency.as_str() {
+            "" | "any" | "one" | "quorum" | "all" => Ok(()),
+            other => bail!("write_consistency: {other:?} is not one of any, one, quorum, all"),
+        }
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Output>> {
+        Ok(Box::new(InfluxDb::new(config)?))
+    }
 }
 
 /// The `influxdb` output.
@@ -122,42 +126,17 @@ const SEP: char = '\n';
 
 impl InfluxDb {
     /// Check the config and build the HTTP client.
-    pub fn new(mut config: Config) -> Result<Self> {
+    pub fn new(config: Config) -> Result<Self> {
+        <Self as Builtin>::validate(&config)?;
+        let client = config.http.client()?;
+        let encoding = config.http.content_encoding;
+        let mut config = config.own;
         if let Some(url) = config.url.take() {
             config.urls.push(url);
         }
         if config.urls.is_empty() {
             config.urls.push("http://localhost:8086".into());
         }
-        for u in &config.urls {
-            match u.split_once("://").map(|(s, _)| s) {
-                Some("http" | "https") => {}
-                Some("udp" | "udp4" | "udp6" | "unix") => {
-                    bail!("urls: {u:?}: only http:// and https:// are supported so far")
-                }
-                _ => bail!("urls: {u:?} is not an http:// or https:// URL"),
-            }
-        }
-        if config.database.is_empty() && config.database_tag.is_empty() {
-            bail!("database: must not be empty");
-        }
-        match config.write_consistency.as_str() {
-            "" | "any" | "one" | "quorum" | "all" => {}
-            other => bail!("write_consistency: {other:?} is not one of any, one, quorum, all"),
-        }
-        let encoding = ContentEncoding::parse(&config.content_encoding)?;
-        let client = http::client(&ClientOptions {
-            timeout: config.timeout,
-            user_agent: config.user_agent.clone(),
-            headers: config.http_headers.clone(),
-            http_proxy: config.http_proxy.clone(),
-            tls: TlsOptions {
-                ca: config.tls_ca.clone(),
-                cert: config.tls_cert.clone(),
-                key: config.tls_key.clone(),
-                insecure_skip_verify: config.insecure_skip_verify,
-            },
-        })?;
         let mut exclude_tags = Vec::new();
         if config.exclude_database_tag && !config.database_tag.is_empty() {
             exclude_tags.push(config.database_tag.clone());
@@ -182,14 +161,7 @@ impl InfluxDb {
             created: Mutex::new(HashSet::new()),
         };
         Ok(Self {
-            writer: Writer::new(
-                client,
-                config.urls,
-                encoding,
-                serializer,
-                endpoint,
-                "outputs.influxdb",
-            ),
+            writer: Writer::new(client, config.urls, encoding, serializer, endpoint),
             database: config.database,
             database_tag: config.database_tag,
             retention_policy: config.retention_policy,
@@ -350,8 +322,9 @@ impl Endpoint for V1 {
             // Created before and missing again: someone dropped it; create
             // it again below.
             tracing::info!(
-                plugin = "outputs.influxdb",
-                "database {db:?} is missing at {url} again"
+                %url,
+                database = db,
+                "database missing again; creating it again"
             );
         }
         let q = format!("CREATE DATABASE {}", quote_ident(db));
@@ -365,42 +338,49 @@ impl Endpoint for V1 {
                 let text = resp.text().await.unwrap_or_default();
                 if text.contains("\"error\"") {
                     tracing::warn!(
-                        plugin = "outputs.influxdb",
-                        "{url}: creating database {db:?}: {}",
-                        http::server_error(&Default::default(), &text)
+                        %url,
+                        database = db,
+                        error = http::server_error(&Default::default(), &text),
+                        "creating the database failed; the metrics are kept"
                     );
                     return false;
                 }
                 if let Ok(mut c) = self.created.lock() {
                     c.insert(key);
                 }
-                tracing::info!(
-                    plugin = "outputs.influxdb",
-                    "database {db:?} created (or already there) at {url}"
-                );
+                tracing::info!(%url, database = db, "database created (or already there)");
                 true
             }
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
                 let text = resp.text().await.unwrap_or_default();
-                tracing::warn!(
-                    plugin = "outputs.influxdb",
-                    "{url}: creating database {db:?}: {status}: {}{}",
-                    http::server_error(&headers, &text),
-                    if status == 401 || status == 403 {
-                        "; the user needs admin rights to create it, or set skip_database_creation = true"
-                    } else {
-                        ""
-                    }
-                );
+                let error = http::server_error(&headers, &text);
+                if status == 401 || status == 403 {
+                    tracing::warn!(
+                        %url,
+                        database = db,
+                        status,
+                        %error,
+                        "creating the database was refused; the metrics are kept (the user needs admin rights, or set skip_database_creation = true)"
+                    );
+                } else {
+                    tracing::warn!(
+                        %url,
+                        database = db,
+                        status,
+                        %error,
+                        "creating the database failed; the metrics are kept"
+                    );
+                }
                 false
             }
             Err(e) => {
                 tracing::warn!(
-                    plugin = "outputs.influxdb",
-                    "{url}: creating database {db:?}: {}",
-                    error_chain(&e)
+                    %url,
+                    database = db,
+                    error = error_chain(&e),
+                    "creating the database failed; the metrics are kept"
                 );
                 false
             }
