@@ -21,6 +21,7 @@
 //! the process-wide budget are refused and counted, and `read_timeout`
 //! closes idle connections; see [`crate::listener`].
 
+mod config;
 mod parser;
 mod server;
 #[cfg(test)]
@@ -32,121 +33,19 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use async_trait::async_trait;
 use graft_core::{Batch, BatchBuilder, CallError, Input, MetricSink, PluginError};
-use serde::Deserialize;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::builtin::{self, Builtin};
-use crate::duration::{de_duration, de_size};
 use crate::graphite::Templates;
 use crate::listener::tcp::{self, TcpServe};
 use crate::listener::udp::{Datagrams, MAX_UDP_PAYLOAD};
 use crate::listener::{ConnectionBudget, LineFramer, ListenerStats};
+pub use config::Config;
 use parser::{Parser, State};
 use server::Shared;
-
-/// `[[inputs.statsd]]`
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// `protocol` (default `udp`): udp, udp4, udp6, tcp, tcp4, tcp6.
-    #[serde(default = "udp")]
-    pub protocol: String,
-    /// `service_address` (default `":8125"`).
-    #[serde(default = "default_address")]
-    pub service_address: String,
-    #[serde(default = "yes")]
-    pub delete_gauges: bool,
-    #[serde(default = "yes")]
-    pub delete_counters: bool,
-    #[serde(default = "yes")]
-    pub delete_sets: bool,
-    #[serde(default = "yes")]
-    pub delete_timings: bool,
-    /// `percentiles` (default 50, 90, 99, 99.9, 99.95, 100).
-    #[serde(default = "default_percentiles")]
-    pub percentiles: Vec<f64>,
-    /// `percentile_limit` (default 1000): samples kept per timing.
-    #[serde(default = "default_limit")]
-    pub percentile_limit: usize,
-    /// `metric_separator` (default `_`).
-    #[serde(default = "underscore")]
-    pub metric_separator: String,
-    #[serde(default)]
-    pub templates: Vec<String>,
-    /// `datadog_extensions`: read `|#tag:value,...`.
-    #[serde(default)]
-    pub datadog_extensions: bool,
-    /// `datadog_distributions`: accept the `d` type.
-    #[serde(default)]
-    pub datadog_distributions: bool,
-    /// `datadog_keep_container_tag`: keep `|c:<id>` as `container`.
-    #[serde(default)]
-    pub datadog_keep_container_tag: bool,
-    #[serde(default)]
-    pub float_counters: bool,
-    #[serde(default)]
-    pub float_timings: bool,
-    #[serde(default)]
-    pub float_sets: bool,
-    /// `max_ttl` (default 0 = forever): forget kept entries not updated.
-    #[serde(default, deserialize_with = "de_duration")]
-    pub max_ttl: Duration,
-    /// `max_tcp_connections` (default 250).
-    #[serde(default = "default_connections")]
-    pub max_tcp_connections: usize,
-    /// `max_line_size` (default 64 KiB): longer lines are dropped and
-    /// counted (graft's own option).
-    #[serde(default = "default_line", deserialize_with = "de_size")]
-    pub max_line_size: u64,
-    /// `read_timeout` (default 0 = never): close TCP connections idle this
-    /// long (graft's own option).
-    #[serde(default, deserialize_with = "de_duration")]
-    pub read_timeout: Duration,
-    /// Accepted for Telegraf configs, without effect in graft.
-    #[serde(default)]
-    pub tcp_keep_alive: bool,
-    #[serde(default, deserialize_with = "de_duration")]
-    pub tcp_keep_alive_period: Duration,
-    #[serde(default)]
-    pub allowed_pending_messages: usize,
-    #[serde(default)]
-    pub number_workers_threads: usize,
-    #[serde(default, deserialize_with = "de_size")]
-    pub udp_packet_size: u64,
-    #[serde(default, deserialize_with = "de_size")]
-    pub read_buffer_size: u64,
-    /// Deprecated in Telegraf: the same as `datadog_extensions`.
-    #[serde(default)]
-    pub parse_data_dog_tags: bool,
-}
-
-fn udp() -> String {
-    "udp".into()
-}
-fn default_address() -> String {
-    ":8125".into()
-}
-fn yes() -> bool {
-    true
-}
-fn default_percentiles() -> Vec<f64> {
-    vec![50.0, 90.0, 99.0, 99.9, 99.95, 100.0]
-}
-fn default_limit() -> usize {
-    1000
-}
-fn underscore() -> String {
-    "_".into()
-}
-fn default_connections() -> usize {
-    250
-}
-fn default_line() -> u64 {
-    64 << 10
-}
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
