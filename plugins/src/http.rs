@@ -46,6 +46,7 @@ pub struct ClientConfig {
     /// mutual TLS; both or neither.
     #[serde(default)]
     pub tls_cert: Option<PathBuf>,
+    /// `tls_key` (default none): the private key of `tls_cert`.
     #[serde(default)]
     pub tls_key: Option<PathBuf>,
     /// `insecure_skip_verify` (default false): accept any server

@@ -40,10 +40,15 @@ pub struct Config {
     /// (default `host=localhost sslmode=disable`).
     #[serde(default)]
     pub address: String,
+    /// `outputaddress` (default: the address without secrets): the `server`
+    /// tag.
     #[serde(default)]
     pub outputaddress: String,
+    /// `databases` (default: all): only these databases of `pg_stat_database`.
     #[serde(default)]
     pub databases: Vec<String>,
+    /// `ignored_databases` (default none): every database but these (not with
+    /// `databases`).
     #[serde(default)]
     pub ignored_databases: Vec<String>,
     /// `max_lifetime` (default 0 = forever): reconnect after this long.
@@ -52,8 +57,10 @@ pub struct Config {
     /// Accepted for Telegraf configs (graft keeps one connection).
     #[serde(default = "yes")]
     pub prepared_statements: bool,
+    /// `max_idle` (default 0): accepted for Telegraf configs, without effect.
     #[serde(default)]
     pub max_idle: u32,
+    /// `max_open` (default 0): accepted for Telegraf configs, without effect.
     #[serde(default)]
     pub max_open: u32,
     /// `[[inputs.postgresql.query]]`: custom queries.
@@ -69,6 +76,7 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct QueryConfig {
+    /// `sqlquery` (required): the query; each row becomes a metric.
     pub sqlquery: String,
     /// `measurement` (default `postgresql`).
     #[serde(default)]
@@ -83,6 +91,7 @@ pub struct QueryConfig {
     /// (`server_version_num / 100`, so 1500 is 15.0, 901 is 9.1).
     #[serde(default)]
     pub version: i64,
+    /// `min_version` (default 0): the same as `version`.
     #[serde(default)]
     pub min_version: i64,
     /// `max_version`: run only on servers below this version.

@@ -33,21 +33,33 @@ use crate::graphite::serialize::{Options, Point, SanitizeMode, Scratch, Serializ
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `servers` (default `["localhost:2003"]`): `host:port` or
+    /// `host:port:instance`.
     #[serde(default = "default_servers")]
     pub servers: Vec<String>,
+    /// `prefix` (default none): put before every path.
     #[serde(default)]
     pub prefix: String,
+    /// `template` (default `"host.tags.measurement.field"`): the path of every
+    /// metric no `templates` entry matches.
     #[serde(default)]
     pub template: String,
+    /// `templates` (default none): `"glob template"` entries, picked by
+    /// measurement.
     #[serde(default)]
     pub templates: Vec<String>,
+    /// `graphite_tag_support` (default false): tags as Graphite tags
+    /// (`name;k=v`).
     #[serde(default)]
     pub graphite_tag_support: bool,
     /// `graphite_tag_sanitize_mode`: `strict` (default) or `compatible`.
     #[serde(default)]
     pub graphite_tag_sanitize_mode: String,
+    /// `graphite_separator` (default `"."`): joins the parts of a path.
     #[serde(default)]
     pub graphite_separator: String,
+    /// `graphite_strict_sanitize_regex` (default Telegraf's): the characters
+    /// strict sanitizing replaces.
     #[serde(default)]
     pub graphite_strict_sanitize_regex: Option<String>,
     /// `timeout` (default 2s): connecting and writing.

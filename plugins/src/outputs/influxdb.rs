@@ -54,6 +54,8 @@ pub struct Options {
     /// `retention_policy_tag`, `exclude_retention_policy_tag`.
     #[serde(default)]
     pub retention_policy_tag: String,
+    /// `exclude_retention_policy_tag` (default false): leave that tag out of
+    /// what is written.
     #[serde(default)]
     pub exclude_retention_policy_tag: bool,
     /// `write_consistency`: any, one, quorum, all (clusters only).
@@ -62,6 +64,7 @@ pub struct Options {
     /// `username`, `password`: HTTP basic authentication.
     #[serde(default)]
     pub username: String,
+    /// `password` (default none): with `username`.
     #[serde(default)]
     pub password: String,
     /// `skip_database_creation` (default false).
@@ -70,6 +73,7 @@ pub struct Options {
     /// `influx_uint_support`, `influx_omit_timestamp` (default false).
     #[serde(default)]
     pub influx_uint_support: bool,
+    /// `influx_omit_timestamp` (default false): let the server stamp the time.
     #[serde(default)]
     pub influx_omit_timestamp: bool,
 }

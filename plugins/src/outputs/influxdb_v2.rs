@@ -34,16 +34,20 @@ pub struct Options {
     /// `organization`, `bucket`.
     #[serde(default)]
     pub organization: String,
+    /// `bucket` (required unless `bucket_tag`): where metrics go.
     #[serde(default)]
     pub bucket: String,
     /// `bucket_tag`, `exclude_bucket_tag`: route by a tag's value.
     #[serde(default)]
     pub bucket_tag: String,
+    /// `exclude_bucket_tag` (default false): leave that tag out of what is
+    /// written.
     #[serde(default)]
     pub exclude_bucket_tag: bool,
     /// `influx_uint_support`, `influx_omit_timestamp` (default false).
     #[serde(default)]
     pub influx_uint_support: bool,
+    /// `influx_omit_timestamp` (default false): let the server stamp the time.
     #[serde(default)]
     pub influx_omit_timestamp: bool,
 }

@@ -40,6 +40,8 @@ pub struct CarbonConfig {
     /// `pickle_address`: pickle listeners (`tcp://` only).
     #[serde(default)]
     pub pickle_address: Option<OneOrMany>,
+    /// `templates` (default none): Telegraf's graphite templates, turning a
+    /// path into measurement, tags and field.
     #[serde(default)]
     pub templates: Vec<String>,
     /// `separator` (default `"."`): joins template parts of one kind.
@@ -81,12 +83,17 @@ pub struct CarbonConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SocketListenerConfig {
+    /// `service_address` (required): `tcp://host:port`, `udp://host:port` or
+    /// `host:port` (TCP).
     pub service_address: String,
     /// `data_format` (default `"influx"`): `influx` or `graphite`.
     #[serde(default = "influx")]
     pub data_format: String,
+    /// `templates` (default none): graphite templates, with `data_format =
+    /// "graphite"`.
     #[serde(default)]
     pub templates: Vec<String>,
+    /// `separator` (default `"."`): joins template parts of one kind.
     #[serde(default = "dot")]
     pub separator: String,
     /// `read_timeout` (default 0 = never, as Telegraf).
@@ -102,6 +109,8 @@ pub struct SocketListenerConfig {
     /// Accepted for Telegraf configs; graft sizes its own buffers.
     #[serde(default, deserialize_with = "de_size")]
     pub read_buffer_size: u64,
+    /// `keep_alive_period` (default 0): accepted for Telegraf configs, without
+    /// effect.
     #[serde(default, deserialize_with = "de_duration")]
     pub keep_alive_period: Duration,
 }

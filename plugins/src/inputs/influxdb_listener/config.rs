@@ -55,15 +55,20 @@ pub struct Config {
     /// `basic_username`, `basic_password`.
     #[serde(default)]
     pub basic_username: String,
+    /// `basic_password` (default none): with `basic_username`.
     #[serde(default)]
     pub basic_password: String,
     /// `token`: require `Authorization: Token <token>`.
     #[serde(default)]
     pub token: String,
+    /// `database_tag` (default none): keep a v1 request's `db` as this tag.
     #[serde(default)]
     pub database_tag: String,
+    /// `retention_policy_tag` (default none): keep a v1 request's `rp` as this
+    /// tag.
     #[serde(default)]
     pub retention_policy_tag: String,
+    /// `bucket_tag` (default none): keep a v2 request's `bucket` as this tag.
     #[serde(default)]
     pub bucket_tag: String,
     /// `max_undelivered_metrics` (default 0 = no limit).
@@ -75,8 +80,10 @@ pub struct Config {
     /// TLS (`tls_cert`, `tls_key`, `tls_allowed_cacerts`): refused for now.
     #[serde(default)]
     pub tls_cert: Option<String>,
+    /// `tls_key`: refused for now, as `tls_cert`.
     #[serde(default)]
     pub tls_key: Option<String>,
+    /// `tls_allowed_cacerts`: refused for now, as `tls_cert`.
     #[serde(default)]
     pub tls_allowed_cacerts: Option<Vec<String>>,
 }

@@ -18,12 +18,16 @@ pub struct Config {
     /// `service_address` (default `":8125"`).
     #[serde(default = "default_address")]
     pub service_address: String,
+    /// `delete_gauges` (default true): forget gauges once emitted.
     #[serde(default = "yes")]
     pub delete_gauges: bool,
+    /// `delete_counters` (default true): forget counters once emitted.
     #[serde(default = "yes")]
     pub delete_counters: bool,
+    /// `delete_sets` (default true): forget sets once emitted.
     #[serde(default = "yes")]
     pub delete_sets: bool,
+    /// `delete_timings` (default true): forget timings once emitted.
     #[serde(default = "yes")]
     pub delete_timings: bool,
     /// `percentiles` (default 50, 90, 99, 99.9, 99.95, 100).
@@ -35,6 +39,7 @@ pub struct Config {
     /// `metric_separator` (default `_`).
     #[serde(default = "underscore")]
     pub metric_separator: String,
+    /// `templates` (default none): graphite templates for bucket names.
     #[serde(default)]
     pub templates: Vec<String>,
     /// `datadog_extensions`: read `|#tag:value,...`.
@@ -46,10 +51,13 @@ pub struct Config {
     /// `datadog_keep_container_tag`: keep `|c:<id>` as `container`.
     #[serde(default)]
     pub datadog_keep_container_tag: bool,
+    /// `float_counters` (default false): counters as float.
     #[serde(default)]
     pub float_counters: bool,
+    /// `float_timings` (default false): timing counts as float.
     #[serde(default)]
     pub float_timings: bool,
+    /// `float_sets` (default false): set sizes as float.
     #[serde(default)]
     pub float_sets: bool,
     /// `max_ttl` (default 0 = forever): forget kept entries not updated.
@@ -69,14 +77,20 @@ pub struct Config {
     /// Accepted for Telegraf configs, without effect in graft.
     #[serde(default)]
     pub tcp_keep_alive: bool,
+    /// `tcp_keep_alive_period` (default 0): without effect.
     #[serde(default, deserialize_with = "de_duration")]
     pub tcp_keep_alive_period: Duration,
+    /// `allowed_pending_messages` (default 0): without effect.
     #[serde(default)]
     pub allowed_pending_messages: usize,
+    /// `number_workers_threads` (default 0): without effect.
     #[serde(default)]
     pub number_workers_threads: usize,
+    /// `udp_packet_size` (default 0): without effect; datagrams up to 64 KiB
+    /// are read.
     #[serde(default, deserialize_with = "de_size")]
     pub udp_packet_size: u64,
+    /// `read_buffer_size` (default 0): without effect.
     #[serde(default, deserialize_with = "de_size")]
     pub read_buffer_size: u64,
     /// Deprecated in Telegraf: the same as `datadog_extensions`.
