@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use graft_core::{Aggregator, Input, Output, Processor};
+use graft_plugins::builtin::{self, Builtin};
+use graft_plugins::{inputs, outputs, processors};
 
 use crate::kind::{Kind, WASM};
 use crate::stats::StatsRegistry;
@@ -26,63 +28,61 @@ pub struct Entry<P: ?Sized> {
     pub build: fn(toml::Table, &BuildContext) -> Result<Box<P>>,
 }
 
-/// An entry for a built-in whose build needs nothing but its table, and
-/// whose validation is its build without side effects.
-macro_rules! entry {
-    ($name:literal, $($build:ident)::+) => {
+impl<P: ?Sized + 'static> Entry<P> {
+    /// The entry of a built-in of the plugins crate: its name, its pure
+    /// validation and its build, all from its [`Builtin`] impl.
+    const fn builtin<B: Builtin<Plugin = P>>() -> Self {
         Entry {
-            name: $name,
-            validate: |t| $($build)::+(t).map(drop),
-            build: |t, _| $($build)::+(t),
+            name: B::NAME,
+            validate: validate::<B>,
+            build: build::<B>,
         }
-    };
+    }
+}
+
+fn validate<B: Builtin>(table: toml::Table) -> Result<()> {
+    builtin::validate::<B>(table).map(drop)
+}
+
+fn build<B: Builtin>(table: toml::Table, _: &BuildContext) -> Result<Box<B::Plugin>> {
+    builtin::build::<B>(table)
 }
 
 /// Built-in inputs, by section name.
 pub const INPUTS: &[Entry<dyn Input>] = &[
-    entry!("carbon", graft_plugins::inputs::carbon::build),
-    entry!("cpu", graft_plugins::inputs::cpu::build),
-    entry!("disk", graft_plugins::inputs::disk::build),
-    entry!("diskio", graft_plugins::inputs::diskio::build),
-    entry!(
-        "influxdb_listener",
-        graft_plugins::inputs::influxdb_listener::build
-    ),
-    entry!(
-        "influxdb_v2_listener",
-        graft_plugins::inputs::influxdb_listener::build_v2
-    ),
+    Entry::builtin::<inputs::carbon::Carbon>(),
+    Entry::builtin::<inputs::cpu::Cpu>(),
+    Entry::builtin::<inputs::disk::Disk>(),
+    Entry::builtin::<inputs::diskio::DiskIo>(),
+    Entry::builtin::<inputs::influxdb_listener::Listener>(),
+    Entry::builtin::<inputs::influxdb_listener::ListenerV2>(),
     Entry {
         name: "internal",
         validate: |t| crate::internal::validate(t).map(drop),
         build: |t, cx| crate::internal::build(t, cx.stats.clone()),
     },
-    entry!("kernel", graft_plugins::inputs::kernel::build),
-    entry!("mem", graft_plugins::inputs::mem::build),
-    entry!("postgresql", graft_plugins::inputs::postgresql::build),
-    entry!("processes", graft_plugins::inputs::processes::build),
-    entry!(
-        "socket_listener",
-        graft_plugins::inputs::carbon::build_socket_listener
-    ),
-    entry!("statsd", graft_plugins::inputs::statsd::build),
-    entry!("swap", graft_plugins::inputs::swap::build),
-    entry!("system", graft_plugins::inputs::system::build),
+    Entry::builtin::<inputs::kernel::Kernel>(),
+    Entry::builtin::<inputs::mem::Mem>(),
+    Entry::builtin::<inputs::postgresql::Postgresql>(),
+    Entry::builtin::<inputs::processes::Processes>(),
+    Entry::builtin::<inputs::carbon::SocketListener>(),
+    Entry::builtin::<inputs::statsd::Statsd>(),
+    Entry::builtin::<inputs::swap::Swap>(),
+    Entry::builtin::<inputs::system::System>(),
 ];
 
 /// Built-in processors, by section name.
-pub const PROCESSORS: &[Entry<dyn Processor>] =
-    &[entry!("rename", graft_plugins::processors::rename::build)];
+pub const PROCESSORS: &[Entry<dyn Processor>] = &[Entry::builtin::<processors::rename::Rename>()];
 
 /// Built-in aggregators, by section name (none yet: WASM only).
 pub const AGGREGATORS: &[Entry<dyn Aggregator>] = &[];
 
 /// Built-in outputs, by section name.
 pub const OUTPUTS: &[Entry<dyn Output>] = &[
-    entry!("file", graft_plugins::outputs::file::build),
-    entry!("graphite", graft_plugins::outputs::graphite::build),
-    entry!("influxdb", graft_plugins::outputs::influxdb::build),
-    entry!("influxdb_v2", graft_plugins::outputs::influxdb_v2::build),
+    Entry::builtin::<outputs::file::FileOutput>(),
+    Entry::builtin::<outputs::graphite::Graphite>(),
+    Entry::builtin::<outputs::influxdb::InfluxDb>(),
+    Entry::builtin::<outputs::influxdb_v2::InfluxDbV2>(),
 ];
 
 /// Look an entry up by section name.
