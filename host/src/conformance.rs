@@ -19,8 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use graft_api::{Aggregator, CallError, Processor};
 use graft_core::lineparse::{Precision, parse_into};
-use graft_core::{Aggregator, Batch, BatchBuilder, CallError, FieldRef, Processor};
+use graft_core::{Batch, BatchBuilder, FieldRef};
 use serde::Serialize;
 
 use crate::stats::PluginStats;

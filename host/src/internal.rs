@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input, MetricBuilder};
+use graft_api::{CallError, Input};
+use graft_core::{Batch, BatchBuilder, MetricBuilder};
 use serde::Deserialize;
 
 use crate::stats::{PluginId, PluginStats, StatsRegistry};

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use graft_core::{Input, Output, Processor};
+use graft_api::{Input, Output, Processor};
 
 use crate::stats::StatsRegistry;
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use graft_core::{Aggregator, Input, Output, Processor};
+use graft_api::{Aggregator, Input, Output, Processor};
 
 use super::aggregate::RunningAggregator;
 use super::buffer::OutputBuffer;

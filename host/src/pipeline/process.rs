@@ -5,7 +5,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use graft_core::{Batch, CallError, Processor};
+use graft_api::{CallError, Processor};
+use graft_core::Batch;
 
 use super::aggregate::AggregatorFeed;
 use super::buffer::OutputBuffer;

@@ -30,7 +30,8 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
-use graft_core::{Batch, CallError, Input, MetricSink, PluginError};
+use graft_api::{CallError, Input, MetricSink};
+use graft_core::{Batch, PluginError};
 use serde::Deserialize;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;

@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input, MetricSink, PluginError};
+use graft_api::{CallError, Input, MetricSink};
+use graft_core::{Batch, BatchBuilder, PluginError};
 use serde::Deserialize;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
