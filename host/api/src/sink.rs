@@ -87,3 +87,44 @@ impl MetricSink {
         (self.undelivered)()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use graft_core::BatchBuilder;
+
+    use super::*;
+
+    fn one_metric() -> Batch {
+        let mut b = BatchBuilder::new();
+        b.metric("cpu", 1).field("usage_idle", 97.0);
+        b.finish()
+    }
+
+    #[tokio::test]
+    async fn a_sink_sends_batches_skips_empty_ones_and_says_when_closed() {
+        let (sink, mut rx) = MetricSink::channel(4, Arc::new(|| 7));
+        sink.send(Batch::default()).await.unwrap();
+        sink.send(one_metric()).await.unwrap();
+        assert_eq!(rx.recv().await.map(|b| b.len()), Some(1));
+        assert!(rx.try_recv().is_err(), "the empty batch was not sent");
+        assert_eq!(sink.undelivered(), 7);
+
+        sink.malformed(2);
+        sink.clone().malformed(1);
+        assert_eq!(sink.malformed_count(), 3);
+
+        drop(rx);
+        assert_eq!(sink.send(one_metric()).await, Err(SinkClosed));
+    }
+
+    #[test]
+    fn a_sinks_counters_are_the_hosts() {
+        let (tx, _rx) = mpsc::channel(1);
+        let counters = Arc::new(Counters::default());
+        let sink =
+            MetricSink::new(tx, Arc::new(|| 0), Default::default()).with_counters(counters.clone());
+        sink.counter("frame_size_limit_hits")
+            .fetch_add(1, Ordering::Relaxed);
+        assert_eq!(counters.snapshot(), [("frame_size_limit_hits", 1)]);
+    }
+}
