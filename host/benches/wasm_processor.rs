@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use graft::wasm::adapters::WasmProcessor;
 use graft::wasm::{PluginSpec, RuntimeOptions, WasmInstance, WasmRuntime};
-use graft_core::{Batch, BatchBuilder, Processor};
+use graft_api::Processor;
+use graft_core::{Batch, BatchBuilder};
 
 const BATCH: usize = 1000;
 

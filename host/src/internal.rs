@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input};
+use graft_api::{CallError, Input};
+use graft_core::{Batch, BatchBuilder};
 use serde::Deserialize;
 
 use crate::kind::Kind;

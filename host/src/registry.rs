@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use graft_core::{Aggregator, Input, Output, Processor};
+use graft_api::{Aggregator, Input, Output, Processor};
 use graft_plugins::builtin::{self, Builtin};
 use graft_plugins::{inputs, outputs, processors};
 

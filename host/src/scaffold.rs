@@ -3,7 +3,7 @@
 //!
 //! Everything the project needs is written into it: the source for its
 //! kind, golden cases, a README, a CI workflow, and for Python and
-//! JavaScript a copy of graft's WIT and of the SDK (so the project builds
+//! JavaScript a copy of the SDK and of its WIT (so the project builds
 //! offline with only componentize-py or componentize-js installed, and its
 //! SDK matches the contract of the graft that made it).
 
@@ -47,7 +47,10 @@ pub struct Request {
     pub rust_sdk: Option<String>,
 }
 
-const WIT: &str = include_str!("../../wit/graft.wit");
+/// The contract as each SDK carries it (every copy is checked identical to
+/// `wit/graft.wit` by `tests/tests/sdk.rs`).
+const PY_WIT: &str = include_str!("../../sdk/python/graft_sdk/wit/graft.wit");
+const JS_WIT: &str = include_str!("../../sdk/js/wit/graft.wit");
 const CONTRACT: &str = "graft:plugin@0.1.0";
 const GRAFT_GIT: &str = env!("CARGO_PKG_REPOSITORY");
 
@@ -265,7 +268,7 @@ pub fn generate(req: &Request) -> Result<Vec<PathBuf>> {
                 ".gitignore".into(),
                 include_str!("../templates/python/gitignore").into(),
             ));
-            files.push(("wit/graft.wit".into(), WIT.into()));
+            files.push(("wit/graft.wit".into(), PY_WIT.into()));
             for (path, text) in PY_SDK {
                 files.push(((*path).into(), (*text).into()));
             }
@@ -288,7 +291,7 @@ pub fn generate(req: &Request) -> Result<Vec<PathBuf>> {
                 ".gitignore".into(),
                 include_str!("../templates/js/gitignore").into(),
             ));
-            files.push(("wit/graft.wit".into(), WIT.into()));
+            files.push(("wit/graft.wit".into(), JS_WIT.into()));
         }
     }
 

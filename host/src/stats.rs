@@ -45,7 +45,7 @@ pub struct PluginStats {
     /// Lines, frames or packets a service input could not read.
     pub parse_errors: Arc<AtomicU64>,
     /// A plugin's own counters (limit hits, timeouts), by name.
-    pub counters: Arc<graft_core::counters::Counters>,
+    pub counters: Arc<graft_api::counters::Counters>,
 }
 
 impl PluginStats {
@@ -56,8 +56,8 @@ impl PluginStats {
 
     /// Count a fault of `kind` (a call skipped while an instance waits to
     /// restart is no new fault).
-    pub fn fault(&self, kind: graft_core::FaultKind) {
-        use graft_core::FaultKind as K;
+    pub fn fault(&self, kind: graft_api::FaultKind) {
+        use graft_api::FaultKind as K;
         if kind == K::Restarting {
             return;
         }

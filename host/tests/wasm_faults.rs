@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use graft::stats::PluginStats;
 use graft::wasm::adapters::WasmProcessor;
 use graft::wasm::{Limits, Permissions, PluginSpec, RuntimeOptions, WasmInstance, WasmRuntime};
-use graft_core::{Batch, BatchBuilder, CallError, FaultKind, Processor};
+use graft_api::{CallError, FaultKind, Processor};
+use graft_core::{Batch, BatchBuilder};
 
 /// The runtime is dropped on return, as in a running agent: deadlines must
 /// keep firing for the instances it made.
@@ -47,7 +48,7 @@ fn calls(b: &Batch) -> &str {
     b.get(0).tag("calls").expect("the calls tag")
 }
 
-fn fault_of(r: Result<(), CallError>) -> graft_core::Fault {
+fn fault_of(r: Result<(), CallError>) -> graft_api::Fault {
     match r {
         Err(CallError::Fault(f)) => f,
         other => panic!("expected a fault, got {other:?}"),
@@ -229,10 +230,10 @@ fn evil_spec(kind: &str, action: &str, export: &str) -> (graft::wasm::LoadedPlug
 }
 
 /// Call `export` of a started evil guest of `kind` once.
-fn call_export(kind: &str, export: &str, inst: WasmInstance) -> Option<graft_core::Fault> {
+fn call_export(kind: &str, export: &str, inst: WasmInstance) -> Option<graft_api::Fault> {
     use graft::wasm::adapters::{WasmAggregator, gather_now, write_now};
-    use graft_core::Aggregator;
-    fn fault<E: std::fmt::Debug>(r: Result<(), CallError<E>>) -> Option<graft_core::Fault> {
+    use graft_api::Aggregator;
+    fn fault<E: std::fmt::Debug>(r: Result<(), CallError<E>>) -> Option<graft_api::Fault> {
         match r {
             Err(CallError::Fault(f)) => Some(f),
             Ok(()) => None,

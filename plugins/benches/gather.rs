@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use graft_core::Input;
+use graft_api::Input;
 use graft_plugins::inputs::{cpu, disk, diskio, kernel, mem, processes, swap, system};
 
 fn inputs() -> Vec<(&'static str, Box<dyn Input>)> {

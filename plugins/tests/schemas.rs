@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use graft_core::{Batch, Input};
+use graft_api::Input;
+use graft_core::Batch;
 use graft_plugins::inputs::{cpu, disk, diskio, kernel, mem, processes, swap, system};
 
 type Schema = BTreeMap<String, &'static str>;

@@ -10,7 +10,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use graft_core::{Batch, BatchBuilder, FieldRef, MetricSink};
+use graft_api::MetricSink;
+use graft_core::{Batch, BatchBuilder, FieldRef};
 use graft_plugins::inputs::carbon;
 use graft_plugins::outputs::graphite;
 use graft_test_support::servers::{CarbonCache, program};
@@ -120,7 +121,7 @@ fn graphite_output_fails_over_and_keeps_metrics_while_no_server_listens() {
     let mut lonely = graphite::build(table(&format!("servers = [\"127.0.0.1:{dead}\"]"))).unwrap();
     rt().block_on(async {
         match lonely.write(&batch(t0)).await {
-            Err(graft_core::CallError::Returned(graft_core::WriteError::Retry(_))) => {}
+            Err(graft_api::CallError::Returned(graft_core::WriteError::Retry(_))) => {}
             other => panic!("expected the batch to be kept, got {other:?}"),
         }
     });

@@ -8,8 +8,8 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use graft_core::counters::Counters;
-use graft_core::{Input, MetricSink};
+use graft_api::counters::Counters;
+use graft_api::{Input, MetricSink};
 use graft_plugins::inputs::influxdb_listener::Listener;
 use graft_test_support::poll_until;
 use graft_test_support::probe::closed;

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use graft_core::{Batch, BatchBuilder, FieldRef, Input, MetricSink, WriteError};
+use graft_api::{Input, MetricSink};
+use graft_core::{Batch, BatchBuilder, FieldRef, WriteError};
 use graft_plugins::inputs::influxdb_listener::{self, Listener};
 use graft_plugins::outputs::{influxdb, influxdb_v2};
 use graft_test_support::servers::InfluxD;
@@ -239,7 +240,7 @@ fn influxdb_output_rejects_what_influxdb_refuses_and_keeps_the_rest() {
         out.connect().await.unwrap();
         out.write(&first.finish()).await.expect("first written");
         match out.write(&second.finish()).await {
-            Err(graft_core::CallError::Returned(WriteError::Partial {
+            Err(graft_api::CallError::Returned(WriteError::Partial {
                 accepted,
                 rejected,
                 message,
@@ -410,7 +411,7 @@ fn influxdb_v2_output_round_trips_through_grafts_own_listener() {
         )))
         .unwrap();
         match wrong.write(&batch).await {
-            Err(graft_core::CallError::Returned(WriteError::Retry(m))) => {
+            Err(graft_api::CallError::Returned(WriteError::Retry(m))) => {
                 assert!(m.contains("401"), "{m}");
             }
             other => panic!("expected retry, got {other:?}"),
@@ -467,10 +468,8 @@ fn influxdb_v2_output_splits_on_413_until_every_part_fits() {
             .field("s", FieldRef::Str(&"y".repeat(5000)));
         b.metric("seq", 3).field("i", 1i64);
         match out.write(&b.finish()).await {
-            Err(graft_core::CallError::Returned(WriteError::Partial {
-                accepted,
-                rejected,
-                ..
+            Err(graft_api::CallError::Returned(WriteError::Partial {
+                accepted, rejected, ..
             })) => {
                 assert_eq!(rejected, vec![1]);
                 assert_eq!(accepted.len(), 2);
@@ -609,7 +608,7 @@ fn influxdb_output_counts_the_lines_a_listener_could_not_parse() {
         b.metric("bad", 2).field("\\", 1i64);
         b.metric("ok", 3).field("v", 2i64);
         match out.write(&b.finish()).await {
-            Err(graft_core::CallError::Returned(WriteError::Partial {
+            Err(graft_api::CallError::Returned(WriteError::Partial {
                 accepted,
                 rejected,
                 message,

@@ -7,7 +7,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use graft_core::{Batch, FieldRef, Input, MetricSink};
+use graft_api::{Input, MetricSink};
+use graft_core::{Batch, FieldRef};
 use graft_plugins::inputs::influxdb_listener::Listener;
 use graft_plugins::outputs::influxdb;
 use graft_test_support::influx_points::{Point, norm, stored_points};

@@ -29,7 +29,7 @@ fn python_rename() -> &'static Path {
             &workspace_root().join("examples/rename-processor-python"),
             "app",
             "processor-plugin",
-            &workspace_root().join("wit"),
+            &workspace_root().join("sdk/python/graft_sdk/wit"),
             &out,
         );
         out
@@ -43,7 +43,7 @@ fn js_rename() -> &'static Path {
         build_js_plugin(
             &workspace_root().join("examples/rename-processor-js/app.js"),
             "processor-plugin",
-            &workspace_root().join("wit"),
+            &workspace_root().join("sdk/js/wit"),
             &out,
         );
         out

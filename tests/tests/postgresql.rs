@@ -17,7 +17,7 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn gather(input: &mut Box<dyn graft_core::Input>) -> Batch {
+fn gather(input: &mut Box<dyn graft_api::Input>) -> Batch {
     rt().block_on(input.gather()).expect("gathered")
 }
 

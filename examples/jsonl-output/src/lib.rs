@@ -4,7 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 
-use graft_sdk::{Batch, FieldRef, Output, PluginError, WriteError};
+use graft_sdk::{Batch, FieldRef, FromConfig, Output, PluginError, WriteError};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -25,10 +25,10 @@ struct JsonLines {
     file: File,
 }
 
-impl Output for JsonLines {
+impl FromConfig for JsonLines {
     type Config = Config;
 
-    fn init(config: Config) -> Result<Self, PluginError> {
+    fn from_config(config: Config) -> Result<Self, PluginError> {
         let path = format!("{}/{}", config.dir.trim_end_matches('/'), config.file);
         let file = OpenOptions::new()
             .create(true)
@@ -42,7 +42,9 @@ impl Output for JsonLines {
             })?;
         Ok(JsonLines { file })
     }
+}
 
+impl Output for JsonLines {
     fn write(&mut self, batch: Batch) -> Result<(), WriteError> {
         let mut out = String::new();
         for m in batch.iter() {

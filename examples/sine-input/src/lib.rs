@@ -1,6 +1,6 @@
 //! Example input: a sine wave and a counter, one metric per gather.
 
-use graft_sdk::{Batch, BatchBuilder, Input, PluginError};
+use graft_sdk::{Batch, BatchBuilder, FromConfig, Input, PluginError};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -32,16 +32,18 @@ struct Sine {
     count: u64,
 }
 
-impl Input for Sine {
+impl FromConfig for Sine {
     type Config = Config;
 
-    fn init(config: Config) -> Result<Self, PluginError> {
+    fn from_config(config: Config) -> Result<Self, PluginError> {
         if config.period == 0 {
             return Err(PluginError::config("period", "must be at least 1"));
         }
         Ok(Sine { config, count: 0 })
     }
+}
 
+impl Input for Sine {
     fn gather(&mut self) -> Result<Batch, PluginError> {
         let phase =
             (self.count % u64::from(self.config.period)) as f64 / f64::from(self.config.period);

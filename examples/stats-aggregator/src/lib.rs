@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use graft_sdk::{Aggregator, Batch, BatchBuilder, PluginError};
+use graft_sdk::{Aggregator, Batch, BatchBuilder, FromConfig, PluginError};
 use serde::Deserialize;
 
 #[derive(Deserialize, Default)]
@@ -30,16 +30,18 @@ struct BasicStats {
     series: BTreeMap<Series, (i64, BTreeMap<String, Stats>)>,
 }
 
-impl Aggregator for BasicStats {
+impl FromConfig for BasicStats {
     type Config = Config;
 
-    fn init(config: Config) -> Result<Self, PluginError> {
+    fn from_config(config: Config) -> Result<Self, PluginError> {
         Ok(BasicStats {
             config,
             series: BTreeMap::new(),
         })
     }
+}
 
+impl Aggregator for BasicStats {
     fn add(&mut self, batch: Batch) -> Result<(), PluginError> {
         for m in batch.iter() {
             let key = (

@@ -1,7 +1,8 @@
 //! The plugin under test, alone: one instance of any kind and the kind's
 //! main path run on a batch, plus the batches the generated checks feed it.
 
-use graft_core::{Aggregator, Batch, BatchBuilder, CallError, Processor};
+use graft_api::{Aggregator, CallError, Processor};
+use graft_core::{Batch, BatchBuilder};
 
 use crate::wasm::adapters::{WasmAggregator, WasmProcessor, gather_now, write_now};
 use crate::wasm::instance::StartError;

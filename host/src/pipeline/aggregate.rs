@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use graft_core::{Aggregator, Batch, CallError};
+use graft_api::{Aggregator, CallError};
+use graft_core::Batch;
 
 use super::fanout::Fanout;
 use crate::config::section::MetricModifiers;

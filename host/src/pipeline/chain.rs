@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use graft_core::{Batch, CallError, Processor};
+use graft_api::{CallError, Processor};
+use graft_core::Batch;
 
 use super::aggregate::AggregatorFeed;
 use super::fanout::Fanout;

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use graft_core::{Batch, CallError, Input, MetricSink, PluginError};
+use graft_api::{CallError, Input, MetricSink};
+use graft_core::{Batch, PluginError};
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 

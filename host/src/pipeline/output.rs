@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use graft_core::{Batch, CallError, Output, WriteError};
+use graft_api::{CallError, Output};
+use graft_core::{Batch, WriteError};
 use rand::Rng;
 use tokio::sync::watch;
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use graft_core::{Aggregator, Input, Output, Processor};
+use graft_api::{Aggregator, Input, Output, Processor};
 
 use crate::config::section::{
     AggregatorOptions, CommonOptions, InputOptions, OutputOptions, ProcessorOptions,

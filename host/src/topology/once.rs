@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use async_trait::async_trait;
-use graft_core::{Batch, CallError, Output, WriteError};
+use graft_api::{CallError, Output};
+use graft_core::{Batch, WriteError};
 
 use super::{Mode, Topology};
 use crate::config::Config;

@@ -6,10 +6,8 @@
 //! contract; a broken batch is that plugin's fault, never a host panic.
 
 use async_trait::async_trait;
-use graft_core::{
-    Aggregator, Batch, BatchError, CallError, Fault, FaultKind, Input, Output, Processor,
-    WriteError,
-};
+use graft_api::{Aggregator, CallError, Fault, FaultKind, Input, Output, Processor};
+use graft_core::{Batch, BatchError, WriteError};
 
 use super::bindings::types;
 use super::call::{Add, Gather, Process, Push, Reset, Write};

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use graft_core::{Fault, FaultKind, PluginError};
+use graft_api::{Fault, FaultKind};
+use graft_core::PluginError;
 use graft_plugins::backoff::Backoff;
 use wasmtime::{Store, UpdateDeadline};
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use graft_sdk::{Aggregator, Batch, BatchBuilder, PluginError};
+use graft_sdk::{Aggregator, Batch, BatchBuilder, FromConfig, PluginError};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -25,16 +25,18 @@ struct Plugin {
     seen: BTreeMap<String, (i64, i64)>,
 }
 
-impl Aggregator for Plugin {
+impl FromConfig for Plugin {
     type Config = Config;
 
-    fn init(config: Config) -> Result<Self, PluginError> {
+    fn from_config(config: Config) -> Result<Self, PluginError> {
         Ok(Plugin {
             suffix: config.suffix,
             seen: BTreeMap::new(),
         })
     }
+}
 
+impl Aggregator for Plugin {
     fn add(&mut self, batch: Batch) -> Result<(), PluginError> {
         for m in batch.iter() {
             let entry = self.seen.entry(m.name().to_owned()).or_insert((0, i64::MIN));

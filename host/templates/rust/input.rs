@@ -1,7 +1,7 @@
 //! {{name}}: an input plugin for graft. Every gather emits one metric with a
 //! counter and a float.
 
-use graft_sdk::{Batch, BatchBuilder, Input, PluginError};
+use graft_sdk::{Batch, BatchBuilder, FromConfig, Input, PluginError};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -28,16 +28,18 @@ struct Plugin {
     count: i64,
 }
 
-impl Input for Plugin {
+impl FromConfig for Plugin {
     type Config = Config;
 
-    fn init(config: Config) -> Result<Self, PluginError> {
+    fn from_config(config: Config) -> Result<Self, PluginError> {
         if config.measurement.is_empty() {
             return Err(PluginError::config("measurement", "must not be empty"));
         }
         Ok(Plugin { config, count: 0 })
     }
+}
 
+impl Input for Plugin {
     fn gather(&mut self) -> Result<Batch, PluginError> {
         let mut b = BatchBuilder::new();
         b.metric(&self.config.measurement, graft_sdk::now())

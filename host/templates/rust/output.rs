@@ -2,7 +2,7 @@
 //! replace `write` with delivery to your system (granting the plugin the
 //! `permissions` it needs in graft.toml).
 
-use graft_sdk::{Batch, Level, Output, PluginError, WriteError};
+use graft_sdk::{Batch, FromConfig, Level, Output, PluginError, WriteError};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -18,13 +18,15 @@ struct Plugin {
     written: u64,
 }
 
-impl Output for Plugin {
+impl FromConfig for Plugin {
     type Config = Config;
 
-    fn init(config: Config) -> Result<Self, PluginError> {
+    fn from_config(config: Config) -> Result<Self, PluginError> {
         Ok(Plugin { config, written: 0 })
     }
+}
 
+impl Output for Plugin {
     fn write(&mut self, batch: Batch) -> Result<(), WriteError> {
         if self.config.max_batch > 0 && batch.len() > self.config.max_batch {
             // Transient: graft keeps the metrics and retries, in smaller batches

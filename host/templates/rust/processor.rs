@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use graft_sdk::{Batch, PluginError, Processor};
+use graft_sdk::{Batch, FromConfig, PluginError, Processor};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -22,10 +22,10 @@ struct Config {
 
 struct Plugin(Config);
 
-impl Processor for Plugin {
+impl FromConfig for Plugin {
     type Config = Config;
 
-    fn init(config: Config) -> Result<Self, PluginError> {
+    fn from_config(config: Config) -> Result<Self, PluginError> {
         if config.rename_from.is_some() != config.rename_to.is_some() {
             return Err(PluginError::config(
                 "rename_to",
@@ -34,7 +34,9 @@ impl Processor for Plugin {
         }
         Ok(Plugin(config))
     }
+}
 
+impl Processor for Plugin {
     fn process(&mut self, mut batch: Batch) -> Result<Batch, PluginError> {
         if let (Some(from), Some(to)) = (&self.0.rename_from, &self.0.rename_to) {
             batch.rename_field(from, to);

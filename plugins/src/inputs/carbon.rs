@@ -27,7 +27,7 @@ mod server;
 mod tests;
 
 use anyhow::Result;
-use graft_core::Input;
+use graft_api::Input;
 
 use crate::builtin::{self, Builtin};
 pub use config::{CarbonConfig, OneOrMany, SocketListenerConfig};

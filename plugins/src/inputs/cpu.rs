@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input};
+use graft_api::{CallError, Input};
+use graft_core::{Batch, BatchBuilder};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read};

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 
 use anyhow::Result;
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input};
+use graft_api::{CallError, Input};
+use graft_core::{Batch, BatchBuilder};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read, sys_path};

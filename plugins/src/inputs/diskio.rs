@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input};
+use graft_api::{CallError, Input};
+use graft_core::{Batch, BatchBuilder};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read};

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input};
+use graft_api::{CallError, Input};
+use graft_core::{Batch, BatchBuilder};
 use serde::Deserialize;
 
 use crate::builtin::{self, Builtin};

@@ -43,6 +43,6 @@ pub fn read(path: &std::path::Path) -> anyhow::Result<String> {
 }
 
 /// A gather that failed: the plugin's returned error, with the whole chain.
-pub fn failed(e: anyhow::Error) -> graft_core::CallError {
-    graft_core::CallError::Returned(graft_core::PluginError::new(format!("{e:#}")))
+pub fn failed(e: anyhow::Error) -> graft_api::CallError {
+    graft_api::CallError::Returned(graft_core::PluginError::new(format!("{e:#}")))
 }

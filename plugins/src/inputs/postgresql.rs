@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input, PluginError};
+use graft_api::{CallError, Input};
+use graft_core::{Batch, BatchBuilder, PluginError};
 use serde::Deserialize;
 use tokio_postgres::{Client, NoTls};
 use tracing::Instrument;

@@ -32,7 +32,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input, MetricSink, PluginError};
+use graft_api::{CallError, Input, MetricSink};
+use graft_core::{Batch, BatchBuilder, PluginError};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;

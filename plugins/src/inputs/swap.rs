@@ -4,7 +4,8 @@
 
 use anyhow::Result;
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input};
+use graft_api::{CallError, Input};
+use graft_core::{Batch, BatchBuilder};
 use serde::Deserialize;
 
 use super::mem::parse_meminfo;

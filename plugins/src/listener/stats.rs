@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use graft_core::MetricSink;
+use graft_api::MetricSink;
 
 /// One counter.
 #[derive(Debug, Clone, Default)]

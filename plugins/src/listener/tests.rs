@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use graft_core::MetricSink;
+use graft_api::MetricSink;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;

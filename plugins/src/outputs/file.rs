@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
+use graft_api::{CallError, Output};
 use graft_core::lineproto::{Serializer, SerializerOptions};
-use graft_core::{Batch, CallError, Output, PluginError, WriteError};
+use graft_core::{Batch, PluginError, WriteError};
 use serde::Deserialize;
 
 use crate::builtin::{self, Builtin};

@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
-use graft_core::{Batch, CallError, Output, WriteError};
+use graft_api::{CallError, Output};
+use graft_core::{Batch, WriteError};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;

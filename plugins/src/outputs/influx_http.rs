@@ -7,8 +7,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use graft_api::CallError;
 use graft_core::lineproto::Serializer;
-use graft_core::{Batch, CallError, WriteError};
+use graft_core::{Batch, WriteError};
 use rand::Rng;
 
 use crate::backoff::Backoff;

@@ -9,8 +9,9 @@
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
+use graft_api::{CallError, Output};
 use graft_core::lineproto::{Serializer, SerializerOptions};
-use graft_core::{Batch, CallError, Output, WriteError};
+use graft_core::{Batch, WriteError};
 use serde::Deserialize;
 
 use super::influx_http::{Endpoint, Reply, Writer};

@@ -6,7 +6,8 @@
 //! a rename touches one string, not every metric.
 
 use anyhow::{Result, bail};
-use graft_core::{Batch, CallError, Processor};
+use graft_api::{CallError, Processor};
+use graft_core::Batch;
 use serde::Deserialize;
 
 use crate::builtin::{self, Builtin};

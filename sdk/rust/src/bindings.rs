@@ -1,68 +1,24 @@
-//! Generated bindings, one module per world. Plugin authors never use these
-//! directly: the export macros do. The shared `types` and `host` interfaces
-//! are generated once (with the input world) and reused by the others, so
-//! every world speaks the same Rust types.
+//! The generated bindings: the SDK's one `generate!`, of the contract's
+//! `host-bindings` world (the `host` import and all four kinds' exports), so
+//! that every kind speaks the same Rust types. Plugin authors never use
+//! these; the export macros do.
+//!
+//! A plugin exports exactly one kind, so the world's own `export!` macro
+//! (which exports all four) is never called: an export macro invokes the
+//! generated glue of its kind's interface only, and embeds that kind's world
+//! (encoded by `build.rs`) for `wasm-component-ld`.
 
 #![allow(missing_docs)]
 
-pub mod input {
-    wit_bindgen::generate!({
-        world: "input-plugin",
-        path: "../../wit",
-        pub_export_macro: true,
-        export_macro_name: "export_input_raw",
-        default_bindings_module: "graft_sdk::bindings::input",
-    });
-    pub use export_input_raw as export;
-}
+wit_bindgen::generate!({
+    world: "host-bindings",
+    path: "wit",
+    pub_export_macro: true,
+});
 
-pub mod processor {
-    wit_bindgen::generate!({
-        world: "processor-plugin",
-        path: "../../wit",
-        pub_export_macro: true,
-        export_macro_name: "export_processor_raw",
-        default_bindings_module: "graft_sdk::bindings::processor",
-        with: {
-            "graft:plugin/types@0.1.0": crate::bindings::input::graft::plugin::types,
-            "graft:plugin/host@0.1.0": crate::bindings::input::graft::plugin::host,
-        },
-    });
-    pub use export_processor_raw as export;
-}
-
-pub mod aggregator {
-    wit_bindgen::generate!({
-        world: "aggregator-plugin",
-        path: "../../wit",
-        pub_export_macro: true,
-        export_macro_name: "export_aggregator_raw",
-        default_bindings_module: "graft_sdk::bindings::aggregator",
-        with: {
-            "graft:plugin/types@0.1.0": crate::bindings::input::graft::plugin::types,
-            "graft:plugin/host@0.1.0": crate::bindings::input::graft::plugin::host,
-        },
-    });
-    pub use export_aggregator_raw as export;
-}
-
-pub mod output {
-    wit_bindgen::generate!({
-        world: "output-plugin",
-        path: "../../wit",
-        pub_export_macro: true,
-        export_macro_name: "export_output_raw",
-        default_bindings_module: "graft_sdk::bindings::output",
-        with: {
-            "graft:plugin/types@0.1.0": crate::bindings::input::graft::plugin::types,
-            "graft:plugin/host@0.1.0": crate::bindings::input::graft::plugin::host,
-        },
-    });
-    pub use export_output_raw as export;
-}
-
-pub use input::graft::plugin::host as wit_host;
-pub use input::graft::plugin::types::{
+pub use exports::graft::plugin::{aggregator, input, output, processor};
+pub use graft::plugin::host as wit_host;
+pub use graft::plugin::types::{
     Batch as WitBatch, FieldValue as WitFieldValue, PartialWrite as WitPartialWrite,
     PluginError as WitError, WriteError as WitWriteError,
 };

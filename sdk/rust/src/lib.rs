@@ -1,30 +1,44 @@
 //! Write graft plugins in Rust.
 //!
 //! A plugin is a type that implements one of [`Input`], [`Processor`],
-//! [`Aggregator`] or [`Output`], plus one export macro. The configuration
-//! table from graft's TOML arrives as your own serde type; metrics arrive as a
-//! columnar [`Batch`] with a row view ([`Batch::iter`]), builders
+//! [`Aggregator`] or [`Output`], plus one export macro. Its `config` table
+//! from graft's TOML is parsed with serde before the first call: a plugin
+//! that derives `Deserialize` is its own configuration; one that keeps other
+//! state implements [`FromConfig`] to be built from a config type. Metrics
+//! arrive as a columnar [`Batch`] with a row view ([`Batch::iter`]), builders
 //! ([`BatchBuilder`]) and cheap symbol-level edits ([`Batch::rename_field`],
 //! [`Batch::set_tag`]).
 //!
-//! ```ignore
+//! ```
 //! use graft_sdk::{Batch, PluginError, Processor};
 //!
 //! #[derive(serde::Deserialize)]
-//! struct Config { from: String, to: String }
-//!
-//! struct Rename(Config);
+//! #[serde(deny_unknown_fields)]
+//! struct Rename {
+//!     from: String,
+//!     to: String,
+//! }
 //!
 //! impl Processor for Rename {
-//!     type Config = Config;
-//!     fn init(config: Config) -> Result<Self, PluginError> { Ok(Rename(config)) }
 //!     fn process(&mut self, mut batch: Batch) -> Result<Batch, PluginError> {
-//!         batch.rename_field(&self.0.from, &self.0.to);
+//!         batch.rename_field(&self.from, &self.to);
 //!         Ok(batch)
 //!     }
 //! }
 //!
 //! graft_sdk::export_processor!(Rename);
+//! ```
+//!
+//! A bad config is refused before any call, with the key at fault: an
+//! unknown key (``unknown field `form`, expected `from` or `to` ``), a missing
+//! one or a value of the wrong type. Exporting a type that is not a plugin
+//! of that kind does not compile:
+//!
+//! ```compile_fail,E0277
+//! #[derive(serde::Deserialize)]
+//! struct NotAProcessor {}
+//!
+//! graft_sdk::export_processor!(NotAProcessor);
 //! ```
 //!
 //! Build with `cargo build --release --target wasm32-wasip2`; the `.wasm`
@@ -44,7 +58,7 @@ pub use graft_core::{
     Batch, BatchBuilder, FieldRef, MetricBuilder, MetricRef, PluginError, WriteError,
 };
 pub use host::{Level, log, now, plugin_name};
-pub use kinds::{Aggregator, Input, Output, Processor};
+pub use kinds::{Aggregator, FromConfig, Input, Output, Processor};
 
 /// Log at a level, `format!`-style: `graft_sdk::log!(Level::Info, "x = {}", x)`.
 #[macro_export]
@@ -74,22 +88,13 @@ macro_rules! debug {
 #[macro_export]
 macro_rules! export_input {
     ($plugin:ty) => {
-        const _: () = {
-            struct GraftExport;
-            impl $crate::bindings::input::exports::graft::plugin::input::Guest for GraftExport {
-                fn init(
-                    config: ::std::string::String,
-                ) -> ::std::result::Result<(), $crate::bindings::WitError> {
-                    $crate::__private::init::<$plugin, _>(&config, <$plugin as $crate::Input>::init)
-                }
-                fn gather()
-                -> ::std::result::Result<$crate::bindings::WitBatch, $crate::bindings::WitError>
-                {
-                    $crate::__private::gather::<$plugin>()
-                }
-            }
-    $crate::bindings::input::export!(GraftExport with_types_in $crate::bindings::input);
-        };
+        $crate::__export!(
+            $plugin,
+            input,
+            input_kind,
+            __export_graft_plugin_input_0_1_0_cabi,
+            "component-type:graft-sdk:input-plugin"
+        );
     };
 }
 
@@ -97,20 +102,13 @@ macro_rules! export_input {
 #[macro_export]
 macro_rules! export_processor {
     ($plugin:ty) => {
-        const _: () = {
-            struct GraftExport;
-            impl $crate::bindings::processor::exports::graft::plugin::processor::Guest for GraftExport {
-                fn init(config: ::std::string::String) -> ::std::result::Result<(), $crate::bindings::WitError> {
-                    $crate::__private::init::<$plugin, _>(&config, <$plugin as $crate::Processor>::init)
-                }
-                fn process(
-                    batch: $crate::bindings::WitBatch,
-                ) -> ::std::result::Result<$crate::bindings::WitBatch, $crate::bindings::WitError> {
-                    $crate::__private::process::<$plugin>(batch)
-                }
-            }
-            $crate::bindings::processor::export!(GraftExport with_types_in $crate::bindings::processor);
-        };
+        $crate::__export!(
+            $plugin,
+            processor,
+            processor_kind,
+            __export_graft_plugin_processor_0_1_0_cabi,
+            "component-type:graft-sdk:processor-plugin"
+        );
     };
 }
 
@@ -118,24 +116,13 @@ macro_rules! export_processor {
 #[macro_export]
 macro_rules! export_aggregator {
     ($plugin:ty) => {
-        const _: () = {
-            struct GraftExport;
-            impl $crate::bindings::aggregator::exports::graft::plugin::aggregator::Guest for GraftExport {
-                fn init(config: ::std::string::String) -> ::std::result::Result<(), $crate::bindings::WitError> {
-                    $crate::__private::init::<$plugin, _>(&config, <$plugin as $crate::Aggregator>::init)
-                }
-                fn add(batch: $crate::bindings::WitBatch) -> ::std::result::Result<(), $crate::bindings::WitError> {
-                    $crate::__private::add::<$plugin>(batch)
-                }
-                fn push() -> $crate::bindings::WitBatch {
-                    $crate::__private::push::<$plugin>()
-                }
-                fn reset() {
-                    $crate::__private::reset::<$plugin>()
-                }
-            }
-            $crate::bindings::aggregator::export!(GraftExport with_types_in $crate::bindings::aggregator);
-        };
+        $crate::__export!(
+            $plugin,
+            aggregator,
+            aggregator_kind,
+            __export_graft_plugin_aggregator_0_1_0_cabi,
+            "component-type:graft-sdk:aggregator-plugin"
+        );
     };
 }
 
@@ -143,24 +130,33 @@ macro_rules! export_aggregator {
 #[macro_export]
 macro_rules! export_output {
     ($plugin:ty) => {
+        $crate::__export!(
+            $plugin,
+            output,
+            output_kind,
+            __export_graft_plugin_output_0_1_0_cabi,
+            "component-type:graft-sdk:output-plugin"
+        );
+    };
+}
+
+/// What every export macro expands to: a check that the type is a plugin of
+/// the kind (reported at the caller), the generated glue of that kind's
+/// interface only, and that kind's world as a `component-type` custom
+/// section, from which `wasm-component-ld` makes the component's exports.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export {
+    ($plugin:ty, $interface:ident, $kind:ident, $glue:ident, $section:literal) => {
         const _: () = {
-            struct GraftExport;
-            impl $crate::bindings::output::exports::graft::plugin::output::Guest for GraftExport {
-                fn init(
-                    config: ::std::string::String,
-                ) -> ::std::result::Result<(), $crate::bindings::WitError> {
-                    $crate::__private::init::<$plugin, _>(
-                        &config,
-                        <$plugin as $crate::Output>::init,
-                    )
-                }
-                fn write(
-                    batch: $crate::bindings::WitBatch,
-                ) -> ::std::result::Result<(), $crate::bindings::WitWriteError> {
-                    $crate::__private::write::<$plugin>(batch)
-                }
-            }
-    $crate::bindings::output::export!(GraftExport with_types_in $crate::bindings::output);
+            const _: fn() = $crate::__private::$kind::check::<$plugin>;
+            type GraftExport = $crate::__private::Exported<$plugin>;
+    $crate::$glue!(GraftExport with_types_in $crate::bindings::$interface);
+            #[cfg(target_arch = "wasm32")]
+            #[used]
+            #[unsafe(link_section = $section)]
+            static GRAFT_WORLD: [u8; $crate::__private::$kind::WORLD_LEN] =
+                $crate::__private::$kind::WORLD;
         };
     };
 }

@@ -252,10 +252,7 @@ impl CarbonCache {
             child,
         };
         let start = Instant::now();
-        while [line_port, pickle_port]
-            .iter()
-            .any(|p| !listening(*p))
-        {
+        while [line_port, pickle_port].iter().any(|p| !listening(*p)) {
             if let Ok(Some(status)) = c.child.try_wait() {
                 panic!("carbon-cache exited with {status}: {}", c.log());
             }

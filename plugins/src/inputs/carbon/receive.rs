@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use graft_api::MetricSink;
+use graft_core::BatchBuilder;
 use graft_core::lineparse::{Precision, parse_into};
-use graft_core::{BatchBuilder, MetricSink};
 
 use super::{Format, Limits};
 use crate::graphite::{self, pickle};

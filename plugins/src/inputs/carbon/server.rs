@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use graft_core::{Batch, CallError, Input, MetricSink, PluginError};
+use graft_api::{CallError, Input, MetricSink};
+use graft_core::{Batch, PluginError};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use graft_core::{Batch, Input, MetricSink};
+use graft_api::{Input, MetricSink};
+use graft_core::Batch;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 

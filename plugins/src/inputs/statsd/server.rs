@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use graft_core::MetricSink;
+use graft_api::MetricSink;
 
 use super::parser::{Parser, State, ingest_line};
 use crate::listener::tcp::Connection;

@@ -3,23 +3,25 @@
 //! (allocate until memory runs out), `fail` (return an error); anything else
 //! passes. It counts its calls, so a test can tell a fresh instance.
 
-use graft_sdk::{Batch, PluginError, Processor};
+use graft_sdk::{Batch, FromConfig, PluginError, Processor};
 
 struct Faulty {
     calls: u64,
     hoard: Vec<Vec<u8>>,
 }
 
-impl Processor for Faulty {
+impl FromConfig for Faulty {
     type Config = serde::de::IgnoredAny;
 
-    fn init(_: serde::de::IgnoredAny) -> Result<Self, PluginError> {
+    fn from_config(_: serde::de::IgnoredAny) -> Result<Self, PluginError> {
         Ok(Faulty {
             calls: 0,
             hoard: Vec::new(),
         })
     }
+}
 
+impl Processor for Faulty {
     fn process(&mut self, mut batch: Batch) -> Result<Batch, PluginError> {
         self.calls += 1;
         let command = if batch.is_empty() {

@@ -6,7 +6,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
 
-use graft_sdk::{Batch, FieldRef, Output, PluginError, WriteError};
+use graft_sdk::{Batch, FieldRef, FromConfig, Output, PluginError, WriteError};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -18,15 +18,17 @@ struct Gated {
     dir: PathBuf,
 }
 
-impl Output for Gated {
+impl FromConfig for Gated {
     type Config = Config;
 
-    fn init(config: Config) -> Result<Self, PluginError> {
+    fn from_config(config: Config) -> Result<Self, PluginError> {
         Ok(Gated {
             dir: PathBuf::from(config.dir),
         })
     }
+}
 
+impl Output for Gated {
     fn write(&mut self, batch: Batch) -> Result<(), WriteError> {
         if !self.dir.join("open").exists() {
             return Err(WriteError::Retry("gate closed".into()));

@@ -7,7 +7,7 @@
 //! - `{"mode": "leak"}` keeps a copy of everything it is given.
 //! - Otherwise it passes batches through.
 
-use graft_sdk::{Batch, PluginError, Processor};
+use graft_sdk::{Batch, FromConfig, PluginError, Processor};
 
 enum Mode {
     Pass,
@@ -17,10 +17,10 @@ enum Mode {
 
 struct Misfit(Mode);
 
-impl Processor for Misfit {
+impl FromConfig for Misfit {
     type Config = serde_json::Value;
 
-    fn init(config: serde_json::Value) -> Result<Self, PluginError> {
+    fn from_config(config: serde_json::Value) -> Result<Self, PluginError> {
         // Deliberately careless: a config of another shape traps.
         let object = config.as_object().expect("config must be an object");
         let mode = match object.get("mode").and_then(|m| m.as_str()) {
@@ -30,7 +30,9 @@ impl Processor for Misfit {
         };
         Ok(Misfit(mode))
     }
+}
 
+impl Processor for Misfit {
     fn process(&mut self, mut batch: Batch) -> Result<Batch, PluginError> {
         match &mut self.0 {
             Mode::Pass => {}
