@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use graft::config::Config;
-use graft::pipeline::{Agent, ConfigLoader, ReloadRequest};
+use graft::topology::{ConfigLoader, Mode, ReloadRequest, Topology};
 use graft::wasm::{PluginSpec, RuntimeOptions, WasmInstance, WasmRuntime};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -116,13 +116,13 @@ async fn reload_latency(rounds: usize) {
     std::fs::write(dir.path().join("processor.wasm"), &code).unwrap();
     std::fs::write(&config_path, config_text(dir.path(), 0)).unwrap();
     let files = vec![config_path.clone()];
-    let agent = Agent::build(Config::load(&files, None).expect("config"))
+    let agent = Topology::start(Config::load(&files, None).expect("config"), Mode::Run)
         .await
         .expect("agent");
     let loader: ConfigLoader = Arc::new(move || Config::load(&files, None));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (tx, rx) = mpsc::channel(1);
-    let running = tokio::spawn(agent.run_reloadable(stop_rx, rx, loader));
+    let running = tokio::spawn(agent.run(stop_rx, rx, loader));
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let request = |tx: mpsc::Sender<ReloadRequest>| async move {

@@ -10,8 +10,8 @@ use graft_core::lineproto::{Serializer, SerializerOptions};
 use tokio::sync::watch;
 
 use crate::config::{Config, sample};
-use crate::pipeline::{Agent, ConfigLoader, ReloadRequest};
 use crate::shutdown;
+use crate::topology::{ConfigLoader, Mode, ReloadRequest, Topology};
 
 /// A metrics agent whose plugins can be sandboxed WebAssembly components.
 #[derive(Parser, Debug)]
@@ -55,6 +55,9 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum PluginAction {
+    /// List every built-in plugin as `kind.name`, one per line (WASM
+    /// plugins go in `[[kind.wasm]]` sections).
+    List,
     /// Run the conformance kit on one plugin, alone; exits non-zero on any
     /// failure.
     Test {
@@ -114,6 +117,10 @@ enum ConfigAction {
     Check {
         #[command(flatten)]
         config: ConfigArgs,
+        /// Also connect every output once, and list those that cannot be
+        /// reached (they are not errors: `graft run` retries them).
+        #[arg(long)]
+        connect: bool,
     },
 }
 
@@ -159,7 +166,7 @@ pub fn main() -> ExitCode {
     let debug = match &cli.command {
         Command::Run { config, .. } | Command::Test { config } => config.debug,
         Command::Config {
-            action: Some(ConfigAction::Check { config }),
+            action: Some(ConfigAction::Check { config, .. }),
         } => config.debug,
         Command::Config { action: None } | Command::Plugin { .. } => false,
     };
@@ -191,19 +198,29 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Config {
-            action: Some(ConfigAction::Check { config }),
+            action: Some(ConfigAction::Check { config, connect }),
         } => {
             let config = config.load()?;
-            let files = config.files.len();
-            let agent = runtime()?.block_on(Agent::build_strict(config))?;
+            let r = runtime()?.block_on(crate::topology::check::check(config, connect))?;
             println!(
                 "configuration OK ({} file(s)): {} inputs, {} processors, {} aggregators, {} outputs",
-                files,
-                agent.inputs.len(),
-                agent.processors.len(),
-                agent.aggregators.len(),
-                agent.outputs.len()
+                r.files, r.inputs, r.processors, r.aggregators, r.outputs
             );
+            for (location, why) in &r.unreachable {
+                println!("could not reach {location}: {why}");
+            }
+            Ok(())
+        }
+        Command::Plugin {
+            action: PluginAction::List,
+        } => {
+            for kind in crate::kind::Kind::ALL {
+                for name in crate::registry::names(kind) {
+                    if name != crate::kind::WASM {
+                        println!("{}.{name}", kind.section());
+                    }
+                }
+            }
             Ok(())
         }
         Command::Plugin {
@@ -249,12 +266,7 @@ fn run(cli: Cli) -> Result<()> {
                 },
         } => {
             let req = crate::scaffold::Request {
-                kind: match kind.as_str() {
-                    "input" => crate::wasm::PluginKind::Input,
-                    "processor" => crate::wasm::PluginKind::Processor,
-                    "aggregator" => crate::wasm::PluginKind::Aggregator,
-                    _ => crate::wasm::PluginKind::Output,
-                },
+                kind: crate::kind::Kind::from_name(&kind).unwrap_or(crate::kind::Kind::Output),
                 lang: crate::scaffold::Lang::parse(&lang)
                     .ok_or_else(|| anyhow::anyhow!("unknown language {lang:?}"))?,
                 dir: dir.unwrap_or_else(|| PathBuf::from(&name)),
@@ -267,12 +279,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Test { config } => {
             let config = config.load()?;
-            runtime()?.block_on(async {
-                let mut agent = Agent::build(config).await?;
-                let batches = agent.gather_once().await?;
-                print!("{}", sorted_line_protocol(&batches));
-                Ok(())
-            })
+            let batches = runtime()?.block_on(crate::topology::once::test(config))?;
+            print!("{}", sorted_line_protocol(&batches));
+            Ok(())
         }
         Command::Run {
             config: args,
@@ -284,15 +293,14 @@ fn run(cli: Cli) -> Result<()> {
             let ran = rt.block_on(async {
                 let wasm_files = crate::watch::wasm_files(&config);
                 let config_files = config.files.clone();
-                let mut agent = Agent::build(config).await?;
-                agent.connect().await?;
                 if once {
                     // Like Telegraf's --once: service inputs (listeners) are
                     // not started.
-                    return agent.run_once().await;
+                    return crate::topology::once::run_once(config).await;
                 }
+                let agent = Topology::start(config, Mode::Run).await?;
                 let (stop_tx, stop_rx) = watch::channel(false);
-                let stats = agent.stats.clone();
+                let stats = agent.stats();
                 tokio::spawn(async move {
                     shutdown::signal().await;
                     tracing::info!(
@@ -322,7 +330,7 @@ fn run(cli: Cli) -> Result<()> {
                     }
                     Ok(config)
                 });
-                agent.run_reloadable(stop_rx, reload_rx, loader).await
+                agent.run(stop_rx, reload_rx, loader).await
             });
             // A blocking task a plugin left behind (a WASI file read that
             // never returns) must not hold up the exit.

@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use async_trait::async_trait;
-use graft_core::{Batch, BatchBuilder, CallError, Input, MetricBuilder};
+use graft_core::{Batch, BatchBuilder, CallError, Input};
 use serde::Deserialize;
 
-use crate::stats::{PluginId, PluginStats, StatsRegistry};
+use crate::kind::Kind;
+use crate::stats::{PluginStats, StatsRegistry};
 
 /// `[[inputs.internal]]`
 #[derive(Debug, Default, Deserialize)]
@@ -32,44 +33,15 @@ pub struct Internal {
     stats: Arc<StatsRegistry>,
 }
 
+/// Read the plugin's table.
+pub fn validate(table: toml::Table) -> Result<Config> {
+    graft_plugins::config::parse(table)
+}
+
 /// Build from the plugin's table and the agent's counters.
 pub fn build(table: toml::Table, stats: Arc<StatsRegistry>) -> Result<Box<dyn Input>> {
-    let config: Config = graft_plugins::config::parse(table)?;
+    let config = validate(table)?;
     Ok(Box::new(Internal { config, stats }))
-}
-
-fn tagged<'a>(
-    b: &'a mut BatchBuilder,
-    name: &str,
-    ts: i64,
-    key: &str,
-    id: &PluginId,
-) -> MetricBuilder<'a> {
-    let mut m = b.metric(name, ts);
-    m.tag(key, &id.name);
-    if let Some(alias) = &id.alias {
-        m.tag("alias", alias);
-    }
-    m
-}
-
-/// The sandbox's counters, on the metric of every WASM plugin: faults by
-/// kind, instance restarts, denied accesses, suppressed log lines.
-fn sandbox(m: &mut MetricBuilder<'_>, id: &PluginId, s: &PluginStats) {
-    if id.name != crate::registry::WASM {
-        return;
-    }
-    let get = PluginStats::get;
-    m.field("faults_trap", get(&s.faults_trap) as i64)
-        .field("faults_deadline", get(&s.faults_deadline) as i64)
-        .field("faults_memory", get(&s.faults_memory) as i64)
-        .field("faults_fuel", get(&s.faults_fuel) as i64)
-        .field("faults_contract", get(&s.faults_contract) as i64)
-        .field("faults_start", get(&s.faults_start) as i64)
-        .field("restarts", get(&s.restarts) as i64)
-        .field("recycles", get(&s.recycles) as i64)
-        .field("denied", get(&s.denied) as i64)
-        .field("log_suppressed", get(&s.log_suppressed) as i64);
 }
 
 /// Resident memory of this process, in bytes.
@@ -88,56 +60,26 @@ impl Internal {
         let (mut gather_errors, mut write_errors) = (0, 0);
         for (id, s) in self.stats.snapshot() {
             match id.kind {
-                "inputs" => {
+                Kind::Input => {
                     gathered += get(&s.metrics_gathered);
                     gather_errors += get(&s.errors);
-                    let mut m = tagged(&mut b, "internal_gather", ts, "input", &id);
-                    m.field("metrics_gathered", get(&s.metrics_gathered) as i64)
-                        .field("gather_time_ns", get(&s.call_time_ns) as i64)
-                        .field("errors", get(&s.errors) as i64)
-                        .field("faults", get(&s.faults) as i64)
-                        .field("parse_errors", get(&s.parse_errors) as i64);
-                    for (name, n) in s.counters.snapshot() {
-                        m.field(name, n as i64);
-                    }
-                    sandbox(&mut m, &id, &s);
                 }
-                "processors" => {
-                    let mut m = tagged(&mut b, "internal_process", ts, "process", &id);
-                    m.field("metrics_processed", get(&s.metrics_processed) as i64)
-                        .field("metrics_dropped", get(&s.metrics_dropped) as i64)
-                        .field("process_time_ns", get(&s.call_time_ns) as i64)
-                        .field("errors", get(&s.errors) as i64)
-                        .field("faults", get(&s.faults) as i64);
-                    sandbox(&mut m, &id, &s);
-                }
-                "aggregators" => {
-                    let mut m = tagged(&mut b, "internal_aggregate", ts, "aggregator", &id);
-                    m.field("metrics_pushed", get(&s.metrics_gathered) as i64)
-                        .field("metrics_processed", get(&s.metrics_processed) as i64)
-                        .field("metrics_filtered", get(&s.metrics_filtered) as i64)
-                        .field("errors", get(&s.errors) as i64)
-                        .field("faults", get(&s.faults) as i64);
-                    sandbox(&mut m, &id, &s);
-                }
-                _ => {
+                Kind::Output => {
                     written += get(&s.metrics_written);
                     dropped += get(&s.metrics_dropped);
                     rejected += get(&s.metrics_rejected);
                     write_errors += get(&s.errors);
-                    let mut m = tagged(&mut b, "internal_write", ts, "output", &id);
-                    m.field("metrics_added", get(&s.metrics_added) as i64)
-                        .field("metrics_written", get(&s.metrics_written) as i64)
-                        .field("metrics_dropped", get(&s.metrics_dropped) as i64)
-                        .field("metrics_rejected", get(&s.metrics_rejected) as i64)
-                        .field("metrics_filtered", get(&s.metrics_filtered) as i64)
-                        .field("buffer_size", get(&s.buffer_size) as i64)
-                        .field("buffer_limit", get(&s.buffer_limit) as i64)
-                        .field("write_time_ns", get(&s.call_time_ns) as i64)
-                        .field("errors", get(&s.errors) as i64)
-                        .field("faults", get(&s.faults) as i64);
-                    sandbox(&mut m, &id, &s);
                 }
+                Kind::Processor | Kind::Aggregator => {}
+            }
+            let (measurement, tag) = id.kind.internal_measurement();
+            let mut m = b.metric(measurement, ts);
+            m.tag(tag, &id.name);
+            if let Some(alias) = &id.alias {
+                m.tag("alias", alias);
+            }
+            for (name, n) in s.fields(id.kind, id.is_wasm()) {
+                m.field(name, n as i64);
             }
         }
         b.metric("internal_agent", ts)

@@ -2,12 +2,14 @@
 //! processors, aggregators, outputs — can be sandboxed WebAssembly
 //! components as well as native Rust.
 //!
-//! A configuration in Telegraf's TOML shape ([`config`]) is validated and
-//! built into an [`pipeline::Agent`] ([`pipeline::build`]): built-in plugins
-//! come from the [`registry`], WASM plugins are compiled and instantiated by
-//! the [`wasm`] runtime. The agent then runs its [`pipeline`]: inputs on
-//! their schedules, the processor chain, aggregators, and one buffered
-//! writer per output, counting everything in [`stats`].
+//! A configuration in Telegraf's TOML shape ([`config`]) becomes a running
+//! [`topology::Topology`]: each section is validated and built, the same
+//! way for every [`kind`] — built-in plugins from the [`registry`], WASM
+//! plugins compiled and instantiated by the [`wasm`] runtime — and started
+//! as a stage of the [`pipeline`]: inputs on their schedules, the processor
+//! chain, aggregators, and one buffered writer per output, counting
+//! everything in [`stats`]. Start-up and every reload take the same path:
+//! the difference between what runs and the configuration.
 //!
 //! Layout:
 //! - [`cli`]: the `graft` command line
@@ -15,7 +17,9 @@
 //! - [`filter`]: Telegraf's selectors and modifiers (namepass, tagpass, fieldinclude, ...)
 //! - [`internal`]: `inputs.internal`, the agent's own metrics
 //! - [`registry`]: the list of built-in plugins
-//! - [`pipeline`]: building and running the agent; output buffers
+//! - [`kind`]: the four plugin kinds (a leaf module)
+//! - [`topology`]: what runs; start-up, reload and shutdown as one path
+//! - [`pipeline`]: the running stages around each plugin; output buffers
 //! - [`shutdown`]: stopping in bounded time
 //! - [`wasm`]: the wasmtime host: engine, instances, limits, permissions
 //! - [`stats`]: self-metrics of every plugin
@@ -25,10 +29,12 @@ pub mod config;
 pub mod conformance;
 pub mod filter;
 pub mod internal;
+pub mod kind;
 pub mod pipeline;
 pub mod registry;
 pub mod scaffold;
 pub mod shutdown;
 pub mod stats;
+pub mod topology;
 pub mod wasm;
 pub mod watch;

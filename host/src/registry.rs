@@ -1,11 +1,13 @@
-//! The one list of built-in plugins: section name to constructor. WASM
-//! plugins (`[[kind.wasm]]`) are not here; the pipeline builder handles them.
+//! The one list of built-in plugins, per kind: section name to a pure
+//! `validate` and a `build`. WASM plugins (`[[kind.wasm]]`) are not here;
+//! the topology's builder makes them from their section.
 
 use std::sync::Arc;
 
 use anyhow::Result;
-use graft_core::{Input, Output, Processor};
+use graft_core::{Aggregator, Input, Output, Processor};
 
+use crate::kind::{Kind, WASM};
 use crate::stats::StatsRegistry;
 
 /// What a built-in may need from the agent besides its own table.
@@ -14,69 +16,94 @@ pub struct BuildContext {
     pub stats: Arc<StatsRegistry>,
 }
 
-/// Builds an input from its own config table.
-pub type InputCtor = fn(toml::Table, &BuildContext) -> Result<Box<dyn Input>>;
-/// Builds a processor from its own config table.
-pub type ProcessorCtor = fn(toml::Table) -> Result<Box<dyn Processor>>;
-/// Builds an output from its own config table.
-pub type OutputCtor = fn(toml::Table) -> Result<Box<dyn Output>>;
+/// One built-in plugin of the kind whose trait object is `P`.
+pub struct Entry<P: ?Sized> {
+    /// The section name: `cpu` in `[[inputs.cpu]]`.
+    pub name: &'static str,
+    /// Check the plugin's own table without building anything: no I/O.
+    pub validate: fn(toml::Table) -> Result<()>,
+    /// Build the plugin from its own table (validated again).
+    pub build: fn(toml::Table, &BuildContext) -> Result<Box<P>>,
+}
+
+/// An entry for a built-in whose build needs nothing but its table, and
+/// whose validation is its build without side effects.
+macro_rules! entry {
+    ($name:literal, $($build:ident)::+) => {
+        Entry {
+            name: $name,
+            validate: |t| $($build)::+(t).map(drop),
+            build: |t, _| $($build)::+(t),
+        }
+    };
+}
 
 /// Built-in inputs, by section name.
-pub const INPUTS: &[(&str, InputCtor)] = &[
-    ("carbon", |t, _| graft_plugins::inputs::carbon::build(t)),
-    ("cpu", |t, _| graft_plugins::inputs::cpu::build(t)),
-    ("disk", |t, _| graft_plugins::inputs::disk::build(t)),
-    ("diskio", |t, _| graft_plugins::inputs::diskio::build(t)),
-    ("influxdb_listener", |t, _| {
-        graft_plugins::inputs::influxdb_listener::build(t)
-    }),
-    ("influxdb_v2_listener", |t, _| {
-        graft_plugins::inputs::influxdb_listener::build_v2(t)
-    }),
-    ("internal", |t, cx| {
-        crate::internal::build(t, cx.stats.clone())
-    }),
-    ("kernel", |t, _| graft_plugins::inputs::kernel::build(t)),
-    ("mem", |t, _| graft_plugins::inputs::mem::build(t)),
-    ("postgresql", |t, _| {
-        graft_plugins::inputs::postgresql::build(t)
-    }),
-    ("processes", |t, _| {
-        graft_plugins::inputs::processes::build(t)
-    }),
-    ("socket_listener", |t, _| {
-        graft_plugins::inputs::carbon::build_socket_listener(t)
-    }),
-    ("statsd", |t, _| graft_plugins::inputs::statsd::build(t)),
-    ("swap", |t, _| graft_plugins::inputs::swap::build(t)),
-    ("system", |t, _| graft_plugins::inputs::system::build(t)),
+pub const INPUTS: &[Entry<dyn Input>] = &[
+    entry!("carbon", graft_plugins::inputs::carbon::build),
+    entry!("cpu", graft_plugins::inputs::cpu::build),
+    entry!("disk", graft_plugins::inputs::disk::build),
+    entry!("diskio", graft_plugins::inputs::diskio::build),
+    entry!(
+        "influxdb_listener",
+        graft_plugins::inputs::influxdb_listener::build
+    ),
+    entry!(
+        "influxdb_v2_listener",
+        graft_plugins::inputs::influxdb_listener::build_v2
+    ),
+    Entry {
+        name: "internal",
+        validate: |t| crate::internal::validate(t).map(drop),
+        build: |t, cx| crate::internal::build(t, cx.stats.clone()),
+    },
+    entry!("kernel", graft_plugins::inputs::kernel::build),
+    entry!("mem", graft_plugins::inputs::mem::build),
+    entry!("postgresql", graft_plugins::inputs::postgresql::build),
+    entry!("processes", graft_plugins::inputs::processes::build),
+    entry!(
+        "socket_listener",
+        graft_plugins::inputs::carbon::build_socket_listener
+    ),
+    entry!("statsd", graft_plugins::inputs::statsd::build),
+    entry!("swap", graft_plugins::inputs::swap::build),
+    entry!("system", graft_plugins::inputs::system::build),
 ];
 
 /// Built-in processors, by section name.
-pub const PROCESSORS: &[(&str, ProcessorCtor)] =
-    &[("rename", graft_plugins::processors::rename::build)];
+pub const PROCESSORS: &[Entry<dyn Processor>] =
+    &[entry!("rename", graft_plugins::processors::rename::build)];
+
+/// Built-in aggregators, by section name (none yet: WASM only).
+pub const AGGREGATORS: &[Entry<dyn Aggregator>] = &[];
 
 /// Built-in outputs, by section name.
-pub const OUTPUTS: &[(&str, OutputCtor)] = &[
-    ("file", graft_plugins::outputs::file::build),
-    ("graphite", graft_plugins::outputs::graphite::build),
-    ("influxdb", graft_plugins::outputs::influxdb::build),
-    ("influxdb_v2", graft_plugins::outputs::influxdb_v2::build),
+pub const OUTPUTS: &[Entry<dyn Output>] = &[
+    entry!("file", graft_plugins::outputs::file::build),
+    entry!("graphite", graft_plugins::outputs::graphite::build),
+    entry!("influxdb", graft_plugins::outputs::influxdb::build),
+    entry!("influxdb_v2", graft_plugins::outputs::influxdb_v2::build),
 ];
 
-/// The section name reserved for WASM plugins of every kind.
-pub const WASM: &str = "wasm";
-
-/// Look a constructor up by name.
-pub fn find<T: Copy>(list: &[(&str, T)], name: &str) -> Option<T> {
-    list.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+/// Look an entry up by section name.
+pub fn find<'a, P: ?Sized>(list: &'a [Entry<P>], name: &str) -> Option<&'a Entry<P>> {
+    list.iter().find(|e| e.name == name)
 }
 
-/// Names in a list, for "did you mean" messages.
-pub fn names<T>(list: &[(&str, T)]) -> String {
-    let mut names: Vec<&str> = list.iter().map(|(n, _)| *n).collect();
+/// Every section name of `kind`, `wasm` last: what `graft plugins` lists
+/// and "unknown plugin" errors offer.
+pub fn names(kind: Kind) -> Vec<&'static str> {
+    fn of<P: ?Sized>(list: &[Entry<P>]) -> Vec<&'static str> {
+        list.iter().map(|e| e.name).collect()
+    }
+    let mut names = match kind {
+        Kind::Input => of(INPUTS),
+        Kind::Processor => of(PROCESSORS),
+        Kind::Aggregator => of(AGGREGATORS),
+        Kind::Output => of(OUTPUTS),
+    };
     names.push(WASM);
-    names.join(", ")
+    names
 }
 
 #[cfg(test)]
@@ -85,22 +112,12 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
-    fn names_are_unique_and_wasm_is_reserved() {
-        let mut seen = HashSet::new();
-        for name in INPUTS
-            .iter()
-            .map(|(n, _)| n)
-            .chain(PROCESSORS.iter().map(|(n, _)| n))
-            .chain(OUTPUTS.iter().map(|(n, _)| n))
-        {
-            assert_ne!(*name, WASM);
-            assert!(seen.insert(("any", *name)) || OUTPUTS.iter().any(|(n, _)| n == name));
+    fn names_are_unique_per_kind_and_wasm_is_reserved() {
+        for kind in Kind::ALL {
+            let names = names(kind);
+            let unique: HashSet<_> = names.iter().collect();
+            assert_eq!(unique.len(), names.len(), "{kind}: a name twice");
+            assert_eq!(names.iter().filter(|n| **n == WASM).count(), 1);
         }
-        let inputs: HashSet<_> = INPUTS.iter().map(|(n, _)| n).collect();
-        assert_eq!(inputs.len(), INPUTS.len());
-        let outputs: HashSet<_> = OUTPUTS.iter().map(|(n, _)| n).collect();
-        assert_eq!(outputs.len(), OUTPUTS.len());
-        let processors: HashSet<_> = PROCESSORS.iter().map(|(n, _)| n).collect();
-        assert_eq!(processors.len(), PROCESSORS.len());
     }
 }

@@ -60,7 +60,7 @@ pub async fn enforce(stats: Arc<StatsRegistry>) {
 fn report_lost(stats: &StatsRegistry) -> u64 {
     let mut total = 0;
     for (id, s) in stats.snapshot() {
-        if id.kind != "outputs" {
+        if id.kind != crate::kind::Kind::Output {
             continue;
         }
         let get = |c| PluginStats::get(c);

@@ -1,14 +1,21 @@
 //! Self-metrics: counters every running plugin keeps (gathered, written,
 //! dropped, errors, faults, ...), collected in one registry that the
-//! `internal` input and the logs read.
+//! `internal` input and the logs read. Which counters a plugin reports
+//! follows from its kind ([`PluginStats::fields`]); the names follow the
+//! rule in `docs/instrumentation.md`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::kind::Kind;
+
 /// Counters of one running plugin. Names follow Telegraf's `internal_*`.
 #[derive(Debug, Default)]
 pub struct PluginStats {
+    /// Metrics an input produced (after its filters).
     pub metrics_gathered: AtomicU64,
+    /// Metrics an aggregator pushed at the end of its periods.
+    pub metrics_pushed: AtomicU64,
     pub metrics_processed: AtomicU64,
     pub metrics_added: AtomicU64,
     pub metrics_written: AtomicU64,
@@ -74,11 +81,71 @@ impl PluginStats {
     }
 }
 
+impl PluginStats {
+    /// The fields `inputs.internal` reports for a plugin of `kind`, in
+    /// order: the kind's own counters, the plugin's own (limit hits,
+    /// timeouts), and for WASM plugins the sandbox's.
+    pub fn fields(&self, kind: Kind, wasm: bool) -> Vec<(&'static str, u64)> {
+        let g = Self::get;
+        let mut f = match kind {
+            Kind::Input => vec![
+                ("metrics_gathered", g(&self.metrics_gathered)),
+                ("gather_time_ns", g(&self.call_time_ns)),
+                ("errors", g(&self.errors)),
+                ("faults", g(&self.faults)),
+                ("parse_errors", g(&self.parse_errors)),
+            ],
+            Kind::Processor => vec![
+                ("metrics_processed", g(&self.metrics_processed)),
+                ("metrics_dropped", g(&self.metrics_dropped)),
+                ("process_time_ns", g(&self.call_time_ns)),
+                ("errors", g(&self.errors)),
+                ("faults", g(&self.faults)),
+            ],
+            Kind::Aggregator => vec![
+                ("metrics_pushed", g(&self.metrics_pushed)),
+                ("metrics_processed", g(&self.metrics_processed)),
+                ("metrics_filtered", g(&self.metrics_filtered)),
+                ("metrics_dropped", g(&self.metrics_dropped)),
+                ("errors", g(&self.errors)),
+                ("faults", g(&self.faults)),
+            ],
+            Kind::Output => vec![
+                ("metrics_added", g(&self.metrics_added)),
+                ("metrics_written", g(&self.metrics_written)),
+                ("metrics_dropped", g(&self.metrics_dropped)),
+                ("metrics_rejected", g(&self.metrics_rejected)),
+                ("metrics_filtered", g(&self.metrics_filtered)),
+                ("buffer_size", g(&self.buffer_size)),
+                ("buffer_limit", g(&self.buffer_limit)),
+                ("write_time_ns", g(&self.call_time_ns)),
+                ("errors", g(&self.errors)),
+                ("faults", g(&self.faults)),
+            ],
+        };
+        f.extend(self.counters.snapshot());
+        if wasm {
+            f.extend([
+                ("faults_trap", g(&self.faults_trap)),
+                ("faults_deadline", g(&self.faults_deadline)),
+                ("faults_memory", g(&self.faults_memory)),
+                ("faults_fuel", g(&self.faults_fuel)),
+                ("faults_contract", g(&self.faults_contract)),
+                ("faults_start", g(&self.faults_start)),
+                ("restarts", g(&self.restarts)),
+                ("recycles", g(&self.recycles)),
+                ("denied", g(&self.denied)),
+                ("log_suppressed", g(&self.log_suppressed)),
+            ]);
+        }
+        f
+    }
+}
+
 /// Where a plugin is: kind, name, alias.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PluginId {
-    /// `inputs`, `processors`, `aggregators` or `outputs`.
-    pub kind: &'static str,
+    pub kind: Kind,
     /// `mem`, `file`, `wasm`...
     pub name: String,
     /// The `alias` option, if any.
@@ -88,9 +155,31 @@ pub struct PluginId {
 impl std::fmt::Display for PluginId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.alias {
-            Some(a) => write!(f, "{}.{}::{a}", self.kind, self.name),
-            None => write!(f, "{}.{}", self.kind, self.name),
+            Some(a) => write!(f, "{}.{}::{a}", self.kind.section(), self.name),
+            None => write!(f, "{}.{}", self.kind.section(), self.name),
         }
+    }
+}
+
+impl PluginId {
+    /// Whether it is a WASM plugin (`[[kind.wasm]]`).
+    pub fn is_wasm(&self) -> bool {
+        self.name == crate::kind::WASM
+    }
+
+    /// The tracing span every log line of this plugin instance is under:
+    /// its section (`inputs.statsd`) and its alias, as fields.
+    pub fn span(&self) -> tracing::Span {
+        // At ERROR level, so that the span is on whatever the log filter.
+        let span = tracing::error_span!(
+            "plugin",
+            section = %format_args!("{}.{}", self.kind.section(), self.name),
+            alias = tracing::field::Empty,
+        );
+        if let Some(alias) = &self.alias {
+            span.record("alias", alias.as_str());
+        }
+        span
     }
 }
 

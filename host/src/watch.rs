@@ -15,8 +15,8 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::pipeline::ReloadRequest;
 use crate::pipeline::wasm_section;
+use crate::topology::ReloadRequest;
 
 /// How long changes must settle before a reload is asked for.
 pub const QUIET: Duration = Duration::from_millis(300);
@@ -64,7 +64,7 @@ pub fn wasm_files(config: &Config) -> Vec<PathBuf> {
         .chain(&config.processors)
         .chain(&config.aggregators)
         .chain(&config.outputs)
-        .filter(|s| s.name == crate::registry::WASM)
+        .filter(|s| s.name == crate::kind::WASM)
         .filter_map(|s| {
             let path = s.table.get("path")?.as_str()?;
             Some(wasm_section::resolve(s, Path::new(path)))

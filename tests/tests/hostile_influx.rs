@@ -82,9 +82,7 @@ fn start_agent(max_body_size: &str) -> Agent {
         format!("http://127.0.0.1:{p2}"),
     );
     poll_until("the listeners", Duration::from_secs(60), || {
-        [p1, p2]
-            .iter()
-            .all(|p| listening(*p))
+        [p1, p2].iter().all(|p| listening(*p))
     });
     Agent {
         child,

@@ -161,9 +161,7 @@ fn reloads_under_load_lose_and_double_nothing() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("the listener", &mut child, &log, || {
-        listening(listen)
-    });
+    wait_until("the listener", &mut child, &log, || listening(listen));
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -450,9 +448,7 @@ fn a_reload_that_moves_an_output_and_adds_one_delivers_every_metric_once() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("the listener", &mut child, &log, || {
-        listening(listen)
-    });
+    wait_until("the listener", &mut child, &log, || listening(listen));
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let feeder = std::thread::spawn(move || sender(listen, 5_000, flag));
@@ -568,9 +564,7 @@ fn a_reload_that_fails_midway_leaves_the_running_configuration_as_it_was() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    wait_until("the listener", &mut child, &log, || {
-        listening(listen)
-    });
+    wait_until("the listener", &mut child, &log, || listening(listen));
     assert_eq!(
         tag(&probe(listen, 0, &mut child, &log, &out), "phase"),
         Some("before")

@@ -124,7 +124,7 @@ fn overflowing_durations_are_errors_naming_section_and_key() {
             );
         }
     }
-    type Take = fn(&mut PluginSection) -> Result<(), ConfigError>;
+    type Take = fn(&mut PluginSection) -> anyhow::Result<()>;
     let sections: [(&str, &str, Take); 7] = [
         ("inputs.mem", "interval", |s| s.input_options().map(drop)),
         ("inputs.mem", "precision", |s| s.input_options().map(drop)),
@@ -276,7 +276,7 @@ fn section_option_errors_name_file_section_and_key() {
         "o.toml",
     )
     .unwrap();
-    let e = c.outputs[1].clone().output_options().unwrap_err();
+    let e = section::OutputOptions::take(&mut c.outputs[1].clone()).unwrap_err();
     // The builder names the section around it, as for every plugin error.
     assert_eq!(
         e.to_string(),
@@ -293,6 +293,7 @@ fn section_option_errors_name_file_section_and_key() {
     let mut s = c.outputs[0].clone();
     s.table.insert("namepass".into(), "cpu".into());
     let e = s.output_options().unwrap_err();
+    let e = e.downcast_ref::<ConfigError>().expect("a ConfigError");
     assert_eq!(e.key.as_deref(), Some("namepass"), "{e}");
     let mut s = c.outputs[0].clone();
     s.table

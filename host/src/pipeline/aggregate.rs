@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use graft_core::{Aggregator, Batch, CallError};
 
-use super::process::Fanout;
+use super::fanout::Fanout;
 use crate::config::section::MetricModifiers;
 use crate::filter::MetricFilter;
 use crate::stats::{PluginId, PluginStats};
@@ -25,6 +25,9 @@ pub struct RunningAggregator {
     pub global_tags: Arc<BTreeMap<String, String>>,
     pub plugin: Box<dyn Aggregator>,
     pub stats: Arc<PluginStats>,
+    /// Entered by the aggregator's thread: log lines carry the plugin's
+    /// section and alias.
+    pub span: tracing::Span,
 }
 
 impl RunningAggregator {
@@ -33,7 +36,7 @@ impl RunningAggregator {
         if let CallError::Fault(f) = &e {
             self.stats.fault(f.kind);
         }
-        tracing::warn!(plugin = %self.id, "{what} failed: {e}");
+        tracing::warn!(error = %e, "{what} failed; the aggregator goes on with the next batch");
     }
 
     /// Take the metrics of a batch that pass the aggregator's selectors
@@ -64,7 +67,7 @@ impl RunningAggregator {
         let out = match self.plugin.push() {
             Ok(mut b) => {
                 super::modify::apply(&mut b, &self.modifiers, &self.global_tags, Duration::ZERO);
-                PluginStats::add(&self.stats.metrics_gathered, b.len() as u64);
+                PluginStats::add(&self.stats.metrics_pushed, b.len() as u64);
                 Some(b)
             }
             Err(e) => {
@@ -85,16 +88,16 @@ impl RunningAggregator {
 /// alone, counted in its `metrics_dropped`, and logged once per stall.
 pub struct AggregatorFeed {
     tx: SyncSender<Arc<Batch>>,
-    id: PluginId,
+    span: tracing::Span,
     stats: Arc<PluginStats>,
     stalled: AtomicBool,
 }
 
 impl AggregatorFeed {
-    pub fn new(tx: SyncSender<Arc<Batch>>, id: PluginId, stats: Arc<PluginStats>) -> Self {
+    pub fn new(tx: SyncSender<Arc<Batch>>, span: tracing::Span, stats: Arc<PluginStats>) -> Self {
         Self {
             tx,
-            id,
+            span,
             stats,
             stalled: AtomicBool::new(false),
         }
@@ -105,13 +108,13 @@ impl AggregatorFeed {
         match self.tx.try_send(batch.clone()) {
             Ok(()) => {
                 if self.stalled.swap(false, Ordering::Relaxed) {
-                    tracing::info!(plugin = %self.id, "aggregator keeps up again");
+                    tracing::info!(parent: &self.span, "aggregator keeps up again");
                 }
             }
             Err(TrySendError::Full(batch)) => {
                 PluginStats::add(&self.stats.metrics_dropped, batch.len() as u64);
                 if !self.stalled.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(plugin = %self.id,
+                    tracing::warn!(parent: &self.span,
                         "aggregator's queue is full (a call in progress); batches are dropped for it until it catches up");
                 }
             }
@@ -140,6 +143,8 @@ pub fn run_aggregator(
     fanout: Arc<Fanout>,
     round: bool,
 ) {
+    let span = agg.span.clone();
+    let _entered = span.enter();
     let mut deadline = Instant::now() + until_period_end(agg.period, round);
     loop {
         let timeout = deadline.saturating_duration_since(Instant::now());
@@ -181,12 +186,7 @@ mod tests {
     fn a_full_queue_drops_for_that_aggregator_only_and_counts() {
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
         let stats = Arc::new(PluginStats::default());
-        let id = PluginId {
-            kind: "aggregators",
-            name: "wasm".into(),
-            alias: Some("stuck".into()),
-        };
-        let feed = AggregatorFeed::new(tx, id, stats.clone());
+        let feed = AggregatorFeed::new(tx, tracing::Span::none(), stats.clone());
         for n in [1, 2, 3, 4] {
             feed.send(&batch(n));
         }

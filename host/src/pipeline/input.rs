@@ -10,7 +10,7 @@ use graft_core::{Batch, CallError, Input, MetricSink, PluginError};
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 
-use super::process::ChainMsg;
+use super::chain::ChainMsg;
 use super::stopped;
 use crate::config::section::MetricModifiers;
 use crate::filter::MetricFilter;
@@ -54,6 +54,9 @@ pub struct RunningInput {
     pub stats: Arc<PluginStats>,
     /// What a started service input has received, not yet passed on.
     pub service: Option<mpsc::Receiver<Batch>>,
+    /// The task running the input is under it: log lines carry the
+    /// plugin's section and alias.
+    pub span: tracing::Span,
 }
 
 /// Batches a service input may hand over before it waits.
@@ -72,13 +75,13 @@ impl RunningInput {
             Ok(batch) => self.finish(batch),
             Err(CallError::Returned(e)) => {
                 PluginStats::add(&self.stats.errors, 1);
-                tracing::error!(plugin = %self.id, "gather failed: {e}; next attempt at the next interval");
+                tracing::error!(error = %e, "gather failed; next attempt at the next interval");
                 None
             }
             Err(CallError::Fault(f)) => {
                 PluginStats::add(&self.stats.errors, 1);
                 self.stats.fault(f.kind);
-                tracing::error!(plugin = %self.id, "gather failed: {f}; the instance restarts for the next interval");
+                tracing::error!(error = %f, "gather failed; the instance restarts for the next interval");
                 None
             }
         }
@@ -127,11 +130,22 @@ impl RunningInput {
     /// Gather on schedule, and pass on what a service input receives, until
     /// `stop` turns true or the pipeline closes. Returns the input, stopped,
     /// so that a reload that fails can start it again.
+    /// With `once`, an input that gathers gathers once and returns (a
+    /// service input, never started, returns at once).
     pub async fn run(
         mut self,
         tx: mpsc::Sender<ChainMsg>,
         mut stop: watch::Receiver<bool>,
+        once: bool,
     ) -> Self {
+        if once {
+            if !self.plugin.is_service()
+                && let Some(batch) = self.gather_once().await
+            {
+                let _ = tx.send(ChainMsg::Batch(batch)).await;
+            }
+            return self;
+        }
         let mut service = self.service.take();
         let mut first = true;
         loop {

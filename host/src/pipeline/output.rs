@@ -29,6 +29,9 @@ pub struct RunningOutput {
     pub flush_jitter: Duration,
     pub batch_size: usize,
     pub stats: Arc<PluginStats>,
+    /// The task running the output is under it: log lines carry the
+    /// plugin's section and alias.
+    pub span: tracing::Span,
 }
 
 /// What a running output is asked to do.
@@ -56,8 +59,8 @@ pub enum Attempt {
 
 impl RunningOutput {
     /// Its buffer and counters, as the fan-out feeds them.
-    pub fn sink(&self) -> super::process::OutputSink {
-        super::process::OutputSink {
+    pub fn sink(&self) -> super::fanout::OutputSink {
+        super::fanout::OutputSink {
             id: self.id.clone(),
             filter: self.filter.clone(),
             buffer: self.buffer.clone(),
@@ -68,7 +71,10 @@ impl RunningOutput {
     fn report_overflow(&self) {
         let dropped = self.buffer.take_dropped();
         if dropped > 0 {
-            tracing::warn!(plugin = %self.id, dropped, "metric buffer overflow; the oldest metrics were dropped");
+            tracing::warn!(
+                dropped,
+                "metric buffer overflow; the oldest metrics were dropped"
+            );
         }
     }
 
@@ -100,7 +106,7 @@ impl RunningOutput {
             Err(CallError::Returned(WriteError::Reject(msg))) => {
                 PluginStats::add(&self.stats.metrics_rejected, n);
                 PluginStats::add(&self.stats.errors, 1);
-                tracing::error!(plugin = %self.id, metrics = n, "output rejected the metrics: {msg}; they are dropped");
+                tracing::error!(metrics = n, error = %msg, "the output rejected the metrics; they are dropped");
                 Attempt::Done
             }
             Err(CallError::Returned(WriteError::Partial {
@@ -115,8 +121,8 @@ impl RunningOutput {
                 let done: std::collections::HashSet<u32> =
                     accepted.iter().chain(&rejected).copied().collect();
                 rest.retain(|m| !done.contains(&(m.index() as u32)));
-                tracing::warn!(plugin = %self.id, accepted = accepted.len(), rejected = rejected.len(),
-                    kept = rest.len(), "partial write: {message}; the rest is kept for a retry");
+                tracing::warn!(accepted = accepted.len(), rejected = rejected.len(),
+                    kept = rest.len(), error = %message, "partial write; the rest is kept for a retry");
                 if rest.is_empty() {
                     Attempt::Done
                 } else {
@@ -129,7 +135,7 @@ impl RunningOutput {
                 if let CallError::Fault(f) = &e {
                     self.stats.fault(f.kind);
                 }
-                tracing::warn!(plugin = %self.id, metrics = n, "write failed: {e}; the metrics are kept for a retry");
+                tracing::warn!(metrics = n, error = %e, "write failed; the metrics are kept for a retry");
                 self.restore(batch);
                 Attempt::Failed
             }
@@ -206,10 +212,12 @@ impl RunningOutput {
         }
         if detached() {
             if let Err(e) = self.plugin.close().await {
-                tracing::warn!(plugin = %self.id, "closing failed: {e}");
+                tracing::warn!(error = %e, "closing failed");
             }
-            tracing::info!(plugin = %self.id, waiting = self.buffer.len(),
-                "output replaced; its buffer goes to the new one");
+            tracing::info!(
+                waiting = self.buffer.len(),
+                "output replaced; its buffer goes to the new one"
+            );
         } else {
             self.shutdown().await;
         }
@@ -225,11 +233,13 @@ impl RunningOutput {
             self.stats
                 .buffer_size
                 .store(0, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(plugin = %self.id, lost,
-                "output still failing at shutdown; metrics left in its buffer are lost");
+            tracing::warn!(
+                lost,
+                "output still failing at shutdown; metrics left in its buffer are lost"
+            );
         }
         if let Err(e) = self.plugin.close().await {
-            tracing::warn!(plugin = %self.id, "closing failed: {e}");
+            tracing::warn!(error = %e, "closing failed");
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::process::OnError;
+use super::chain::OnError;
 use crate::config::ConfigError;
 use crate::config::PluginSection;
 pub use crate::config::wasm::resolve;

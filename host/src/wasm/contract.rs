@@ -8,52 +8,7 @@ use wasmtime::component::Component;
 /// Contract versions this graft can run.
 pub const ACCEPTED_VERSIONS: &[&str] = &["0.1.0"];
 
-/// The four plugin kinds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PluginKind {
-    Input,
-    Processor,
-    Aggregator,
-    Output,
-}
-
-impl PluginKind {
-    /// The interface name in the WIT package: `input`, `processor`...
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            PluginKind::Input => "input",
-            PluginKind::Processor => "processor",
-            PluginKind::Aggregator => "aggregator",
-            PluginKind::Output => "output",
-        }
-    }
-
-    /// The config section holding plugins of this kind: `inputs`...
-    pub fn section(&self) -> &'static str {
-        match self {
-            PluginKind::Input => "inputs",
-            PluginKind::Processor => "processors",
-            PluginKind::Aggregator => "aggregators",
-            PluginKind::Output => "outputs",
-        }
-    }
-
-    fn from_interface(name: &str) -> Option<Self> {
-        Some(match name {
-            "input" => PluginKind::Input,
-            "processor" => PluginKind::Processor,
-            "aggregator" => PluginKind::Aggregator,
-            "output" => PluginKind::Output,
-            _ => return None,
-        })
-    }
-}
-
-impl std::fmt::Display for PluginKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::kind::Kind as PluginKind;
 
 /// What a component says about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,7 +37,7 @@ pub fn inspect(engine: &Engine, component: &Component) -> Result<Contract> {
             continue;
         };
         let (iface, version) = rest.split_once('@').unwrap_or((rest, ""));
-        if let Some(kind) = PluginKind::from_interface(iface) {
+        if let Some(kind) = PluginKind::from_name(iface) {
             found.push((kind, version.to_owned()));
         }
     }

@@ -1,14 +1,15 @@
-//! The processor chain and the fan-out: processors run in order on a
-//! thread of their own (their calls are CPU work, WASM or native), then each
-//! batch goes, shared, to every aggregator and every output's buffer.
+//! The processor chain: processors run in order on a thread of their own
+//! (their calls are CPU work, WASM or native), then each batch goes, shared,
+//! to every aggregator's queue and (through the [`Fanout`]) every output's
+//! buffer. A reload swaps processors and aggregators between two batches.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use graft_core::{Batch, CallError, Processor};
 
 use super::aggregate::AggregatorFeed;
-use super::buffer::OutputBuffer;
+use super::fanout::Fanout;
 use crate::filter::MetricFilter;
 use crate::stats::{PluginId, PluginStats};
 
@@ -30,6 +31,9 @@ pub struct RunningProcessor {
     pub filter: MetricFilter,
     pub plugin: Box<dyn Processor>,
     pub stats: Arc<PluginStats>,
+    /// Entered around every call: log lines carry the plugin's section
+    /// and alias.
+    pub span: tracing::Span,
 }
 
 impl RunningProcessor {
@@ -57,6 +61,7 @@ impl RunningProcessor {
     /// Run on the whole batch; false when the batch is to be dropped.
     fn process_all(&mut self, batch: &mut Batch) -> bool {
         let n = batch.len();
+        let _entered = self.span.enter();
         let started = Instant::now();
         let result = self.plugin.process(batch);
         PluginStats::add(
@@ -75,12 +80,12 @@ impl RunningProcessor {
         PluginStats::add(&self.stats.errors, 1);
         match self.on_error {
             OnError::Pass => {
-                tracing::warn!(plugin = %self.id, metrics = n, "processing failed: {reason}; batch passed on unchanged");
+                tracing::warn!(metrics = n, error = %reason, "processing failed; the batch is passed on unchanged");
                 true
             }
             OnError::Drop => {
                 PluginStats::add(&self.stats.metrics_dropped, n as u64);
-                tracing::warn!(plugin = %self.id, metrics = n, "processing failed: {reason}; batch dropped");
+                tracing::warn!(metrics = n, error = %reason, "processing failed; the batch is dropped (on_error = \"drop\")");
                 false
             }
         }
@@ -95,80 +100,6 @@ pub fn run_all(processors: &mut [RunningProcessor], mut batch: Batch) -> Option<
         }
     }
     (!batch.is_empty()).then_some(batch)
-}
-
-/// An output's buffer and counters, as the fan-out sees it.
-#[derive(Clone)]
-pub struct OutputSink {
-    pub id: PluginId,
-    pub filter: MetricFilter,
-    pub buffer: Arc<OutputBuffer>,
-    pub stats: Arc<PluginStats>,
-}
-
-/// Hands each batch to every output's buffer. The set of outputs can be
-/// replaced while batches flow (a reload); a batch goes either to the old
-/// set or to the new one, never half and half.
-#[derive(Default)]
-pub struct Fanout {
-    sinks: RwLock<Arc<Vec<OutputSink>>>,
-}
-
-impl Fanout {
-    pub fn new(sinks: Vec<OutputSink>) -> Self {
-        Self {
-            sinks: RwLock::new(Arc::new(sinks)),
-        }
-    }
-
-    /// The outputs batches go to now.
-    pub fn sinks(&self) -> Arc<Vec<OutputSink>> {
-        self.sinks.read().expect("fanout lock").clone()
-    }
-
-    /// Send batches to `sinks` from now on.
-    pub fn replace(&self, sinks: Vec<OutputSink>) {
-        *self.sinks.write().expect("fanout lock") = Arc::new(sinks);
-    }
-
-    /// Most metrics any output's buffer holds.
-    pub fn undelivered(&self) -> u64 {
-        self.sinks()
-            .iter()
-            .map(|s| PluginStats::get(&s.stats.buffer_size))
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// Deliver a batch to every output.
-    pub fn deliver(&self, batch: &Arc<Batch>) {
-        // Hold the read lock while delivering, so that a reload that replaces
-        // an output's sink waits until this batch is in the old buffer.
-        let sinks = self.sinks.read().expect("fanout lock");
-        for sink in sinks.iter() {
-            let batch = if sink.filter.selects() || sink.filter.modifies() {
-                let mut own = (**batch).clone();
-                let mut filtered = sink.filter.select_batch(&mut own);
-                filtered += sink.filter.modify_batch(&mut own);
-                PluginStats::add(&sink.stats.metrics_filtered, filtered as u64);
-                Arc::new(own)
-            } else {
-                batch.clone()
-            };
-            if batch.is_empty() {
-                continue;
-            }
-            let dropped = sink.buffer.add(batch.clone());
-            PluginStats::add(&sink.stats.metrics_added, batch.len() as u64);
-            if dropped > 0 {
-                PluginStats::add(&sink.stats.metrics_dropped, dropped as u64);
-            }
-            sink.stats.buffer_size.store(
-                sink.buffer.len() as u64,
-                std::sync::atomic::Ordering::Relaxed,
-            );
-        }
-    }
 }
 
 /// What flows into the processor chain: batches from the inputs, and (on a

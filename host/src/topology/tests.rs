@@ -1,11 +1,10 @@
-//! Reloads of a live agent in-process: what runs, what is counted and what
+//! Start-up and reloads of a topology in-process: what runs, what is counted and what
 //! compiled code is held, after reloads that apply and reloads that fail.
 
 use std::path::Path;
 
 use super::*;
 use crate::config::Config;
-use crate::pipeline::Agent;
 use graft_test_support::wasm;
 
 fn config(text: &str) -> Config {
@@ -38,15 +37,13 @@ fn text(listen: u16, processor: &Path, out: &Path, extra: &str) -> String {
     )
 }
 
-async fn start(config: Config) -> Live {
-    let mut agent = Agent::build(config).await.unwrap();
-    agent.connect().await.unwrap();
-    Live::start(agent).await.unwrap()
+async fn start(config: Config) -> Topology {
+    Topology::start(config, Mode::Run).await.unwrap()
 }
 
 /// What runs: every plugin's location and fingerprint, and the plugins the
 /// self-metrics report.
-fn running(live: &Live) -> (Vec<PluginKey>, Vec<String>) {
+fn running(live: &Topology) -> (Vec<PluginKey>, Vec<String>) {
     let keys = live.running_keys();
     let all = keys
         .inputs
@@ -86,7 +83,7 @@ async fn the_compile_cache_forgets_code_no_plugin_uses() {
     std::fs::write(&q, &rename).unwrap();
     let listen = free_port();
     let mut live = start(config(&text(listen, &p, &out, ""))).await;
-    let cached = |live: &Live| live.runtime.as_ref().unwrap().cached_components();
+    let cached = |live: &Topology| live.runtime.as_ref().unwrap().cached_components();
     assert_eq!(cached(&live), 1);
 
     // The processor's code changes: the old code goes with the old instance.
@@ -175,4 +172,54 @@ async fn a_reload_that_fails_at_any_step_changes_nothing() {
         .unwrap();
     assert_eq!((report.started, report.kept), (2, 2), "{report:?}");
     live.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_is_the_plan_from_nothing_and_a_failed_start_stops_what_it_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, out) = (dir.path().join("p.wasm"), dir.path().join("out.lp"));
+    std::fs::copy(wasm("example-rename-processor"), &p).unwrap();
+    let listen = free_port();
+    let text = text(listen, &p, &out, "[[inputs.mem]]");
+    let live = start(config(&text)).await;
+    let (keys, stats) = running(&live);
+    // Every section became a plugin with the key a reload plans with...
+    let locations: Vec<&str> = keys.iter().map(|k| k.location.as_str()).collect();
+    assert_eq!(
+        locations,
+        [
+            "inputs.mem[0]",
+            "inputs.socket_listener[0]",
+            "processors.wasm[0]",
+            "outputs.file[0]"
+        ]
+    );
+    assert_eq!(stats.len(), 4, "{stats:?}");
+    let mut live = live;
+    // ... so that applying the same configuration again keeps every one.
+    let report = live.reload(config(&text)).await.unwrap();
+    assert_eq!((report.kept, report.started, report.stopped), (4, 0, 0));
+    live.shutdown().await.unwrap();
+
+    // A start that fails part way (the second listener's port is taken)
+    // stops what it had started: the first listener's port is free again.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let first = free_port();
+    let failing = format!(
+        "[[inputs.socket_listener]]\n  service_address = \"tcp://127.0.0.1:{first}\"\n\
+         [[inputs.socket_listener]]\n  service_address = \"tcp://127.0.0.1:{port}\"\n\
+         [[outputs.file]]\n  files = [\"{}\"]",
+        out.display()
+    );
+    let err = Topology::start(config(&failing), Mode::Run)
+        .await
+        .err()
+        .expect("the start fails");
+    assert!(
+        format!("{err:#}").contains("inputs.socket_listener[1]"),
+        "{err:#}"
+    );
+    std::net::TcpListener::bind(("127.0.0.1", first))
+        .expect("the first listener let go of its port");
 }

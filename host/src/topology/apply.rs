@@ -1,15 +1,17 @@
-//! A reload: the new configuration applies completely, or not at all.
+//! Applying a configuration: it applies completely, or not at all. The
+//! one path by which plugins start, are replaced and stop, at start-up
+//! (against an empty topology) and on every reload.
 //!
-//! 1. **Plan** ([`build::plan`]): parse and validate the configuration,
+//! 1. **Plan** ([`plan::plan`]): parse and validate the configuration,
 //!    build every new or changed plugin (WASM ones compiled and
 //!    initialised). Nothing running is touched.
-//! 2. **Prepare**, while the old plugins run on: connect the new outputs
-//!    (the same [`connect_output`] as at start-up), stop the inputs that go
-//!    and bind the new ones (a changed listener may keep its port), start
-//!    the new aggregators' threads. If a step fails, what was prepared is
-//!    undone in reverse — new outputs closed, new listeners stopped with
-//!    what they accepted passed on, the stopped inputs started again — and
-//!    the error is returned: the running configuration stays.
+//! 2. **Prepare**, while the old plugins run on: connect the new outputs,
+//!    stop the inputs that go and start the new ones (a listener binds
+//!    here; a changed listener may keep its port), start the new
+//!    aggregators' threads. If a step fails, what was prepared is undone in
+//!    reverse — new outputs closed, new listeners stopped with what they
+//!    accepted passed on, the stopped inputs started again — and the error
+//!    is returned: the running configuration stays.
 //! 3. **Swap**, which cannot fail: outputs (a changed one finishes the
 //!    write in progress and hands its buffer to its successor; the fan-out
 //!    switches between two batches), then processors and aggregators (one
@@ -20,10 +22,13 @@
 //! chain, and buffers carry over. Counters of plugins that are not running
 //! afterwards (gone, or built for a reload that failed) are forgotten.
 
+use std::time::Instant;
+
+use anyhow::anyhow;
+
+use super::plan::{self, Plan, Planned};
 use super::*;
-use crate::pipeline::build::Plan;
-use crate::pipeline::connect_output;
-use crate::pipeline::process::RunningProcessor;
+use crate::pipeline::chain::{ChainSwap, RunningProcessor, Slot};
 
 /// A new aggregator whose thread runs, waiting for its first batch.
 type StartedAggregator = (LiveAggregator, AggregatorFeed);
@@ -34,7 +39,7 @@ struct Ready {
     runtime: Option<Arc<WasmRuntime>>,
     /// New outputs connected.
     outputs: Vec<(PluginKey, Slot<RunningOutput>)>,
-    processors: Vec<(PluginKey, Slot<RunningProcessor>)>,
+    processors: Vec<Planned<RunningProcessor>>,
     aggregators: Vec<(PluginKey, Slot<StartedAggregator>)>,
     pass_originals: bool,
     /// New inputs started (listeners bound), not yet running.
@@ -45,21 +50,39 @@ struct Ready {
     stopped: Vec<(usize, PluginKey, RunningInput)>,
 }
 
-impl Live {
-    /// Apply a new configuration; see the module documentation. On an error
-    /// the running agent is as it was.
-    pub async fn reload(&mut self, config: Config) -> Result<ReloadReport> {
+impl Topology {
+    /// Apply `config`; see the module documentation. `recover`: a WASM
+    /// plugin that faults in `init` starts anyway (start-up) instead of
+    /// failing the plan (reloads). `extra` outputs run beside the
+    /// configured ones. On an error the running agent is as it was.
+    pub(super) async fn apply(
+        &mut self,
+        config: Config,
+        recover: bool,
+        extra: Vec<RunningOutput>,
+    ) -> Result<ReloadReport> {
         let started = Instant::now();
         let running = self.running_keys();
         let (rt, stats) = (self.runtime.clone(), self.stats.clone());
-        let planned = blocking(move || build::plan(&config, &running, rt, stats, false))
+        let planned = blocking(move || plan::plan(&config, &running, rt, stats, recover))
             .await
             .and_then(|p| p);
         let result = match planned {
-            Ok(plan) => match self.prepare(plan).await {
-                Ok(ready) => Ok(self.swap(ready).await),
-                Err(e) => Err(e),
-            },
+            Ok(mut plan) => {
+                plan.outputs.extend(extra.into_iter().map(|o| Planned {
+                    key: PluginKey {
+                        location: o.id.to_string(),
+                        alias: None,
+                        fingerprint: String::new(),
+                    },
+                    slot: Slot::New(o),
+                    drops_original: false,
+                }));
+                match self.prepare(plan).await {
+                    Ok(ready) => Ok(self.swap(ready).await),
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         };
         self.forget_gone_stats();
@@ -79,7 +102,7 @@ impl Live {
             runtime,
         } = plan;
         let mut ready = Ready {
-            pass_originals: !aggregators.iter().any(|(_, _, d)| *d),
+            pass_originals: !aggregators.iter().any(|a| a.drops_original),
             settings,
             runtime,
             outputs: Vec::new(),
@@ -106,17 +129,18 @@ impl Live {
     async fn prepare_steps(
         &mut self,
         ready: &mut Ready,
-        outputs: Vec<(PluginKey, Slot<RunningOutput>)>,
-        inputs: Vec<(PluginKey, Slot<RunningInput>)>,
-        aggregators: Vec<(PluginKey, Slot<RunningAggregator>, bool)>,
+        outputs: Vec<Planned<RunningOutput>>,
+        inputs: Vec<Planned<RunningInput>>,
+        aggregators: Vec<Planned<RunningAggregator>>,
     ) -> Result<()> {
-        for (key, slot) in outputs {
+        for Planned { key, slot, .. } in outputs {
             let slot = match slot {
                 Slot::New(mut o) => {
-                    connect_output(&mut o)
-                        .await
-                        .with_context(|| key.location.clone())?;
-                    Slot::New(o)
+                    // Pushed first, so that a failure closes it with the rest.
+                    let connected = connect(&mut o).await;
+                    ready.outputs.push((key.clone(), Slot::New(o)));
+                    connected.with_context(|| format!("{}: connecting", key.location))?;
+                    continue;
                 }
                 Slot::Keep(i) => Slot::Keep(i),
             };
@@ -125,8 +149,8 @@ impl Live {
 
         let kept: Vec<usize> = inputs
             .iter()
-            .filter_map(|(_, s)| match s {
-                Slot::Keep(i) => Some(*i),
+            .filter_map(|p| match p.slot {
+                Slot::Keep(i) => Some(i),
                 Slot::New(_) => None,
             })
             .collect();
@@ -137,20 +161,17 @@ impl Live {
                 let _ = input.stop.send(true);
                 match input.task.await {
                     Ok(stopped) => ready.stopped.push((i, input.key, stopped)),
-                    Err(e) => tracing::error!(location = %input.key.location,
-                        "an input ended abnormally while stopping for a reload: {e}"),
+                    Err(e) => tracing::error!(location = %input.key.location, error = %e,
+                        "an input ended abnormally while stopping for a reload"),
                 }
             }
         }
-        for (key, slot) in inputs {
+        for Planned { key, slot, .. } in inputs {
             let slot = match slot {
                 Slot::New(mut input) => {
-                    let fanout = self.fanout.clone();
-                    let bound = input.start(Arc::new(move || fanout.undelivered())).await;
+                    let bound = self.start_input(&mut input).await;
                     ready.inputs.push((key.clone(), Slot::New(input)));
-                    bound
-                        .map_err(|e| anyhow!("{e}"))
-                        .with_context(|| format!("{}: starting", key.location))?;
+                    bound.with_context(|| format!("{}: starting", key.location))?;
                     continue;
                 }
                 Slot::Keep(i) => Slot::Keep(i),
@@ -158,7 +179,7 @@ impl Live {
             ready.inputs.push((key, slot));
         }
 
-        for (key, slot, _) in aggregators {
+        for Planned { key, slot, .. } in aggregators {
             let slot = match slot {
                 Slot::New(a) => Slot::New(spawn_aggregator(
                     a,
@@ -202,16 +223,19 @@ impl Live {
             if let Slot::New(input) = slot {
                 // Started or not: stop it, passing on what it accepted.
                 let (stop, stop_rx) = watch::channel(true);
-                let _ = input.run(self.chain_tx.clone(), stop_rx).await;
+                let span = input.span.clone();
+                let _ = input
+                    .run(self.chain_tx.clone(), stop_rx, false)
+                    .instrument(span)
+                    .await;
                 drop(stop);
             }
         }
-        for (i, key, input) in stopped {
-            let id = input.id.clone();
-            match self.spawn_input(input, key).await {
-                Ok(live) => old_inputs[i] = Some(live),
-                Err(e) => tracing::error!(plugin = %id,
-                    "could not start again after the failed reload, so it is not running: {e:#}"),
+        for (i, key, mut input) in stopped {
+            match self.start_input(&mut input).await {
+                Ok(()) => old_inputs[i] = Some(self.run_input(input, key)),
+                Err(e) => tracing::error!(parent: &input.span, error = format!("{e:#}"),
+                    "could not start again after the failed reload, so it is not running"),
             }
         }
         self.inputs = old_inputs.into_iter().flatten().collect();
@@ -219,7 +243,8 @@ impl Live {
             if let Slot::New(mut o) = slot
                 && let Err(e) = o.plugin.close().await
             {
-                tracing::warn!(plugin = %o.id, "closing an output prepared for the abandoned reload did not succeed: {e}");
+                tracing::warn!(parent: &o.span, error = %e,
+                    "closing an output prepared for the abandoned reload did not succeed");
             }
         }
     }
@@ -248,7 +273,7 @@ impl Live {
                 Slot::New(mut o) => {
                     let same_place = old
                         .iter()
-                        .position(|x| x.as_ref().is_some_and(|x| x.key.location == key.location));
+                        .position(|x| x.as_ref().is_some_and(|x| x.key.place() == key.place()));
                     if let Some(j) = same_place {
                         let prev = old[j].take().expect("found above");
                         let _ = prev.stop.send(OutputStop::Detach);
@@ -257,8 +282,8 @@ impl Live {
                                 prev.buffer.resize(o.buffer.limit(), o.batch_size);
                                 o.buffer = prev.buffer.clone();
                             }
-                            Err(e) => tracing::error!(location = %key.location,
-                                "a replaced output ended abnormally; its buffer is lost: {e}"),
+                            Err(e) => tracing::error!(location = %key.location, error = %e,
+                                "a replaced output ended abnormally; its buffer is lost"),
                         }
                         report.stopped += 1;
                     }
@@ -295,7 +320,7 @@ impl Live {
         }
         let mut proc_slots = Vec::new();
         let mut procs = Vec::new();
-        for (key, slot) in ready.processors {
+        for Planned { key, slot, .. } in ready.processors {
             match slot {
                 Slot::Keep(i) => {
                     procs.push((key, self.processors[i].1.clone()));
@@ -377,4 +402,14 @@ impl Live {
         self.stats
             .retain(|s| current.iter().any(|c| Arc::ptr_eq(c, s)));
     }
+}
+
+/// Connect an output before it first writes.
+async fn connect(o: &mut RunningOutput) -> Result<()> {
+    let span = o.span.clone();
+    o.plugin
+        .connect()
+        .instrument(span)
+        .await
+        .map_err(|e| anyhow!("{e}"))
 }
