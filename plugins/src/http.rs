@@ -1,6 +1,7 @@
-//! What the HTTP outputs share: the client (timeout, proxy, user agent,
-//! extra headers, TLS options named as Telegraf names them), gzip bodies and
-//! reading a server's error out of its response.
+//! What the HTTP outputs share: one table of client options (timeout,
+//! proxy, user agent, extra headers, gzip, TLS; keys named as Telegraf names
+//! them) that each output's config embeds through [`WithHttpClient`], the
+//! client built from it, and reading a server's error out of its response.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -11,28 +12,51 @@ use anyhow::{Context, Result, bail};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
 
-/// Telegraf's client TLS options (`tls_ca`, `tls_cert`, `tls_key`,
-/// `insecure_skip_verify`).
-#[derive(Debug, Default, Clone)]
-pub struct TlsOptions {
-    /// `tls_ca`: a PEM file of CAs to trust besides the system's.
-    pub ca: Option<PathBuf>,
-    /// `tls_cert` and `tls_key`: a client certificate for mutual TLS.
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    /// `insecure_skip_verify`: accept any server certificate.
+use crate::duration::de_duration;
+
+/// The HTTP client options of an output's table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// `timeout` (default 5s): connecting, and each whole request.
+    #[serde(default = "five_seconds", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// `user_agent` (default `graft/<version>`).
+    #[serde(default = "default_user_agent")]
+    pub user_agent: String,
+    /// `http_headers` (default none): extra headers on every request.
+    #[serde(default)]
+    pub http_headers: BTreeMap<String, String>,
+    /// `http_proxy` (default none): a proxy URL; without one, no proxy is
+    /// used (not even one named by the environment).
+    #[serde(default)]
+    pub http_proxy: Option<String>,
+    /// `content_encoding` (default `"gzip"`; or `"identity"`): of request
+    /// bodies.
+    #[serde(default)]
+    pub content_encoding: ContentEncoding,
+    /// `tls_ca` (default none): a PEM file of CAs to trust besides the
+    /// system's.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// `tls_cert` and `tls_key` (default none): a client certificate for
+    /// mutual TLS; both or neither.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// `tls_key` (default none): the private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// `insecure_skip_verify` (default false): accept any server
+    /// certificate.
+    #[serde(default)]
     pub insecure_skip_verify: bool,
 }
 
-/// How to build a client.
-#[derive(Debug, Clone)]
-pub struct ClientOptions {
-    pub timeout: Duration,
-    pub user_agent: String,
-    pub headers: BTreeMap<String, String>,
-    pub http_proxy: Option<String>,
-    pub tls: TlsOptions,
+fn five_seconds() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// The `User-Agent` graft sends unless told otherwise.
@@ -40,67 +64,140 @@ pub fn default_user_agent() -> String {
     format!("graft/{}", env!("CARGO_PKG_VERSION"))
 }
 
-/// An HTTP client per `options`; errors name the key at fault.
-pub fn client(options: &ClientOptions) -> Result<reqwest::Client> {
-    // reqwest is built without a crypto provider of its own; install ring
-    // once per process (a second install is refused, which is fine).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut headers = HeaderMap::new();
-    for (k, v) in &options.headers {
-        let name = HeaderName::from_bytes(k.as_bytes())
-            .with_context(|| format!("http_headers: {k:?} is not a header name"))?;
-        let value = HeaderValue::from_str(v)
-            .with_context(|| format!("http_headers: the value of {k:?} is not valid"))?;
-        headers.insert(name, value);
+impl ClientConfig {
+    /// The keys of the table, as [`WithHttpClient`] takes them out of an
+    /// output's table.
+    pub const KEYS: &[&str] = &[
+        "timeout",
+        "user_agent",
+        "http_headers",
+        "http_proxy",
+        "content_encoding",
+        "tls_ca",
+        "tls_cert",
+        "tls_key",
+        "insecure_skip_verify",
+    ];
+
+    /// What the types cannot say: header names and values, the proxy URL,
+    /// certificate and key together. Pure: no file is read.
+    pub fn validate(&self) -> Result<()> {
+        self.headers().map(drop)?;
+        self.proxy().map(drop)?;
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bail!("tls_cert and tls_key: set both or neither");
+        }
+        Ok(())
     }
-    let mut builder = reqwest::Client::builder()
-        .tls_backend_rustls()
-        .timeout(options.timeout)
-        .connect_timeout(options.timeout)
-        .user_agent(options.user_agent.clone())
-        .default_headers(headers);
-    builder = match &options.http_proxy {
-        Some(p) if !p.is_empty() => builder.proxy(
-            reqwest::Proxy::all(p).with_context(|| format!("http_proxy: {p:?} is not a URL"))?,
-        ),
-        _ => builder.no_proxy(),
-    };
-    let tls = &options.tls;
-    if let Some(ca) = &tls.ca {
-        let pem = std::fs::read(ca).with_context(|| format!("tls_ca: reading {}", ca.display()))?;
-        for cert in reqwest::Certificate::from_pem_bundle(&pem)
-            .with_context(|| format!("tls_ca: {} is not a PEM bundle", ca.display()))?
-        {
-            builder = builder.add_root_certificate(cert);
+
+    fn headers(&self) -> Result<HeaderMap> {
+        let mut headers = HeaderMap::new();
+        for (k, v) in &self.http_headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .with_context(|| format!("http_headers: {k:?} is not a header name"))?;
+            let value = HeaderValue::from_str(v)
+                .with_context(|| format!("http_headers: the value of {k:?} is not valid"))?;
+            headers.insert(name, value);
+        }
+        Ok(headers)
+    }
+
+    fn proxy(&self) -> Result<Option<reqwest::Proxy>> {
+        match &self.http_proxy {
+            Some(p) if !p.is_empty() => {
+                Ok(Some(reqwest::Proxy::all(p).with_context(|| {
+                    format!("http_proxy: {p:?} is not a URL")
+                })?))
+            }
+            _ => Ok(None),
         }
     }
-    match (&tls.cert, &tls.key) {
-        (Some(cert), Some(key)) => {
-            let cert_pem = std::fs::read(cert)
+
+    /// The client; reads the TLS files. Errors name the key at fault.
+    pub fn client(&self) -> Result<reqwest::Client> {
+        self.validate()?;
+        // reqwest is built without a crypto provider of its own; install
+        // ring once per process (a second install is refused, which is fine).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .tls_backend_rustls()
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
+            .user_agent(self.user_agent.clone())
+            .default_headers(self.headers()?);
+        builder = match self.proxy()? {
+            Some(proxy) => builder.proxy(proxy),
+            None => builder.no_proxy(),
+        };
+        if let Some(ca) = &self.tls_ca {
+            let pem =
+                std::fs::read(ca).with_context(|| format!("tls_ca: reading {}", ca.display()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("tls_ca: {} is not a PEM bundle", ca.display()))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            let mut pem = std::fs::read(cert)
                 .with_context(|| format!("tls_cert: reading {}", cert.display()))?;
             let key_pem = std::fs::read(key)
                 .with_context(|| format!("tls_key: reading {}", key.display()))?;
-            let mut pem = cert_pem;
             pem.push(b'\n');
             pem.extend_from_slice(&key_pem);
             let identity = reqwest::Identity::from_pem(&pem)
                 .context("tls_cert/tls_key: not a PEM certificate and private key")?;
             builder = builder.identity(identity);
         }
-        (None, None) => {}
-        _ => bail!("tls_cert and tls_key: set both or neither"),
+        if self.insecure_skip_verify {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        builder.build().context("building the HTTP client")
     }
-    if tls.insecure_skip_verify {
-        builder = builder.tls_danger_accept_invalid_certs(true);
-    }
-    builder.build().context("building the HTTP client")
 }
 
-/// `content_encoding`: `gzip` or `identity`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An HTTP output's table: its own keys (`T`, which refuses unknown keys)
+/// and the shared [`ClientConfig`] keys, each refused or accepted by its
+/// own part. (`#[serde(flatten)]` would lose `deny_unknown_fields`.)
+#[derive(Debug, Clone)]
+pub struct WithHttpClient<T> {
+    /// The output's own keys.
+    pub own: T,
+    /// The [`ClientConfig::KEYS`].
+    pub http: ClientConfig,
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for WithHttpClient<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut own = toml::Table::deserialize(deserializer)?;
+        let mut http = toml::Table::new();
+        for key in ClientConfig::KEYS {
+            if let Some(v) = own.remove(*key) {
+                http.insert((*key).to_owned(), v);
+            }
+        }
+        Ok(Self {
+            own: T::deserialize(toml::Value::Table(own)).map_err(D::Error::custom)?,
+            http: ClientConfig::deserialize(toml::Value::Table(http)).map_err(D::Error::custom)?,
+        })
+    }
+}
+
+/// `content_encoding`: `gzip` (the default) or `identity`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub enum ContentEncoding {
+    #[default]
     Gzip,
     Identity,
+}
+
+impl TryFrom<String> for ContentEncoding {
+    type Error = anyhow::Error;
+
+    fn try_from(s: String) -> Result<Self> {
+        Self::parse(&s)
+    }
 }
 
 impl ContentEncoding {
@@ -196,5 +293,81 @@ mod tests {
             .unwrap();
         assert_eq!(out, "m x=1 1\n");
         assert!(ContentEncoding::parse("br").is_err());
+    }
+
+    #[test]
+    fn keys_are_the_fields_of_the_table() {
+        let text = format!(
+            "{:#}",
+            crate::config::parse::<ClientConfig>(toml::from_str("zzz = 1").unwrap()).unwrap_err()
+        );
+        let listed = text.split("expected one of").nth(1).expect(&text);
+        let mut fields: Vec<&str> = listed
+            .split(',')
+            .map(|k| k.trim().trim_matches(|c| c == '`' || c == ' '))
+            .filter(|k| !k.is_empty())
+            .collect();
+        let mut keys = ClientConfig::KEYS.to_vec();
+        fields.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(fields, keys, "{text}");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Own {
+        #[serde(default)]
+        database: String,
+    }
+
+    fn with_client(text: &str) -> Result<WithHttpClient<Own>> {
+        crate::config::parse(toml::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn an_output_table_splits_into_its_own_keys_and_the_client_keys() {
+        let c = with_client(
+            "database = \"db\"\ntimeout = \"2s\"\ncontent_encoding = \"identity\"\n[http_headers]\nX-A = \"b\"",
+        )
+        .unwrap();
+        assert_eq!(c.own.database, "db");
+        assert_eq!(c.http.timeout, Duration::from_secs(2));
+        assert_eq!(c.http.content_encoding, ContentEncoding::Identity);
+        assert_eq!(c.http.http_headers["X-A"], "b");
+        let c = with_client("").unwrap();
+        assert_eq!(c.http.timeout, five_seconds());
+        assert_eq!(c.http.content_encoding, ContentEncoding::Gzip);
+    }
+
+    #[test]
+    fn unknown_and_bad_keys_are_named_in_either_part() {
+        let err = |text: &str| format!("{:#}", with_client(text).unwrap_err());
+        assert!(err("databse = \"x\"").contains("`databse`"));
+        assert!(err("timeout = \"5 parsecs\"").contains("timeout"));
+        assert!(err("content_encoding = \"br\"").contains("content_encoding"));
+        assert!(err("database = 1").contains("database"));
+    }
+
+    #[test]
+    fn validate_reads_no_file_and_refuses_half_a_client_certificate() {
+        let c = with_client("tls_ca = \"/nonexistent/ca.pem\"").unwrap();
+        c.http.validate().unwrap();
+        assert!(format!("{:#}", c.http.client().unwrap_err()).contains("tls_ca"));
+        let c = with_client("tls_cert = \"/x.pem\"").unwrap();
+        assert!(
+            c.http
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("tls_key")
+        );
+        let c = with_client("[http_headers]\n\"bad header\" = \"v\"").unwrap();
+        assert!(
+            c.http
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("http_headers")
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! graft's built-in plugins: native Rust behind the same traits as WASM
 //! plugins, emitting Telegraf's measurement, tag and field names and types.
 //!
-//! Each plugin module offers `build(table)`, which parses the plugin's own
-//! config table (unknown keys are errors) and returns the plugin. The host's
-//! registry lists them by section name.
+//! Each plugin implements [`builtin::Builtin`]: its own table as a serde
+//! type (unknown keys are errors), a pure `validate`, and `build`. The
+//! host's registry lists them by section name; each module also keeps a
+//! `build(table)` function for callers that want the plugin in one step.
 //!
 //! Layout:
 //! - [`inputs::cpu`]: `inputs.cpu`, CPU time and usage from `/proc/stat`
@@ -14,23 +15,34 @@
 //! - [`inputs::swap`]: `inputs.swap`, swap space and traffic
 //! - [`inputs::kernel`]: `inputs.kernel`, `/proc/stat` counters, KSM, PSI
 //! - [`inputs::system`]: `inputs.system`, load, CPU counts, users, uptime
+//! - [`inputs::postgresql`]: `inputs.postgresql`, PostgreSQL's statistics
+//!   views and custom queries
+//! - [`inputs::carbon`]: `inputs.carbon` and `inputs.socket_listener`,
+//!   carbon plaintext and pickle, influx lines
+//! - [`inputs::statsd`]: `inputs.statsd`, a StatsD server
 //! - [`processors::rename`]: `processors.rename`, Telegraf's renames of
 //!   measurements, tag keys and field keys
 //! - [`outputs::file`]: `outputs.file`, line protocol to stdout or files
 //! - [`inputs::influxdb_listener`]: `inputs.influxdb_listener`, InfluxDB's
 //!   v1 and v2 write APIs served to clients and other agents
 //! - [`outputs::influxdb`], [`outputs::influxdb_v2`]: InfluxDB's write APIs
-//! - [`http`]: the HTTP client settings the HTTP outputs share (TLS, headers,
-//!   gzip)
+//! - [`outputs::graphite`]: `outputs.graphite`, carbon plaintext or pickle
+//! - [`graphite`]: Graphite's protocols (lines, templates, paths, pickle,
+//!   the consistent-hash ring) that carbon, statsd and the graphite output
+//!   share
+//! - [`http`]: the HTTP client options table the HTTP outputs embed
+//!   (timeout, proxy, headers, gzip, TLS) and the client built from it
 //! - [`listener`]: the listener layer the network inputs share (connection
 //!   budget, bounded framing, timeouts, limit counters)
 //! - [`fuzzing`]: the fuzz targets' entry points, shared with the corpus
 //!   replay test
+//! - [`backoff`]: the delay before retrying after consecutive failures
 //! - [`builtin`]: what every built-in offers the registry (config type,
 //!   pure validate, build)
 //! - [`config`]: parsing a plugin's table with errors that name the key
 //! - [`duration`]: durations and sizes as Telegraf spells them
 
+pub mod backoff;
 pub mod builtin;
 pub mod config;
 pub mod duration;

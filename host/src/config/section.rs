@@ -183,25 +183,24 @@ impl PluginSection {
         })
     }
 
-    /// Take the options graft applies to inputs ([`InputOptions::take`];
-    /// the error is a [`ConfigError`]).
-    pub fn input_options(&mut self) -> anyhow::Result<InputOptions> {
-        Ok(InputOptions::take(self)?)
+    /// Take the options graft applies to inputs ([`InputOptions::take`]).
+    pub fn input_options(&mut self) -> Result<InputOptions, ConfigError> {
+        InputOptions::take(self)
     }
 
     /// Take the options graft applies to processors.
-    pub fn processor_options(&mut self) -> anyhow::Result<ProcessorOptions> {
-        Ok(ProcessorOptions::take(self)?)
+    pub fn processor_options(&mut self) -> Result<ProcessorOptions, ConfigError> {
+        ProcessorOptions::take(self)
     }
 
     /// Take the options graft applies to aggregators.
-    pub fn aggregator_options(&mut self) -> anyhow::Result<AggregatorOptions> {
-        Ok(AggregatorOptions::take(self)?)
+    pub fn aggregator_options(&mut self) -> Result<AggregatorOptions, ConfigError> {
+        AggregatorOptions::take(self)
     }
 
     /// Take the options graft applies to outputs.
-    pub fn output_options(&mut self) -> anyhow::Result<OutputOptions> {
-        Ok(OutputOptions::take(self)?)
+    pub fn output_options(&mut self) -> Result<OutputOptions, ConfigError> {
+        OutputOptions::take(self)
     }
 
     /// Take the options graft applies to every plugin of this kind, and

@@ -124,7 +124,7 @@ fn overflowing_durations_are_errors_naming_section_and_key() {
             );
         }
     }
-    type Take = fn(&mut PluginSection) -> anyhow::Result<()>;
+    type Take = fn(&mut PluginSection) -> Result<(), ConfigError>;
     let sections: [(&str, &str, Take); 7] = [
         ("inputs.mem", "interval", |s| s.input_options().map(drop)),
         ("inputs.mem", "precision", |s| s.input_options().map(drop)),
@@ -293,7 +293,6 @@ fn section_option_errors_name_file_section_and_key() {
     let mut s = c.outputs[0].clone();
     s.table.insert("namepass".into(), "cpu".into());
     let e = s.output_options().unwrap_err();
-    let e = e.downcast_ref::<ConfigError>().expect("a ConfigError");
     assert_eq!(e.key.as_deref(), Some("namepass"), "{e}");
     let mut s = c.outputs[0].clone();
     s.table

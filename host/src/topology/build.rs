@@ -13,7 +13,7 @@ use graft_core::{Aggregator, Input, Output, Processor};
 use crate::config::section::{
     AggregatorOptions, CommonOptions, InputOptions, OutputOptions, ProcessorOptions,
 };
-use crate::config::{AgentConfig, PluginSection};
+use crate::config::{AgentConfig, ConfigError, PluginSection};
 use crate::kind::{Kind, WASM};
 use crate::pipeline::aggregate::RunningAggregator;
 use crate::pipeline::buffer::OutputBuffer;
@@ -41,7 +41,7 @@ pub trait Stage: Sized + Send + 'static {
 
     /// Take the kind's options out of `section`; what is left is the
     /// plugin's own table. Pure.
-    fn options(section: &mut PluginSection) -> Result<Self::Options>;
+    fn options(section: &mut PluginSection) -> Result<Self::Options, ConfigError>;
     fn common(options: &Self::Options) -> &CommonOptions;
     /// The built-ins of the kind.
     fn registry() -> &'static [Entry<Self::Plugin>];
@@ -98,6 +98,15 @@ impl Agent {
     }
 }
 
+/// Where a plugin is, for taking over counters and buffers across a
+/// reload: its location and alias (`outputs.file[0]::archive`).
+pub fn place(location: &str, alias: Option<&str>) -> String {
+    match alias {
+        Some(a) => format!("{location}::{a}"),
+        None => location.to_owned(),
+    }
+}
+
 /// The machine's host name, for the `host` tag.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -151,7 +160,7 @@ impl Builder<'_> {
             name: section.name.clone(),
             alias: S::common(&options).alias.clone(),
         };
-        let place = super::plan::place(&section.location(), id.alias.as_deref());
+        let place = place(&section.location(), id.alias.as_deref());
         let stats = match self.reuse_stats.get(&place) {
             Some(s) => s.clone(),
             None => self.stats.register(id.clone()),
@@ -234,7 +243,7 @@ impl Stage for RunningInput {
     type Plugin = dyn Input;
     type Options = InputOptions;
 
-    fn options(section: &mut PluginSection) -> Result<InputOptions> {
+    fn options(section: &mut PluginSection) -> Result<InputOptions, ConfigError> {
         section.input_options()
     }
     fn common(o: &InputOptions) -> &CommonOptions {
@@ -283,7 +292,7 @@ impl Stage for RunningProcessor {
     type Plugin = dyn Processor;
     type Options = ProcessorOptions;
 
-    fn options(section: &mut PluginSection) -> Result<ProcessorOptions> {
+    fn options(section: &mut PluginSection) -> Result<ProcessorOptions, ConfigError> {
         section.processor_options()
     }
     fn common(o: &ProcessorOptions) -> &CommonOptions {
@@ -316,7 +325,7 @@ impl Stage for RunningAggregator {
     type Plugin = dyn Aggregator;
     type Options = AggregatorOptions;
 
-    fn options(section: &mut PluginSection) -> Result<AggregatorOptions> {
+    fn options(section: &mut PluginSection) -> Result<AggregatorOptions, ConfigError> {
         section.aggregator_options()
     }
     fn common(o: &AggregatorOptions) -> &CommonOptions {
@@ -351,7 +360,7 @@ impl Stage for RunningOutput {
     type Plugin = dyn Output;
     type Options = OutputOptions;
 
-    fn options(section: &mut PluginSection) -> Result<OutputOptions> {
+    fn options(section: &mut PluginSection) -> Result<OutputOptions, ConfigError> {
         section.output_options()
     }
     fn common(o: &OutputOptions) -> &CommonOptions {

@@ -1,7 +1,8 @@
 //! `graft config check`: everything `graft run` would do before the first
-//! gather, without running anything. First every section is validated
-//! (pure: the kind's options and the plugin's own table, no I/O), and every
-//! error is reported at once; then every plugin is built (WASM plugins
+//! gather, without running anything. First the whole configuration is
+//! validated (pure, no I/O: `[agent]`, every section's options for its kind
+//! and its WASM keys, then each built-in's own table), and every error is
+//! reported at once; then every plugin is built (WASM plugins
 //! compiled and initialised, strictly); with `connect`, every output tries
 //! to connect, and those it could not reach are listed.
 
@@ -11,7 +12,7 @@ use anyhow::{Context, Result, bail};
 
 use super::build::{Stage, validate};
 use super::plan::{self, RunningKeys};
-use crate::config::{Config, PluginSection};
+use crate::config::{Config, ConfigError, PluginSection};
 use crate::pipeline::aggregate::RunningAggregator;
 use crate::pipeline::blocking;
 use crate::pipeline::chain::{RunningProcessor, Slot};
@@ -31,8 +32,21 @@ pub struct CheckReport {
     pub unreachable: Vec<(String, String)>,
 }
 
-fn validate_all<S: Stage>(sections: &[PluginSection], errors: &mut Vec<String>) {
+/// The plugin's own table of every section of kind `S` that `problems`
+/// (the agent and the kind's options) found nothing wrong with.
+fn validate_tables<S: Stage>(
+    sections: &[PluginSection],
+    problems: &[ConfigError],
+    errors: &mut Vec<String>,
+) {
     for s in sections {
+        let location = s.location();
+        if problems
+            .iter()
+            .any(|p| p.section.as_deref() == Some(location.as_str()))
+        {
+            continue;
+        }
         if let Err(e) = validate::<S>(s) {
             errors.push(format!("{}: {e:#}", s.context()));
         }
@@ -43,11 +57,12 @@ fn validate_all<S: Stage>(sections: &[PluginSection], errors: &mut Vec<String>) 
 /// configuration is an error; an unreachable output is reported, not an
 /// error.
 pub async fn check(config: Config, connect: bool) -> Result<CheckReport> {
-    let mut errors = Vec::new();
-    validate_all::<RunningInput>(&config.inputs, &mut errors);
-    validate_all::<RunningProcessor>(&config.processors, &mut errors);
-    validate_all::<RunningAggregator>(&config.aggregators, &mut errors);
-    validate_all::<RunningOutput>(&config.outputs, &mut errors);
+    let problems = config.problems();
+    let mut errors: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    validate_tables::<RunningInput>(&config.inputs, &problems, &mut errors);
+    validate_tables::<RunningProcessor>(&config.processors, &problems, &mut errors);
+    validate_tables::<RunningAggregator>(&config.aggregators, &problems, &mut errors);
+    validate_tables::<RunningOutput>(&config.outputs, &problems, &mut errors);
     match errors.len() {
         0 => {}
         1 => bail!("{}", errors[0]),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
-use super::build::{Agent, Builder, Stage};
+use super::build::{Agent, Builder, Stage, place};
 use crate::config::{AgentConfig, Config, PluginSection};
 use crate::kind::WASM;
 use crate::pipeline::aggregate::RunningAggregator;
@@ -51,14 +51,6 @@ impl PluginKey {
     /// one to take over its counters and buffer.
     pub fn place(&self) -> String {
         place(&self.location, self.alias.as_deref())
-    }
-}
-
-/// [`PluginKey::place`] of a plugin at `location` with `alias`.
-pub fn place(location: &str, alias: Option<&str>) -> String {
-    match alias {
-        Some(a) => format!("{location}::{a}"),
-        None => location.to_owned(),
     }
 }
 

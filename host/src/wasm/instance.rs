@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use graft_core::{Fault, FaultKind, PluginError};
+use graft_plugins::backoff::Backoff;
 use wasmtime::{Store, UpdateDeadline};
 
 use super::LoadedPlugin;
@@ -95,17 +96,19 @@ struct Live {
     exports: Exports,
 }
 
-/// Backoff before re-creating a faulted instance.
-const BACKOFF_FIRST: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Backoff before re-creating a faulted instance: 100 ms, doubling with
+/// each consecutive fault, at most 30 s.
+fn restart_backoff() -> Backoff {
+    Backoff::exponential(Duration::from_millis(100), Duration::from_secs(30))
+}
 
 /// One plugin instance that survives its own faults.
 pub struct WasmInstance {
     plugin: LoadedPlugin,
     spec: PluginSpec,
     live: Option<Live>,
-    consecutive_faults: u32,
-    retry_at: Option<Instant>,
+    /// Consecutive faults, and when the instance may be re-created.
+    backoff: Backoff,
     faults: u64,
     memory_peak: usize,
     last_fuel: Option<u64>,
@@ -125,8 +128,7 @@ impl WasmInstance {
             plugin,
             spec,
             live: None,
-            consecutive_faults: 0,
-            retry_at: None,
+            backoff: restart_backoff(),
             faults: 0,
             memory_peak: 0,
             last_fuel: None,
@@ -303,7 +305,7 @@ impl WasmInstance {
         let fault = match result {
             Ok(Ok(r)) => {
                 self.live = Some(live);
-                self.consecutive_faults = 0;
+                self.backoff.succeed();
                 // An aggregator's period lives in the instance: it is
                 // recycled only after `reset` (see the adapter).
                 if self.plugin.contract.kind != super::PluginKind::Aggregator {
@@ -322,18 +324,12 @@ impl WasmInstance {
     fn restart(&mut self) -> Result<(), Fault> {
         // Only a fault sets a retry time; without one, the instance was
         // dropped by `recycle_memory`.
-        let after_fault = self.retry_at.is_some();
-        if let Some(at) = self.retry_at {
-            let now = Instant::now();
-            if now < at {
-                return Err(Fault {
-                    kind: FaultKind::Restarting,
-                    message: format!(
-                        "instance is restarting after a fault; next attempt in {:?}",
-                        at - now
-                    ),
-                });
-            }
+        let after_fault = self.backoff.is_waiting();
+        if let Some(left) = self.backoff.remaining() {
+            return Err(Fault {
+                kind: FaultKind::Restarting,
+                message: format!("instance is restarting after a fault; next attempt in {left:?}"),
+            });
         }
         match self.instantiate() {
             Ok(live) => {
@@ -342,7 +338,7 @@ impl WasmInstance {
                     tracing::info!(plugin = %self.spec.name, "plugin instance re-created");
                 }
                 self.live = Some(live);
-                self.retry_at = None;
+                self.backoff.release();
                 Ok(())
             }
             Err(e) => {
@@ -387,11 +383,7 @@ impl WasmInstance {
             self.memory_peak = self.memory_peak.max(live.store.data().limiter.memory_peak);
         }
         self.faults += 1;
-        self.consecutive_faults += 1;
-        let backoff = BACKOFF_FIRST
-            .saturating_mul(1 << self.consecutive_faults.saturating_sub(1).min(16))
-            .min(BACKOFF_MAX);
-        self.retry_at = Some(Instant::now() + backoff);
+        let backoff = self.backoff.fail();
         tracing::warn!(plugin = %self.spec.name, kind = fault.kind.as_str(), retry_in = ?backoff,
             "plugin instance faulted and was discarded: {}", fault.message);
     }

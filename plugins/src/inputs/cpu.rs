@@ -11,6 +11,7 @@ use graft_core::{Batch, BatchBuilder, CallError, Input};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read};
+use crate::builtin::{self, Builtin};
 
 /// Ticks per second of `/proc/stat` (Linux's USER_HZ, 100 on every
 /// architecture graft builds for).
@@ -114,8 +115,24 @@ pub struct Cpu {
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
-    let config: Config = crate::config::parse(table)?;
-    Ok(Box::new(Cpu::new(config)?))
+    builtin::build::<Cpu>(table)
+}
+
+impl Builtin for Cpu {
+    const NAME: &'static str = "cpu";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    fn validate(config: &Config) -> Result<()> {
+        if !config.percpu && !config.totalcpu {
+            bail!("percpu and totalcpu are both false: nothing to report");
+        }
+        Ok(())
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(Cpu::new(config)?))
+    }
 }
 
 /// `cpuN` to (core id, physical id), from `/proc/cpuinfo`.
@@ -141,9 +158,7 @@ fn core_ids(cpuinfo: &str) -> HashMap<String, (String, String)> {
 impl Cpu {
     /// Check the config.
     pub fn new(config: Config) -> Result<Self> {
-        if !config.percpu && !config.totalcpu {
-            bail!("percpu and totalcpu are both false: nothing to report");
-        }
+        <Self as Builtin>::validate(&config)?;
         let cores = if config.core_tags {
             core_ids(&read(&proc_path("cpuinfo"))?)
         } else {

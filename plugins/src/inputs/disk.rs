@@ -11,6 +11,7 @@ use graft_core::{Batch, BatchBuilder, CallError, Input};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read, sys_path};
+use crate::builtin::{self, Builtin};
 
 /// `[[inputs.disk]]`
 #[derive(Debug, Default, Deserialize)]
@@ -78,8 +79,17 @@ pub struct Disk {
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
-    let config: Config = crate::config::parse(table)?;
-    Ok(Box::new(Disk { config }))
+    builtin::build::<Disk>(table)
+}
+
+impl Builtin for Disk {
+    const NAME: &'static str = "disk";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    fn build(config: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(Disk { config }))
+    }
 }
 
 impl Disk {

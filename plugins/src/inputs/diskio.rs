@@ -12,6 +12,7 @@ use graft_core::{Batch, BatchBuilder, CallError, Input};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read};
+use crate::builtin::{self, Builtin};
 
 /// `[[inputs.diskio]]`
 #[derive(Debug, Deserialize)]
@@ -111,26 +112,43 @@ pub struct DiskIo {
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
-    let config: Config = crate::config::parse(table)?;
-    Ok(Box::new(DiskIo::new(config)?))
+    builtin::build::<DiskIo>(table)
+}
+
+impl Builtin for DiskIo {
+    const NAME: &'static str = "diskio";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    fn validate(config: &Config) -> Result<()> {
+        device_globs(config).map(drop)
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(DiskIo::new(config)?))
+    }
+}
+
+/// The `devices` globs (`None`: every device); refuses what graft cannot do.
+fn device_globs(config: &Config) -> Result<Option<globset::GlobSet>> {
+    if !config.name_templates.is_empty() {
+        bail!("name_templates: not supported yet");
+    }
+    if config.devices.is_empty() {
+        return Ok(None);
+    }
+    let mut b = globset::GlobSetBuilder::new();
+    for (i, d) in config.devices.iter().enumerate() {
+        let d = d.strip_prefix("/dev/").unwrap_or(d);
+        b.add(globset::Glob::new(d).with_context(|| format!("devices[{i}]"))?);
+    }
+    Ok(Some(b.build()?))
 }
 
 impl DiskIo {
     /// Check the config.
     pub fn new(config: Config) -> Result<Self> {
-        if !config.name_templates.is_empty() {
-            bail!("name_templates: not supported yet");
-        }
-        let devices = if config.devices.is_empty() {
-            None
-        } else {
-            let mut b = globset::GlobSetBuilder::new();
-            for (i, d) in config.devices.iter().enumerate() {
-                let d = d.strip_prefix("/dev/").unwrap_or(d);
-                b.add(globset::Glob::new(d).with_context(|| format!("devices[{i}]"))?);
-            }
-            Some(b.build()?)
-        };
+        let devices = device_globs(&config)?;
         Ok(Self {
             config,
             devices,

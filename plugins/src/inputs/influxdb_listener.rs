@@ -33,6 +33,7 @@
 
 mod api;
 pub mod body;
+mod config;
 mod serve;
 mod write;
 
@@ -46,130 +47,81 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::routing::{any, get, post};
 use graft_core::{Batch, CallError, Input, MetricSink, PluginError};
-use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
-use crate::duration::{de_duration, de_size};
-
-/// `[[inputs.influxdb_listener]]` / `[[inputs.influxdb_v2_listener]]`
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// `service_address` (default `":8186"`, v2 `":8086"`): `host:port`;
-    /// `:port` listens on every interface.
-    #[serde(default)]
-    pub service_address: Option<String>,
-    /// `read_timeout` (default 10s; under 1s means the default, as in
-    /// Telegraf): reading one request's headers, and its body; also how
-    /// long an idle keep-alive connection stays open.
-    #[serde(default = "ten_seconds", deserialize_with = "de_duration")]
-    pub read_timeout: Duration,
-    /// `write_timeout` (default 10s; under 1s means the default): how long
-    /// an answer may wait for a peer that does not read it; then the
-    /// connection is closed.
-    #[serde(default = "ten_seconds", deserialize_with = "de_duration")]
-    pub write_timeout: Duration,
-    /// `max_body_size` (default 0 = 32 MiB).
-    #[serde(default, deserialize_with = "de_size")]
-    pub max_body_size: u64,
-    /// `max_line_size`: deprecated in Telegraf and ignored (lines have no
-    /// limit of their own).
-    #[serde(default, deserialize_with = "de_size")]
-    pub max_line_size: u64,
-    /// `max_connections` (default 256): open connections at most; one more
-    /// is closed at once and counted.
-    #[serde(default = "default_max_connections")]
-    pub max_connections: usize,
-    /// `max_tags` (default 1000): tags one line may have; a line with more
-    /// is a bad line, counted. InfluxDB 1.x's 64 KiB series key allows
-    /// about 16 000 at most.
-    #[serde(default = "default_max_tags")]
-    pub max_tags: usize,
-    /// `max_fields` (default 10000): fields one line may have; a line with
-    /// more is a bad line, counted.
-    #[serde(default = "default_max_fields")]
-    pub max_fields: usize,
-    /// `max_concurrent_writes` (default 8): write requests read and parsed
-    /// at once, which bounds the memory bodies take (each up to
-    /// `max_body_size`, twice with gzip); one more is answered 503 with
-    /// `Retry-After`, as InfluxDB 1.x's `max-concurrent-write-limit` does.
-    #[serde(default = "default_max_concurrent_writes")]
-    pub max_concurrent_writes: usize,
-    /// `basic_username`, `basic_password`.
-    #[serde(default)]
-    pub basic_username: String,
-    #[serde(default)]
-    pub basic_password: String,
-    /// `token`: require `Authorization: Token <token>`.
-    #[serde(default)]
-    pub token: String,
-    #[serde(default)]
-    pub database_tag: String,
-    #[serde(default)]
-    pub retention_policy_tag: String,
-    #[serde(default)]
-    pub bucket_tag: String,
-    /// `max_undelivered_metrics` (default 0 = no limit).
-    #[serde(default)]
-    pub max_undelivered_metrics: u64,
-    /// `parser_type`: Telegraf's choice of parser; graft has one.
-    #[serde(default)]
-    pub parser_type: Option<String>,
-    /// TLS (`tls_cert`, `tls_key`, `tls_allowed_cacerts`): refused for now.
-    #[serde(default)]
-    pub tls_cert: Option<String>,
-    #[serde(default)]
-    pub tls_key: Option<String>,
-    #[serde(default)]
-    pub tls_allowed_cacerts: Option<Vec<String>>,
-}
-
-fn ten_seconds() -> Duration {
-    Duration::from_secs(10)
-}
-
-/// As Telegraf: a timeout under a second (0 included) means the default.
-fn at_least_a_second(d: Duration) -> Duration {
-    if d < Duration::from_secs(1) {
-        ten_seconds()
-    } else {
-        d
-    }
-}
-
-fn default_max_connections() -> usize {
-    256
-}
-
-fn default_max_tags() -> usize {
-    1000
-}
-
-fn default_max_fields() -> usize {
-    10_000
-}
-
-fn default_max_concurrent_writes() -> usize {
-    8
-}
-
-const DEFAULT_MAX_BODY: u64 = 32 << 20;
+use crate::builtin::{self, Builtin};
+pub use config::Config;
+use config::{DEFAULT_MAX_BODY, at_least_a_second};
 
 /// Build `inputs.influxdb_listener` (default port 8186).
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
-    Ok(Box::new(Listener::new(
-        crate::config::parse(table)?,
-        ":8186",
-    )?))
+    builtin::build::<Listener>(table)
 }
 
 /// Build `inputs.influxdb_v2_listener` (default port 8086).
 pub fn build_v2(table: toml::Table) -> Result<Box<dyn Input>> {
-    Ok(Box::new(Listener::new(
-        crate::config::parse(table)?,
-        ":8086",
-    )?))
+    builtin::build::<ListenerV2>(table)
+}
+
+/// `inputs.influxdb_listener`: the listener on port 8186 by default.
+impl Builtin for Listener {
+    const NAME: &'static str = "influxdb_listener";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    fn validate(config: &Config) -> Result<()> {
+        check(config)
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(Listener::new(config, ":8186")?))
+    }
+}
+
+/// `inputs.influxdb_v2_listener`: the same listener, on port 8086 by
+/// default.
+pub struct ListenerV2;
+
+impl Builtin for ListenerV2 {
+    const NAME: &'static str = "influxdb_v2_listener";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    fn validate(config: &Config) -> Result<()> {
+        check(config)
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(Listener::new(config, ":8086")?))
+    }
+}
+
+/// What the types cannot say: supported options, limits above zero, keys
+/// set together.
+fn check(config: &Config) -> Result<()> {
+    if config.tls_cert.is_some() || config.tls_key.is_some() || config.tls_allowed_cacerts.is_some()
+    {
+        bail!(
+            "tls_cert/tls_key/tls_allowed_cacerts: TLS is not supported by this listener yet; put a TLS-terminating proxy in front"
+        );
+    }
+    if config.max_connections == 0 {
+        bail!("max_connections: must be at least 1");
+    }
+    if config.max_concurrent_writes == 0 {
+        bail!("max_concurrent_writes: must be at least 1");
+    }
+    if config.basic_username.is_empty() != config.basic_password.is_empty() {
+        bail!("basic_username and basic_password: set both or neither");
+    }
+    if let Some(p) = &config.parser_type
+        && !matches!(p.as_str(), "internal" | "upstream")
+    {
+        bail!("parser_type: {p:?} is not one of \"internal\", \"upstream\"");
+    }
+    Ok(())
 }
 
 /// The listener.
@@ -224,28 +176,7 @@ struct WriteCounters {
 impl Listener {
     /// Check the config; nothing is bound until `start`.
     pub fn new(config: Config, default_address: &str) -> Result<Self> {
-        if config.tls_cert.is_some()
-            || config.tls_key.is_some()
-            || config.tls_allowed_cacerts.is_some()
-        {
-            bail!(
-                "tls_cert/tls_key/tls_allowed_cacerts: TLS is not supported by this listener yet; put a TLS-terminating proxy in front"
-            );
-        }
-        if config.max_connections == 0 {
-            bail!("max_connections: must be at least 1");
-        }
-        if config.max_concurrent_writes == 0 {
-            bail!("max_concurrent_writes: must be at least 1");
-        }
-        if config.basic_username.is_empty() != config.basic_password.is_empty() {
-            bail!("basic_username and basic_password: set both or neither");
-        }
-        if let Some(p) = &config.parser_type
-            && !matches!(p.as_str(), "internal" | "upstream")
-        {
-            bail!("parser_type: {p:?} is not one of \"internal\", \"upstream\"");
-        }
+        check(&config)?;
         let address = config
             .service_address
             .clone()
@@ -347,9 +278,8 @@ impl Input for Listener {
             counters: accept_counters,
         };
         let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(serve::serve(accept, rx, STOP_GRACE));
+        let task = tokio::spawn(serve::serve(accept, rx, STOP_GRACE).in_current_span());
         tracing::info!(
-            plugin = PLUGIN,
             address = %self.local.map_or(self.address.clone(), |a| a.to_string()),
             max_connections = self.max_connections,
             "listening"
@@ -369,9 +299,6 @@ impl Input for Listener {
         }
     }
 }
-
-/// The name in log lines.
-const PLUGIN: &str = "inputs.influxdb_listener";
 
 /// How long `stop` lets requests in flight finish.
 const STOP_GRACE: Duration = Duration::from_secs(5);

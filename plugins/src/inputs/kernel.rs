@@ -8,6 +8,7 @@ use graft_core::{Batch, BatchBuilder, CallError, Input};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read, sys_path};
+use crate::builtin::{self, Builtin};
 
 /// `[[inputs.kernel]]`
 #[derive(Debug, Default, Deserialize)]
@@ -26,8 +27,26 @@ pub struct Kernel {
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
-    let config: Config = crate::config::parse(table)?;
-    Ok(Box::new(Kernel::new(&config)?))
+    builtin::build::<Kernel>(table)
+}
+
+impl Builtin for Kernel {
+    const NAME: &'static str = "kernel";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    fn validate(config: &Config) -> Result<()> {
+        for (i, c) in config.collect.iter().enumerate() {
+            if c != "ksm" && c != "psi" {
+                bail!("collect[{i}]: {c:?} is not \"ksm\" or \"psi\"");
+            }
+        }
+        Ok(())
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(Kernel::new(&config)?))
+    }
 }
 
 const KSM_FILES: &[&str] = &[
@@ -51,11 +70,7 @@ const KSM_FILES: &[&str] = &[
 impl Kernel {
     /// Check the config.
     pub fn new(config: &Config) -> Result<Self> {
-        for (i, c) in config.collect.iter().enumerate() {
-            if c != "ksm" && c != "psi" {
-                bail!("collect[{i}]: {c:?} is not \"ksm\" or \"psi\"");
-            }
-        }
+        <Self as Builtin>::validate(config)?;
         Ok(Self {
             ksm: config.collect.iter().any(|c| c == "ksm"),
             psi: config.collect.iter().any(|c| c == "psi"),

@@ -9,6 +9,8 @@ use async_trait::async_trait;
 use graft_core::{Batch, BatchBuilder, CallError, Input};
 use serde::Deserialize;
 
+use crate::builtin::{self, Builtin};
+
 /// `[[inputs.mem]]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,8 +29,17 @@ pub struct Mem {
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
-    let config: Config = crate::config::parse(table)?;
-    Ok(Box::new(Mem::new(config)))
+    builtin::build::<Mem>(table)
+}
+
+impl Builtin for Mem {
+    const NAME: &'static str = "mem";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    fn build(config: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(Mem::new(config)))
+    }
 }
 
 impl Mem {

@@ -15,30 +15,40 @@
 //! (logged and counted); later failures of the same outage are quiet; the
 //! recovery is logged. Each gather tries to connect again.
 
-use std::collections::BTreeMap;
+mod address;
+mod row;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
 use graft_core::{Batch, BatchBuilder, CallError, Input, PluginError};
 use serde::Deserialize;
-use tokio_postgres::types::{FromSql, Type};
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, NoTls};
+use tracing::Instrument;
 
+use crate::builtin::{self, Builtin};
 use crate::duration::de_duration;
+use address::Address;
+use row::{add_fields, cell_text};
 
 /// `[[inputs.postgresql]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `address`: `postgres://user@host:port/db?...` or `host=... user=...`
     /// (default `host=localhost sslmode=disable`).
     #[serde(default)]
     pub address: String,
+    /// `outputaddress` (default: the address without secrets): the `server`
+    /// tag.
     #[serde(default)]
     pub outputaddress: String,
+    /// `databases` (default: all): only these databases of `pg_stat_database`.
     #[serde(default)]
     pub databases: Vec<String>,
+    /// `ignored_databases` (default none): every database but these (not with
+    /// `databases`).
     #[serde(default)]
     pub ignored_databases: Vec<String>,
     /// `max_lifetime` (default 0 = forever): reconnect after this long.
@@ -47,8 +57,10 @@ pub struct Config {
     /// Accepted for Telegraf configs (graft keeps one connection).
     #[serde(default = "yes")]
     pub prepared_statements: bool,
+    /// `max_idle` (default 0): accepted for Telegraf configs, without effect.
     #[serde(default)]
     pub max_idle: u32,
+    /// `max_open` (default 0): accepted for Telegraf configs, without effect.
     #[serde(default)]
     pub max_open: u32,
     /// `[[inputs.postgresql.query]]`: custom queries.
@@ -64,6 +76,7 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct QueryConfig {
+    /// `sqlquery` (required): the query; each row becomes a metric.
     pub sqlquery: String,
     /// `measurement` (default `postgresql`).
     #[serde(default)]
@@ -78,6 +91,7 @@ pub struct QueryConfig {
     /// (`server_version_num / 100`, so 1500 is 15.0, 901 is 9.1).
     #[serde(default)]
     pub version: i64,
+    /// `min_version` (default 0): the same as `version`.
     #[serde(default)]
     pub min_version: i64,
     /// `max_version`: run only on servers below this version.
@@ -87,56 +101,22 @@ pub struct QueryConfig {
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
-    let c: Config = crate::config::parse(table)?;
-    Ok(Box::new(Postgresql::new(c)?))
+    builtin::build::<Postgresql>(table)
 }
 
-/// The address as key=value pairs.
-fn address_pairs(address: &str) -> Result<BTreeMap<String, String>> {
-    let mut pairs = BTreeMap::new();
-    if let Some(rest) = address
-        .strip_prefix("postgres://")
-        .or_else(|| address.strip_prefix("postgresql://"))
-    {
-        let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let (auth, hostpart) = match main.rsplit_once('@') {
-            Some((a, h)) => (Some(a), h),
-            None => (None, main),
-        };
-        if let Some(a) = auth {
-            let (u, p) = a.split_once(':').unwrap_or((a, ""));
-            pairs.insert("user".into(), u.to_owned());
-            if !p.is_empty() {
-                pairs.insert("password".into(), p.to_owned());
-            }
-        }
-        let (hostport, db) = hostpart.split_once('/').unwrap_or((hostpart, ""));
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => (h, Some(p)),
-            _ => (hostport, None),
-        };
-        if !host.is_empty() {
-            pairs.insert("host".into(), host.trim_matches(['[', ']']).to_owned());
-        }
-        if let Some(p) = port {
-            pairs.insert("port".into(), p.to_owned());
-        }
-        if !db.is_empty() {
-            pairs.insert("dbname".into(), db.to_owned());
-        }
-        for kv in query.split('&').filter(|s| !s.is_empty()) {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            pairs.insert(k.to_owned(), v.to_owned());
-        }
-    } else {
-        for word in address.split_whitespace() {
-            let Some((k, v)) = word.split_once('=') else {
-                bail!("address: {word:?} is not key=value");
-            };
-            pairs.insert(k.to_owned(), v.trim_matches('\'').to_owned());
-        }
+impl Builtin for Postgresql {
+    const NAME: &'static str = "postgresql";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    /// Everything [`Postgresql::new`] checks; it only parses, never connects.
+    fn validate(config: &Config) -> Result<()> {
+        Postgresql::new(config.clone()).map(drop)
     }
-    Ok(pairs)
+
+    fn build(config: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(Postgresql::new(config)?))
+    }
 }
 
 /// The PostgreSQL input.
@@ -157,48 +137,11 @@ impl Postgresql {
         if !c.databases.is_empty() && !c.ignored_databases.is_empty() {
             bail!("databases and ignored_databases: set one or the other");
         }
-        let address = if c.address.is_empty() {
-            "host=localhost sslmode=disable".to_owned()
-        } else {
-            c.address.clone()
-        };
-        let pairs = address_pairs(&address)?;
-        match pairs.get("sslmode").map(String::as_str) {
-            None | Some("disable" | "allow" | "prefer") => {}
-            Some(other) => bail!(
-                "address: sslmode={other} is not supported yet (graft connects without TLS); use sslmode=disable or prefer"
-            ),
-        }
-        let server = if c.outputaddress.is_empty() {
-            pairs
-                .iter()
-                .filter(|(k, _)| {
-                    !matches!(
-                        k.as_str(),
-                        "password" | "sslcert" | "sslkey" | "sslmode" | "sslrootcert"
-                    )
-                })
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        } else {
-            c.outputaddress.clone()
-        };
-        // tokio-postgres takes key=value; TLS is off ("prefer" falls back).
-        let connect = pairs
-            .iter()
-            .filter(|(k, _)| k.as_str() != "sslmode")
-            .map(|(k, v)| format!("{k}='{}'", v.replace('\\', "\\\\").replace('\'', "\\'")))
-            .collect::<Vec<_>>()
-            .join(" ");
-        connect
-            .parse::<tokio_postgres::Config>()
-            .map_err(|e| anyhow::anyhow!("address: {e}"))?;
-        let dbname = pairs
-            .get("dbname")
-            .or_else(|| pairs.get("user"))
-            .cloned()
-            .unwrap_or_else(|| "postgres".into());
+        let Address {
+            connect,
+            server,
+            dbname,
+        } = address::resolve(&c.address, &c.outputaddress)?;
         for (i, q) in c.query.iter().enumerate() {
             if q.sqlquery.trim().is_empty() {
                 bail!("query[{i}].sqlquery: must not be empty");
@@ -227,11 +170,17 @@ impl Postgresql {
         if stale {
             self.client = None;
             let (client, connection) = tokio_postgres::connect(&self.connect, NoTls).await?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(plugin = "inputs.postgresql", "connection ended: {e}");
+            tokio::spawn(
+                async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(
+                            error = %e,
+                            "connection to the server ended; the next gather reconnects"
+                        );
+                    }
                 }
-            });
+                .in_current_span(),
+            );
             let version: i32 = client
                 .query_one("SELECT current_setting('server_version_num')::int", &[])
                 .await?
@@ -336,90 +285,6 @@ impl Postgresql {
     }
 }
 
-/// A cell as text, for tags.
-fn cell_text(row: &Row, i: usize) -> Option<String> {
-    match cell(row, i)? {
-        Cell::Int(v) => Some(v.to_string()),
-        Cell::Float(v) => Some(v.to_string()),
-        Cell::Bool(v) => Some(v.to_string()),
-        Cell::Text(v) => Some(v),
-    }
-}
-
-enum Cell {
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Text(String),
-}
-
-/// PostgreSQL's binary NUMERIC, as a float.
-struct Numeric(f64);
-
-impl<'a> FromSql<'a> for Numeric {
-    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        if raw.len() < 8 {
-            return Err("short numeric".into());
-        }
-        let word = |i: usize| i16::from_be_bytes([raw[i], raw[i + 1]]);
-        let (ndigits, weight, sign) = (
-            word(0) as usize,
-            word(2),
-            u16::from_be_bytes([raw[4], raw[5]]),
-        );
-        if sign == 0xC000 {
-            return Ok(Numeric(f64::NAN));
-        }
-        let mut v = 0f64;
-        for k in 0..ndigits {
-            let at = 8 + 2 * k;
-            if at + 1 >= raw.len() {
-                return Err("short numeric".into());
-            }
-            v += f64::from(word(at)) * 10000f64.powi(i32::from(weight) - k as i32);
-        }
-        Ok(Numeric(if sign == 0x4000 { -v } else { v }))
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::NUMERIC
-    }
-}
-
-fn cell(row: &Row, i: usize) -> Option<Cell> {
-    let ty = row.columns()[i].type_().clone();
-    Some(match ty {
-        Type::INT2 => Cell::Int(i64::from(row.try_get::<_, Option<i16>>(i).ok()??)),
-        Type::INT4 => Cell::Int(i64::from(row.try_get::<_, Option<i32>>(i).ok()??)),
-        Type::INT8 => Cell::Int(row.try_get::<_, Option<i64>>(i).ok()??),
-        Type::OID => Cell::Int(i64::from(row.try_get::<_, Option<u32>>(i).ok()??)),
-        Type::FLOAT4 => Cell::Float(f64::from(row.try_get::<_, Option<f32>>(i).ok()??)),
-        Type::FLOAT8 => Cell::Float(row.try_get::<_, Option<f64>>(i).ok()??),
-        Type::NUMERIC => Cell::Float(row.try_get::<_, Option<Numeric>>(i).ok()??.0),
-        Type::BOOL => Cell::Bool(row.try_get::<_, Option<bool>>(i).ok()??),
-        Type::TEXT | Type::NAME | Type::VARCHAR | Type::BPCHAR | Type::CHAR => {
-            Cell::Text(row.try_get::<_, Option<String>>(i).ok()??)
-        }
-        _ => return None, // timestamps, intervals, arrays...: skipped as Telegraf does
-    })
-}
-
-fn add_fields(m: &mut graft_core::MetricBuilder<'_>, row: &Row, skip: &[&str]) {
-    for (i, col) in row.columns().iter().enumerate() {
-        let name = col.name();
-        if name == "stats_reset" || skip.contains(&name) {
-            continue;
-        }
-        match cell(row, i) {
-            Some(Cell::Int(v)) => m.field(name, v),
-            Some(Cell::Float(v)) => m.field(name, v),
-            Some(Cell::Bool(v)) => m.field(name, v),
-            Some(Cell::Text(v)) => m.field(name, graft_core::FieldRef::Str(&v)),
-            None => m,
-        };
-    }
-}
-
 #[async_trait]
 impl Input for Postgresql {
     async fn gather(&mut self) -> Result<Batch, CallError> {
@@ -428,11 +293,7 @@ impl Input for Postgresql {
         let error = match result {
             Ok(Ok(())) => {
                 if self.down {
-                    tracing::info!(
-                        plugin = "inputs.postgresql",
-                        "{}: reachable again",
-                        self.server
-                    );
+                    tracing::info!(server = %self.server, "server reachable again");
                     self.down = false;
                 }
                 return Ok(out.finish());
@@ -449,9 +310,9 @@ impl Input for Postgresql {
         self.client = None;
         if self.down {
             tracing::debug!(
-                plugin = "inputs.postgresql",
-                "{}: still failing: {error}",
-                self.server
+                server = %self.server,
+                %error,
+                "server still failing; nothing gathered, the next gather tries again"
             );
             return Ok(Batch::new());
         }

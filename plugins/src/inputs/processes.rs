@@ -9,6 +9,7 @@ use graft_core::{Batch, BatchBuilder, CallError, Input};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path};
+use crate::builtin::{self, Builtin};
 
 /// `[[inputs.processes]]` (`use_sudo` is for BSD and accepted for compatibility).
 #[derive(Debug, Default, Deserialize)]
@@ -24,8 +25,17 @@ pub struct Processes;
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
-    let _: Config = crate::config::parse(table)?;
-    Ok(Box::new(Processes))
+    builtin::build::<Processes>(table)
+}
+
+impl Builtin for Processes {
+    const NAME: &'static str = "processes";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    fn build(_: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(Processes))
+    }
 }
 
 /// Counts by state.

@@ -21,6 +21,7 @@
 //! the process-wide budget are refused and counted, and `read_timeout`
 //! closes idle connections; see [`crate::listener`].
 
+mod config;
 mod parser;
 mod server;
 #[cfg(test)]
@@ -32,138 +33,31 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use async_trait::async_trait;
 use graft_core::{Batch, BatchBuilder, CallError, Input, MetricSink, PluginError};
-use serde::Deserialize;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
-use crate::duration::{de_duration, de_size};
+use crate::builtin::{self, Builtin};
 use crate::graphite::Templates;
 use crate::listener::tcp::{self, TcpServe};
 use crate::listener::udp::{Datagrams, MAX_UDP_PAYLOAD};
 use crate::listener::{ConnectionBudget, LineFramer, ListenerStats};
+pub use config::Config;
 use parser::{Parser, State};
 use server::Shared;
 
-/// `[[inputs.statsd]]`
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// `protocol` (default `udp`): udp, udp4, udp6, tcp, tcp4, tcp6.
-    #[serde(default = "udp")]
-    pub protocol: String,
-    /// `service_address` (default `":8125"`).
-    #[serde(default = "default_address")]
-    pub service_address: String,
-    #[serde(default = "yes")]
-    pub delete_gauges: bool,
-    #[serde(default = "yes")]
-    pub delete_counters: bool,
-    #[serde(default = "yes")]
-    pub delete_sets: bool,
-    #[serde(default = "yes")]
-    pub delete_timings: bool,
-    /// `percentiles` (default 50, 90, 99, 99.9, 99.95, 100).
-    #[serde(default = "default_percentiles")]
-    pub percentiles: Vec<f64>,
-    /// `percentile_limit` (default 1000): samples kept per timing.
-    #[serde(default = "default_limit")]
-    pub percentile_limit: usize,
-    /// `metric_separator` (default `_`).
-    #[serde(default = "underscore")]
-    pub metric_separator: String,
-    #[serde(default)]
-    pub templates: Vec<String>,
-    /// `datadog_extensions`: read `|#tag:value,...`.
-    #[serde(default)]
-    pub datadog_extensions: bool,
-    /// `datadog_distributions`: accept the `d` type.
-    #[serde(default)]
-    pub datadog_distributions: bool,
-    /// `datadog_keep_container_tag`: keep `|c:<id>` as `container`.
-    #[serde(default)]
-    pub datadog_keep_container_tag: bool,
-    #[serde(default)]
-    pub float_counters: bool,
-    #[serde(default)]
-    pub float_timings: bool,
-    #[serde(default)]
-    pub float_sets: bool,
-    /// `max_ttl` (default 0 = forever): forget kept entries not updated.
-    #[serde(default, deserialize_with = "de_duration")]
-    pub max_ttl: Duration,
-    /// `max_tcp_connections` (default 250).
-    #[serde(default = "default_connections")]
-    pub max_tcp_connections: usize,
-    /// `max_line_size` (default 64 KiB): longer lines are dropped and
-    /// counted (graft's own option).
-    #[serde(default = "default_line", deserialize_with = "de_size")]
-    pub max_line_size: u64,
-    /// `read_timeout` (default 0 = never): close TCP connections idle this
-    /// long (graft's own option).
-    #[serde(default, deserialize_with = "de_duration")]
-    pub read_timeout: Duration,
-    /// Accepted for Telegraf configs, without effect in graft.
-    #[serde(default)]
-    pub tcp_keep_alive: bool,
-    #[serde(default, deserialize_with = "de_duration")]
-    pub tcp_keep_alive_period: Duration,
-    #[serde(default)]
-    pub allowed_pending_messages: usize,
-    #[serde(default)]
-    pub number_workers_threads: usize,
-    #[serde(default, deserialize_with = "de_size")]
-    pub udp_packet_size: u64,
-    #[serde(default, deserialize_with = "de_size")]
-    pub read_buffer_size: u64,
-    /// Deprecated in Telegraf: the same as `datadog_extensions`.
-    #[serde(default)]
-    pub parse_data_dog_tags: bool,
-}
-
-fn udp() -> String {
-    "udp".into()
-}
-fn default_address() -> String {
-    ":8125".into()
-}
-fn yes() -> bool {
-    true
-}
-fn default_percentiles() -> Vec<f64> {
-    vec![50.0, 90.0, 99.0, 99.9, 99.95, 100.0]
-}
-fn default_limit() -> usize {
-    1000
-}
-fn underscore() -> String {
-    "_".into()
-}
-fn default_connections() -> usize {
-    250
-}
-fn default_line() -> u64 {
-    64 << 10
-}
-
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
-    let c: Config = crate::config::parse(table)?;
-    Ok(Box::new(Statsd::new(c)?))
+    builtin::build::<Statsd>(table)
 }
 
-/// The StatsD input.
-pub struct Statsd {
-    config: Config,
-    parser: Arc<Parser>,
-    state: Arc<Mutex<State>>,
-    stop: Option<watch::Sender<bool>>,
-    tasks: JoinSet<()>,
-    local: Option<std::net::SocketAddr>,
-}
+impl Builtin for Statsd {
+    const NAME: &'static str = "statsd";
+    type Config = Config;
+    type Plugin = dyn Input;
 
-impl Statsd {
-    pub fn new(mut config: Config) -> Result<Self> {
+    fn validate(config: &Config) -> Result<()> {
         if !matches!(
             config.protocol.as_str(),
             "udp" | "udp4" | "udp6" | "tcp" | "tcp4" | "tcp6"
@@ -180,6 +74,27 @@ impl Statsd {
         if config.max_line_size == 0 || usize::try_from(config.max_line_size).is_err() {
             bail!("max_line_size: {} is out of range", config.max_line_size);
         }
+        Templates::new(&config.templates, &config.metric_separator).map(drop)
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(Statsd::new(config)?))
+    }
+}
+
+/// The StatsD input.
+pub struct Statsd {
+    config: Config,
+    parser: Arc<Parser>,
+    state: Arc<Mutex<State>>,
+    stop: Option<watch::Sender<bool>>,
+    tasks: JoinSet<()>,
+    local: Option<std::net::SocketAddr>,
+}
+
+impl Statsd {
+    pub fn new(mut config: Config) -> Result<Self> {
+        <Self as Builtin>::validate(&config)?;
         config.datadog_extensions |= config.parse_data_dog_tags;
         let parser = Parser {
             templates: Templates::new(&config.templates, &config.metric_separator)?,
@@ -362,21 +277,22 @@ impl Input for Statsd {
         if self.config.protocol.starts_with("udp") {
             let socket = UdpSocket::bind(&addr).await.map_err(bind)?;
             self.local = socket.local_addr().ok();
-            let socket = Datagrams::new(socket, MAX_UDP_PAYLOAD, "inputs.statsd", stats, rx);
-            self.tasks.spawn(server::udp(socket, shared));
+            let socket = Datagrams::new(socket, MAX_UDP_PAYLOAD, stats, rx);
+            self.tasks
+                .spawn(server::udp(socket, shared).in_current_span());
         } else {
             let listener = TcpListener::bind(&addr).await.map_err(bind)?;
             self.local = listener.local_addr().ok();
             let serve = TcpServe {
-                plugin: "inputs.statsd",
                 limiter: ConnectionBudget::global().limiter(self.config.max_tcp_connections.max(1)),
                 read_timeout: self.config.read_timeout,
                 stats,
                 stop: rx,
             };
-            self.tasks.spawn(tcp::serve(listener, serve, move |conn| {
+            let serve = tcp::serve(listener, serve, move |conn| {
                 server::tcp(conn, shared.clone())
-            }));
+            });
+            self.tasks.spawn(serve.in_current_span());
         }
         self.stop = Some(tx);
         Ok(())

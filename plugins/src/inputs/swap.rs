@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::mem::parse_meminfo;
 use super::{now_ns, proc_path, read};
+use crate::builtin::{self, Builtin};
 
 /// `[[inputs.swap]]` has no options.
 #[derive(Debug, Default, Deserialize)]
@@ -20,8 +21,17 @@ pub struct Swap;
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
-    let _: Config = crate::config::parse(table)?;
-    Ok(Box::new(Swap))
+    builtin::build::<Swap>(table)
+}
+
+impl Builtin for Swap {
+    const NAME: &'static str = "swap";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    fn build(_: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(Swap))
+    }
 }
 
 /// `key value` lines of `/proc/vmstat`.

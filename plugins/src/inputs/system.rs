@@ -12,6 +12,7 @@ use graft_core::{Batch, BatchBuilder, CallError, Input};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read, sys_path};
+use crate::builtin::{self, Builtin};
 
 /// `[[inputs.system]]`
 #[derive(Debug, Deserialize)]
@@ -31,13 +32,28 @@ pub struct System;
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
-    let config: Config = crate::config::parse(table)?;
-    for (i, inc) in config.include.iter().enumerate() {
-        if inc != "legacy" {
-            bail!("include[{i}]: {inc:?} is not supported yet; graft reports the \"legacy\" set");
+    builtin::build::<System>(table)
+}
+
+impl Builtin for System {
+    const NAME: &'static str = "system";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    fn validate(config: &Config) -> Result<()> {
+        for (i, inc) in config.include.iter().enumerate() {
+            if inc != "legacy" {
+                bail!(
+                    "include[{i}]: {inc:?} is not supported yet; graft reports the \"legacy\" set"
+                );
+            }
         }
+        Ok(())
     }
-    Ok(Box::new(System))
+
+    fn build(_: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(System))
+    }
 }
 
 /// Telegraf's uptime text: `"14 days, 11:07"`, `"1 day,  3:05"`, `" 3:05"`.

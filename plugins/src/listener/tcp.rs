@@ -1,7 +1,9 @@
 //! The TCP side: one accept loop that asks the listener's
 //! [`ConnectionLimiter`] for every connection (a refused one is closed at
 //! once and counted), and [`Connection`], a stream with the read timeout,
-//! the stop signal and once-per-connection logging of limit hits.
+//! the stop signal and once-per-connection logging of limit hits. Tasks
+//! run in the span the listener was started in (the host's span of the
+//! plugin instance), so log lines carry the plugin without naming it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,6 +13,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::budget::{ConnectionLimiter, ConnectionPermit, Refused};
 use super::stats::{Counter, ListenerStats};
@@ -21,8 +24,6 @@ const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// What the accept loop needs besides the socket.
 pub struct TcpServe {
-    /// The plugin, for log fields (`inputs.carbon`).
-    pub plugin: &'static str,
     /// The listener's claim on the process-wide budget.
     pub limiter: ConnectionLimiter,
     /// Close a connection idle this long (zero: never).
@@ -40,7 +41,6 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let TcpServe {
-        plugin,
         limiter,
         read_timeout,
         stats,
@@ -57,22 +57,21 @@ where
                         let conn = Connection {
                             stream,
                             peer,
-                            plugin,
                             read_timeout,
                             stats: stats.clone(),
                             stop: stop.clone(),
                             logged: Vec::new(),
                             _permit: permit,
                         };
-                        conns.spawn(handle(conn));
+                        conns.spawn(handle(conn).in_current_span());
                     }
                     Err(why) => {
                         drop(stream);
-                        refusals.count(plugin, local, peer, why, &stats);
+                        refusals.count(local, peer, why, &stats);
                     }
                 },
                 Err(e) => {
-                    tracing::warn!(plugin, error = %e, "accept failed; retrying in 100 ms");
+                    tracing::warn!(error = %e, "accept failed; retrying in 100 ms");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -94,7 +93,6 @@ struct Refusals {
 impl Refusals {
     fn count(
         &mut self,
-        plugin: &'static str,
         local: Option<SocketAddr>,
         peer: SocketAddr,
         why: Refused,
@@ -110,7 +108,6 @@ impl Refusals {
             .is_none_or(|t| t.elapsed() >= REFUSAL_LOG_EVERY)
         {
             tracing::warn!(
-                plugin,
                 listener = ?local,
                 %peer,
                 refused = self.since_log,
@@ -127,7 +124,6 @@ impl Refusals {
 pub struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
-    plugin: &'static str,
     read_timeout: Duration,
     stats: ListenerStats,
     stop: watch::Receiver<bool>,
@@ -169,8 +165,7 @@ impl Connection {
             None => {
                 self.stats.idle_timeouts.hit();
                 tracing::debug!(
-                    plugin = self.plugin,
-                    peer = %self.peer,
+                        peer = %self.peer,
                     ?timeout,
                     "connection idle past read_timeout; closed"
                 );
@@ -210,7 +205,6 @@ impl Connection {
         if !self.logged.contains(&limit) {
             self.logged.push(limit);
             tracing::warn!(
-                plugin = self.plugin,
                 peer = %self.peer,
                 limit,
                 max,
@@ -225,7 +219,6 @@ impl Connection {
         if !self.logged.contains(&"bad_frame") {
             self.logged.push("bad_frame");
             tracing::warn!(
-                plugin = self.plugin,
                 peer = %self.peer,
                 %error,
                 "frame refused; the connection goes on (further bad frames on it are counted, not logged)"

@@ -30,7 +30,6 @@ async fn echo_server(
     let (sink, _rx) = MetricSink::channel(1, Arc::new(|| 0));
     let (stop_tx, stop) = watch::channel(false);
     let serve = TcpServe {
-        plugin: "test",
         limiter: budget.limiter(max),
         read_timeout: timeout,
         stats: ListenerStats::for_sink(&sink),

@@ -17,7 +17,6 @@ pub struct Datagrams {
     socket: UdpSocket,
     buf: Vec<u8>,
     max: usize,
-    plugin: &'static str,
     stats: ListenerStats,
     stop: watch::Receiver<bool>,
     logged_oversize: bool,
@@ -29,7 +28,6 @@ impl Datagrams {
     pub fn new(
         socket: UdpSocket,
         max: usize,
-        plugin: &'static str,
         stats: ListenerStats,
         stop: watch::Receiver<bool>,
     ) -> Self {
@@ -40,7 +38,6 @@ impl Datagrams {
             // from one of exactly the maximum.
             buf: vec![0u8; max + 1],
             max,
-            plugin,
             stats,
             stop,
             logged_oversize: false,
@@ -66,7 +63,7 @@ impl Datagrams {
                 // this socket's ability to receive.
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
                 Err(e) => {
-                    tracing::warn!(plugin = self.plugin, error = %e, "UDP receive failed; listener stops");
+                    tracing::warn!(error = %e, "UDP receive failed; the listener stops");
                     return None;
                 }
             };
@@ -75,7 +72,6 @@ impl Datagrams {
                 if !self.logged_oversize {
                     self.logged_oversize = true;
                     tracing::warn!(
-                        plugin = self.plugin,
                         %peer,
                         max = self.max,
                         "datagram over the maximum size dropped (further ones are counted, not logged)"

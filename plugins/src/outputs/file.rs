@@ -11,6 +11,8 @@ use graft_core::lineproto::{Serializer, SerializerOptions};
 use graft_core::{Batch, CallError, Output, PluginError, WriteError};
 use serde::Deserialize;
 
+use crate::builtin::{self, Builtin};
+
 /// `[[outputs.file]]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,13 +62,15 @@ pub struct FileOutput {
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Output>> {
-    let config: Config = crate::config::parse(table)?;
-    Ok(Box::new(FileOutput::new(config)?))
+    builtin::build::<FileOutput>(table)
 }
 
-impl FileOutput {
-    /// Check the config; files are opened by `connect`.
-    pub fn new(config: Config) -> Result<Self> {
+impl Builtin for FileOutput {
+    const NAME: &'static str = "file";
+    type Config = Config;
+    type Plugin = dyn Output;
+
+    fn validate(config: &Config) -> Result<()> {
         if config.data_format != "influx" {
             bail!(
                 "data_format: {:?} is not supported yet; use \"influx\"",
@@ -76,6 +80,18 @@ impl FileOutput {
         if config.files.is_empty() {
             bail!("files: at least one target is needed (\"stdout\" or a path)");
         }
+        Ok(())
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Output>> {
+        Ok(Box::new(FileOutput::new(config)?))
+    }
+}
+
+impl FileOutput {
+    /// Check the config; files are opened by `connect`.
+    pub fn new(config: Config) -> Result<Self> {
+        <Self as Builtin>::validate(&config)?;
         let serializer = Serializer::new(SerializerOptions {
             sort_fields: config.influx_sort_fields,
             uint_support: config.influx_uint_support,
@@ -120,7 +136,7 @@ impl Output for FileOutput {
     async fn write(&mut self, batch: &Batch) -> Result<(), CallError<WriteError>> {
         self.buf.clear();
         for e in self.serializer.write_batch(batch, &mut self.buf) {
-            tracing::debug!(plugin = "outputs.file", "metric skipped: {e}");
+            tracing::debug!(error = %e, "metric left out of the output");
         }
         for target in &mut self.targets {
             let result = match target {

@@ -13,7 +13,7 @@
 //!   (1 s doubling to 30 s) passes; with no server to take a metric, the
 //!   metric is kept for the next flush.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
@@ -22,30 +22,44 @@ use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use crate::backoff::Backoff;
+use crate::builtin::{self, Builtin};
 use crate::duration::de_duration;
 use crate::graphite::pickle;
 use crate::graphite::ring::Ring;
 use crate::graphite::serialize::{Options, Point, SanitizeMode, Scratch, Serializer, push_line};
 
 /// `[[outputs.graphite]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `servers` (default `["localhost:2003"]`): `host:port` or
+    /// `host:port:instance`.
     #[serde(default = "default_servers")]
     pub servers: Vec<String>,
+    /// `prefix` (default none): put before every path.
     #[serde(default)]
     pub prefix: String,
+    /// `template` (default `"host.tags.measurement.field"`): the path of every
+    /// metric no `templates` entry matches.
     #[serde(default)]
     pub template: String,
+    /// `templates` (default none): `"glob template"` entries, picked by
+    /// measurement.
     #[serde(default)]
     pub templates: Vec<String>,
+    /// `graphite_tag_support` (default false): tags as Graphite tags
+    /// (`name;k=v`).
     #[serde(default)]
     pub graphite_tag_support: bool,
     /// `graphite_tag_sanitize_mode`: `strict` (default) or `compatible`.
     #[serde(default)]
     pub graphite_tag_sanitize_mode: String,
+    /// `graphite_separator` (default `"."`): joins the parts of a path.
     #[serde(default)]
     pub graphite_separator: String,
+    /// `graphite_strict_sanitize_regex` (default Telegraf's): the characters
+    /// strict sanitizing replaces.
     #[serde(default)]
     pub graphite_strict_sanitize_regex: Option<String>,
     /// `timeout` (default 2s): connecting and writing.
@@ -69,31 +83,53 @@ fn two_seconds() -> Duration {
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Output>> {
-    let config: Config = crate::config::parse(table)?;
-    Ok(Box::new(Graphite::new(config)?))
+    builtin::build::<Graphite>(table)
+}
+
+impl Builtin for Graphite {
+    const NAME: &'static str = "graphite";
+    type Config = Config;
+    type Plugin = dyn Output;
+
+    /// Everything [`Graphite::new`] checks; it connects to nothing.
+    fn validate(config: &Config) -> Result<()> {
+        Graphite::new(config.clone()).map(drop)
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Output>> {
+        Ok(Box::new(Graphite::new(config)?))
+    }
 }
 
 struct Server {
     address: String,
     conn: Option<TcpStream>,
-    retry_at: Option<Instant>,
-    backoff: Duration,
+    /// 1 s after a failure, doubling to 30 s.
+    backoff: Backoff,
 }
 
 impl Server {
-    fn available(&self) -> bool {
-        self.conn.is_some() || self.retry_at.is_none_or(|t| Instant::now() >= t)
+    fn new(address: String) -> Self {
+        Self {
+            address,
+            conn: None,
+            backoff: Backoff::exponential(Duration::from_secs(1), Duration::from_secs(30)),
+        }
     }
 
-    fn failed(&mut self, why: &str) {
+    fn available(&self) -> bool {
+        self.conn.is_some() || self.backoff.remaining().is_none()
+    }
+
+    fn failed(&mut self, what: &str, error: &dyn std::fmt::Display) {
         self.conn = None;
-        self.backoff = (self.backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
-        self.retry_at = Some(Instant::now() + self.backoff);
+        let wait = self.backoff.fail();
         tracing::warn!(
-            plugin = "outputs.graphite",
-            "{}: {why}; next attempt in {}s",
-            self.address,
-            self.backoff.as_secs()
+            server = %self.address,
+            %error,
+            failed = what,
+            retry_in_seconds = wait.as_secs(),
+            "graphite server failed; skipping it until the next attempt"
         );
     }
 
@@ -114,11 +150,11 @@ impl Server {
                 true
             }
             Ok(Err(e)) => {
-                self.failed(&format!("cannot connect: {e}"));
+                self.failed("connect", &e);
                 false
             }
             Err(_) => {
-                self.failed("connect timed out");
+                self.failed("connect", &"timed out");
                 false
             }
         }
@@ -133,16 +169,15 @@ impl Server {
         };
         match tokio::time::timeout(timeout, c.write_all(data)).await {
             Ok(Ok(())) => {
-                self.backoff = Duration::ZERO;
-                self.retry_at = None;
+                self.backoff.succeed();
                 true
             }
             Ok(Err(e)) => {
-                self.failed(&format!("write failed: {e}"));
+                self.failed("write", &e);
                 false
             }
             Err(_) => {
-                self.failed("write timed out");
+                self.failed("write", &"timed out");
                 false
             }
         }
@@ -184,12 +219,7 @@ impl Graphite {
                 bail!("servers: {s:?} is not host:port or host:port:instance");
             }
             nodes.push((host.to_owned(), instance.map(str::to_owned)));
-            servers.push(Server {
-                address: format!("{host}:{port}"),
-                conn: None,
-                retry_at: None,
-                backoff: Duration::ZERO,
-            });
+            servers.push(Server::new(format!("{host}:{port}")));
         }
         let ring = match c.routing.as_str() {
             "" | "failover" => None,

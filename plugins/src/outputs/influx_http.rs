@@ -5,12 +5,13 @@
 //! (written, rejected, or kept for the next flush).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use graft_core::lineproto::Serializer;
 use graft_core::{Batch, CallError, WriteError};
 use rand::Rng;
 
+use crate::backoff::Backoff;
 use crate::http::ContentEncoding;
 
 /// How a server answered one request.
@@ -66,7 +67,7 @@ impl Body {
             match serializer.write_metric(batch.get(i as usize), &mut body.bytes) {
                 Ok(()) => body.starts.push((start, i)),
                 Err(e) => {
-                    tracing::debug!("metric not written: {e}");
+                    tracing::debug!(error = %e, "metric left out of the request and rejected");
                     rejected.push(i);
                 }
             }
@@ -164,11 +165,9 @@ pub struct Writer<E> {
     pub encoding: ContentEncoding,
     pub serializer: Serializer,
     pub endpoint: E,
-    /// Name used in logs (`outputs.influxdb`).
-    pub name: &'static str,
-    /// Throttled until then (429/503).
-    retry_at: Option<Instant>,
-    throttled: u32,
+    /// Throttles in a row (429/503) and when the next write may go:
+    /// n²/40 s after the n-th, at most 60 s, or longer if the server asks.
+    throttle: Backoff,
 }
 
 impl<E: Endpoint> Writer<E> {
@@ -178,7 +177,6 @@ impl<E: Endpoint> Writer<E> {
         encoding: ContentEncoding,
         serializer: Serializer,
         endpoint: E,
-        name: &'static str,
     ) -> Self {
         Self {
             client,
@@ -186,9 +184,7 @@ impl<E: Endpoint> Writer<E> {
             encoding,
             serializer,
             endpoint,
-            name,
-            retry_at: None,
-            throttled: 0,
+            throttle: Backoff::quadratic(Duration::from_millis(25), Duration::from_secs(60)),
         }
     }
 
@@ -198,14 +194,11 @@ impl<E: Endpoint> Writer<E> {
         batch: &Batch,
         target_of: impl Fn(graft_core::MetricRef<'_>) -> String,
     ) -> Result<(), CallError<WriteError>> {
-        if let Some(at) = self.retry_at {
-            let now = Instant::now();
-            if now < at {
-                return Err(CallError::Returned(WriteError::Retry(format!(
-                    "throttled by the server; next attempt in {:.1}s",
-                    (at - now).as_secs_f64()
-                ))));
-            }
+        if let Some(left) = self.throttle.remaining() {
+            return Err(CallError::Returned(WriteError::Retry(format!(
+                "throttled by the server; next attempt in {:.1}s",
+                left.as_secs_f64()
+            ))));
         }
         let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
         for m in batch.iter() {
@@ -237,7 +230,7 @@ impl<E: Endpoint> Writer<E> {
             }
             match self.post(target, &body).await {
                 Reply::Written => {
-                    self.throttled = 0;
+                    self.throttle.succeed();
                     tally.accepted.extend(body.rows());
                 }
                 Reply::TooLarge if body.starts.len() == 1 => {
@@ -251,9 +244,8 @@ impl<E: Endpoint> Writer<E> {
                     let rows = body.rows();
                     let (a, b) = rows.split_at(rows.len() / 2);
                     tracing::debug!(
-                        plugin = self.name,
-                        "request too large; sending {} metrics in two halves",
-                        rows.len()
+                        metrics = rows.len(),
+                        "request too large for the server; sending it again in two halves"
                     );
                     let mut none = Vec::new();
                     // Second half pushed first: halves go out in order.
@@ -265,8 +257,12 @@ impl<E: Endpoint> Writer<E> {
                     dropped,
                     message,
                 } => {
-                    self.throttled = 0;
-                    tracing::warn!(plugin = self.name, "partial write to {target:?}: {message}");
+                    self.throttle.succeed();
+                    tracing::warn!(
+                        destination = ?target,
+                        %message,
+                        "partial write: the lines the server refused are rejected, the rest are written"
+                    );
                     tally.note(format!("partial write: {message}"));
                     let mut bad: Vec<u32> =
                         bad_lines.iter().filter_map(|l| body.find_line(l)).collect();
@@ -285,9 +281,10 @@ impl<E: Endpoint> Writer<E> {
                 }
                 Reply::Reject(message) => {
                     tracing::error!(
-                        plugin = self.name,
-                        "{} metrics for {target:?} rejected and dropped: {message}",
-                        body.starts.len()
+                        metrics = body.starts.len(),
+                        destination = ?target,
+                        %message,
+                        "metrics rejected by the server and dropped"
                     );
                     tally.note(message);
                     tally.rejected.extend(body.rows());
@@ -300,21 +297,16 @@ impl<E: Endpoint> Writer<E> {
                     message,
                     retry_after,
                 } => {
-                    self.throttled += 1;
-                    let backoff = Duration::from_secs_f64(
-                        (f64::from(self.throttled).powi(2) / 40.0).min(60.0),
-                    );
                     let asked = match retry_after {
                         Some(Ok(d)) => d.min(Duration::from_secs(600)),
                         Some(Err(())) => Duration::from_secs(10),
                         None => Duration::ZERO,
                     };
-                    let wait = backoff.max(asked);
-                    self.retry_at = Some(Instant::now() + wait);
+                    let wait = self.throttle.fail_at_least(asked);
                     tracing::warn!(
-                        plugin = self.name,
-                        "server is throttling ({message}); waiting {:.1}s before the next write",
-                        wait.as_secs_f64()
+                        %message,
+                        wait_seconds = wait.as_secs_f64(),
+                        "server is throttling; the metrics are kept and the next write waits"
                     );
                     tally.note(format!("throttled: {message}"));
                     tally.stop = true;
@@ -347,7 +339,11 @@ impl<E: Endpoint> Writer<E> {
             }
             match reply {
                 Reply::Unavailable(m) => {
-                    tracing::warn!(plugin = self.name, "{url}: {m}");
+                    tracing::warn!(
+                        %url,
+                        error = %m,
+                        "write failed at this URL; the next URL is tried, else the metrics are kept"
+                    );
                     last = Reply::Unavailable(format!("{url}: {m}"));
                 }
                 other => return other,

@@ -7,10 +7,6 @@
 //! the metrics (fix the token and they go out); other 4xx reject; other 5xx
 //! and network errors keep them for the next flush.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::time::Duration;
-
 use anyhow::{Result, bail};
 use async_trait::async_trait;
 use graft_core::lineproto::{Serializer, SerializerOptions};
@@ -18,13 +14,17 @@ use graft_core::{Batch, CallError, Output, WriteError};
 use serde::Deserialize;
 
 use super::influx_http::{Endpoint, Reply, Writer};
-use crate::duration::de_duration;
-use crate::http::{self, ClientOptions, ContentEncoding, TlsOptions};
+use crate::builtin::{self, Builtin};
+use crate::http::{self, WithHttpClient};
 
-/// `[[outputs.influxdb_v2]]`
-#[derive(Debug, Deserialize)]
+/// `[[outputs.influxdb_v2]]`: its own keys and the HTTP client's
+/// ([`crate::http::ClientConfig`]).
+pub type Config = WithHttpClient<Options>;
+
+/// The keys of `[[outputs.influxdb_v2]]` besides the HTTP client's.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub struct Options {
     /// `urls` (default `["http://localhost:8086"]`).
     #[serde(default)]
     pub urls: Vec<String>,
@@ -34,47 +34,50 @@ pub struct Config {
     /// `organization`, `bucket`.
     #[serde(default)]
     pub organization: String,
+    /// `bucket` (required unless `bucket_tag`): where metrics go.
     #[serde(default)]
     pub bucket: String,
     /// `bucket_tag`, `exclude_bucket_tag`: route by a tag's value.
     #[serde(default)]
     pub bucket_tag: String,
+    /// `exclude_bucket_tag` (default false): leave that tag out of what is
+    /// written.
     #[serde(default)]
     pub exclude_bucket_tag: bool,
-    /// `timeout` (default 5s).
-    #[serde(default = "default_timeout", deserialize_with = "de_duration")]
-    pub timeout: Duration,
-    #[serde(default)]
-    pub http_headers: BTreeMap<String, String>,
-    #[serde(default)]
-    pub http_proxy: Option<String>,
-    #[serde(default = "http::default_user_agent")]
-    pub user_agent: String,
-    /// `content_encoding` (default `"gzip"`, or `"identity"`).
-    #[serde(default)]
-    pub content_encoding: String,
+    /// `influx_uint_support`, `influx_omit_timestamp` (default false).
     #[serde(default)]
     pub influx_uint_support: bool,
+    /// `influx_omit_timestamp` (default false): let the server stamp the time.
     #[serde(default)]
     pub influx_omit_timestamp: bool,
-    #[serde(default)]
-    pub tls_ca: Option<PathBuf>,
-    #[serde(default)]
-    pub tls_cert: Option<PathBuf>,
-    #[serde(default)]
-    pub tls_key: Option<PathBuf>,
-    #[serde(default)]
-    pub insecure_skip_verify: bool,
-}
-
-fn default_timeout() -> Duration {
-    Duration::from_secs(5)
 }
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Output>> {
-    let config: Config = crate::config::parse(table)?;
-    Ok(Box::new(InfluxDbV2::new(config)?))
+    builtin::build::<InfluxDbV2>(table)
+}
+
+impl Builtin for InfluxDbV2 {
+    const NAME: &'static str = "influxdb_v2";
+    type Config = Config;
+    type Plugin = dyn Output;
+
+    fn validate(config: &Config) -> Result<()> {
+        config.http.validate()?;
+        for u in &config.own.urls {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                bail!("urls: {u:?} is not an http:// or https:// URL");
+            }
+        }
+        if config.own.bucket.is_empty() && config.own.bucket_tag.is_empty() {
+            bail!("bucket: set a bucket (or bucket_tag)");
+        }
+        Ok(())
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Output>> {
+        Ok(Box::new(InfluxDbV2::new(config)?))
+    }
 }
 
 /// The `influxdb_v2` output.
@@ -86,31 +89,14 @@ pub struct InfluxDbV2 {
 
 impl InfluxDbV2 {
     /// Check the config and build the HTTP client.
-    pub fn new(mut config: Config) -> Result<Self> {
+    pub fn new(config: Config) -> Result<Self> {
+        <Self as Builtin>::validate(&config)?;
+        let client = config.http.client()?;
+        let encoding = config.http.content_encoding;
+        let mut config = config.own;
         if config.urls.is_empty() {
             config.urls.push("http://localhost:8086".into());
         }
-        for u in &config.urls {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                bail!("urls: {u:?} is not an http:// or https:// URL");
-            }
-        }
-        if config.bucket.is_empty() && config.bucket_tag.is_empty() {
-            bail!("bucket: set a bucket (or bucket_tag)");
-        }
-        let encoding = ContentEncoding::parse(&config.content_encoding)?;
-        let client = http::client(&ClientOptions {
-            timeout: config.timeout,
-            user_agent: config.user_agent.clone(),
-            headers: config.http_headers.clone(),
-            http_proxy: config.http_proxy.clone(),
-            tls: TlsOptions {
-                ca: config.tls_ca.clone(),
-                cert: config.tls_cert.clone(),
-                key: config.tls_key.clone(),
-                insecure_skip_verify: config.insecure_skip_verify,
-            },
-        })?;
         let serializer = Serializer::new(SerializerOptions {
             uint_support: config.influx_uint_support,
             omit_timestamp: config.influx_omit_timestamp,
@@ -126,14 +112,7 @@ impl InfluxDbV2 {
             organization: config.organization,
         };
         Ok(Self {
-            writer: Writer::new(
-                client,
-                config.urls,
-                encoding,
-                serializer,
-                endpoint,
-                "outputs.influxdb_v2",
-            ),
+            writer: Writer::new(client, config.urls, encoding, serializer, endpoint),
             bucket: config.bucket,
             bucket_tag: config.bucket_tag,
         })

@@ -9,8 +9,10 @@ use anyhow::{Result, bail};
 use graft_core::{Batch, CallError, Processor};
 use serde::Deserialize;
 
+use crate::builtin::{self, Builtin};
+
 /// `[[processors.rename]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `replace` (default none): the renames, in order.
@@ -20,7 +22,7 @@ pub struct Config {
 
 /// `[[processors.rename.replace]]`: exactly one of `measurement`, `tag`,
 /// `field`, and `dest`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Replace {
     /// `measurement`: rename metrics of this name.
@@ -73,7 +75,21 @@ impl Rename {
 
 /// Build `processors.rename` from its table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Processor>> {
-    Ok(Box::new(Rename::new(crate::config::parse(table)?)?))
+    builtin::build::<Rename>(table)
+}
+
+impl Builtin for Rename {
+    const NAME: &'static str = "rename";
+    type Config = Config;
+    type Plugin = dyn Processor;
+
+    fn validate(config: &Config) -> Result<()> {
+        Rename::new(config.clone()).map(drop)
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Processor>> {
+        Ok(Box::new(Rename::new(config)?))
+    }
 }
 
 impl Processor for Rename {

@@ -18,7 +18,6 @@ const READ_CHUNK: usize = 16 << 10;
 
 /// What every receiving task shares.
 pub(super) struct Ctx {
-    pub name: &'static str,
     pub sink: MetricSink,
     pub format: Format,
     pub limits: Limits,
@@ -38,19 +37,14 @@ impl Ctx {
             Format::Influx => {
                 let errors = parse_into(line, Precision::Nanoseconds, now, out);
                 if let Some(e) = errors.first() {
-                    tracing::debug!(plugin = self.name, error = %e, "skipped a bad line");
+                    tracing::debug!(error = %e, "skipped a bad line");
                 }
                 errors.is_empty()
             }
             Format::Graphite(t) => match graphite::parse_line(line, now, t, out) {
                 Ok(()) => true,
                 Err(e) => {
-                    tracing::debug!(
-                        plugin = self.name,
-                        line = cut(line),
-                        error = e,
-                        "skipped a bad line"
-                    );
+                    tracing::debug!(line = cut(line), error = e, "skipped a bad line");
                     false
                 }
             },
@@ -228,7 +222,7 @@ fn points(v: &pickle::Value) -> usize {
 fn add_pickled(v: &pickle::Value, ctx: &Ctx, out: &mut BatchBuilder) -> u64 {
     use pickle::Value as V;
     let (V::List(items) | V::Tuple(items)) = v else {
-        tracing::debug!(plugin = ctx.name, "pickle frame is not a list of points");
+        tracing::debug!("pickle frame skipped: not a list of points");
         return 1;
     };
     let Format::Graphite(templates) = &ctx.format else {

@@ -21,6 +21,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::listener::{ConnectionBudget, Refused};
 
@@ -64,7 +65,6 @@ pub(super) async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Dur
                 // Out of file descriptors, most likely: wait a little
                 // instead of spinning.
                 tracing::warn!(
-                    plugin = super::PLUGIN,
                     error = %e,
                     "accepting a connection failed; retrying in 100 ms"
                 );
@@ -85,7 +85,6 @@ pub(super) async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Dur
                 if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                     last_refusal_log = Some(Instant::now());
                     tracing::warn!(
-                        plugin = super::PLUGIN,
                         %peer,
                         reason = %refused,
                         "connection refused (logged at most every 10 s)"
@@ -104,11 +103,14 @@ pub(super) async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Dur
         };
         let stop = stop.clone();
         let closed = closed_rx.clone();
-        tokio::spawn(async move {
-            conn.run(stream, stop).await;
-            drop(permit);
-            drop(closed);
-        });
+        tokio::spawn(
+            async move {
+                conn.run(stream, stop).await;
+                drop(permit);
+                drop(closed);
+            }
+            .in_current_span(),
+        );
     }
     drop(closed_rx);
     let _ = tokio::time::timeout(grace, closed_tx.closed()).await;
@@ -172,7 +174,6 @@ impl Connection {
         if progress.write_timed_out.load(Ordering::Relaxed) {
             self.counters.write_timeouts.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
-                plugin = super::PLUGIN,
                 peer = %self.peer,
                 write_timeout = ?self.write_timeout,
                 "connection closed: the peer did not read its answers within write_timeout"
@@ -190,12 +191,11 @@ impl Connection {
                 .header_timeouts
                 .fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
-            plugin = super::PLUGIN,
-                           peer = %self.peer,
-                           header_bytes = pending,
-                           read_timeout = ?self.read_timeout,
-                           "connection closed: request headers not complete within read_timeout"
-                       );
+                peer = %self.peer,
+                header_bytes = pending,
+                read_timeout = ?self.read_timeout,
+                "connection closed: request headers not complete within read_timeout"
+            );
         } else {
             self.counters.idle_timeouts.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(peer = %self.peer, "idle connection closed after read_timeout");

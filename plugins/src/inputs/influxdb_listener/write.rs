@@ -101,7 +101,6 @@ async fn write(
             .body_size_limit_hits
             .fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
-            plugin = super::PLUGIN,
             max_body_size = set.max_body,
             stage,
             "request refused: body larger than max_body_size"
@@ -143,7 +142,6 @@ async fn write(
         Err(_) => {
             s.counters.body_timeouts.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
-                plugin = super::PLUGIN,
                 read_timeout = ?set.read_timeout,
                 "request refused: body not read within read_timeout"
             );
@@ -245,7 +243,6 @@ fn too_many_writes(s: &Shared, api: Api) -> Response {
             .is_ok()
     {
         tracing::warn!(
-            plugin = super::PLUGIN,
             max_concurrent_writes = s.settings.max_concurrent_writes,
             "write refused with 503: max_concurrent_writes requests in progress (logged at most every 10 s)"
         );
@@ -276,13 +273,12 @@ fn count_bad_lines(s: &Shared, errors: &[ParseError], good: usize) {
         .fields_limit_hits
         .fetch_add(fields, Ordering::Relaxed);
     tracing::warn!(
-    plugin = super::PLUGIN,
-           bad_lines = errors.len(),
-           lines = errors.len() + good,
-           not_utf8 = kind(ParseErrorKind::NotUtf8),
-           tags_limit_hits = tags,
-           fields_limit_hits = fields,
-           first = %errors[0],
-           "lines that could not be parsed were skipped; the others were taken"
-       );
+        bad_lines = errors.len(),
+        lines = errors.len() + good,
+        not_utf8 = kind(ParseErrorKind::NotUtf8),
+        tags_limit_hits = tags,
+        fields_limit_hits = fields,
+        first = %errors[0],
+        "lines that could not be parsed were skipped; the others were taken"
+    );
 }

@@ -308,7 +308,6 @@ pub(super) fn ingest_line(p: &Parser, line: &[u8], state: &mut State) -> bool {
         Ok(()) => true,
         Err(e) => {
             tracing::debug!(
-                plugin = "inputs.statsd",
                 line = crate::listener::cut(line),
                 error = e,
                 "skipped a bad line"
