@@ -146,8 +146,8 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
 ];
 
 impl AgentConfig {
-    /// Apply the keys of one `[agent]` table. Telegraf keys graft accepts
-    /// without acting on them are logged once each.
+    /// Apply the keys of one `[agent]` table. Each Telegraf key graft
+    /// accepts without acting on it is logged as a warning.
     pub fn merge(&mut self, mut table: toml::Table) -> Result<(), ConfigError> {
         for key in ACCEPTED_WITHOUT_EFFECT {
             if table.remove(*key).is_some() {
@@ -211,7 +211,7 @@ impl AgentConfig {
             return Err(ConfigError::key(
                 "metric_buffer_limit",
                 format!(
-                    "metric_buffer_limit ({}) must be at least metric_batch_size ({})",
+                    "{} is less than metric_batch_size ({}): the buffer must hold a whole batch",
                     self.metric_buffer_limit, self.metric_batch_size
                 ),
             ));

@@ -183,62 +183,90 @@ impl PluginSection {
         })
     }
 
-    /// Take the options graft applies to inputs.
+    /// Take the options graft applies to inputs ([`InputOptions::take`]).
     pub fn input_options(&mut self) -> Result<InputOptions, ConfigError> {
-        let common = self.common()?;
-        let t: InputTable = self.options()?;
-        Ok(InputOptions {
-            common,
-            interval: t.interval.map(|d| d.0),
-            precision: t.precision.map(|d| d.0),
-            collection_jitter: t.collection_jitter.map(|d| d.0),
-            collection_offset: t.collection_offset.map(|d| d.0),
-            modifiers: self.modifiers()?,
-        })
+        InputOptions::take(self)
     }
 
     /// Take the options graft applies to processors.
     pub fn processor_options(&mut self) -> Result<ProcessorOptions, ConfigError> {
-        let t: ProcessorTable = self.options()?;
-        Ok(ProcessorOptions {
-            common: self.common()?,
-            order: t.order.unwrap_or(0),
-        })
+        ProcessorOptions::take(self)
     }
 
     /// Take the options graft applies to aggregators.
     pub fn aggregator_options(&mut self) -> Result<AggregatorOptions, ConfigError> {
-        let common = self.common()?;
-        let t: AggregatorTable = self.options()?;
-        Ok(AggregatorOptions {
-            common,
-            period: t.period.map_or(DEFAULT_PERIOD, |d| d.0),
-            drop_original: t.drop_original.unwrap_or(false),
-            modifiers: self.modifiers()?,
-        })
+        AggregatorOptions::take(self)
     }
 
     /// Take the options graft applies to outputs.
     pub fn output_options(&mut self) -> Result<OutputOptions, ConfigError> {
-        let common = self.common()?;
-        let t: OutputTable = self.options()?;
-        Ok(OutputOptions {
-            common,
-            flush_interval: t.flush_interval.map(|d| d.0),
-            flush_jitter: t.flush_jitter.map(|d| d.0),
-            metric_batch_size: t.metric_batch_size.map(|c| c.0),
-            metric_buffer_limit: t.metric_buffer_limit.map(|c| c.0),
-        })
+        OutputOptions::take(self)
     }
 
     /// Take the options graft applies to every plugin of this kind, and
     /// drop them: for checking a section without building it.
     pub fn take_kind_options(&mut self) -> Result<(), ConfigError> {
         match self.kind {
-            SectionKind::Input => self.input_options().map(drop),
-            SectionKind::Processor => self.processor_options().map(drop),
-            SectionKind::Aggregator => self.aggregator_options().map(drop),
-            SectionKind::Output => self.output_options().map(drop),
+            SectionKind::Input => InputOptions::take(self).map(drop),
+            SectionKind::Processor => ProcessorOptions::take(self).map(drop),
+            SectionKind::Aggregator => AggregatorOptions::take(self).map(drop),
+            SectionKind::Output => OutputOptions::take(self).map(drop),
         }
+    }
+}
+
+impl InputOptions {
+    /// Take the input options out of `section`; the error names the key.
+    pub fn take(section: &mut PluginSection) -> Result<Self, ConfigError> {
+        let common = section.common()?;
+        let t: InputTable = section.options()?;
+        Ok(Self {
+            common,
+            interval: t.interval.map(|d| d.0),
+            precision: t.precision.map(|d| d.0),
+            collection_jitter: t.collection_jitter.map(|d| d.0),
+            collection_offset: t.collection_offset.map(|d| d.0),
+            modifiers: section.modifiers()?,
+        })
+    }
+}
+
+impl ProcessorOptions {
+    /// Take the processor options out of `section`; the error names the key.
+    pub fn take(section: &mut PluginSection) -> Result<Self, ConfigError> {
+        let t: ProcessorTable = section.options()?;
+        Ok(Self {
+            common: section.common()?,
+            order: t.order.unwrap_or(0),
+        })
+    }
+}
+
+impl AggregatorOptions {
+    /// Take the aggregator options out of `section`; the error names the key.
+    pub fn take(section: &mut PluginSection) -> Result<Self, ConfigError> {
+        let common = section.common()?;
+        let t: AggregatorTable = section.options()?;
+        Ok(Self {
+            common,
+            period: t.period.map_or(DEFAULT_PERIOD, |d| d.0),
+            drop_original: t.drop_original.unwrap_or(false),
+            modifiers: section.modifiers()?,
+        })
+    }
+}
+
+impl OutputOptions {
+    /// Take the output options out of `section`; the error names the key.
+    pub fn take(section: &mut PluginSection) -> Result<Self, ConfigError> {
+        let common = section.common()?;
+        let t: OutputTable = section.options()?;
+        Ok(Self {
+            common,
+            flush_interval: t.flush_interval.map(|d| d.0),
+            flush_jitter: t.flush_jitter.map(|d| d.0),
+            metric_batch_size: t.metric_batch_size.map(|c| c.0),
+            metric_buffer_limit: t.metric_buffer_limit.map(|c| c.0),
+        })
     }
 }

@@ -276,7 +276,7 @@ fn section_option_errors_name_file_section_and_key() {
         "o.toml",
     )
     .unwrap();
-    let e = c.outputs[1].clone().output_options().unwrap_err();
+    let e = section::OutputOptions::take(&mut c.outputs[1].clone()).unwrap_err();
     // The builder names the section around it, as for every plugin error.
     assert_eq!(
         e.to_string(),
