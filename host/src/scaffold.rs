@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::wasm::PluginKind;
+use crate::kind::Kind;
 
 /// The plugin's language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl Lang {
 /// What to generate.
 #[derive(Clone, Debug)]
 pub struct Request {
-    pub kind: PluginKind,
+    pub kind: Kind,
     pub lang: Lang,
     /// Project name: lowercase letters, digits, `-` and `_`.
     pub name: String,
@@ -109,17 +109,8 @@ const OUTPUT_CASES: &[(&str, &str)] = cases!("output":
     "bad-config" => ["config.toml", "expected_error.txt"],
 );
 
-fn kind_name(kind: PluginKind) -> &'static str {
-    match kind {
-        PluginKind::Input => "input",
-        PluginKind::Processor => "processor",
-        PluginKind::Aggregator => "aggregator",
-        PluginKind::Output => "output",
-    }
-}
-
-fn source(lang: Lang, kind: PluginKind) -> &'static str {
-    use PluginKind::*;
+fn source(lang: Lang, kind: Kind) -> &'static str {
+    use Kind::*;
     match (lang, kind) {
         (Lang::Rust, Input) => include_str!("../templates/rust/input.rs"),
         (Lang::Rust, Processor) => include_str!("../templates/rust/processor.rs"),
@@ -136,12 +127,12 @@ fn source(lang: Lang, kind: PluginKind) -> &'static str {
     }
 }
 
-fn cases(kind: PluginKind) -> &'static [(&'static str, &'static str)] {
+fn cases(kind: Kind) -> &'static [(&'static str, &'static str)] {
     match kind {
-        PluginKind::Input => INPUT_CASES,
-        PluginKind::Processor => PROCESSOR_CASES,
-        PluginKind::Aggregator => AGGREGATOR_CASES,
-        PluginKind::Output => OUTPUT_CASES,
+        Kind::Input => INPUT_CASES,
+        Kind::Processor => PROCESSOR_CASES,
+        Kind::Aggregator => AGGREGATOR_CASES,
+        Kind::Output => OUTPUT_CASES,
     }
 }
 
@@ -185,7 +176,7 @@ pub fn generate(req: &Request) -> Result<Vec<PathBuf>> {
             req.dir.display()
         );
     }
-    let kind = kind_name(req.kind);
+    let kind = req.kind.as_str();
     let world = format!("{kind}-plugin");
     let Commands {
         setup,
@@ -363,7 +354,7 @@ pub fn next_steps(req: &Request) -> String {
     };
     format!(
         "created {lang} {} plugin {} in {dir}\n\nnext:\n  cd {dir}\n  {}\n  {}\n  graft plugin test {} --cases cases{}\n",
-        kind_name(req.kind),
+        req.kind.as_str(),
         req.name,
         c.setup,
         c.build,
@@ -382,12 +373,7 @@ mod tests {
         assert!(check_name("Bad Name").is_err());
         assert!(check_name("9lives").is_err());
         for lang in [Lang::Rust, Lang::Python, Lang::Js] {
-            for kind in [
-                PluginKind::Input,
-                PluginKind::Processor,
-                PluginKind::Aggregator,
-                PluginKind::Output,
-            ] {
+            for kind in [Kind::Input, Kind::Processor, Kind::Aggregator, Kind::Output] {
                 let dir = tempfile::tempdir().unwrap();
                 let req = Request {
                     kind,

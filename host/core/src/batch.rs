@@ -205,7 +205,6 @@ impl Batch {
     pub(crate) fn field_range(&self, i: usize) -> Range<usize> {
         self.field_offsets[i] as usize..self.field_offsets[i + 1] as usize
     }
-
 }
 
 /// A read-only view of one metric of a batch.

@@ -41,7 +41,9 @@ use anyhow::Result;
 
 pub use agent::AgentConfig;
 pub use error::ConfigError;
-pub use section::{PluginSection, SectionKind};
+pub use section::PluginSection;
+
+use crate::kind::Kind;
 
 /// A whole configuration, as read.
 #[derive(Debug, Default)]
@@ -117,15 +119,14 @@ impl Config {
                     let tags: BTreeMap<String, String> = error::from_table(t).map_err(section)?;
                     self.global_tags.extend(tags);
                 }
-                "inputs" => self.add_sections(SectionKind::Input, value, origin)?,
-                "processors" => self.add_sections(SectionKind::Processor, value, origin)?,
-                "aggregators" => self.add_sections(SectionKind::Aggregator, value, origin)?,
-                "outputs" => self.add_sections(SectionKind::Output, value, origin)?,
-                other => {
-                    return Err(ConfigError::new(format!(
-                        "unknown top-level key `{other}`; expected agent, global_tags, inputs, processors, aggregators or outputs"
-                    )));
-                }
+                other => match Kind::from_section(other) {
+                    Some(kind) => self.add_sections(kind, value, origin)?,
+                    None => {
+                        return Err(ConfigError::new(format!(
+                            "unknown top-level key `{other}`; expected agent, global_tags, inputs, processors, aggregators or outputs"
+                        )));
+                    }
+                },
             }
         }
         Ok(())
@@ -133,11 +134,11 @@ impl Config {
 
     fn add_sections(
         &mut self,
-        kind: SectionKind,
+        kind: Kind,
         value: toml::Value,
         origin: &str,
     ) -> Result<(), ConfigError> {
-        let plugins = as_table(value, kind.as_str())?;
+        let plugins = as_table(value, kind.section())?;
         for (name, entries) in plugins {
             let tables = match entries {
                 toml::Value::Array(items) => items,
@@ -145,8 +146,8 @@ impl Config {
                 other => {
                     return Err(ConfigError::new(format!(
                         "`{}.{name}` must be a table ([[{}.{name}]]), not {}",
-                        kind.as_str(),
-                        kind.as_str(),
+                        kind.section(),
+                        kind.section(),
                         other.type_str()
                     )));
                 }
@@ -154,19 +155,19 @@ impl Config {
             for item in tables {
                 let list = self.list_mut(kind);
                 let index = list.iter().filter(|s| s.name == name).count();
-                let table = as_table(item, &format!("{}.{name}", kind.as_str()))?;
+                let table = as_table(item, &format!("{}.{name}", kind.section()))?;
                 list.push(PluginSection::new(kind, &name, index, origin, table));
             }
         }
         Ok(())
     }
 
-    fn list_mut(&mut self, kind: SectionKind) -> &mut Vec<PluginSection> {
+    fn list_mut(&mut self, kind: Kind) -> &mut Vec<PluginSection> {
         match kind {
-            SectionKind::Input => &mut self.inputs,
-            SectionKind::Processor => &mut self.processors,
-            SectionKind::Aggregator => &mut self.aggregators,
-            SectionKind::Output => &mut self.outputs,
+            Kind::Input => &mut self.inputs,
+            Kind::Processor => &mut self.processors,
+            Kind::Aggregator => &mut self.aggregators,
+            Kind::Output => &mut self.outputs,
         }
     }
 }

@@ -13,32 +13,12 @@ use super::options::{
     OutputTable, ProcessorTable, take_keys,
 };
 use crate::filter::MetricFilter;
-
-/// The four section kinds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SectionKind {
-    Input,
-    Processor,
-    Aggregator,
-    Output,
-}
-
-impl SectionKind {
-    /// `inputs`, `processors`, `aggregators`, `outputs`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SectionKind::Input => "inputs",
-            SectionKind::Processor => "processors",
-            SectionKind::Aggregator => "aggregators",
-            SectionKind::Output => "outputs",
-        }
-    }
-}
+use crate::kind::Kind;
 
 /// One plugin table as read, not yet interpreted.
 #[derive(Clone, Debug)]
 pub struct PluginSection {
-    pub kind: SectionKind,
+    pub kind: Kind,
     /// The plugin name: `mem` in `[[inputs.mem]]`.
     pub name: String,
     /// Position among sections of the same kind and name.
@@ -49,13 +29,7 @@ pub struct PluginSection {
 }
 
 impl PluginSection {
-    pub fn new(
-        kind: SectionKind,
-        name: &str,
-        index: usize,
-        origin: &str,
-        table: toml::Table,
-    ) -> Self {
+    pub fn new(kind: Kind, name: &str, index: usize, origin: &str, table: toml::Table) -> Self {
         Self {
             kind,
             name: name.to_owned(),
@@ -67,7 +41,7 @@ impl PluginSection {
 
     /// `inputs.mem[0]`: where it is in the config, for errors.
     pub fn location(&self) -> String {
-        format!("{}.{}[{}]", self.kind.as_str(), self.name, self.index)
+        format!("{}.{}[{}]", self.kind.section(), self.name, self.index)
     }
 
     /// `file.toml: inputs.mem[0]`, for errors.
@@ -207,10 +181,10 @@ impl PluginSection {
     /// drop them: for checking a section without building it.
     pub fn take_kind_options(&mut self) -> Result<(), ConfigError> {
         match self.kind {
-            SectionKind::Input => InputOptions::take(self).map(drop),
-            SectionKind::Processor => ProcessorOptions::take(self).map(drop),
-            SectionKind::Aggregator => AggregatorOptions::take(self).map(drop),
-            SectionKind::Output => OutputOptions::take(self).map(drop),
+            Kind::Input => InputOptions::take(self).map(drop),
+            Kind::Processor => ProcessorOptions::take(self).map(drop),
+            Kind::Aggregator => AggregatorOptions::take(self).map(drop),
+            Kind::Output => OutputOptions::take(self).map(drop),
         }
     }
 }

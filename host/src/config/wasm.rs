@@ -9,8 +9,9 @@ use graft_core::units::SizeValue;
 use serde::Deserialize;
 
 use super::error::{ConfigError, from_table};
-use super::section::{PluginSection, SectionKind};
+use super::section::PluginSection;
 use super::values::{PositiveDuration, PositiveInteger};
+use crate::kind::Kind;
 use crate::wasm::{Limits, Permissions};
 
 /// The plugin name of a WASM section: `[[processors.wasm]]`.
@@ -115,7 +116,7 @@ pub fn take(section: &mut PluginSection) -> Result<WasmSettings, ConfigError> {
     t.permissions
         .validate()
         .map_err(|e| ConfigError::new(format!("{e:#}")))?;
-    if t.on_error.is_some() && section.kind != SectionKind::Processor {
+    if t.on_error.is_some() && section.kind != Kind::Processor {
         return Err(ConfigError::key("on_error", "applies to processors only"));
     }
     Ok(WasmSettings {

@@ -4,9 +4,10 @@
 use graft_api::{Aggregator, CallError, Processor};
 use graft_core::{Batch, BatchBuilder};
 
+use crate::kind::Kind;
 use crate::wasm::adapters::{WasmAggregator, WasmProcessor, gather_now, write_now};
 use crate::wasm::instance::StartError;
-use crate::wasm::{LoadedPlugin, PluginKind, PluginSpec, WasmInstance};
+use crate::wasm::{LoadedPlugin, PluginSpec, WasmInstance};
 
 /// A plugin instance and the kind's calls.
 pub(super) enum Subject {
@@ -50,10 +51,10 @@ impl Subject {
         spec.limits.recycle_memory = recycle;
         let inst = WasmInstance::start(plugin.clone(), spec)?;
         Ok(match plugin.contract.kind {
-            PluginKind::Input => Subject::Input(inst),
-            PluginKind::Processor => Subject::Processor(WasmProcessor::new(inst)),
-            PluginKind::Aggregator => Subject::Aggregator(WasmAggregator::new(inst)),
-            PluginKind::Output => Subject::Output(inst),
+            Kind::Input => Subject::Input(inst),
+            Kind::Processor => Subject::Processor(WasmProcessor::new(inst)),
+            Kind::Aggregator => Subject::Aggregator(WasmAggregator::new(inst)),
+            Kind::Output => Subject::Output(inst),
         })
     }
 

@@ -100,7 +100,7 @@ impl Plan {
 pub fn fingerprint(section: &PluginSection, context: &str) -> Result<String> {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(section.kind.as_str());
+    h.update(section.kind.section());
     h.update(b"\0");
     h.update(&section.name);
     h.update(b"\0");

@@ -28,8 +28,8 @@ use wasmtime::Store;
 use wasmtime::component::{Instance, InstancePre};
 
 use super::bindings::{aggregator, input, output, processor, types};
-use super::contract::PluginKind;
 use super::state::HostState;
+use crate::kind::Kind;
 
 /// A call that did not finish within its time.
 #[derive(Debug)]
@@ -121,22 +121,20 @@ pub(crate) enum Exports {
 impl Exports {
     /// Find the exports of `kind` in an instance.
     pub(crate) fn load(
-        kind: PluginKind,
+        kind: Kind,
         pre: &InstancePre<HostState>,
         store: &mut Store<HostState>,
         instance: &Instance,
     ) -> wasmtime::Result<Self> {
         Ok(match kind {
-            PluginKind::Input => Self::Input(input::GuestIndices::new(pre)?.load(store, instance)?),
-            PluginKind::Processor => {
+            Kind::Input => Self::Input(input::GuestIndices::new(pre)?.load(store, instance)?),
+            Kind::Processor => {
                 Self::Processor(processor::GuestIndices::new(pre)?.load(store, instance)?)
             }
-            PluginKind::Aggregator => {
+            Kind::Aggregator => {
                 Self::Aggregator(aggregator::GuestIndices::new(pre)?.load(store, instance)?)
             }
-            PluginKind::Output => {
-                Self::Output(output::GuestIndices::new(pre)?.load(store, instance)?)
-            }
+            Kind::Output => Self::Output(output::GuestIndices::new(pre)?.load(store, instance)?),
         })
     }
 }

@@ -8,12 +8,12 @@ use wasmtime::component::Component;
 /// Contract versions this graft can run.
 pub const ACCEPTED_VERSIONS: &[&str] = &["0.1.0"];
 
-pub use crate::kind::Kind as PluginKind;
+use crate::kind::Kind;
 
 /// What a component says about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Contract {
-    pub kind: PluginKind,
+    pub kind: Kind,
     pub version: String,
     /// Every interface the component imports (WASI and graft's own).
     pub imports: Vec<String>,
@@ -37,7 +37,7 @@ pub fn inspect(engine: &Engine, component: &Component) -> Result<Contract> {
             continue;
         };
         let (iface, version) = rest.split_once('@').unwrap_or((rest, ""));
-        if let Some(kind) = PluginKind::from_name(iface) {
+        if let Some(kind) = Kind::from_name(iface) {
             found.push((kind, version.to_owned()));
         }
     }

@@ -309,7 +309,7 @@ impl WasmInstance {
                 self.backoff.succeed();
                 // An aggregator's period lives in the instance: it is
                 // recycled only after `reset` (see the adapter).
-                if self.plugin.contract.kind != super::PluginKind::Aggregator {
+                if self.plugin.contract.kind != crate::kind::Kind::Aggregator {
                     self.recycle_if_grown();
                 }
                 return Ok(r);

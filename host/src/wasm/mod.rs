@@ -47,7 +47,7 @@ use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Cache, CacheConfig, Config, Engine};
 
 pub use call::end_calls_by;
-pub use contract::{ACCEPTED_VERSIONS, Contract, PluginKind};
+pub use contract::{ACCEPTED_VERSIONS, Contract};
 pub use instance::{Limits, PluginSpec, WasmInstance};
 pub use permissions::Permissions;
 use sandbox::EmptyRoot;
