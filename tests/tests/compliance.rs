@@ -103,7 +103,7 @@ fn cases() -> Vec<Case> {
                 tcp_send(
                     socket,
                     b"not line protocol\ncompliance_socket_listener value=1i\ncompliance_rename_from value=1i\n",
-                )
+                );
             },
         ),
         listener(
@@ -122,7 +122,7 @@ fn cases() -> Vec<Case> {
                 post(
                     &format!("http://127.0.0.1:{influx}/write?db=compliance"),
                     "not line protocol\ncompliance_influxdb_listener value=1i\n",
-                )
+                );
             },
         ),
         listener(
@@ -134,7 +134,7 @@ fn cases() -> Vec<Case> {
                 post(
                     &format!("http://127.0.0.1:{influx_v2}/api/v2/write?org=o&bucket=compliance"),
                     "not line protocol\ncompliance_influxdb_v2_listener value=1i\n",
-                )
+                );
             },
         ),
         unreachable(

@@ -299,7 +299,14 @@ fn start_and_reload_run_keep_change_add_and_remove_a_plugin_of_every_kind() {
             && has(n, "m_new,proc=new,src=kept ")
             && has(&files.changed_after, "renamed_b,src=kept ")
     });
-    wait("the new configuration's self-metrics", &log, || {
+    let want = [
+        vec!["changed_in", "kept_in", "new_in", "self"],
+        vec!["changed_proc", "new_proc"],
+        vec!["changed_agg", "new_agg"],
+        vec!["changed_out", "kept_out", "new_out"],
+    ];
+    let started = std::time::Instant::now();
+    loop {
         let seen = [
             "internal_gather",
             "internal_process",
@@ -307,14 +314,15 @@ fn start_and_reload_run_keep_change_add_and_remove_a_plugin_of_every_kind() {
             "internal_write",
         ]
         .map(|m| latest_aliases(k, m));
-        eprintln!("self-metrics seen: {seen:?}");
-        seen == [
-            vec!["changed_in", "kept_in", "new_in", "self"],
-            vec!["changed_proc", "new_proc"],
-            vec!["changed_agg", "new_agg"],
-            vec!["changed_out", "kept_out", "new_out"],
-        ]
-    });
+        if seen == want {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the new configuration's self-metrics: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let (status, _) = stop(&mut agent, Duration::from_secs(15));
     assert!(status.success(), "agent exit: {status}");
