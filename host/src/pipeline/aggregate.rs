@@ -86,18 +86,26 @@ impl RunningAggregator {
 /// The processor chain's end of an aggregator's queue. The chain never
 /// waits on an aggregator: a batch that finds the queue full (the
 /// aggregator is busy in a long call) is dropped for that aggregator
-/// alone, counted in its `metrics_dropped`, and logged once per stall.
+/// alone, counted in its `metrics_dropped`, and logged once per stall —
+/// unless the feed `waits` (one gather, `--once`: nothing is dropped).
 pub struct AggregatorFeed {
     tx: SyncSender<Arc<Batch>>,
+    waits: bool,
     span: tracing::Span,
     stats: Arc<PluginStats>,
     stalled: AtomicBool,
 }
 
 impl AggregatorFeed {
-    pub fn new(tx: SyncSender<Arc<Batch>>, span: tracing::Span, stats: Arc<PluginStats>) -> Self {
+    pub fn new(
+        tx: SyncSender<Arc<Batch>>,
+        span: tracing::Span,
+        stats: Arc<PluginStats>,
+        waits: bool,
+    ) -> Self {
         Self {
             tx,
+            waits,
             span,
             stats,
             stalled: AtomicBool::new(false),
@@ -106,6 +114,11 @@ impl AggregatorFeed {
 
     /// Queue a batch for the aggregator, unless it is full.
     pub fn send(&self, batch: &Arc<Batch>) {
+        if self.waits {
+            // A stopped aggregator is already reported by its thread.
+            let _ = self.tx.send(batch.clone());
+            return;
+        }
         match self.tx.try_send(batch.clone()) {
             Ok(()) => {
                 if self.stalled.swap(false, Ordering::Relaxed) {
@@ -137,15 +150,37 @@ fn until_period_end(period: Duration, round: bool) -> Duration {
     Duration::from_nanos(((now / p + 1) * p - now) as u64)
 }
 
+/// When an aggregator pushes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Periods {
+    /// At the end of every period (aligned to the period with `round`),
+    /// and once more when the chain closes.
+    Timed { round: bool },
+    /// Only when the chain closes: one gather's worth (`--once`, `test`).
+    AtEnd,
+}
+
 /// The aggregator's loop, until the chain closes its channel; then one last push.
 pub fn run_aggregator(
     mut agg: RunningAggregator,
     rx: Receiver<Arc<Batch>>,
     fanout: Arc<Fanout>,
-    round: bool,
+    periods: Periods,
 ) {
     let span = agg.span.clone();
     let _entered = span.enter();
+    let round = match periods {
+        Periods::Timed { round } => round,
+        Periods::AtEnd => {
+            while let Ok(batch) = rx.recv() {
+                agg.add(&batch);
+            }
+            if let Some(out) = agg.push() {
+                fanout.deliver(&Arc::new(out));
+            }
+            return;
+        }
+    };
     let mut deadline = Instant::now() + until_period_end(agg.period, round);
     loop {
         let timeout = deadline.saturating_duration_since(Instant::now());
@@ -187,7 +222,7 @@ mod tests {
     fn a_full_queue_drops_for_that_aggregator_only_and_counts() {
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
         let stats = Arc::new(PluginStats::default());
-        let feed = AggregatorFeed::new(tx, tracing::Span::none(), stats.clone());
+        let feed = AggregatorFeed::new(tx, tracing::Span::none(), stats.clone(), false);
         for n in [1, 2, 3, 4] {
             feed.send(&batch(n));
         }

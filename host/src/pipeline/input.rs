@@ -166,11 +166,14 @@ impl RunningInput {
                     }
                 };
                 tokio::select! {
-                    _ = &mut sleep => break,
+                    // Stop first: an input stopped before it ran (a reload
+                    // undone) must not gather.
+                    biased;
                     _ = stopped(&mut stop) => {
                         self.shut_down(service, &tx).await;
                         return self;
                     }
+                    _ = &mut sleep => break,
                     batch = received => match batch {
                         Some(batch) => {
                             if let Some(batch) = self.finish(batch)

@@ -1,14 +1,15 @@
 //! A running output: writes its buffer in batches of `metric_batch_size`
 //! every `flush_interval` (+ `flush_jitter`) and as soon as a full batch
 //! waits; follows the error class the plugin returns (retry keeps the batch,
-//! reject drops and counts it, partial does both); backs off while writes
-//! keep failing; flushes once more on shutdown.
+//! reject drops and counts it, partial does both); backs off (the shared
+//! [`Backoff`]) while writes keep failing; flushes once more on shutdown.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use graft_api::{CallError, Output};
 use graft_core::{Batch, WriteError};
+use graft_plugins::backoff::Backoff;
 use rand::Rng;
 use tokio::sync::watch;
 
@@ -181,7 +182,9 @@ impl RunningOutput {
     /// a last time and close, or (detached) leave the buffer as it is.
     /// Returns the output, so that its buffer can outlive this run.
     pub async fn run(mut self, mut stop: watch::Receiver<OutputStop>) -> Self {
-        let mut failures: u32 = 0;
+        // A failing flush waits the flush interval, doubling up to 30 s.
+        let mut backoff =
+            Backoff::exponential(self.flush_interval, MAX_BACKOFF.max(self.flush_interval));
         let mut next = Instant::now() + self.flush_interval + self.jitter();
         let detach_rx = stop.clone();
         let detached = move || *detach_rx.borrow() == OutputStop::Detach;
@@ -189,21 +192,16 @@ impl RunningOutput {
             tokio::select! {
                 _ = tokio::time::sleep_until(next.into()) => {
                     if self.flush_unless(&detached).await {
-                        failures = 0;
+                        backoff.succeed();
                         next = Instant::now() + self.flush_interval + self.jitter();
                     } else {
-                        failures += 1;
-                        let backoff = self.flush_interval
-                            .saturating_mul(1 << (failures - 1).min(16))
-                            .min(MAX_BACKOFF.max(self.flush_interval));
-                        next = Instant::now() + backoff;
+                        next = Instant::now() + backoff.fail();
                     }
                 }
-                _ = self.buffer.batch_ready.notified(), if failures == 0 => {
+                _ = self.buffer.batch_ready.notified(), if backoff.failures() == 0 => {
                     while self.buffer.len() >= self.batch_size && !detached() {
                         if self.write_once().await == Attempt::Failed {
-                            failures = 1;
-                            next = Instant::now() + self.flush_interval;
+                            next = Instant::now() + backoff.fail();
                             break;
                         }
                     }

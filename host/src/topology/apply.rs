@@ -28,6 +28,7 @@ use anyhow::anyhow;
 
 use super::plan::{self, Plan, Planned};
 use super::*;
+use crate::pipeline::aggregate::Periods;
 use crate::pipeline::chain::{ChainSwap, RunningProcessor, Slot};
 
 /// A new aggregator whose thread runs, waiting for its first batch.
@@ -53,13 +54,15 @@ struct Ready {
 impl Topology {
     /// Apply `config`; see the module documentation. `recover`: a WASM
     /// plugin that faults in `init` starts anyway (start-up) instead of
-    /// failing the plan (reloads). `extra` outputs run beside the
-    /// configured ones. On an error the running agent is as it was.
+    /// failing the plan (reloads). With a `collector`, the configured
+    /// outputs are built (so that they are checked) but never connected,
+    /// and every metric goes to the collector instead. On an error the
+    /// running agent is as it was.
     pub(super) async fn apply(
         &mut self,
         config: Config,
         recover: bool,
-        extra: Vec<RunningOutput>,
+        collector: Option<RunningOutput>,
     ) -> Result<ReloadReport> {
         let started = Instant::now();
         let running = self.running_keys();
@@ -69,15 +72,17 @@ impl Topology {
             .and_then(|p| p);
         let result = match planned {
             Ok(mut plan) => {
-                plan.outputs.extend(extra.into_iter().map(|o| Planned {
-                    key: PluginKey {
-                        location: o.id.to_string(),
-                        alias: None,
-                        fingerprint: String::new(),
-                    },
-                    slot: Slot::New(o),
-                    drops_original: false,
-                }));
+                if let Some(o) = collector {
+                    plan.outputs = vec![Planned {
+                        key: PluginKey {
+                            location: o.id.to_string(),
+                            alias: None,
+                            fingerprint: String::new(),
+                        },
+                        slot: Slot::New(o),
+                        drops_original: false,
+                    }];
+                }
                 match self.prepare(plan).await {
                     Ok(ready) => Ok(self.swap(ready).await),
                     Err(e) => Err(e),
@@ -179,14 +184,15 @@ impl Topology {
             ready.inputs.push((key, slot));
         }
 
+        let periods = match self.mode {
+            Mode::Run => Periods::Timed {
+                round: ready.settings.round_interval,
+            },
+            Mode::Once => Periods::AtEnd,
+        };
         for Planned { key, slot, .. } in aggregators {
             let slot = match slot {
-                Slot::New(a) => Slot::New(spawn_aggregator(
-                    a,
-                    key.clone(),
-                    &self.fanout,
-                    ready.settings.round_interval,
-                )?),
+                Slot::New(a) => Slot::New(spawn_aggregator(a, key.clone(), &self.fanout, periods)?),
                 Slot::Keep(i) => Slot::Keep(i),
             };
             ready.aggregators.push((key, slot));
@@ -262,6 +268,16 @@ impl Topology {
             .into_iter()
             .map(Some)
             .collect();
+        // A new output takes over the buffer of a running one at its place
+        // that nothing keeps.
+        let kept: Vec<usize> = ready
+            .outputs
+            .iter()
+            .filter_map(|(_, s)| match s {
+                Slot::Keep(i) => Some(*i),
+                Slot::New(_) => None,
+            })
+            .collect();
         for (key, slot) in ready.outputs {
             match slot {
                 Slot::Keep(i) => {
@@ -271,9 +287,10 @@ impl Topology {
                     report.kept += 1;
                 }
                 Slot::New(mut o) => {
-                    let same_place = old
-                        .iter()
-                        .position(|x| x.as_ref().is_some_and(|x| x.key.place() == key.place()));
+                    let same_place = old.iter().enumerate().position(|(j, x)| {
+                        !kept.contains(&j)
+                            && x.as_ref().is_some_and(|x| x.key.place() == key.place())
+                    });
                     if let Some(j) = same_place {
                         let prev = old[j].take().expect("found above");
                         let _ = prev.stop.send(OutputStop::Detach);

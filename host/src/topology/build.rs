@@ -4,7 +4,7 @@
 //! instantiated), and the kind's [`Stage`] puts graft's own machinery
 //! around it (schedule, filters, modifiers, buffer, span, counters).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -149,11 +149,13 @@ impl Builder<'_> {
     }
 
     /// Build the plugin of `section` (its kind's options already taken
-    /// out) and its running stage.
+    /// out) and its running stage. It takes over the counters of the
+    /// running plugin at its place if that place is `reusable`.
     pub fn build<S: Stage>(
         &mut self,
         mut section: PluginSection,
         options: S::Options,
+        reusable: &HashSet<String>,
     ) -> Result<S> {
         let id = PluginId {
             kind: S::KIND,
@@ -162,8 +164,8 @@ impl Builder<'_> {
         };
         let place = place(&section.location(), id.alias.as_deref());
         let stats = match self.reuse_stats.get(&place) {
-            Some(s) => s.clone(),
-            None => self.stats.register(id.clone()),
+            Some(s) if reusable.contains(&place) => s.clone(),
+            _ => self.stats.register(id.clone()),
         };
         let (plugin, on_error) = if section.name == WASM {
             let ws = wasm_section::parse(&mut section, S::KIND == Kind::Processor)?;

@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::config::{AgentConfig, Config};
-use crate::pipeline::aggregate::{self, AggregatorFeed, RunningAggregator};
+use crate::pipeline::aggregate::{self, AggregatorFeed, Periods, RunningAggregator};
 use crate::pipeline::chain::{self, ChainMsg};
 use crate::pipeline::fanout::{Fanout, OutputSink};
 use crate::pipeline::input::RunningInput;
@@ -152,17 +152,26 @@ impl Topology {
     /// cannot bind, an output that cannot connect) stops the start, naming
     /// the plugin, with everything started so far stopped again.
     pub async fn start(config: Config, mode: Mode) -> Result<Self> {
-        Self::start_with(config, mode, Vec::new()).await
+        Self::start_with(config, mode, None).await
     }
 
-    /// [`Self::start`], with `extra` outputs beside the configured ones
-    /// (`graft test` collects what would be written).
-    async fn start_with(config: Config, mode: Mode, extra: Vec<RunningOutput>) -> Result<Self> {
+    /// [`Self::start`]; with a `collector`, every metric goes there instead
+    /// of the configured outputs (`graft test`).
+    async fn start_with(
+        config: Config,
+        mode: Mode,
+        collector: Option<RunningOutput>,
+    ) -> Result<Self> {
         let mut topology = Self::empty(mode)?;
-        match topology.apply(config, true, extra).await {
+        match topology.apply(config, true, collector).await {
             Ok(_) => Ok(topology),
             Err(e) => {
-                topology.shutdown().await?;
+                if let Err(stopping) = topology.shutdown().await {
+                    tracing::error!(
+                        error = format!("{stopping:#}"),
+                        "stopping what the failed start had started did not succeed"
+                    );
+                }
                 Err(e)
             }
         }
@@ -171,7 +180,7 @@ impl Topology {
     /// Apply a new configuration while metrics flow; see [`apply`]. On an
     /// error the running agent is as it was.
     pub async fn reload(&mut self, config: Config) -> Result<ReloadReport> {
-        self.apply(config, false, Vec::new()).await
+        self.apply(config, false, None).await
     }
 
     /// Every running plugin's counters.
@@ -343,15 +352,16 @@ fn spawn_aggregator(
     agg: RunningAggregator,
     key: PluginKey,
     fanout: &Arc<Fanout>,
-    round: bool,
+    periods: Periods,
 ) -> Result<(LiveAggregator, AggregatorFeed)> {
     let (tx, rx) = std::sync::mpsc::sync_channel(CHAIN_QUEUE);
     let fanout = fanout.clone();
     let stats = agg.stats.clone();
-    let feed = AggregatorFeed::new(tx, agg.span.clone(), stats.clone());
+    let waits = periods == Periods::AtEnd;
+    let feed = AggregatorFeed::new(tx, agg.span.clone(), stats.clone(), waits);
     let thread = std::thread::Builder::new()
         .name(format!("graft-{}", agg.id))
-        .spawn(move || aggregate::run_aggregator(agg, rx, fanout, round))
+        .spawn(move || aggregate::run_aggregator(agg, rx, fanout, periods))
         .context("starting an aggregator thread")?;
     Ok((LiveAggregator { key, stats, thread }, feed))
 }

@@ -26,9 +26,9 @@ pub async fn run_once(config: Config) -> Result<()> {
 }
 
 /// Gather once, process and aggregate, and return everything that would
-/// reach the outputs (aggregates last); no configured output is built.
-pub async fn test(mut config: Config) -> Result<Vec<Batch>> {
-    config.outputs.clear();
+/// reach the outputs (aggregates last). The configured outputs are built,
+/// so that a broken one fails the test, but never connected.
+pub async fn test(config: Config) -> Result<Vec<Batch>> {
     let collected = Arc::new(Mutex::new(Vec::new()));
     let collector = RunningOutput {
         id: PluginId {
@@ -47,7 +47,7 @@ pub async fn test(mut config: Config) -> Result<Vec<Batch>> {
         stats: Arc::new(PluginStats::default()),
         span: tracing::Span::none(),
     };
-    Topology::start_with(config, Mode::Once, vec![collector])
+    Topology::start_with(config, Mode::Once, Some(collector))
         .await?
         .shutdown()
         .await?;

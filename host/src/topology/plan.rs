@@ -5,7 +5,7 @@
 //! against nothing running, a reload the plan against what runs. Nothing
 //! running is touched here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -120,7 +120,10 @@ pub fn fingerprint(section: &PluginSection, context: &str) -> Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Plan the sections of one kind against the running plugins of that kind.
+/// Plan the sections of one kind against the running plugins of that kind:
+/// first every section that matches a running plugin keeps it, then the
+/// others are built (taking over the counters of a running plugin at their
+/// place that nothing keeps).
 fn plan_kind<S: Stage>(
     sections: &[PluginSection],
     running: &[PluginKey],
@@ -129,7 +132,7 @@ fn plan_kind<S: Stage>(
 ) -> Result<Vec<Planned<S>>> {
     let context = if S::USES_AGENT { context } else { "" };
     let mut taken = vec![false; running.len()];
-    let mut planned = Vec::with_capacity(sections.len());
+    let mut read = Vec::with_capacity(sections.len());
     for s in sections {
         let at = || s.context();
         let mut section = s.clone();
@@ -139,17 +142,31 @@ fn plan_kind<S: Stage>(
             alias: S::common(&options).alias.clone(),
             fingerprint: fingerprint(s, context).with_context(at)?,
         };
-        let (order, drops_original) = (S::order(&options), S::drops_original(&options));
         let kept = running
             .iter()
             .enumerate()
             .position(|(i, k)| !taken[i] && k.fingerprint == key.fingerprint);
+        if let Some(i) = kept {
+            taken[i] = true;
+        }
+        read.push((s, section, options, key, kept));
+    }
+    let reusable: HashSet<String> = running
+        .iter()
+        .zip(&taken)
+        .filter(|(_, taken)| !**taken)
+        .map(|(k, _)| k.place())
+        .collect();
+    let mut planned = Vec::with_capacity(read.len());
+    for (s, section, options, key, kept) in read {
+        let (order, drops_original) = (S::order(&options), S::drops_original(&options));
         let slot = match kept {
-            Some(i) => {
-                taken[i] = true;
-                Slot::Keep(i)
-            }
-            None => Slot::New(builder.build::<S>(section, options).with_context(at)?),
+            Some(i) => Slot::Keep(i),
+            None => Slot::New(
+                builder
+                    .build::<S>(section, options, &reusable)
+                    .with_context(|| s.context())?,
+            ),
         };
         planned.push((
             order,

@@ -223,3 +223,47 @@ async fn start_up_is_the_plan_from_nothing_and_a_failed_start_stops_what_it_star
     std::net::TcpListener::bind(("127.0.0.1", first))
         .expect("the first listener let go of its port");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_output_moved_down_is_kept_and_its_place_gets_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.lp"), dir.path().join("b.lp"));
+    let listen = free_port();
+    let file = |path: &Path| format!("[[outputs.file]]\n  files = [\"{}\"]\n", path.display());
+    let text = |outputs: &str| {
+        format!(
+            "[agent]\n  omit_hostname = true\n  flush_interval = \"100ms\"\n\
+             [[inputs.socket_listener]]\n  service_address = \"tcp://127.0.0.1:{listen}\"\n{outputs}"
+        )
+    };
+    let mut live = start(config(&text(&file(&a)))).await;
+    // outputs.file[0] writing to a.lp moves to [1]; a new one takes [0].
+    let report = live
+        .reload(config(&text(&format!("{}{}", file(&b), file(&a)))))
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.kept, report.started, report.stopped),
+        (2, 1, 0),
+        "{report:?}"
+    );
+    let stats = live.stats.snapshot();
+    assert_eq!(stats.len(), 3, "every plugin its own counters: {stats:?}");
+    for (i, (_, s)) in stats.iter().enumerate() {
+        for (_, t) in &stats[i + 1..] {
+            assert!(!Arc::ptr_eq(s, t), "two plugins share counters");
+        }
+    }
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", listen)).unwrap();
+    std::io::Write::write_all(&mut c, b"moved seq=1i 1700000000000000000\n").unwrap();
+    drop(c);
+    live.shutdown().await.unwrap();
+    for path in [&a, &b] {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            text.contains("moved seq=1i"),
+            "{}: {text:?}",
+            path.display()
+        );
+    }
+}
