@@ -191,7 +191,24 @@ fn run(
     let pid = relay.child.id();
     let cpu0 = cpu_seconds(pid);
     let start = Instant::now();
-    let mut c = TcpStream::connect(("127.0.0.1", relay.port)).unwrap();
+    // A loaded machine has been seen refusing the first connection to a
+    // relay that had answered the readiness probe: try again for a while,
+    // unless the relay is gone.
+    let mut c = loop {
+        match TcpStream::connect(("127.0.0.1", relay.port)) {
+            Ok(c) => break c,
+            Err(e) => {
+                let exited = relay.child.try_wait();
+                assert!(
+                    matches!(exited, Ok(None)) && start.elapsed() < Duration::from_secs(10),
+                    "{}: connecting to 127.0.0.1:{}: {e}; the relay process: {exited:?}",
+                    relay.name,
+                    relay.port,
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
     c.write_all(text).unwrap();
     drop(c);
     let mut got = Vec::with_capacity(n);
