@@ -167,19 +167,12 @@ impl PluginId {
         self.name == crate::kind::WASM
     }
 
-    /// The tracing span every log line of this plugin instance is under:
-    /// its section (`inputs.statsd`) and its alias, as fields.
+    /// The tracing span every log line of this plugin instance is under,
+    /// its `id` the plugin's section and alias as graft names it
+    /// everywhere: `plugin{id=inputs.statsd::edge}: ...`.
     pub fn span(&self) -> tracing::Span {
         // At ERROR level, so that the span is on whatever the log filter.
-        let span = tracing::error_span!(
-            "plugin",
-            section = %format_args!("{}.{}", self.kind.section(), self.name),
-            alias = tracing::field::Empty,
-        );
-        if let Some(alias) = &self.alias {
-            span.record("alias", alias.as_str());
-        }
-        span
+        tracing::error_span!("plugin", id = %self)
     }
 }
 
