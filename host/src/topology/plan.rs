@@ -74,26 +74,6 @@ pub struct Plan {
     pub runtime: Option<Arc<WasmRuntime>>,
 }
 
-impl Plan {
-    /// How many plugins it builds, and how many it keeps running.
-    pub fn counts(&self) -> (usize, usize) {
-        fn count<S>(list: &[Planned<S>], built: &mut usize, kept: &mut usize) {
-            for p in list {
-                match p.slot {
-                    Slot::New(_) => *built += 1,
-                    Slot::Keep(_) => *kept += 1,
-                }
-            }
-        }
-        let (mut built, mut kept) = (0, 0);
-        count(&self.inputs, &mut built, &mut kept);
-        count(&self.processors, &mut built, &mut kept);
-        count(&self.aggregators, &mut built, &mut kept);
-        count(&self.outputs, &mut built, &mut kept);
-        (built, kept)
-    }
-}
-
 /// Hex SHA-256 of what a plugin at `section` is built from: its table, the
 /// agent settings it depends on (`context`), and for WASM plugins the bytes
 /// of its `.wasm` file.
