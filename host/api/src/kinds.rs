@@ -60,6 +60,13 @@ pub trait Output: Send {
         Ok(())
     }
 
+    /// Whether every destination answers now (`graft config check
+    /// --connect`), without writing anything; an error names those that do
+    /// not. By default, [`Output::connect`].
+    async fn probe(&mut self) -> Result<(), PluginError> {
+        self.connect().await
+    }
+
     /// Deliver one batch.
     async fn write(&mut self, batch: &Batch) -> Result<(), CallError<WriteError>>;
 

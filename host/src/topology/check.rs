@@ -92,7 +92,7 @@ pub async fn check(config: Config, connect: bool) -> Result<CheckReport> {
             let Slot::New(mut o) = p.slot else { continue };
             let connected = o
                 .plugin
-                .connect()
+                .probe()
                 .await
                 .with_context(|| p.key.location.clone());
             match connected {

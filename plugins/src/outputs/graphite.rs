@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use async_trait::async_trait;
 use graft_api::{CallError, Output};
-use graft_core::{Batch, WriteError};
+use graft_core::{Batch, PluginError, WriteError};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -300,6 +300,21 @@ impl Graphite {
 
 #[async_trait]
 impl Output for Graphite {
+    async fn probe(&mut self) -> Result<(), PluginError> {
+        let mut failed = Vec::new();
+        for s in &self.servers {
+            match tokio::time::timeout(self.timeout, TcpStream::connect(&s.address)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => failed.push(format!("{}: {e}", s.address)),
+                Err(_) => failed.push(format!("{}: timed out", s.address)),
+            }
+        }
+        match failed.is_empty() {
+            true => Ok(()),
+            false => Err(PluginError::new(failed.join("; "))),
+        }
+    }
+
     async fn write(&mut self, batch: &Batch) -> Result<(), CallError<WriteError>> {
         let retry = |m: &str| Err(CallError::Returned(WriteError::Retry(m.to_owned())));
         let mut scratch = Scratch::default();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use graft_api::CallError;
 use graft_core::lineproto::Serializer;
-use graft_core::{Batch, WriteError};
+use graft_core::{Batch, PluginError, WriteError};
 use rand::Rng;
 
 use crate::backoff::Backoff;
@@ -160,6 +160,22 @@ pub trait Endpoint: Send + Sync {
 }
 
 /// The shared writer.
+/// Ask every URL's `/ping` with `client`; an error names those that did
+/// not answer (any HTTP status is an answer).
+pub async fn ping_all(client: &reqwest::Client, urls: &[String]) -> Result<(), PluginError> {
+    let mut failed = Vec::new();
+    for url in urls {
+        let ping = format!("{}/ping", url.trim_end_matches('/'));
+        if let Err(e) = client.get(&ping).send().await {
+            failed.push(format!("{url}: {e}"));
+        }
+    }
+    match failed.is_empty() {
+        true => Ok(()),
+        false => Err(PluginError::new(failed.join("; "))),
+    }
+}
+
 pub struct Writer<E> {
     pub client: reqwest::Client,
     pub urls: Vec<String>,

@@ -201,6 +201,10 @@ impl Output for InfluxDb {
         Ok(())
     }
 
+    async fn probe(&mut self) -> Result<(), PluginError> {
+        super::influx_http::ping_all(&self.writer.client, &self.writer.urls).await
+    }
+
     async fn write(&mut self, batch: &Batch) -> Result<(), CallError<WriteError>> {
         let (db, db_tag) = (&self.database, &self.database_tag);
         let (rp, rp_tag) = (&self.retention_policy, &self.retention_policy_tag);

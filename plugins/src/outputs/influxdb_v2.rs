@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 use async_trait::async_trait;
 use graft_api::{CallError, Output};
 use graft_core::lineproto::{Serializer, SerializerOptions};
-use graft_core::{Batch, WriteError};
+use graft_core::{Batch, PluginError, WriteError};
 use serde::Deserialize;
 
 use super::influx_http::{Endpoint, Reply, Writer};
@@ -122,6 +122,10 @@ impl InfluxDbV2 {
 
 #[async_trait]
 impl Output for InfluxDbV2 {
+    async fn probe(&mut self) -> Result<(), PluginError> {
+        super::influx_http::ping_all(&self.writer.client, &self.writer.urls).await
+    }
+
     async fn write(&mut self, batch: &Batch) -> Result<(), CallError<WriteError>> {
         let (bucket, tag) = (&self.bucket, &self.bucket_tag);
         self.writer
