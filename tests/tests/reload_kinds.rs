@@ -29,115 +29,69 @@ struct Files {
     new: PathBuf,
 }
 
+fn listener(alias: &str, port: u16) -> String {
+    format!(
+        "[[inputs.socket_listener]]\n  alias = \"{alias}\"\n  service_address = \"tcp://127.0.0.1:{port}\"\n"
+    )
+}
+
+fn rename(alias: &str, measurement: &str, dest: &str) -> String {
+    format!(
+        "[[processors.rename]]\n  alias = \"{alias}\"\n  [[processors.rename.replace]]\n    measurement = \"{measurement}\"\n    dest = \"{dest}\"\n"
+    )
+}
+
+/// The stats aggregator over `m_agg`, its aggregates named `m_agg{suffix}`.
+fn aggregator(alias: &str, suffix: &str) -> String {
+    format!(
+        "[[aggregators.wasm]]\n  alias = \"{alias}\"\n  path = \"{}\"\n  period = \"1s\"\n  namepass = [\"m_agg\"]\n  name_suffix = \"{suffix}\"\n",
+        wasm("example-stats-aggregator").display()
+    )
+}
+
+fn file_out(alias: &str, path: &Path) -> String {
+    format!(
+        "[[outputs.file]]\n  alias = \"{alias}\"\n  files = [\"{}\"]\n",
+        path.display()
+    )
+}
+
 /// The configuration before (`after` false) or after the reload.
 fn config(p: &Ports, f: &Files, after: bool) -> String {
-    let stats = wasm("example-stats-aggregator");
-    let rename = wasm("example-rename-processor");
-    let common = format!(
-        r#"
-[agent]
-  interval = "1s"
-  round_interval = false
-  flush_interval = "100ms"
-  omit_hostname = true
-[[inputs.internal]]
-  alias = "self"
-  collect_memstats = false
-[[inputs.socket_listener]]
-  alias = "kept_in"
-  service_address = "tcp://127.0.0.1:{kept}"
-[[outputs.file]]
-  alias = "kept_out"
-  files = ["{kept_out}"]
-"#,
-        kept = p.kept,
-        kept_out = f.kept.display(),
+    let mut c = String::from(
+        "[agent]\n  interval = \"1s\"\n  round_interval = false\n  flush_interval = \"100ms\"\n  omit_hostname = true\n\
+         [[inputs.internal]]\n  alias = \"self\"\n  collect_memstats = false\n",
     );
-    let (gen_tag, dest, suffix, changed_out) = if after {
+    c += &listener("kept_in", p.kept);
+    c += &file_out("kept_out", &f.kept);
+    // Changed: the listener's tags, the rename's destination, the
+    // aggregator's suffix, the output's file.
+    let (generation, dest, suffix, changed_out) = if after {
         ("b", "renamed_b", "_b", &f.changed_after)
     } else {
         ("a", "renamed_a", "_a", &f.changed_before)
     };
-    let changed = format!(
-        r#"
-[[inputs.socket_listener]]
-  alias = "changed_in"
-  service_address = "tcp://127.0.0.1:{port}"
-  [inputs.socket_listener.tags]
-    gen = "{gen_tag}"
-[[processors.rename]]
-  alias = "changed_proc"
-  [[processors.rename.replace]]
-    measurement = "m_changed"
-    dest = "{dest}"
-[[aggregators.wasm]]
-  alias = "changed_agg"
-  path = "{stats}"
-  period = "1s"
-  namepass = ["m_agg"]
-  name_suffix = "{suffix}"
-[[outputs.file]]
-  alias = "changed_out"
-  files = ["{out}"]
-"#,
-        port = p.changed,
-        stats = stats.display(),
-        out = changed_out.display(),
-    );
-    let only = if after {
-        format!(
-            r#"
-[[inputs.socket_listener]]
-  alias = "new_in"
-  service_address = "tcp://127.0.0.1:{port}"
-[[processors.wasm]]
-  alias = "new_proc"
-  path = "{rename}"
-  namepass = ["m_new"]
-  [processors.wasm.config]
-    from = "v"
-    to = "v_new"
-    tags = {{ proc = "new" }}
-[[aggregators.wasm]]
-  alias = "new_agg"
-  path = "{stats}"
-  period = "1s"
-  namepass = ["m_agg"]
-  name_suffix = "_new"
-[[outputs.file]]
-  alias = "new_out"
-  files = ["{out}"]
-"#,
-            port = p.new,
-            rename = rename.display(),
-            stats = stats.display(),
-            out = f.new.display(),
-        )
+    c += &listener("changed_in", p.changed);
+    c += &format!("  [inputs.socket_listener.tags]\n    gen = \"{generation}\"\n");
+    c += &rename("changed_proc", "m_changed", dest);
+    c += &aggregator("changed_agg", suffix);
+    c += &file_out("changed_out", changed_out);
+    if after {
+        c += &listener("new_in", p.new);
+        c += &format!(
+            "[[processors.wasm]]\n  alias = \"new_proc\"\n  path = \"{}\"\n  namepass = [\"m_new\"]\n\
+             [processors.wasm.config]\n  from = \"v\"\n  to = \"v_new\"\n  tags = {{ proc = \"new\" }}\n",
+            wasm("example-rename-processor").display()
+        );
+        c += &aggregator("new_agg", "_new");
+        c += &file_out("new_out", &f.new);
     } else {
-        format!(
-            r#"
-[[inputs.mem]]
-  alias = "gone_in"
-[[processors.rename]]
-  alias = "gone_proc"
-  [[processors.rename.replace]]
-    measurement = "m_gone"
-    dest = "renamed_gone"
-[[aggregators.wasm]]
-  alias = "gone_agg"
-  path = "{stats}"
-  period = "1s"
-  namepass = ["m_agg"]
-  name_suffix = "_gone"
-[[outputs.file]]
-  alias = "gone_out"
-  files = ["{out}"]
-"#,
-            stats = stats.display(),
-            out = f.gone.display(),
-        )
-    };
-    format!("{common}{changed}{only}")
+        c += "[[inputs.mem]]\n  alias = \"gone_in\"\n";
+        c += &rename("gone_proc", "m_gone", "renamed_gone");
+        c += &aggregator("gone_agg", "_gone");
+        c += &file_out("gone_out", &f.gone);
+    }
+    c
 }
 
 fn lines(path: &Path) -> Vec<String> {
