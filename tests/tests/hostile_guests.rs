@@ -131,6 +131,27 @@ fn start(config_path: &Path, log: &Path) -> Child {
         .unwrap()
 }
 
+/// Write `config`, start graft on it, and wait until the healthy output
+/// holds `at_least` of the feeder's metrics (failing if graft exits).
+fn start_feeding(dir: &Path, config: &str, log: &Path, healthy: &Path, at_least: usize) -> Child {
+    let config_path = dir.join("graft.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let mut child = start(&config_path, log);
+    poll_until(
+        "metrics at the healthy output",
+        Duration::from_secs(120),
+        || {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "graft exited: {}",
+                read(log)
+            );
+            values(&read(healthy), "evil_input", "feeder", "n").len() >= at_least
+        },
+    );
+    child
+}
+
 /// SIGTERM, and the time until the process is gone.
 fn stop_timed(child: &mut Child) -> (std::process::ExitStatus, Duration) {
     let asked = Instant::now();
@@ -366,24 +387,10 @@ fn sigterm_ends_the_agent_in_bounded_time_when_calls_may_take_an_hour() {
     for p in &plugins {
         config += &p.section();
     }
-    let config_path = dir.path().join("graft.toml");
-    std::fs::write(&config_path, &config).unwrap();
-    let mut child = start(&config_path, &log);
     // Both stuck calls begin early: the output's first write and the
     // aggregator's first push (its period is 1 s).
+    let mut child = start_feeding(dir.path(), &config, &log, &healthy, 20);
     let count = || values(&read(&healthy), "evil_input", "feeder", "n").len();
-    poll_until(
-        "metrics at the healthy output",
-        Duration::from_secs(120),
-        || {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "graft exited: {}",
-                read(&log)
-            );
-            count() >= 20
-        },
-    );
     // More batches than an aggregator's queue holds (64) go by while it
     // is stuck: the chain must not wait for it.
     let before = count();
@@ -459,21 +466,7 @@ fn graft_exits_at_the_grace_when_a_builtin_output_hangs_on_its_server() {
         feeder = wasm("evil-input").display(),
         healthy = healthy.display(),
     );
-    let config_path = dir.path().join("graft.toml");
-    std::fs::write(&config_path, &config).unwrap();
-    let mut child = start(&config_path, &log);
-    poll_until(
-        "metrics at the healthy output",
-        Duration::from_secs(120),
-        || {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "graft exited: {}",
-                read(&log)
-            );
-            values(&read(&healthy), "evil_input", "feeder", "n").len() >= 20
-        },
-    );
+    let mut child = start_feeding(dir.path(), &config, &log, &healthy, 20);
 
     let (status, took) = stop_timed(&mut child);
     let log_text = read(&log);
@@ -522,21 +515,7 @@ fn a_second_signal_ends_the_stop_at_once() {
         healthy = healthy.display(),
         stuck = stuck.section(),
     );
-    let config_path = dir.path().join("graft.toml");
-    std::fs::write(&config_path, &config).unwrap();
-    let mut child = start(&config_path, &log);
-    poll_until(
-        "metrics at the healthy output",
-        Duration::from_secs(120),
-        || {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "graft exited: {}",
-                read(&log)
-            );
-            values(&read(&healthy), "evil_input", "feeder", "n").len() >= 10
-        },
-    );
+    let mut child = start_feeding(dir.path(), &config, &log, &healthy, 10);
     sigterm(&child);
     std::thread::sleep(Duration::from_millis(500));
     assert!(
