@@ -57,6 +57,23 @@ fn replace(path: &Path, bytes: &[u8]) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
+/// graft on `config_path` (`watch`: with `--watch-config`), logging at
+/// info to `log`.
+fn start(config_path: &Path, log: &Path, watch: bool) -> Child {
+    let mut c = graft();
+    c.arg("run");
+    if watch {
+        c.arg("--watch-config");
+    }
+    c.arg("--config")
+        .arg(config_path)
+        .env("GRAFT_LOG", "info")
+        .stderr(std::fs::File::create(log).unwrap())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn count(log: &Path, what: &str) -> usize {
     std::fs::read_to_string(log)
         .unwrap_or_default()
@@ -153,14 +170,7 @@ fn reloads_under_load_lose_and_double_nothing() {
     std::fs::write(&p1, &rename).unwrap();
     std::fs::write(&config_path, config(listen, &out, 0)).unwrap();
 
-    let mut child = graft()
-        .args(["run", "--watch-config", "--config"])
-        .arg(&config_path)
-        .env("GRAFT_LOG", "info")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = start(&config_path, &log, true);
     wait_until("the listener", &mut child, &log, || listening(listen));
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -332,13 +342,7 @@ fn sighup_reloads_and_unchanged_inputs_keep_their_state() {
         )
     };
     std::fs::write(&config_path, text("before")).unwrap();
-    let mut child = graft()
-        .args(["run", "--config"])
-        .arg(&config_path)
-        .env("GRAFT_LOG", "info")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = start(&config_path, &log, false);
     let lines = || std::fs::read_to_string(&out).unwrap_or_default();
     wait_until("first metrics", &mut child, &log, || {
         lines().contains("phase=before")
@@ -440,14 +444,7 @@ fn a_reload_that_moves_an_output_and_adds_one_delivers_every_metric_once() {
     let config_path = dir.path().join("graft.toml");
     let listen = free_port();
     std::fs::write(&config_path, outputs_config(listen, &[&p1])).unwrap();
-    let mut child = graft()
-        .args(["run", "--watch-config", "--config"])
-        .arg(&config_path)
-        .env("GRAFT_LOG", "info")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = start(&config_path, &log, true);
     wait_until("the listener", &mut child, &log, || listening(listen));
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -557,13 +554,7 @@ fn a_reload_that_fails_midway_leaves_the_running_configuration_as_it_was() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_port = taken.local_addr().unwrap().port();
     std::fs::write(&config_path, phase_config(listen, "in", "before", &out, "")).unwrap();
-    let mut child = graft()
-        .args(["run", "--config"])
-        .arg(&config_path)
-        .env("GRAFT_LOG", "info")
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = start(&config_path, &log, false);
     wait_until("the listener", &mut child, &log, || listening(listen));
     assert_eq!(
         tag(&probe(listen, 0, &mut child, &log, &out), "phase"),
