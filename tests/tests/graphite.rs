@@ -218,10 +218,10 @@ fn python_pickle_frames(protocol: u8, t0: i64, evil: bool) -> Vec<u8> {
     out.stdout
 }
 
-fn drain(rx: &mut tokio::sync::mpsc::Receiver<Batch>) -> Vec<String> {
+fn drain(rx: &mut tokio::sync::mpsc::Receiver<graft_api::Received>) -> Vec<String> {
     let mut rows = Vec::new();
     while let Ok(b) = rx.try_recv() {
-        rows.extend(b.iter().map(|m| format!("{m:?}")));
+        rows.extend(b.batch.iter().map(|m| format!("{m:?}")));
     }
     rows
 }

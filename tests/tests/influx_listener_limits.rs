@@ -74,7 +74,7 @@ fn connections_past_max_connections_are_closed_and_idle_ones_time_out() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 204);
-    assert_eq!(rx.try_recv().unwrap().len(), 1);
+    assert_eq!(rx.try_recv().unwrap().batch.len(), 1);
     rt.block_on(listener.stop());
 }
 

@@ -348,7 +348,7 @@ fn agent_loses_nothing_while_influxd_restarts() {
 /// A listener started alone on a free port, with the sink's receiving end.
 struct Running {
     listener: Listener,
-    rx: tokio::sync::mpsc::Receiver<Batch>,
+    rx: tokio::sync::mpsc::Receiver<graft_api::Received>,
     url: String,
     sink: MetricSink,
 }
@@ -374,11 +374,11 @@ async fn listener(config: &str, undelivered: Arc<AtomicU64>) -> Running {
     }
 }
 
-fn drain(rx: &mut tokio::sync::mpsc::Receiver<Batch>) -> (Batch, usize) {
+fn drain(rx: &mut tokio::sync::mpsc::Receiver<graft_api::Received>) -> (Batch, usize) {
     let mut all = Batch::new();
     let mut batches = 0;
     while let Ok(b) = rx.try_recv() {
-        all.append(&b);
+        all.append(&b.batch);
         batches += 1;
     }
     (all, batches)

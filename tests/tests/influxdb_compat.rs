@@ -125,7 +125,10 @@ fn the_listener_reads_what_influxd_stores_and_passes_it_on_unchanged() {
         let status = r.status().as_u16();
         let text = r.text().unwrap();
         assert_eq!(status, 204, "graft refused {shown:?}: {text}");
-        let batch = rx.try_recv().expect("the listener passed the metrics on");
+        let batch = rx
+            .try_recv()
+            .expect("the listener passed the metrics on")
+            .batch;
         let stored = stored_points(&influx, &direct);
         assert_eq!(points(&batch), stored, "read as influxd reads {shown:?}");
 

@@ -11,15 +11,18 @@
 //! Layout:
 //! - [`kinds`]: [`Input`], [`Processor`], [`Aggregator`], [`Output`]
 //! - [`sink`]: [`MetricSink`], where a service input sends what it receives
+//! - [`ack`]: [`Ack`], the acknowledgement a batch carries to the outputs
 //! - [`counters`]: a plugin's own named counters (limit hits, timeouts)
 //! - [`error`]: [`CallError`] keeps a plugin's returned error apart from a
 //!   [`Fault`]
 
+pub mod ack;
 pub mod counters;
 pub mod error;
 pub mod kinds;
 pub mod sink;
 
+pub use ack::{Ack, Delivery, Undelivered};
 pub use error::{CallError, Fault, FaultKind};
 pub use kinds::{Aggregator, Input, Output, Processor};
-pub use sink::{MetricSink, SinkClosed};
+pub use sink::{MetricSink, Received, SinkClosed};

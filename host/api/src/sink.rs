@@ -7,16 +7,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use graft_core::Batch;
 use tokio::sync::mpsc;
 
+use crate::ack::{Ack, Delivery};
 use crate::counters::Counters;
 
 /// Where a service input hands what it receives. Cheap to clone; sending
 /// waits while the pipeline is full, which is the listener's backpressure.
 #[derive(Clone)]
 pub struct MetricSink {
-    tx: mpsc::Sender<Batch>,
+    tx: mpsc::Sender<Received>,
     undelivered: Arc<dyn Fn() -> u64 + Send + Sync>,
     malformed: Arc<AtomicU64>,
     counters: Arc<Counters>,
+}
+
+/// A batch as the pipeline receives it from a service input, with its
+/// acknowledgement when the input asked for one.
+#[derive(Debug)]
+pub struct Received {
+    pub batch: Batch,
+    pub ack: Option<Ack>,
 }
 
 /// The pipeline behind a [`MetricSink`] has shut down.
@@ -29,7 +38,7 @@ impl MetricSink {
     /// the outputs' buffers (the most any one output holds); `malformed`
     /// counts input the plugin had to skip.
     pub fn new(
-        tx: mpsc::Sender<Batch>,
+        tx: mpsc::Sender<Received>,
         undelivered: Arc<dyn Fn() -> u64 + Send + Sync>,
         malformed: Arc<AtomicU64>,
     ) -> Self {
@@ -58,7 +67,7 @@ impl MetricSink {
     pub fn channel(
         capacity: usize,
         undelivered: Arc<dyn Fn() -> u64 + Send + Sync>,
-    ) -> (Self, mpsc::Receiver<Batch>) {
+    ) -> (Self, mpsc::Receiver<Received>) {
         let (tx, rx) = mpsc::channel(capacity);
         (Self::new(tx, undelivered, Default::default()), rx)
     }
@@ -79,7 +88,29 @@ impl MetricSink {
         if batch.is_empty() {
             return Ok(());
         }
-        self.tx.send(batch).await.map_err(|_| SinkClosed)
+        self.tx
+            .send(Received { batch, ack: None })
+            .await
+            .map_err(|_| SinkClosed)
+    }
+
+    /// Hand a batch to the pipeline, waiting while it is full, and get the
+    /// [`Delivery`] that resolves once every output has written it or holds
+    /// it in a disk buffer (see [`crate::ack`]). An input that answers its
+    /// peer only then gives at-least-once delivery from end to end.
+    pub async fn send_acked(&self, batch: Batch) -> Result<Delivery, SinkClosed> {
+        let (ack, delivery) = Ack::new();
+        if batch.is_empty() {
+            return Ok(delivery);
+        }
+        self.tx
+            .send(Received {
+                batch,
+                ack: Some(ack),
+            })
+            .await
+            .map_err(|_| SinkClosed)?;
+        Ok(delivery)
     }
 
     /// Metrics accepted by graft that no output has written yet.
@@ -105,7 +136,7 @@ mod tests {
         let (sink, mut rx) = MetricSink::channel(4, Arc::new(|| 7));
         sink.send(Batch::default()).await.unwrap();
         sink.send(one_metric()).await.unwrap();
-        assert_eq!(rx.recv().await.map(|b| b.len()), Some(1));
+        assert_eq!(rx.recv().await.map(|r| r.batch.len()), Some(1));
         assert!(rx.try_recv().is_err(), "the empty batch was not sent");
         assert_eq!(sink.undelivered(), 7);
 

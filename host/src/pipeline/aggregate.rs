@@ -176,7 +176,7 @@ pub fn run_aggregator(
                 agg.add(&batch);
             }
             if let Some(out) = agg.push() {
-                fanout.deliver(&Arc::new(out));
+                fanout.deliver(&Arc::new(out), None);
             }
             return;
         }
@@ -188,7 +188,7 @@ pub fn run_aggregator(
             Ok(batch) => agg.add(&batch),
             Err(RecvTimeoutError::Timeout) => {
                 if let Some(out) = agg.push() {
-                    fanout.deliver(&Arc::new(out));
+                    fanout.deliver(&Arc::new(out), None);
                 }
                 deadline += agg.period;
                 if deadline < Instant::now() {
@@ -197,7 +197,7 @@ pub fn run_aggregator(
             }
             Err(RecvTimeoutError::Disconnected) => {
                 if let Some(out) = agg.push() {
-                    fanout.deliver(&Arc::new(out));
+                    fanout.deliver(&Arc::new(out), None);
                 }
                 return;
             }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use graft_api::{CallError, Processor};
+use graft_api::{Ack, CallError, Processor};
 use graft_core::Batch;
 
 use super::aggregate::AggregatorFeed;
@@ -109,7 +109,8 @@ pub fn run_all(processors: &mut [RunningProcessor], mut batch: Batch) -> Option<
 // Batches are the traffic; moving one inline saves an allocation per batch.
 #[allow(clippy::large_enum_variant)]
 pub enum ChainMsg {
-    Batch(Batch),
+    /// A batch, with the acknowledgement its input waits on, if any.
+    Batch(Batch, Option<Ack>),
     Swap(ChainSwap),
 }
 
@@ -153,7 +154,7 @@ pub fn run_chain(
 ) {
     while let Some(msg) = rx.blocking_recv() {
         let batch = match msg {
-            ChainMsg::Batch(b) => b,
+            ChainMsg::Batch(b, ack) => (b, ack),
             ChainMsg::Swap(swap) => {
                 processors = reslot(std::mem::take(&mut processors), swap.processors);
                 aggregators = reslot(std::mem::take(&mut aggregators), swap.aggregators);
@@ -162,6 +163,9 @@ pub fn run_chain(
                 continue;
             }
         };
+        let (batch, ack) = batch;
+        // A batch the processors drop entirely is settled (delivered) as its
+        // acknowledgement goes out of scope.
         let Some(batch) = run_all(&mut processors, batch) else {
             continue;
         };
@@ -170,7 +174,7 @@ pub fn run_chain(
             agg.send(&batch);
         }
         if pass_originals {
-            fanout.deliver(&batch);
+            fanout.deliver(&batch, ack.as_ref());
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use graft_api::Ack;
 use graft_core::Batch;
 
 use super::buffer::OutputBuffer;
@@ -53,8 +54,9 @@ impl Fanout {
             .unwrap_or(0)
     }
 
-    /// Deliver a batch to every output.
-    pub fn deliver(&self, batch: &Arc<Batch>) {
+    /// Deliver a batch to every output; each output's buffer holds `ack`
+    /// until it has written the batch or keeps it on disk.
+    pub fn deliver(&self, batch: &Arc<Batch>, ack: Option<&Ack>) {
         // Hold the read lock while delivering, so that a reload that replaces
         // an output's sink waits until this batch is in the old buffer.
         let sinks = self.sinks.read().expect("fanout lock");
@@ -71,7 +73,7 @@ impl Fanout {
             if batch.is_empty() {
                 continue;
             }
-            let dropped = sink.buffer.add(batch.clone());
+            let dropped = sink.buffer.add(batch.clone(), ack.cloned());
             PluginStats::add(&sink.stats.metrics_added, batch.len() as u64);
             if dropped > 0 {
                 PluginStats::add(&sink.stats.metrics_dropped, dropped as u64);

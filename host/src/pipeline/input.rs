@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use graft_api::{CallError, Input, MetricSink};
+use graft_api::{CallError, Input, MetricSink, Received};
 use graft_core::{Batch, PluginError};
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
@@ -54,7 +54,7 @@ pub struct RunningInput {
     pub global_tags: Arc<BTreeMap<String, String>>,
     pub stats: Arc<PluginStats>,
     /// What a started service input has received, not yet passed on.
-    pub service: Option<mpsc::Receiver<Batch>>,
+    pub service: Option<mpsc::Receiver<Received>>,
     /// The task running the input is under it: log lines carry the
     /// plugin's section and alias.
     pub span: tracing::Span,
@@ -143,7 +143,7 @@ impl RunningInput {
             if !self.plugin.is_service()
                 && let Some(batch) = self.gather_once().await
             {
-                let _ = tx.send(ChainMsg::Batch(batch)).await;
+                let _ = tx.send(ChainMsg::Batch(batch, None)).await;
             }
             return self;
         }
@@ -174,10 +174,10 @@ impl RunningInput {
                         return self;
                     }
                     _ = &mut sleep => break,
-                    batch = received => match batch {
-                        Some(batch) => {
+                    received = received => match received {
+                        Some(Received { batch, ack }) => {
                             if let Some(batch) = self.finish(batch)
-                                && tx.send(ChainMsg::Batch(batch)).await.is_err()
+                                && tx.send(ChainMsg::Batch(batch, ack)).await.is_err()
                             {
                                 return self;
                             }
@@ -187,7 +187,7 @@ impl RunningInput {
                 }
             }
             if let Some(batch) = self.gather_once().await
-                && tx.send(ChainMsg::Batch(batch)).await.is_err()
+                && tx.send(ChainMsg::Batch(batch, None)).await.is_err()
             {
                 return self;
             }
@@ -197,16 +197,16 @@ impl RunningInput {
     /// Stop a service input and pass on everything it accepted.
     async fn shut_down(
         &mut self,
-        service: Option<mpsc::Receiver<Batch>>,
+        service: Option<mpsc::Receiver<Received>>,
         tx: &mpsc::Sender<ChainMsg>,
     ) {
         let Some(mut rx) = service else {
             return;
         };
         self.plugin.stop().await;
-        while let Ok(batch) = rx.try_recv() {
+        while let Ok(Received { batch, ack }) = rx.try_recv() {
             if let Some(batch) = self.finish(batch)
-                && tx.send(ChainMsg::Batch(batch)).await.is_err()
+                && tx.send(ChainMsg::Batch(batch, ack)).await.is_err()
             {
                 return;
             }

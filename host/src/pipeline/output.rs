@@ -13,7 +13,7 @@ use graft_plugins::backoff::Backoff;
 use rand::Rng;
 use tokio::sync::watch;
 
-use super::buffer::OutputBuffer;
+use super::buffer::{OutputBuffer, Taken};
 use crate::filter::MetricFilter;
 use crate::stats::{PluginId, PluginStats};
 
@@ -80,8 +80,8 @@ impl RunningOutput {
         }
     }
 
-    fn restore(&self, batch: Arc<Batch>) {
-        let dropped = self.buffer.restore(batch);
+    fn restore(&self, taken: Taken, rest: Option<Batch>) {
+        let dropped = self.buffer.restore(taken, rest);
         if dropped > 0 {
             PluginStats::add(&self.stats.metrics_dropped, dropped as u64);
         }
@@ -90,9 +90,10 @@ impl RunningOutput {
     /// Write one batch from the buffer.
     pub async fn write_once(&mut self) -> Attempt {
         self.report_overflow();
-        let Some(batch) = self.buffer.take(self.batch_size) else {
+        let Some(taken) = self.buffer.take(self.batch_size) else {
             return Attempt::Empty;
         };
+        let batch = taken.batch.clone();
         let n = batch.len() as u64;
         let started = Instant::now();
         let result = self.plugin.write(&batch).await;
@@ -103,12 +104,14 @@ impl RunningOutput {
         let attempt = match result {
             Ok(()) => {
                 PluginStats::add(&self.stats.metrics_written, n);
+                self.buffer.commit(taken);
                 Attempt::Done
             }
             Err(CallError::Returned(WriteError::Reject(msg))) => {
                 PluginStats::add(&self.stats.metrics_rejected, n);
                 PluginStats::add(&self.stats.errors, 1);
                 tracing::error!(metrics = n, error = %msg, "the output rejected the metrics; they are dropped");
+                self.buffer.commit(taken);
                 Attempt::Done
             }
             Err(CallError::Returned(WriteError::Partial {
@@ -126,9 +129,10 @@ impl RunningOutput {
                 tracing::warn!(accepted = accepted.len(), rejected = rejected.len(),
                     kept = rest.len(), error = %message, "partial write; the rest is kept for a retry");
                 if rest.is_empty() {
+                    self.buffer.commit(taken);
                     Attempt::Done
                 } else {
-                    self.restore(Arc::new(rest));
+                    self.restore(taken, Some(rest));
                     Attempt::Failed
                 }
             }
@@ -138,7 +142,7 @@ impl RunningOutput {
                     self.stats.fault(f.kind);
                 }
                 tracing::warn!(metrics = n, error = %e, "write failed; the metrics are kept for a retry");
-                self.restore(batch);
+                self.restore(taken, None);
                 Attempt::Failed
             }
         };
@@ -226,7 +230,7 @@ impl RunningOutput {
     /// The last flush and close.
     pub async fn shutdown(&mut self) {
         if !self.flush().await {
-            let lost = self.buffer.len() as u64;
+            let lost = self.buffer.discard() as u64;
             PluginStats::add(&self.stats.metrics_dropped, lost);
             // Counted once: nothing is waiting any more.
             self.stats

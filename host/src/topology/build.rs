@@ -392,7 +392,7 @@ impl Stage for RunningOutput {
             id: p.id,
             filter: o.common.filter,
             plugin: p.plugin,
-            buffer: Arc::new(OutputBuffer::new(limit, batch_size)),
+            buffer: Arc::new(OutputBuffer::memory(limit, batch_size)),
             flush_interval: o.flush_interval.unwrap_or(a.flush_interval),
             flush_jitter: o.flush_jitter.unwrap_or(a.flush_jitter),
             batch_size,

@@ -39,7 +39,10 @@ pub async fn test(config: Config) -> Result<Vec<Batch>> {
         filter: MetricFilter::default(),
         plugin: Box::new(Collector(collected.clone())),
         // Nothing is dropped: the collector holds what one gather makes.
-        buffer: Arc::new(OutputBuffer::new(MAX_COUNT, config.agent.metric_batch_size)),
+        buffer: Arc::new(OutputBuffer::memory(
+            MAX_COUNT,
+            config.agent.metric_batch_size,
+        )),
         flush_interval: Duration::from_secs(3600),
         flush_jitter: Duration::ZERO,
         batch_size: config.agent.metric_batch_size,

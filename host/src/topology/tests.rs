@@ -257,6 +257,17 @@ async fn a_running_output_moved_down_is_kept_and_its_place_gets_a_new_one() {
     let mut c = std::net::TcpStream::connect(("127.0.0.1", listen)).unwrap();
     std::io::Write::write_all(&mut c, b"moved seq=1i 1700000000000000000\n").unwrap();
     drop(c);
+    // The line reaches both files at a flush; shutting down before the input
+    // has read it off the socket would test the stop, not the reload.
+    let landed = |path: &Path| {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .contains("moved seq=1i")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !(landed(&a) && landed(&b)) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     live.shutdown().await.unwrap();
     for path in [&a, &b] {
         let text = std::fs::read_to_string(path).unwrap_or_default();

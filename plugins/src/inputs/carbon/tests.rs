@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use graft_api::{Input, MetricSink};
-use graft_core::Batch;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -30,11 +29,14 @@ fn count(sink: &MetricSink, name: &'static str) -> u64 {
 }
 
 /// Names of the metrics received until `n` arrived (at most 10 s).
-async fn receive(rx: &mut tokio::sync::mpsc::Receiver<Batch>, n: usize) -> Vec<String> {
+async fn receive(
+    rx: &mut tokio::sync::mpsc::Receiver<graft_api::Received>,
+    n: usize,
+) -> Vec<String> {
     let mut names = Vec::new();
     while names.len() < n {
         match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
-            Ok(Some(b)) => names.extend(b.iter().map(|m| m.name().to_owned())),
+            Ok(Some(b)) => names.extend(b.batch.iter().map(|m| m.name().to_owned())),
             _ => break,
         }
     }
