@@ -48,9 +48,11 @@ pub fn segment_path(dir: &Path, id: u64) -> PathBuf {
 pub fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     let mut ids = Vec::new();
     for entry in fs::read_dir(dir)? {
-        let name = entry?.file_name();
+        let entry = entry?;
+        let name = entry.file_name();
         let name = name.to_string_lossy();
-        if let Some(stem) = name.strip_suffix(".seg")
+        if entry.file_type()?.is_file()
+            && let Some(stem) = name.strip_suffix(".seg")
             && stem.len() == 20
             && let Ok(id) = stem.parse()
         {

@@ -49,6 +49,8 @@ pub struct State {
     /// Taken by the writer thread, being appended.
     pub writing: u64,
     pub closing: bool,
+    /// Closed: the directory is released, nothing more is written there.
+    pub closed: bool,
     pub segments: VecDeque<Segment>,
     /// The id of the next segment the writer creates.
     pub next_id: u64,
@@ -82,6 +84,7 @@ impl State {
             queued: 0,
             writing: 0,
             closing: false,
+            closed: false,
             disk_bytes: scan.segments.iter().map(|s| s.bytes).sum(),
             segments: scan.segments,
             next_id: scan.next_id,

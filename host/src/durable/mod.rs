@@ -356,8 +356,9 @@ impl DiskBuffer {
         if handle.join().is_err() {
             tracing::error!(dir = %inner.dir.display(), "the disk buffer's writer thread panicked");
         }
-        let st = inner.lock();
+        let mut st = inner.lock();
         let saved = frame::write_cursor(&inner.dir, st.cursor, inner.fsync != Fsync::Never);
+        st.closed = true;
         drop(st);
         if let Some(file) = inner.lock_file.lock().expect("lock file").take() {
             let _ = file.unlock();

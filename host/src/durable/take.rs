@@ -149,7 +149,7 @@ impl Inner {
     /// that as the cursor and delete the segments before it.
     pub(super) fn advance_cursor(&self, st: &mut State) {
         st.normalize();
-        if st.cursor == st.read {
+        if st.cursor == st.read || st.closed {
             return;
         }
         st.cursor = st.read;

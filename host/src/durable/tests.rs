@@ -1,6 +1,7 @@
 //! The disk buffer's behaviour: round trips, restarts, partial writes,
 //! limits, segments, the window, the lock and a large backlog.
 
+use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -317,4 +318,50 @@ fn a_million_metric_backlog_keeps_memory_bounded_and_drains_in_order() {
         assert!(st.segments.len() as u64 <= st.disk_bytes / DEFAULT_SEGMENT_BYTES + 2);
     }
     assert_eq!(next, 1_000_000);
+}
+
+#[test]
+fn a_failed_append_drops_and_fails_its_batch_and_the_writer_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (buf, _) = open(options(dir.path()));
+    // The first segment cannot be created: a directory has its name.
+    fs::create_dir(frame::segment_path(dir.path(), 1)).unwrap();
+    let (ack, mut delivery) = Ack::new();
+    buf.add(batch(0, 10), Some(ack));
+    buf.settle();
+    assert_eq!(settled(&mut delivery), Some(false));
+    assert_eq!((buf.len(), buf.take_uncounted()), (0, 10));
+    let (ack, mut delivery) = Ack::new();
+    buf.add(batch(10, 10), Some(ack));
+    buf.settle();
+    assert_eq!(settled(&mut delivery), Some(true));
+    assert_eq!(buf.drain(100), (10..20).collect::<Vec<_>>());
+    drop(buf);
+    let (buf, recovery) = open(options(dir.path()));
+    assert_eq!(
+        recovery.corrupt_records, 0,
+        "the stray directory is no segment"
+    );
+    assert!(buf.take(10).is_none());
+}
+
+#[test]
+fn after_close_nothing_is_written_and_late_batches_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (buf, _) = open(options(dir.path()));
+    buf.add(batch(0, 10), None);
+    buf.close().unwrap();
+    let (ack, mut delivery) = Ack::new();
+    buf.add(batch(10, 10), Some(ack));
+    assert_eq!(settled(&mut delivery), Some(false));
+    let (b, t) = buf.take(100).expect("appended before the close");
+    assert_eq!(seqs(&b), (0..10).collect::<Vec<_>>());
+    buf.commit(t);
+    let (buf2, recovery) = open(options(dir.path()));
+    assert_eq!(
+        recovery.metrics, 10,
+        "the commit after close left the log alone"
+    );
+    drop(buf);
+    assert_eq!(buf2.len(), 10);
 }
