@@ -63,6 +63,7 @@ pub struct State {
     pub disk_waiting: u64,
     /// Everything before this is written (or dropped); persisted.
     pub cursor: Pos,
+    pub cursor_file: super::cursor::CursorFile,
     pub cursor_synced: Instant,
     pub window: VecDeque<Windowed>,
     pub window_metrics: u64,
@@ -92,6 +93,7 @@ impl State {
             read_consumed: scan.read.skip,
             disk_waiting: scan.waiting,
             cursor: scan.read,
+            cursor_file: scan.cursor_file,
             cursor_synced: Instant::now(),
             window: VecDeque::new(),
             window_metrics: 0,
@@ -271,6 +273,11 @@ impl State {
     /// counted as dropped and as corrupt.
     pub fn skip_segment_rest(&mut self, inner: &Inner, error: &str) {
         let Some(seg) = self.segment(self.read.segment) else {
+            // No segment to read and none after it: nothing is on disk.
+            tracing::error!(dir = %inner.dir.display(), segment = self.read.segment,
+                waiting = self.disk_waiting, error, "the disk buffer lost track of its log");
+            self.count_dropped(self.disk_waiting);
+            self.disk_waiting = 0;
             return;
         };
         let (bytes, metrics) = (seg.bytes, seg.metrics);

@@ -6,9 +6,10 @@
 //!
 //! ```text
 //! lock                          held (flock) while a graft process uses the directory
-//! cursor                        the committed position: segment u64 | offset u64 |
-//!                               skip u64 | crc32 u32 (of the 24 bytes before); written
-//!                               to cursor.tmp and renamed
+//! cursor                        the committed position, in two slots overwritten in
+//!                               turn: seq u64 | segment u64 | offset u64 | skip u64 |
+//!                               crc32 u32 (of the 32 bytes before); the intact slot
+//!                               with the highest seq counts
 //! 00000000000000000001.seg      segments, appended in order, never rewritten except
 //! 00000000000000000002.seg      to cut out damaged records on open
 //! ```
@@ -31,6 +32,7 @@
 //! and counted. On open the segments after the cursor are checked record by
 //! record; torn or damaged records are counted, logged and skipped.
 
+mod cursor;
 mod frame;
 mod log;
 mod recover;
@@ -357,7 +359,8 @@ impl DiskBuffer {
             tracing::error!(dir = %inner.dir.display(), "the disk buffer's writer thread panicked");
         }
         let mut st = inner.lock();
-        let saved = frame::write_cursor(&inner.dir, st.cursor, inner.fsync != Fsync::Never);
+        let cursor = st.cursor;
+        let saved = st.cursor_file.save(cursor, inner.fsync != Fsync::Never);
         st.closed = true;
         drop(st);
         if let Some(file) = inner.lock_file.lock().expect("lock file").take() {

@@ -10,7 +10,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use super::Recovery;
-use super::frame::{self, Cursor, Frame, Pos};
+use super::cursor::{Cursor, CursorFile};
+use super::frame::{self, Frame, Pos};
 use super::log::Segment;
 
 /// The log as found on disk.
@@ -23,11 +24,13 @@ pub struct Scan {
     /// The id the next new segment gets.
     pub next_id: u64,
     pub recovery: Recovery,
+    pub cursor_file: CursorFile,
 }
 
 /// Read back every segment of `dir` from the committed cursor on.
 pub fn scan(dir: &Path) -> std::io::Result<Scan> {
-    let cursor = match frame::read_cursor(dir)? {
+    let (cursor_file, cursor) = CursorFile::open(dir)?;
+    let cursor = match cursor {
         Cursor::Valid(pos) => pos,
         Cursor::Missing => Pos::default(),
         Cursor::Corrupt => {
@@ -49,6 +52,7 @@ pub fn scan(dir: &Path) -> std::io::Result<Scan> {
         waiting: 0,
         next_id,
         recovery: Recovery::default(),
+        cursor_file,
     };
     let mut removed = false;
     for id in ids {

@@ -9,7 +9,6 @@ use std::sync::{Arc, Weak};
 
 use graft_core::Batch;
 
-use super::frame;
 use super::log::State;
 use super::{DiskBuffer, Fsync, Inner};
 
@@ -158,7 +157,8 @@ impl Inner {
             Fsync::Interval(every) => st.cursor_synced.elapsed() >= every,
             Fsync::Never => false,
         };
-        match frame::write_cursor(&self.dir, st.cursor, sync) {
+        let cursor = st.cursor;
+        match st.cursor_file.save(cursor, sync) {
             Ok(()) if sync => st.cursor_synced = std::time::Instant::now(),
             Ok(()) => {}
             Err(e) => {

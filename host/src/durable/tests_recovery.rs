@@ -101,7 +101,7 @@ fn a_damaged_cursor_replays_everything_and_garbage_files_are_ignored() {
     let (_, t) = buf.take(50).unwrap();
     buf.commit(t);
     drop(buf);
-    fs::write(dir.path().join(frame::CURSOR_FILE), b"garbage").unwrap();
+    fs::write(dir.path().join(cursor::CURSOR_FILE), b"garbage").unwrap();
     fs::write(dir.path().join("notes.txt"), b"not a segment").unwrap();
     let (buf, recovery) = open(options(dir.path()));
     assert_eq!(recovery.metrics, 100, "at least once: all of it again");
