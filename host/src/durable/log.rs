@@ -76,6 +76,8 @@ pub struct State {
     pub dropped_warn: u64,
     pub dropped_uncounted: u64,
     pub corrupt_records: u64,
+    /// Records read back from the segment files (not from the window).
+    pub disk_reads: u64,
 }
 
 impl State {
@@ -104,6 +106,7 @@ impl State {
             dropped_warn: 0,
             dropped_uncounted: 0,
             corrupt_records: scan.recovery.corrupt_records,
+            disk_reads: 0,
         }
     }
 
@@ -243,6 +246,7 @@ impl State {
             return Ok((head, w.batch.clone(), w.len));
         }
         let (_, len) = self.peek(inner, pos)?;
+        self.disk_reads += 1;
         let mut bytes = vec![0; len as usize];
         self.file(inner, pos.segment)
             .and_then(|f| f.read_exact_at(&mut bytes, pos.offset))

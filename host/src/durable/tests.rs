@@ -76,6 +76,27 @@ fn settled(d: &mut Delivery) -> Option<bool> {
 }
 
 #[test]
+fn the_buffer_and_its_tickets_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<DiskBuffer>();
+    send_sync::<Ticket>();
+}
+
+#[test]
+fn an_output_that_keeps_up_is_served_from_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (buf, _) = open(options(dir.path()));
+    for i in 0..200 {
+        buf.add(batch(i * 1000, 1000), None);
+        buf.settle();
+        let (b, t) = buf.take(1000).unwrap();
+        assert_eq!(b.get(0).timestamp(), i * 1000);
+        buf.commit(t);
+    }
+    assert_eq!(buf.inner.lock().disk_reads, 0, "nothing read back");
+}
+
+#[test]
 fn batches_come_back_in_order_and_acks_settle_once_appended() {
     let dir = tempfile::tempdir().unwrap();
     let (buf, recovery) = open(options(dir.path()));
@@ -203,6 +224,13 @@ fn the_oldest_whole_records_are_dropped_at_the_metric_limit_and_counted() {
     );
     buf.add(batch(200, 10), None);
     assert_eq!(buf.drain(100), (200..210).collect::<Vec<_>>());
+    // A reload lowers the limit: kept from the next add on.
+    buf.resize(10, 5);
+    assert_eq!(buf.limit(), 10);
+    buf.add(batch(300, 10), None);
+    buf.add(batch(310, 5), None);
+    assert_eq!(buf.take_uncounted(), 10);
+    assert_eq!(buf.drain(100), (310..315).collect::<Vec<_>>());
 }
 
 #[test]
@@ -258,6 +286,7 @@ fn window_and_disk_reads_give_the_same_batches_in_order() {
     {
         let st = buf.inner.lock();
         assert_eq!(st.window_metrics, 10_000, "the newest records only");
+        assert_eq!(st.disk_reads, 0);
     }
     let (from_disk, t) = buf.take(100).unwrap();
     std::mem::forget(t);
@@ -268,6 +297,11 @@ fn window_and_disk_reads_give_the_same_batches_in_order() {
     assert_eq!(from_disk.clone_parts(), again.clone_parts());
     buf.commit(t);
     assert_eq!(buf.drain(100), (100..30_000).collect::<Vec<_>>());
+    assert_eq!(
+        buf.inner.lock().disk_reads,
+        300,
+        "no window after a restart"
+    );
 }
 
 trait CloneParts {
