@@ -131,7 +131,7 @@ fn random_damage_never_panics_and_every_untouched_record_is_delivered() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(17);
     for round in 0..150 {
         let mut data = pristine.clone();
-        let mut touched = vec![false; 10];
+        let mut touched = [false; 10];
         let record_of = |at: usize| offsets.iter().rposition(|&o| o <= at).unwrap();
         for _ in 0..rng.random_range(1..4) {
             let at = rng.random_range(0..data.len());
