@@ -65,6 +65,8 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 16 << 20;
 const WINDOW_BYTES: u64 = 8 << 20;
 /// The window holds at least this many metrics (and 4 batches).
 const WINDOW_METRICS: u64 = 10_000;
+/// A take with nothing appended yet waits this long for the writer's round.
+const TAKE_WAIT: Duration = Duration::from_millis(200);
 
 /// When appended records are forced to the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,6 +159,8 @@ struct Inner {
     work: Condvar,
     /// Signalled when the writer thread took batches.
     space: Condvar,
+    /// Signalled when the writer thread finished a round.
+    published: Condvar,
     ready: Arc<Notify>,
     lock_file: Mutex<Option<File>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -225,6 +229,7 @@ impl DiskBuffer {
             state: Mutex::new(State::new(scan)),
             work: Condvar::new(),
             space: Condvar::new(),
+            published: Condvar::new(),
             ready,
             lock_file: Mutex::new(Some(lock_file)),
             writer: Mutex::new(None),

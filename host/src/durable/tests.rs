@@ -120,6 +120,25 @@ fn batches_come_back_in_order_and_acks_settle_once_appended() {
 }
 
 #[test]
+fn a_take_right_after_an_add_waits_for_the_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let (buf, _) = open(DiskOptions {
+        fsync: Fsync::Batch,
+        ..options(dir.path())
+    });
+    for i in 0..50 {
+        buf.add(batch(i * 10, 10), None);
+        // Each take waits up to TAKE_WAIT; a loaded machine may need more.
+        let (b, t) = (0..100)
+            .find_map(|_| buf.take(10))
+            .expect("what was added is taken");
+        assert_eq!(b.get(0).timestamp(), i * 10);
+        buf.commit(t);
+    }
+    assert!(buf.take(10).is_none(), "nothing waits: no wait either");
+}
+
+#[test]
 fn a_restart_replays_only_what_was_not_committed() {
     let dir = tempfile::tempdir().unwrap();
     let (buf, _) = open(options(dir.path()));

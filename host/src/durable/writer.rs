@@ -50,6 +50,7 @@ pub fn run(inner: Arc<Inner>) {
             w.append(group);
         }
         w.sync_if_due(closing && idle);
+        w.inner.published.notify_all();
         if closing && idle {
             break;
         }
