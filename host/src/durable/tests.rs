@@ -418,3 +418,53 @@ fn after_close_nothing_is_written_and_late_batches_fail() {
     drop(buf);
     assert_eq!(buf2.len(), 10);
 }
+
+#[test]
+fn under_a_concurrent_producer_every_metric_is_delivered_once_or_counted_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (buf, _) = open(DiskOptions {
+        limit_metrics: 3000,
+        batch_size: 300,
+        ..options(dir.path())
+    });
+    let buf = Arc::new(buf);
+    let producer = {
+        let buf = buf.clone();
+        std::thread::spawn(move || {
+            for i in 0..500 {
+                buf.add(batch(i * 100, 100), None);
+                if i % 10 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        })
+    };
+    let mut got = Vec::new();
+    let mut dropped = 0;
+    let mut round = 0u64;
+    while !producer.is_finished() || !buf.is_empty() {
+        round += 1;
+        dropped += buf.take_uncounted();
+        let Some((b, t)) = buf.take(300) else {
+            continue;
+        };
+        if round % 7 == 0 {
+            buf.restore(t, b); // a failed write: retried next
+        } else {
+            got.extend(seqs(&b));
+            buf.commit(t);
+        }
+        if round % 5 == 0 {
+            std::thread::sleep(Duration::from_millis(2)); // fall behind: drops
+        }
+    }
+    producer.join().unwrap();
+    dropped += buf.take_uncounted();
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "in order, no duplicates"
+    );
+    assert!(dropped > 0, "the test should have made the buffer overflow");
+    assert!(got.len() > 1000, "and delivered some: {}", got.len());
+    assert_eq!(got.len() as u64 + dropped, 50_000, "delivered or counted");
+}
