@@ -448,13 +448,13 @@ fn under_a_concurrent_producer_every_metric_is_delivered_once_or_counted_dropped
         let Some((b, t)) = buf.take(300) else {
             continue;
         };
-        if round % 7 == 0 {
+        if round.is_multiple_of(7) {
             buf.restore(t, b); // a failed write: retried next
         } else {
             got.extend(seqs(&b));
             buf.commit(t);
         }
-        if round % 5 == 0 {
+        if round.is_multiple_of(5) {
             std::thread::sleep(Duration::from_millis(2)); // fall behind: drops
         }
     }
