@@ -42,6 +42,8 @@ mod writer;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_load;
+#[cfg(test)]
 mod tests_recovery;
 
 use std::fs::{self, File, OpenOptions, TryLockError};
