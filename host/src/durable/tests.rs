@@ -1,5 +1,5 @@
 //! The disk buffer's behaviour: round trips, restarts, partial writes,
-//! limits, segments, the window, the lock and a large backlog.
+//! retries, limits, segments, the lock, append failures and closing.
 
 use std::fs;
 use std::path::Path;
