@@ -366,6 +366,14 @@ impl DiskBuffer {
             tracing::error!(dir = %inner.dir.display(), "the disk buffer's writer thread panicked");
         }
         let mut st = inner.lock();
+        // Left behind by a writer that failed: lost, and said so.
+        let left: Vec<Pending> = st.queue.drain(..).collect();
+        let lost: u64 = left.iter().map(|p| p.batch.len() as u64).sum();
+        st.queued = 0;
+        st.count_dropped(lost);
+        left.iter()
+            .filter_map(|p| p.ack.as_ref())
+            .for_each(Ack::fail);
         let cursor = st.cursor;
         let saved = st.cursor_file.save(cursor, inner.fsync != Fsync::Never);
         st.closed = true;
