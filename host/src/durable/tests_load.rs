@@ -141,3 +141,24 @@ fn under_a_concurrent_producer_every_metric_is_delivered_once_or_counted_dropped
     assert!(got.len() > 1000, "and delivered some: {}", got.len());
     assert_eq!(got.len() as u64 + dropped, 50_000, "delivered or counted");
 }
+
+#[test]
+fn a_record_larger_than_the_window_is_read_back_once_for_many_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (buf, _) = open(DiskOptions {
+        batch_size: 1000,
+        ..options(dir.path())
+    });
+    buf.add(batch(0, 50_000), None);
+    buf.settle();
+    let mut next = 0;
+    while let Some((b, t)) = buf.take(1000) {
+        assert_eq!(seqs(&b), (next..next + 1000).collect::<Vec<_>>());
+        next += 1000;
+        buf.commit(t);
+    }
+    assert_eq!(next, 50_000);
+    let st = buf.inner.lock();
+    assert_eq!(st.disk_reads, 1, "decoded once, not once per write");
+    assert!(st.last_read.is_none(), "and let go once consumed");
+}
