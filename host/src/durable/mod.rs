@@ -26,11 +26,18 @@
 //! batches; a full queue blocks the caller: backpressure); the thread
 //! appends each round with one write, fsyncs per [`Fsync`], then drops the
 //! batches' acknowledgements. An output keeping up is served from a small
-//! window of the latest records in memory; a backlog is read back from the
-//! segments, so memory stays bounded whatever waits on disk. At
-//! `limit_metrics` or `limit_bytes` the oldest whole records are dropped
-//! and counted. On open the segments after the cursor are checked record by
-//! record; torn or damaged records are counted, logged and skipped.
+//! window of the latest records in memory (at most max(4 × batch size,
+//! 10 000) metrics and 8 MiB); a backlog is read back from the segments a
+//! record at a time, so memory stays bounded whatever waits on disk. One
+//! take is out at a time (see [`Ticket`]). At `limit_metrics` or
+//! `limit_bytes` the oldest whole records are dropped and counted. On open
+//! the segments after the cursor are checked record by record; torn or
+//! damaged records are counted, logged at WARN and cut out, and the scan
+//! resynchronises on the next intact record.
+//!
+//! Layout: `frame` (records, segment names), `cursor`, `recover` (replay
+//! on open), `log` (the state and the read side), `writer` (the `graft-wal`
+//! thread), `take` (take, commit, restore).
 
 mod cursor;
 mod frame;
