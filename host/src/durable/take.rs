@@ -34,7 +34,7 @@ impl Drop for Ticket {
 impl DiskBuffer {
     /// The oldest unwritten metrics, at most `max`; none while another
     /// ticket is out. When everything waiting is still on its way to the
-    /// log, waits (briefly, [`TAKE_WAIT`] at most) for the writer thread.
+    /// log, waits (briefly, 200 ms at most) for the writer thread.
     pub fn take(&self, max: usize) -> Option<(Arc<Batch>, Ticket)> {
         let inner = &self.inner;
         let mut st = inner.lock();
