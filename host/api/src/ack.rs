@@ -33,9 +33,19 @@ struct Inner {
     settle: std::sync::Mutex<Option<oneshot::Sender<bool>>>,
 }
 
+/// A hold dropped while its thread panics (a stage failed with the batch)
+/// fails the batch, whichever hold is the last.
+impl Drop for Ack {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.fail();
+        }
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
-        let delivered = !self.failed.load(Ordering::Acquire) && !std::thread::panicking();
+        let delivered = !self.failed.load(Ordering::Acquire);
         if let Some(tx) = self.settle.get_mut().map(Option::take).unwrap_or_default() {
             let _ = tx.send(delivered);
         }
@@ -125,11 +135,14 @@ mod tests {
     #[test]
     fn a_hold_dropped_in_a_panic_settles_as_lost() {
         let (ack, delivery) = Ack::new();
+        let other = ack.clone();
         let _ = std::thread::spawn(move || {
             let _held = ack;
             panic!("the stage holding the batch failed");
         })
         .join();
+        // Another stage then lets go normally: the batch is still lost.
+        drop(other);
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -44,7 +44,7 @@ impl Config {
 
     /// Each disk-buffered output needs a directory, and its own one: two
     /// outputs sharing a log would each write half of it.
-    fn buffer_problems(&self) -> Vec<ConfigError> {
+    pub fn buffer_problems(&self) -> Vec<ConfigError> {
         let mut found = Vec::new();
         let mut dirs: Vec<(PathBuf, String)> = Vec::new();
         for section in &self.outputs {

@@ -176,6 +176,9 @@ impl RunningInput {
             if let Some(batch) = self.gather_once().await
                 && tx.send(ChainMsg::Batch(batch, None)).await.is_err()
             {
+                if let Some(rx) = service {
+                    fail_waiting(rx);
+                }
                 return self;
             }
         }
@@ -216,6 +219,9 @@ impl RunningInput {
                 },
             }
         }
+        // Nothing more can arrive: a handler still running after the
+        // listener's grace finds the channel closed and answers 503.
+        rx.close();
         while let Ok(r) = rx.try_recv() {
             if !finish.pass_on(r, tx).await {
                 return fail_waiting(rx);

@@ -18,6 +18,10 @@ use crate::config::buffer::BufferSpec;
 use crate::filter::MetricFilter;
 use crate::stats::{PluginId, PluginStats};
 
+/// How long a disk-buffered output writes at shutdown before it leaves
+/// the rest in its log for the next start.
+const DISK_SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);
+
 /// Longest pause between retries of a failing output.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -83,17 +87,10 @@ impl RunningOutput {
         }
     }
 
-    fn restore(&self, taken: Taken, rest: Option<Batch>) {
-        let dropped = self.buffer.restore(taken, rest);
-        if dropped > 0 {
-            PluginStats::add(&self.stats.metrics_dropped, dropped as u64);
-        }
-    }
-
     /// Write one batch from the buffer.
     pub async fn write_once(&mut self) -> Attempt {
         self.report_overflow();
-        let Some(taken) = self.buffer.take(self.batch_size) else {
+        let Some(taken) = take(&self.buffer, self.batch_size).await else {
             self.refresh_stats();
             return Attempt::Empty;
         };
@@ -108,14 +105,14 @@ impl RunningOutput {
         let attempt = match result {
             Ok(()) => {
                 PluginStats::add(&self.stats.metrics_written, n);
-                self.buffer.commit(taken);
+                commit(&self.buffer, taken).await;
                 Attempt::Done
             }
             Err(CallError::Returned(WriteError::Reject(msg))) => {
                 PluginStats::add(&self.stats.metrics_rejected, n);
                 PluginStats::add(&self.stats.errors, 1);
                 tracing::error!(metrics = n, error = %msg, "the output rejected the metrics; they are dropped");
-                self.buffer.commit(taken);
+                commit(&self.buffer, taken).await;
                 Attempt::Done
             }
             Err(CallError::Returned(WriteError::Partial {
@@ -133,10 +130,10 @@ impl RunningOutput {
                 tracing::warn!(accepted = accepted.len(), rejected = rejected.len(),
                     kept = rest.len(), error = %message, "partial write; the rest is kept for a retry");
                 if rest.is_empty() {
-                    self.buffer.commit(taken);
+                    commit(&self.buffer, taken).await;
                     Attempt::Done
                 } else {
-                    self.restore(taken, Some(rest));
+                    restore(&self.buffer, &self.stats, taken, Some(rest)).await;
                     Attempt::Failed
                 }
             }
@@ -146,7 +143,7 @@ impl RunningOutput {
                     self.stats.fault(f.kind);
                 }
                 tracing::warn!(metrics = n, error = %e, "write failed; the metrics are kept for a retry");
-                self.restore(taken, None);
+                restore(&self.buffer, &self.stats, taken, None).await;
                 Attempt::Failed
             }
         };
@@ -254,12 +251,20 @@ impl RunningOutput {
     }
 
     /// The last flush and close. What a disk buffer still holds stays in
-    /// its directory for the next start.
+    /// its directory for the next start: its last flush is bounded by
+    /// [`DISK_SHUTDOWN_FLUSH`], so that a backlog does not hold up the
+    /// stop.
     pub async fn shutdown(&mut self) {
-        let flushed = self.flush().await;
+        let flushed = if self.buffer.is_durable() {
+            let until = Instant::now() + DISK_SHUTDOWN_FLUSH;
+            self.flush_unless(|| Instant::now() >= until).await && self.buffer.is_empty()
+        } else {
+            self.flush().await
+        };
         if self.buffer.is_durable() {
             let waiting = self.buffer.len();
-            self.buffer.close();
+            let b = self.buffer.clone();
+            let _ = super::blocking(move || b.close()).await;
             self.refresh_stats();
             if !flushed {
                 tracing::info!(
@@ -283,5 +288,46 @@ impl RunningOutput {
         if let Err(e) = self.plugin.close().await {
             tracing::warn!(error = %e, "closing failed");
         }
+    }
+}
+
+/// The next batch to write. A disk buffer may read it from its files: off
+/// the reactor.
+async fn take(buffer: &Arc<OutputBuffer>, n: usize) -> Option<Taken> {
+    if !buffer.is_durable() {
+        return buffer.take(n);
+    }
+    let b = buffer.clone();
+    super::blocking(move || b.take(n)).await.ok().flatten()
+}
+
+/// The batch is done with (written, or rejected for good). A disk buffer
+/// saves its cursor: off the reactor.
+async fn commit(buffer: &Arc<OutputBuffer>, taken: Taken) {
+    if !buffer.is_durable() {
+        return buffer.commit(taken);
+    }
+    let b = buffer.clone();
+    let _ = super::blocking(move || b.commit(taken)).await;
+}
+
+/// Put what failed back for a retry; what no longer fits is counted
+/// dropped.
+async fn restore(
+    buffer: &Arc<OutputBuffer>,
+    stats: &PluginStats,
+    taken: Taken,
+    rest: Option<Batch>,
+) {
+    let dropped = if buffer.is_durable() {
+        let b = buffer.clone();
+        super::blocking(move || b.restore(taken, rest))
+            .await
+            .unwrap_or(0)
+    } else {
+        buffer.restore(taken, rest)
+    };
+    if dropped > 0 {
+        PluginStats::add(&stats.metrics_dropped, dropped as u64);
     }
 }

@@ -286,36 +286,63 @@ impl Topology {
                 Slot::New(_) => None,
             })
             .collect();
+        let mut next = Vec::new();
         for (key, slot) in ready.outputs {
             match slot {
                 Slot::Keep(i) => {
                     let mut o = old[i].take().expect("each running output is kept once");
                     o.key = key;
-                    self.outputs.push(o);
+                    next.push(NextOutput::Kept(o));
                     report.kept += 1;
                 }
                 Slot::New(mut o) => {
-                    let same_place = old.iter().enumerate().position(|(j, x)| {
+                    // Its predecessor: the running output at its place, or
+                    // (moved in the file) the one whose disk log it shares.
+                    let predecessor = old.iter().enumerate().position(|(j, x)| {
                         !kept.contains(&j)
-                            && x.as_ref().is_some_and(|x| x.key.place() == key.place())
+                            && x.as_ref().is_some_and(|x| {
+                                x.key.place() == key.place()
+                                    || Arc::ptr_eq(&x.sink.buffer, &o.buffer)
+                            })
                     });
-                    if let Some(j) = same_place {
+                    let mut from = None;
+                    if let Some(j) = predecessor {
                         let prev = old[j].take().expect("found above");
                         let _ = prev.stop.send(OutputStop::Detach);
                         match prev.task.await {
-                            Ok(prev) => hand_over(&prev, &mut o),
+                            Ok(prev) => from = take_over(&prev, &mut o),
                             Err(e) => tracing::error!(location = %key.location, error = %e,
                                 "a replaced output ended abnormally; its buffer is lost"),
                         }
                         report.stopped += 1;
                     }
-                    self.outputs.push(spawn_output(o, key));
+                    next.push(NextOutput::New(o, key, from));
                     report.started += 1;
                 }
             }
         }
-        self.fanout
-            .replace(self.outputs.iter().map(|o| o.sink.clone()).collect());
+        // The fan-out feeds the new buffers before the old ones are emptied
+        // into them, so that no batch lands in a buffer nobody writes.
+        self.fanout.replace(
+            next.iter()
+                .map(|n| match n {
+                    NextOutput::Kept(o) => o.sink.clone(),
+                    NextOutput::New(o, ..) => o.sink(),
+                })
+                .collect(),
+        );
+        for n in next {
+            match n {
+                NextOutput::Kept(o) => self.outputs.push(o),
+                NextOutput::New(o, key, from) => {
+                    if let Some(from) = from {
+                        move_buffer(from, o.buffer.clone(), o.span.clone()).await;
+                        o.refresh_stats();
+                    }
+                    self.outputs.push(spawn_output(o, key));
+                }
+            }
+        }
         let removed_outputs: Vec<LiveOutput> = old.into_iter().flatten().collect();
 
         // Processors and aggregators, swapped by the chain.
@@ -462,31 +489,51 @@ fn open_buffer(o: &mut RunningOutput) -> Result<()> {
     Ok(())
 }
 
-/// A new output takes over what its predecessor at the same place holds:
-/// the same buffer when both use it (memory, or the same disk directory),
-/// else the predecessor's metrics moved into the new buffer.
-fn hand_over(prev: &RunningOutput, o: &mut RunningOutput) {
+/// A new output takes over what its predecessor holds: the same buffer
+/// when both use it (memory, or the same disk directory); else the
+/// predecessor's buffer, returned, to be moved into the new one once the
+/// fan-out feeds the new one.
+fn take_over(prev: &RunningOutput, o: &mut RunningOutput) -> Option<Arc<OutputBuffer>> {
     if Arc::ptr_eq(&prev.buffer, &o.buffer) {
-        return;
+        return None;
     }
-    match (prev.buffer.is_durable(), o.buffer.is_durable()) {
-        (false, false) => {
-            prev.buffer.resize(o.buffer.limit(), o.batch_size);
-            o.buffer = prev.buffer.clone();
-        }
-        (false, true) => {
-            prev.buffer.move_into(&o.buffer);
-            o.refresh_stats();
-        }
-        (true, _) => {
-            let left = prev.buffer.move_into(&o.buffer);
-            prev.buffer.close();
-            if left > 0 {
-                tracing::warn!(parent: &o.span, left,
-                    dir = %prev.buffer.dir().map(|d| d.display().to_string()).unwrap_or_default(),
-                    "the output no longer uses this disk buffer; the metrics that did not fit stay there, written when an output uses it again");
-            }
-            o.refresh_stats();
-        }
+    if !prev.buffer.is_durable() && !o.buffer.is_durable() {
+        prev.buffer.resize(o.buffer.limit(), o.batch_size);
+        o.buffer = prev.buffer.clone();
+        return None;
     }
+    Some(prev.buffer.clone())
+}
+
+/// Move what waits in an old buffer of another kind (or directory) into
+/// an output's new one; a disk log that stays keeps what does not fit, for
+/// a later start.
+async fn move_buffer(from: Arc<OutputBuffer>, to: Arc<OutputBuffer>, span: tracing::Span) {
+    let from_ = from.clone();
+    let left = blocking(move || {
+        // From one log to another the metrics stay where they are: a copy
+        // committed out of the old log before the new one has appended it
+        // could be lost to a kill.
+        let left = if from_.is_durable() && to.is_durable() {
+            from_.len()
+        } else {
+            from_.move_into(&to)
+        };
+        from_.close();
+        left
+    })
+    .await
+    .unwrap_or(0);
+    if left > 0 {
+        tracing::warn!(parent: &span, left,
+            dir = %from.dir().map(|d| d.display().to_string()).unwrap_or_default(),
+            "the output no longer uses this disk buffer; the metrics that did not fit stay there, written when an output uses it again");
+    }
+}
+
+/// An output after a reload: kept running, or new (with the buffer of its
+/// predecessor to empty into its own, if any).
+enum NextOutput {
+    Kept(LiveOutput),
+    New(RunningOutput, PluginKey, Option<Arc<OutputBuffer>>),
 }

@@ -58,7 +58,7 @@ fn output_field(live: &Topology, field: &str) -> u64 {
     live.stats
         .snapshot()
         .into_iter()
-        .find(|(id, _)| id.kind == Kind::Output)
+        .find(|(id, _)| id.kind == Kind::Output && id.alias.as_deref() == Some("g"))
         .and_then(|(id, s)| {
             s.fields(id.kind, false)
                 .into_iter()
@@ -123,7 +123,26 @@ async fn a_disk_buffer_outlives_reloads_and_a_restart_and_delivers_everything_on
         output_field(&live, "buffer_size") == 120
     })
     .await;
-    assert!(output_field(&live, "buffer_bytes") > 0);
+    wait_for("the log's bytes counted", || {
+        output_field(&live, "buffer_bytes") > 0
+    })
+    .await;
+
+    // Moved down the file by a new output above it, and changed: its place
+    // is new but its alias names the same log, which it takes over.
+    let other = free_port();
+    let moved = text(listen, graphite, &disk("  flush_interval = \"120ms\"\n")).replace(
+        "[[outputs.graphite]]\n  alias = \"g\"",
+        &format!(
+            "[[outputs.graphite]]\n  servers = [\"127.0.0.1:{other}\"]\n[[outputs.graphite]]\n  alias = \"g\""
+        ),
+    );
+    live.reload(config(&moved)).await.unwrap();
+    send(listen, 120..140);
+    wait_for("140 in the disk buffer", || {
+        output_field(&live, "buffer_size") == 140
+    })
+    .await;
     live.shutdown().await.unwrap();
 
     // The destination comes up; a new start replays the log.
@@ -132,14 +151,14 @@ async fn a_disk_buffer_outlives_reloads_and_a_restart_and_delivers_everything_on
         let mut seen = Vec::new();
         receiver.set_nonblocking(false).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while seen.len() < 120 && Instant::now() < deadline {
+        while seen.len() < 140 && Instant::now() < deadline {
             let (conn, _) = receiver.accept().unwrap();
             conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             for line in BufReader::new(conn).lines() {
                 let Ok(line) = line else { break };
                 let value: u64 = line.split(' ').nth(1).unwrap().parse().unwrap();
                 seen.push(value);
-                if seen.len() >= 120 {
+                if seen.len() >= 140 {
                     break;
                 }
             }
@@ -149,11 +168,11 @@ async fn a_disk_buffer_outlives_reloads_and_a_restart_and_delivers_everything_on
     let live = Topology::start(config(&text(listen, graphite, &disk(""))), Mode::Run)
         .await
         .unwrap();
-    assert_eq!(output_field(&live, "buffer_replayed"), 120);
+    assert_eq!(output_field(&live, "buffer_replayed"), 140);
     let seen = lines.join().unwrap();
     let distinct: BTreeSet<u64> = seen.iter().copied().collect();
-    assert_eq!(seen.len(), 120, "each metric once: {seen:?}");
-    assert_eq!(distinct, (0..120).collect(), "every metric");
+    assert_eq!(seen.len(), 140, "each metric once: {seen:?}");
+    assert_eq!(distinct, (0..140).collect(), "every metric");
     assert!(
         seen.windows(2).all(|w| w[0] < w[1]),
         "oldest first: {seen:?}"

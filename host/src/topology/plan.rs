@@ -176,6 +176,11 @@ pub fn plan(
     if config.inputs.is_empty() {
         bail!("the configuration has no input");
     }
+    // Checked here too, not only by `config check`: two outputs on one
+    // disk log would each write part of it.
+    if let Some(e) = config.buffer_problems().into_iter().next() {
+        return Err(e.into());
+    }
     let agent = Agent::of(config);
     let context = agent.fingerprint();
     let mut b = Builder {

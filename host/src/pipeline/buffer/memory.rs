@@ -126,8 +126,8 @@ impl MemoryBuffer {
     }
 
     /// Remove and return the oldest metrics, at most `max`, with the
-    /// acknowledgements of the batches taken whole (a batch split across
-    /// writes keeps its own until its last part is taken).
+    /// acknowledgements of the batches they belong to (a batch split across
+    /// writes is held by each part until that part is written).
     pub fn take(&self, max: usize) -> Option<(Arc<Batch>, Vec<Ack>)> {
         let mut s = self.lock();
         let front = s.queue.front()?;
@@ -148,6 +148,10 @@ impl MemoryBuffer {
             if front.remaining() == 0 {
                 let chunk = s.queue.pop_front().expect("front exists");
                 acks.extend(chunk.acks);
+            } else {
+                // Part of a batch: both parts hold it, so that losing
+                // either part fails it.
+                acks.extend(front.acks.iter().cloned());
             }
             s.len -= n;
         }
@@ -208,6 +212,17 @@ impl MemoryBuffer {
             chunk.acks.iter().for_each(Ack::fail);
         }
         std::mem::take(&mut s.len)
+    }
+}
+
+/// A memory buffer that goes away with metrics in it (an output replaced
+/// or stopped abnormally) has lost them.
+impl Drop for MemoryBuffer {
+    fn drop(&mut self) {
+        let s = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        for chunk in &s.queue {
+            chunk.acks.iter().for_each(Ack::fail);
+        }
     }
 }
 
@@ -284,13 +299,9 @@ mod tests {
         buf.add(batch(0, 4), Some(a));
         buf.add(batch(4, 2), Some(b));
         let (first, acks) = buf.take(3).unwrap();
-        assert_eq!(
-            (first.len(), acks.len()),
-            (3, 0),
-            "batch a is not all taken"
-        );
+        assert_eq!((first.len(), acks.len()), (3, 1), "part of a holds a");
         drop(acks);
-        assert_eq!(settled(&mut da), None);
+        assert_eq!(settled(&mut da), None, "the rest of a still waits");
         let (rest, acks) = buf.take(10).unwrap();
         assert_eq!((rest.len(), acks.len()), (3, 2));
         // The write fails and comes back; then a new batch overflows it.
@@ -309,5 +320,21 @@ mod tests {
         buf.add(batch(10, 1), Some(d));
         assert_eq!(buf.discard(), 1);
         assert_eq!(settled(&mut dd), Some(false), "left behind at shutdown");
+    }
+
+    #[test]
+    fn a_part_of_a_batch_dropped_after_a_failed_write_fails_the_batch() {
+        let buf = MemoryBuffer::new(6, 100, Default::default());
+        let (a, mut da) = Ack::new();
+        buf.add(batch(0, 5), Some(a));
+        // The first 3 fail to write and come back; then new metrics push
+        // them out: a is lost in part although its last 2 get written.
+        let (first, acks) = buf.take(3).unwrap();
+        assert_eq!(buf.restore(first, acks), 0);
+        assert_eq!(buf.add(batch(5, 4), None), 3);
+        let (rest, acks) = buf.take(10).unwrap();
+        assert_eq!(seqs(&rest), [3, 4, 5, 6, 7, 8]);
+        drop(acks);
+        assert_eq!(settled(&mut da), Some(false));
     }
 }
