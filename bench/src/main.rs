@@ -9,6 +9,8 @@
 //! - [`relay`]: carbon relaying (graft, carbon-c-relay, carbon-relay) and the
 //!   WASM overhead of a rename processor: CPU per million metrics
 //! - [`buffer`]: resident bytes per metric held by an unreachable output
+//! - [`disk`]: the relay through a disk buffer against the memory buffer
+//!   (CPU, bytes written per metric) and the drain of a backlog
 //! - [`report`]: tables, targets, notes and the machine, as Markdown
 //! - [`peers`]: starting each program with its own directory and ports
 //! - [`procfs`], [`elf`]: CPU and memory from `/proc`, resident pages by
@@ -16,6 +18,7 @@
 //! - [`net`]: the line sink, an HTTP scraper and poster
 
 mod buffer;
+mod disk;
 mod elf;
 mod footprint;
 mod net;
@@ -38,6 +41,7 @@ enum Part {
     Relay,
     Wasm,
     Buffer,
+    Disk,
 }
 
 /// graft side by side with collectd, prometheus-node-exporter,
@@ -80,6 +84,10 @@ struct Args {
     /// Buffer: metrics held (default 1000000; quick 200000).
     #[arg(long)]
     buffer_metrics: Option<usize>,
+    /// Disk: metrics held while the sink is down, then drained (default
+    /// 2000000; quick 500000). Its relay passes use --metrics and --rounds.
+    #[arg(long)]
+    disk_backlog: Option<usize>,
 }
 
 fn workspace_root() -> PathBuf {
@@ -143,6 +151,10 @@ fn run(args: Args) -> Result<()> {
         rounds: pick(args.rounds.map(|n| n as u64), 5, 1).max(1) as usize,
     };
     let buffer_metrics = pick(args.buffer_metrics.map(|n| n as u64), 1_000_000, 200_000) as usize;
+    let disk = disk::Options {
+        rounds: relay.rounds,
+        backlog: pick(args.disk_backlog.map(|n| n as u64), 2_000_000, 500_000) as usize,
+    };
 
     // How busy the machine is before anything starts (the load average
     // would still count the builds that bench/run just did).
@@ -165,7 +177,7 @@ fn run(args: Args) -> Result<()> {
         );
         results.footprint = Some(footprint::run(&graft, footprint).context("footprint")?);
     }
-    if wants(Part::Relay) || wants(Part::Wasm) {
+    if wants(Part::Relay) || wants(Part::Wasm) || wants(Part::Disk) {
         let input = relay::input(relay.metrics);
         if wants(Part::Relay) {
             println!("relay: {} metrics per pass...", relay.metrics);
@@ -175,6 +187,13 @@ fn run(args: Args) -> Result<()> {
             println!("wasm overhead: {} metrics per pass...", relay.metrics);
             results.wasm =
                 Some(relay::wasm_overhead(&graft, &wasm, &input, relay).context("WASM overhead")?);
+        }
+        if wants(Part::Disk) {
+            println!(
+                "disk buffer: {} metrics per pass, then a backlog of {}...",
+                relay.metrics, disk.backlog
+            );
+            results.disk = Some(disk::run(&graft, &input, disk).context("disk buffer")?);
         }
     }
     if wants(Part::Buffer) {

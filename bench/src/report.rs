@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::buffer::{Buffered, LINES_PER_REQUEST};
+use crate::disk;
 use crate::footprint::Footprint;
 use crate::peers;
 use crate::relay;
@@ -15,6 +16,7 @@ pub struct Results {
     pub relays: Option<Vec<relay::Row>>,
     pub wasm: Option<Vec<relay::Row>>,
     pub buffered: Option<Buffered>,
+    pub disk: Option<disk::Figures>,
 }
 
 /// One target of the issue, checked.
@@ -117,6 +119,9 @@ impl Results {
             );
             s.push_str("\nTelegraf's figure, about 2.3 KB per buffered metric, is the marginal RSS between `metric_buffer_limit` = 10 000 and 1 000 000 in its wiki's sizing table (issue #10644); the metric shape behind it is not stated.\n\n");
         }
+        if let Some(d) = &self.disk {
+            s.push_str(&d.table());
+        }
         s
     }
 
@@ -206,6 +211,15 @@ impl Results {
                         bytes - 300.0
                     )
                 }),
+            });
+        }
+        if let Some(d) = &self.disk {
+            let (what, figure, met, note) = d.target();
+            out.push(Target {
+                what,
+                figure,
+                met,
+                note,
             });
         }
         out
