@@ -11,7 +11,8 @@
 //! - [`buffer`]: resident bytes per metric held by an unreachable output
 //! - [`disk`]: the relay through a disk buffer against the memory buffer
 //!   (CPU, bytes written per metric) and the drain of a backlog
-//! - [`report`]: tables, targets, notes and the machine, as Markdown
+//! - [`report`]: tables, targets, notes and the machine, as Markdown;
+//!   [`results`]: a run limited with `--only` updates RESULTS.md in place
 //! - [`peers`]: starting each program with its own directory and ports
 //! - [`procfs`], [`elf`]: CPU and memory from `/proc`, resident pages by
 //!   ELF section
@@ -26,6 +27,7 @@ mod peers;
 mod procfs;
 mod relay;
 mod report;
+mod results;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -56,7 +58,8 @@ struct Args {
     #[arg(long)]
     wasm: Option<PathBuf>,
     /// Where to write the results (default: bench/RESULTS.md; with --quick,
-    /// nowhere).
+    /// nowhere). With --only, the parts measured replace theirs in that
+    /// file and the rest is kept.
     #[arg(long)]
     out: Option<PathBuf>,
     /// A short run (about 1.5 minutes) to see that everything works; its
@@ -216,9 +219,26 @@ fn run(args: Args) -> Result<()> {
     if let Some(out) = out {
         let date = report::command("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default();
         let mode = if q { " (--quick)" } else { "" };
-        let text = format!(
-            "# graft side by side: results\n\nWritten by `bench/run`{mode} on {date}. Every figure below comes from one run on the machine described at the end; run `bench/run` to measure yours.\n\n{verdict}\n{tables}{machine}"
-        );
+        let existing = std::fs::read_to_string(&out).ok();
+        let text = if let (false, Some(existing)) = (args.only.is_empty(), existing) {
+            let parts: Vec<String> = args
+                .only
+                .iter()
+                .filter_map(|p| p.to_possible_value().map(|v| v.get_name().to_owned()))
+                .collect();
+            let commit = report::command("git", &["describe", "--always", "--dirty"])
+                .unwrap_or_else(|| "unknown".into());
+            let stamp = format!(
+                "_Measured by `bench/run --only {}`{mode} on {date}, graft at commit {commit}, CPUs {:.0}% busy during the run; the machine is described at the end._",
+                parts.join(","),
+                busy * 100.0
+            );
+            results::merge(&existing, &tables, &results.targets(), &stamp)
+        } else {
+            format!(
+                "# graft side by side: results\n\nWritten by `bench/run`{mode} on {date}. Every figure below comes from one run on the machine described at the end; run `bench/run` to measure yours.\n\n{verdict}\n{tables}{machine}"
+            )
+        };
         std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
         println!("results written to {}", out.display());
     }
