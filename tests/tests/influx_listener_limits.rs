@@ -115,3 +115,105 @@ fn a_peer_that_reads_no_answers_is_closed_after_write_timeout() {
     drop(s);
     rt.block_on(listener.stop());
 }
+
+/// `acknowledge = "durable"`: a write is answered only once the pipeline
+/// settles its metrics — 204 when every holder let go, 503 with
+/// `Retry-After` when one lost some, 503 at `acknowledge_timeout` when
+/// nothing settles — and a write still waiting holds no write permit.
+#[test]
+fn durable_acknowledgements_answer_when_the_metrics_are_settled() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let counters = Arc::new(Counters::default());
+    let (sink, mut rx) = MetricSink::channel(16, Arc::new(|| 0));
+    let mut listener = Listener::new(
+        graft_plugins::config::parse(
+            toml::from_str(
+                "service_address = \"127.0.0.1:0\"\nacknowledge = \"durable\"\n\
+                 acknowledge_timeout = \"2s\"\nmax_concurrent_writes = 1",
+            )
+            .unwrap(),
+        )
+        .unwrap(),
+        ":8186",
+    )
+    .unwrap();
+    rt.block_on(listener.start(sink.with_counters(counters.clone())))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let value = |name: &str| {
+        counters
+            .snapshot()
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, v)| *v)
+    };
+    let post = move |body: &'static str| {
+        std::thread::spawn(move || {
+            let r = http()
+                .post(format!("http://{address}/write"))
+                .body(body)
+                .send()
+                .unwrap();
+            let status = r.status().as_u16();
+            let retry = r.headers().get("retry-after").is_some();
+            (status, retry, r.text().unwrap())
+        })
+    };
+    let received = |rx: &mut tokio::sync::mpsc::Receiver<graft_api::Received>| {
+        let mut got = None;
+        poll_until(
+            "the write reaches the pipeline",
+            Duration::from_secs(5),
+            || {
+                got = rx.try_recv().ok();
+                got.is_some()
+            },
+        );
+        got.unwrap()
+    };
+
+    // Held by two stages: answered once both let go.
+    let first = post("m seq=1i\nm seq=2i\n");
+    let r = received(&mut rx);
+    assert_eq!(r.batch.len(), 2);
+    let (a, b) = (
+        r.ack.clone().expect("an acknowledged write"),
+        r.ack.unwrap(),
+    );
+    // The permit is free while the first write waits.
+    let second = post("m seq=3i\n");
+    let r2 = received(&mut rx);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !first.is_finished(),
+        "answered before its metrics were settled"
+    );
+    drop(a);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!first.is_finished(), "one stage still holds the metrics");
+    drop(b);
+    assert_eq!(first.join().unwrap().0, 204);
+
+    // A stage that lost some: 503 with Retry-After.
+    let ack = r2.ack.unwrap();
+    ack.fail();
+    drop(ack);
+    let (status, retry, text) = second.join().unwrap();
+    assert_eq!((status, retry), (503, true), "{text}");
+    assert!(text.contains("not delivered"), "{text}");
+    assert_eq!(value("undelivered_writes"), 1);
+
+    // Nothing settles: 503 at acknowledge_timeout.
+    let third = post("m seq=4i\n");
+    let held = received(&mut rx);
+    let (status, retry, text) = third.join().unwrap();
+    assert_eq!((status, retry), (503, true), "{text}");
+    assert!(text.contains("acknowledge_timeout"), "{text}");
+    assert_eq!(value("acknowledge_timeouts"), 1);
+    drop(held);
+    rt.block_on(listener.stop());
+}

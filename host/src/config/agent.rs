@@ -5,6 +5,7 @@
 //! [`AgentConfig`] is what the runtime sees, each `[agent]` table of each
 //! file applied over the last.
 
+use super::buffer::{AgentBuffer, BufferStrategy, FsyncPolicy};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -63,6 +64,15 @@ pub struct AgentTable {
     /// `wasm_cache_dir` (default `~/.cache/graft`): compiled WASM plugins;
     /// `""` turns the cache off.
     pub wasm_cache_dir: Option<String>,
+    /// `buffer_strategy` (default `"memory"`): every output's, unless the
+    /// output sets its own.
+    pub buffer_strategy: Option<BufferStrategy>,
+    /// `buffer_directory` (default none): where disk buffers live, one
+    /// directory per output.
+    pub buffer_directory: Option<String>,
+    /// `buffer_disk_sync` (Telegraf's; default: `buffer_fsync`'s default,
+    /// `"batch"`): `true` fsyncs every append, `false` never.
+    pub buffer_disk_sync: Option<bool>,
 }
 
 /// The resolved `[agent]` settings.
@@ -84,6 +94,8 @@ pub struct AgentConfig {
     pub metric_batch_size: usize,
     /// `metric_buffer_limit` (default 10000): most unsent metrics per output.
     pub metric_buffer_limit: usize,
+    /// `buffer_strategy`, `buffer_directory`, `buffer_disk_sync`.
+    pub buffer: AgentBuffer,
     /// `precision` (default: derived from the interval): timestamp rounding.
     pub precision: Option<Duration>,
     /// `hostname` (default: the machine's): value of the `host` tag.
@@ -111,6 +123,7 @@ impl Default for AgentConfig {
             flush_jitter: Duration::ZERO,
             metric_batch_size: DEFAULT_BATCH_SIZE,
             metric_buffer_limit: DEFAULT_BUFFER_LIMIT,
+            buffer: AgentBuffer::default(),
             precision: None,
             hostname: None,
             omit_hostname: false,
@@ -138,9 +151,6 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "always_include_global_tags",
     "skip_processors_before_aggregators",
     "skip_processors_after_aggregators",
-    "buffer_strategy",
-    "buffer_directory",
-    "buffer_disk_sync",
     "snmp_translator",
     "config_url_retry_attempts",
 ];
@@ -178,7 +188,21 @@ impl AgentConfig {
             debug,
             quiet,
             wasm_cache_dir,
+            buffer_strategy,
+            buffer_directory,
+            buffer_disk_sync,
         } = t;
+        set(&mut self.buffer.strategy, buffer_strategy);
+        if let Some(d) = buffer_directory {
+            self.buffer.directory = (!d.trim().is_empty()).then(|| PathBuf::from(d));
+        }
+        if let Some(sync) = buffer_disk_sync {
+            self.buffer.fsync = Some(if sync {
+                FsyncPolicy::Batch
+            } else {
+                FsyncPolicy::Never
+            });
+        }
         set(&mut self.interval, interval.map(|d| d.0));
         set(&mut self.round_interval, round_interval);
         set(&mut self.collection_jitter, collection_jitter.map(|d| d.0));

@@ -24,6 +24,7 @@
 //! building a plugin.
 
 pub mod agent;
+pub mod buffer;
 pub mod duration;
 pub mod env;
 pub mod error;

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::buffer::{BufferOptions, BufferTable};
 use super::error::{ConfigError, from_table};
 use super::options::{
     AggregatorTable, CommonTable, DEFAULT_PERIOD, InputTable, ModifiersTable, OptionTable,
@@ -124,6 +125,8 @@ pub struct OutputOptions {
     pub metric_batch_size: Option<usize>,
     /// `metric_buffer_limit` (default: the agent's).
     pub metric_buffer_limit: Option<usize>,
+    /// `buffer_strategy`, `buffer_directory` and the disk buffer's keys.
+    pub buffer: BufferOptions,
 }
 
 impl PluginSection {
@@ -241,6 +244,15 @@ impl OutputOptions {
             flush_jitter: t.flush_jitter.map(|d| d.0),
             metric_batch_size: t.metric_batch_size.map(|c| c.0),
             metric_buffer_limit: t.metric_buffer_limit.map(|c| c.0),
+            buffer: BufferTable {
+                buffer_strategy: t.buffer_strategy,
+                buffer_directory: t.buffer_directory,
+                buffer_fsync: t.buffer_fsync,
+                buffer_fsync_interval: t.buffer_fsync_interval,
+                buffer_max_bytes: t.buffer_max_bytes,
+                buffer_segment_size: t.buffer_segment_size,
+            }
+            .options()?,
         })
     }
 }

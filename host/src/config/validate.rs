@@ -4,6 +4,9 @@
 //! component or touching the network. Each plugin's own keys are the
 //! registry's to check.
 
+use std::path::PathBuf;
+
+use super::buffer::{BufferSpec, same_dir};
 use super::{Config, ConfigError, PluginSection, wasm};
 
 impl Config {
@@ -33,6 +36,42 @@ impl Config {
         for section in sections {
             if let Err(e) = check_section(section) {
                 found.push(e);
+            }
+        }
+        found.extend(self.buffer_problems());
+        found
+    }
+
+    /// Each disk-buffered output needs a directory, and its own one: two
+    /// outputs sharing a log would each write half of it.
+    fn buffer_problems(&self) -> Vec<ConfigError> {
+        let mut found = Vec::new();
+        let mut dirs: Vec<(PathBuf, String)> = Vec::new();
+        for section in &self.outputs {
+            let Ok(options) = section.clone().output_options() else {
+                continue; // reported by check_section
+            };
+            let resolved = options.buffer.resolve(
+                &self.agent.buffer,
+                &section.location(),
+                options.common.alias.as_deref(),
+            );
+            match resolved {
+                Ok(BufferSpec::Disk(d)) => {
+                    if let Some((_, other)) = dirs.iter().find(|(dir, _)| same_dir(dir, &d.dir)) {
+                        found.push(section.error(ConfigError::key(
+                            "buffer_directory",
+                            format!(
+                                "{} is already the disk buffer of {other}; give each output its own alias or directory",
+                                d.dir.display()
+                            ),
+                        )));
+                    } else {
+                        dirs.push((d.dir, section.location()));
+                    }
+                }
+                Ok(BufferSpec::Memory) => {}
+                Err(e) => found.push(section.error(e)),
             }
         }
         found

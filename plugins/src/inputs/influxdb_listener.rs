@@ -30,6 +30,10 @@
 //!   keep their data instead of graft dropping it.
 //! - `database_tag`, `retention_policy_tag`, `bucket_tag`: keep the request's
 //!   `db`, `rp`, `bucket` as a tag.
+//! - `acknowledge = "durable"` (graft's): a write is answered 204 only once
+//!   every output has written its metrics or holds them in a disk buffer;
+//!   503 with `Retry-After` when some were lost or `acknowledge_timeout`
+//!   passed. A sender that retries until 204 gets at-least-once delivery.
 
 mod api;
 pub mod body;
@@ -54,7 +58,7 @@ use tracing::Instrument;
 
 use crate::builtin::{self, Builtin};
 pub use config::Config;
-use config::{DEFAULT_MAX_BODY, at_least_a_second};
+use config::{Acknowledge, DEFAULT_MAX_BODY, at_least_a_second};
 
 /// Build `inputs.influxdb_listener` (default port 8186).
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
@@ -146,6 +150,9 @@ struct Settings {
     retention_policy_tag: String,
     bucket_tag: String,
     max_undelivered: u64,
+    /// With `acknowledge = "durable"`: how long a write waits for its
+    /// metrics to be settled before answering.
+    acknowledge: Option<Duration>,
     max_tags: usize,
     max_fields: usize,
     max_concurrent_writes: usize,
@@ -172,6 +179,10 @@ struct WriteCounters {
     body_timeouts: Arc<AtomicU64>,
     tags_limit_hits: Arc<AtomicU64>,
     fields_limit_hits: Arc<AtomicU64>,
+    /// `acknowledge = "durable"` writes answered 503: metrics lost on the
+    /// way, or not settled within `acknowledge_timeout`.
+    undelivered_writes: Arc<AtomicU64>,
+    acknowledge_timeouts: Arc<AtomicU64>,
 }
 
 impl Listener {
@@ -204,6 +215,8 @@ impl Listener {
                 retention_policy_tag: config.retention_policy_tag,
                 bucket_tag: config.bucket_tag,
                 max_undelivered: config.max_undelivered_metrics,
+                acknowledge: (config.acknowledge == Acknowledge::Durable)
+                    .then_some(config.acknowledge_timeout),
                 max_tags: config.max_tags,
                 max_fields: config.max_fields,
                 max_concurrent_writes: config.max_concurrent_writes,
@@ -259,6 +272,8 @@ impl Input for Listener {
             body_timeouts: sink.counter("body_timeouts"),
             tags_limit_hits: sink.counter("tags_limit_hits"),
             fields_limit_hits: sink.counter("fields_limit_hits"),
+            undelivered_writes: sink.counter("undelivered_writes"),
+            acknowledge_timeouts: sink.counter("acknowledge_timeouts"),
         };
         let writes = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_writes));
         let shared = Arc::new(Shared {

@@ -74,6 +74,19 @@ pub struct Config {
     /// `max_undelivered_metrics` (default 0 = no limit).
     #[serde(default)]
     pub max_undelivered_metrics: u64,
+    /// `acknowledge` (graft's; default `"received"`): when a write is
+    /// answered 204. `"received"`, as Telegraf, once its metrics are parsed
+    /// and queued; `"durable"`, only once every output has written them or
+    /// holds them in a disk buffer, so that a sender that retries what was
+    /// not answered 204 loses nothing even if graft is killed.
+    #[serde(default)]
+    pub acknowledge: Acknowledge,
+    /// `acknowledge_timeout` (default 30s): with `acknowledge = "durable"`,
+    /// how long a write waits for its metrics to be settled; past it the
+    /// answer is 503 with `Retry-After` (the metrics may still arrive, and
+    /// a retry may then store them twice).
+    #[serde(default = "thirty_seconds", deserialize_with = "de_duration")]
+    pub acknowledge_timeout: Duration,
     /// `parser_type`: Telegraf's choice of parser; graft has one.
     #[serde(default)]
     pub parser_type: Option<String>,
@@ -86,6 +99,21 @@ pub struct Config {
     /// `tls_allowed_cacerts`: refused for now, as `tls_cert`.
     #[serde(default)]
     pub tls_allowed_cacerts: Option<Vec<String>>,
+}
+
+/// `acknowledge`: when a write is answered 204.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Acknowledge {
+    /// Once parsed and queued (Telegraf's behaviour).
+    #[default]
+    Received,
+    /// Once written by every output or held in a disk buffer.
+    Durable,
+}
+
+fn thirty_seconds() -> Duration {
+    Duration::from_secs(30)
 }
 
 pub(super) fn ten_seconds() -> Duration {

@@ -93,7 +93,7 @@ async fn write(
         }
     }
     // Held until the answer: the body, its inflated text and its batch.
-    let Ok(_permit) = s.writes.clone().try_acquire_owned() else {
+    let Ok(permit) = s.writes.clone().try_acquire_owned() else {
         return too_many_writes(s, api);
     };
     let too_large = |stage: &str| {
@@ -210,12 +210,24 @@ async fn write(
         }
     }
     let good = batch.len();
-    if !batch.is_empty() && s.sink.send(batch).await.is_err() {
+    let sent = match set.acknowledge {
+        None => s.sink.send(batch).await.map(|()| None),
+        Some(_) => s.sink.send_acked(batch).await.map(Some),
+    };
+    let Ok(delivery) = sent else {
         return error(
             api,
             StatusCode::SERVICE_UNAVAILABLE,
             "graft is shutting down",
         );
+    };
+    // The body and its text are gone: waiting for the outputs holds no
+    // permit.
+    drop(permit);
+    if let (Some(delivery), Some(timeout)) = (delivery, set.acknowledge)
+        && let Some(refused) = settle(s, api, delivery, timeout, good).await
+    {
+        return refused;
     }
     if errors.is_empty() {
         return no_content();
@@ -226,6 +238,41 @@ async fn write(
         StatusCode::BAD_REQUEST,
         &body::describe(&errors, good, &text),
     )
+}
+
+/// Wait until the outputs have the metrics of a write durably; `None` when
+/// they do, else the 503 answer (with `Retry-After`) to send instead of 204.
+async fn settle(
+    s: &Shared,
+    api: Api,
+    delivery: graft_api::Delivery,
+    timeout: std::time::Duration,
+    metrics: usize,
+) -> Option<Response> {
+    let (counter, message) = match tokio::time::timeout(timeout, delivery).await {
+        Ok(Ok(())) => return None,
+        Ok(Err(_)) => (
+            &s.counters.undelivered_writes,
+            "the metrics were not delivered (an output dropped some of them); send them again"
+                .to_owned(),
+        ),
+        Err(_) => (
+            &s.counters.acknowledge_timeouts,
+            format!(
+                "the metrics were not written or held durably within acknowledge_timeout ({timeout:?}); send them again (they may be stored twice)"
+            ),
+        ),
+    };
+    // Logged for the first and then every hundredth: an outage refuses
+    // every write.
+    let before = counter.fetch_add(1, Ordering::Relaxed);
+    if before % 100 == 0 {
+        tracing::warn!(metrics, refused = before + 1, error = %message, "write answered 503");
+    }
+    let mut r = error(api, StatusCode::SERVICE_UNAVAILABLE, &message);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    Some(r)
 }
 
 /// `max_concurrent_writes` requests are read and parsed already: 503 with
