@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use graft_test_support::durable::{internal_writes, segments};
 use graft_test_support::influx_points::{Point, stored_points};
 use graft_test_support::servers::{InfluxD, free_port, http, listening};
-use graft_test_support::{graft, poll_until, stop};
+use graft_test_support::{graft, stop};
 
 const BODIES: usize = 40;
 const LINES_PER_BODY: usize = 50;
@@ -216,16 +216,22 @@ fn a_damaged_last_segment_costs_only_the_records_hit() {
     let _ = std::fs::remove_file(&internal);
     let log2 = dir.path().join("graft-2.log");
     let mut child = start(&config_path, &log2, listen);
-    poll_until(
-        "the disk buffer to drain into InfluxDB",
-        Duration::from_secs(60),
-        || {
-            internal_writes(&internal, "influxdb")
-                .last()
-                .is_some_and(|s| s.fields.get("buffer_size") == Some(&0.0))
-                && !stored_points(&influx, DB).is_empty()
-        },
-    );
+    let restarted = Instant::now();
+    let drained = || {
+        internal_writes(&internal, "influxdb")
+            .last()
+            .is_some_and(|s| s.fields.get("buffer_size") == Some(&0.0))
+            && !stored_points(&influx, DB).is_empty()
+    };
+    while !drained() {
+        assert!(
+            restarted.elapsed() < Duration::from_secs(60),
+            "the disk buffer did not drain into InfluxDB within 60 s: {:?}\n{}",
+            internal_writes(&internal, "influxdb").last(),
+            std::fs::read_to_string(&log2).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // One more sample after the drain, so that the counters are final.
     std::thread::sleep(Duration::from_millis(1200));
     let (status, _) = stop(&mut child, Duration::from_secs(30));
