@@ -1,0 +1,169 @@
+//! Replay of the durable buffer across restarts: what waits on disk when
+//! the agent stops is written after it starts again, oldest first, once;
+//! what was written before a `kill -9` is not written again (Telegraf's
+//! disk buffer replayed its whole log on every start, influxdata/telegraf
+//! #16500). Checked by a Graphite sink that follows the sequence numbers.
+
+use std::fs::File;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use graft_test_support::durable::{SeqSink, internal_write, kill9};
+use graft_test_support::servers::{free_port, http, listening};
+use graft_test_support::{graft, stop};
+
+const FIRST: u64 = 200_000;
+const SECOND: u64 = 100_000;
+const LINES_PER_BODY: u64 = 5000;
+
+fn config(listen: u16, sink: u16, buffer_dir: &Path, internal: &Path) -> String {
+    format!(
+        r#"[agent]
+  interval = "500ms"
+  round_interval = false
+  flush_interval = "100ms"
+  metric_batch_size = 5000
+  omit_hostname = true
+[[inputs.influxdb_listener]]
+  service_address = "127.0.0.1:{listen}"
+  acknowledge = "durable"
+[[inputs.internal]]
+  collect_memstats = false
+[[outputs.graphite]]
+  servers = ["127.0.0.1:{sink}"]
+  template = "measurement.field"
+  namepass = ["replay"]
+  buffer_strategy = "disk"
+  buffer_directory = "{}"
+[[outputs.file]]
+  files = ["{}"]
+  namepass = ["internal_write"]
+"#,
+        buffer_dir.display(),
+        internal.display()
+    )
+}
+
+fn start(config: &Path, log: &Path, listen: u16) -> Child {
+    let mut c = graft()
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let up = Instant::now();
+    while !listening(listen) {
+        if let Ok(Some(status)) = c.try_wait() {
+            panic!(
+                "graft exited with {status}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(
+            up.elapsed() < Duration::from_secs(30),
+            "graft did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c
+}
+
+/// Post `replay v=N` for N in `from..to`, every body answered 204.
+fn feed(listen: u16, from: u64, to: u64) {
+    let client = http();
+    let mut n = from;
+    while n < to {
+        let end = (n + LINES_PER_BODY).min(to);
+        let body: String = (n..end).map(|i| format!("replay v={i}i\n")).collect();
+        let r = client
+            .post(format!("http://127.0.0.1:{listen}/write?db=replay"))
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204, "body at {n}");
+        n = end;
+    }
+}
+
+/// Wait until the sink has `lines` lines and the output reports an empty
+/// buffer; fail with graft's log after 60 s.
+fn wait_drained(sink: &SeqSink, lines: u64, internal: &Path, log: &Path) {
+    let start = Instant::now();
+    loop {
+        let empty = internal_write(internal, "graphite").is_some_and(|s| s.int("buffer_size") == 0);
+        if sink.lines() >= lines && empty {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{} of {lines} lines after 60 s; {:?}\n{}",
+            sink.lines(),
+            internal_write(internal, "graphite"),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_restart_replays_what_waits_once_and_nothing_already_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let buffer_dir = dir.path().join("buffers");
+    let internal = dir.path().join("internal.out");
+    let config_path = dir.path().join("graft.toml");
+    let (listen, sink_port) = (free_port(), free_port());
+    std::fs::write(
+        &config_path,
+        config(listen, sink_port, &buffer_dir, &internal),
+    )
+    .unwrap();
+    let log = |i: u32| dir.path().join(format!("graft-{i}.log"));
+
+    // 1: the sink is down; everything waits on disk; a clean stop.
+    let mut child = start(&config_path, &log(1), listen);
+    feed(listen, 0, FIRST);
+    let (status, _) = stop(&mut child, Duration::from_secs(30));
+    assert!(status.success(), "{status}");
+
+    // 2: the sink is up: the backlog is written, once, in order.
+    let sink = SeqSink::start_on(sink_port);
+    let _ = std::fs::remove_file(&internal);
+    let mut child = start(&config_path, &log(2), listen);
+    wait_drained(&sink, FIRST, &internal, &log(2));
+    let second_start = internal_write(&internal, "graphite").unwrap();
+    // Written and committed: now a kill -9.
+    std::thread::sleep(Duration::from_millis(1500));
+    kill9(&mut child);
+
+    // 3: nothing of the above comes again; new metrics do.
+    let _ = std::fs::remove_file(&internal);
+    let mut child = start(&config_path, &log(3), listen);
+    feed(listen, FIRST, FIRST + SECOND);
+    wait_drained(&sink, FIRST + SECOND, &internal, &log(3));
+    std::thread::sleep(Duration::from_millis(500));
+    let third_start = internal_write(&internal, "graphite").unwrap();
+    let (status, _) = stop(&mut child, Duration::from_secs(30));
+    assert!(status.success(), "{status}");
+
+    let paths = sink.paths();
+    println!(
+        "sink: {paths:?}; second start: replayed {}, written {}; third start: replayed {}, written {}",
+        second_start.int("buffer_replayed"),
+        second_start.int("metrics_written"),
+        third_start.int("buffer_replayed"),
+        third_start.int("metrics_written"),
+    );
+    let seq = &paths["replay.v"];
+    assert_eq!(
+        (seq.next, seq.lines, seq.skipped, seq.backwards),
+        (FIRST + SECOND, FIRST + SECOND, 0, 0),
+        "every number once, in order, across both restarts"
+    );
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    assert_eq!(sink.malformed(), 0);
+    assert_eq!(second_start.int("buffer_replayed"), FIRST as i64);
+    assert_eq!(third_start.int("buffer_replayed"), 0);
+    assert_eq!(third_start.int("metrics_written"), SECOND as i64);
+}
