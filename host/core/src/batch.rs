@@ -376,6 +376,7 @@ fn check_offsets(list: &'static str, offsets: &[u32], end: usize) -> Result<(), 
     Ok(())
 }
 
+pub mod codec;
 mod edit;
 
 #[cfg(test)]

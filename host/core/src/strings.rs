@@ -88,6 +88,12 @@ impl StringTable {
         (self.data, self.ends)
     }
 
+    /// The concatenated strings and their end offsets, borrowed (for the
+    /// batch codec's bulk copies).
+    pub(crate) fn raw_parts(&self) -> (&str, &[u32]) {
+        (&self.data, &self.ends)
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.ends.len()
