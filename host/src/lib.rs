@@ -20,6 +20,7 @@
 //! - [`kind`]: the four plugin kinds (a leaf module)
 //! - [`topology`]: what runs; start-up, reload and shutdown as one path
 //! - [`pipeline`]: the running stages around each plugin; output buffers
+//! - [`durable`]: the disk buffer, a write-ahead log per output
 //! - [`shutdown`]: stopping in bounded time
 //! - [`wasm`]: the wasmtime host: engine, instances, limits, permissions
 //! - [`stats`]: self-metrics of every plugin
@@ -27,6 +28,7 @@
 pub mod cli;
 pub mod config;
 pub mod conformance;
+pub mod durable;
 pub mod filter;
 pub mod internal;
 pub mod kind;

@@ -42,6 +42,16 @@ pub struct PluginStats {
     pub call_time_ns: AtomicU64,
     pub buffer_size: AtomicU64,
     pub buffer_limit: AtomicU64,
+    /// An output's disk buffer: 1 when it has one.
+    pub buffer_disk: AtomicU64,
+    /// Bytes its log takes on disk.
+    pub buffer_bytes: AtomicU64,
+    /// When the oldest metric waiting was appended (unix ns; 0: none).
+    pub buffer_oldest_ns: AtomicU64,
+    /// Metrics found in the log at start, not yet written then.
+    pub buffer_replayed: AtomicU64,
+    /// Records of the log found torn or corrupted at start, skipped.
+    pub buffer_corrupt_records: AtomicU64,
     /// Lines, frames or packets a service input could not read.
     pub parse_errors: Arc<AtomicU64>,
     /// A plugin's own counters (limit hits, timeouts), by name.
@@ -78,6 +88,19 @@ impl PluginStats {
     /// Read a counter.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// How long the oldest metric in an output's disk buffer has waited
+    /// (0 when none waits).
+    pub fn buffer_oldest_age_ms(&self) -> u64 {
+        let oldest = Self::get(&self.buffer_oldest_ns);
+        if oldest == 0 {
+            return 0;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        now.saturating_sub(oldest) / 1_000_000
     }
 }
 
@@ -118,6 +141,10 @@ impl PluginStats {
                 ("metrics_filtered", g(&self.metrics_filtered)),
                 ("buffer_size", g(&self.buffer_size)),
                 ("buffer_limit", g(&self.buffer_limit)),
+                ("buffer_bytes", g(&self.buffer_bytes)),
+                ("buffer_oldest_age_ms", self.buffer_oldest_age_ms()),
+                ("buffer_replayed", g(&self.buffer_replayed)),
+                ("buffer_corrupt_records", g(&self.buffer_corrupt_records)),
                 ("write_time_ns", g(&self.call_time_ns)),
                 ("errors", g(&self.errors)),
                 ("faults", g(&self.faults)),

@@ -44,6 +44,11 @@ pub const SAMPLE: &str = r#"# graft configuration (Telegraf's format: an existin
   omit_hostname = false
   ## Where compiled WASM plugins are cached ("" = no cache).
   # wasm_cache_dir = "~/.cache/graft"
+  ## Where outputs buffer: "memory", or "disk" (a write-ahead log in
+  ## buffer_directory, one directory per output, that survives a crash or a
+  ## restart; an output may set its own buffer_strategy and buffer_directory).
+  # buffer_strategy = "memory"
+  # buffer_directory = "/var/lib/graft/buffers"
 
 ###############################################################################
 #                                  INPUTS                                     #
@@ -130,7 +135,9 @@ pub const SAMPLE: &str = r#"# graft configuration (Telegraf's format: an existin
   files = ["stdout"]
   data_format = "influx"
   ## Options every output has: alias, flush_interval, flush_jitter,
-  ## metric_batch_size, metric_buffer_limit.
+  ## metric_batch_size, metric_buffer_limit, buffer_strategy,
+  ## buffer_directory, buffer_fsync ("batch", "interval", "never"),
+  ## buffer_fsync_interval, buffer_max_bytes, buffer_segment_size.
 
 # InfluxDB 1.x, through its /write API.
 # [[outputs.influxdb]]

@@ -90,22 +90,8 @@ impl RunningInput {
 
     /// Select, rename, tag and round a batch the plugin produced, and count
     /// it; `None` when nothing is left.
-    fn finish(&mut self, mut batch: Batch) -> Option<Batch> {
-        if batch.is_empty() {
-            return None;
-        }
-        // Telegraf's order: select on the plugin's own metrics, then rename
-        // and tag, then drop fields and tags.
-        self.filter.select_batch(&mut batch);
-        super::modify::apply(
-            &mut batch,
-            &self.modifiers,
-            &self.global_tags,
-            self.precision,
-        );
-        self.filter.modify_batch(&mut batch);
-        PluginStats::add(&self.stats.metrics_gathered, batch.len() as u64);
-        (!batch.is_empty()).then_some(batch)
+    fn finish(&self, batch: Batch) -> Option<Batch> {
+        Finish::of(self).apply(batch)
     }
 
     /// Start a service input (bind its sockets); other inputs need nothing.
@@ -175,10 +161,11 @@ impl RunningInput {
                     }
                     _ = &mut sleep => break,
                     received = received => match received {
-                        Some(Received { batch, ack }) => {
-                            if let Some(batch) = self.finish(batch)
-                                && tx.send(ChainMsg::Batch(batch, ack)).await.is_err()
-                            {
+                        Some(received) => {
+                            if !Finish::of(&self).pass_on(received, &tx).await {
+                                if let Some(rx) = service {
+                                    fail_waiting(rx);
+                                }
                                 return self;
                             }
                         }
@@ -194,7 +181,10 @@ impl RunningInput {
         }
     }
 
-    /// Stop a service input and pass on everything it accepted.
+    /// Stop a service input and pass on everything it accepted. What it
+    /// receives while stopping (requests in flight finishing) is passed on
+    /// as it arrives: a sender waiting for its acknowledgement gets it
+    /// before the listener's grace runs out.
     async fn shut_down(
         &mut self,
         service: Option<mpsc::Receiver<Received>>,
@@ -203,13 +193,99 @@ impl RunningInput {
         let Some(mut rx) = service else {
             return;
         };
-        self.plugin.stop().await;
-        while let Ok(Received { batch, ack }) = rx.try_recv() {
-            if let Some(batch) = self.finish(batch)
-                && tx.send(ChainMsg::Batch(batch, ack)).await.is_err()
-            {
-                return;
+        let finish = Finish {
+            filter: &self.filter,
+            modifiers: &self.modifiers,
+            global_tags: &self.global_tags,
+            precision: self.precision,
+            stats: &self.stats,
+        };
+        let stop = self.plugin.stop();
+        tokio::pin!(stop);
+        let mut open = true;
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                received = rx.recv(), if open => match received {
+                    Some(r) => {
+                        if !finish.pass_on(r, tx).await {
+                            return fail_waiting(rx);
+                        }
+                    }
+                    None => open = false,
+                },
             }
+        }
+        while let Ok(r) = rx.try_recv() {
+            if !finish.pass_on(r, tx).await {
+                return fail_waiting(rx);
+            }
+        }
+    }
+}
+
+/// What an input does to each batch before the chain: its selectors,
+/// renames, tags and rounding; borrowed apart from the plugin so that a
+/// stopping plugin's last batches go on while it stops.
+struct Finish<'a> {
+    filter: &'a MetricFilter,
+    modifiers: &'a MetricModifiers,
+    global_tags: &'a BTreeMap<String, String>,
+    precision: Duration,
+    stats: &'a PluginStats,
+}
+
+impl<'a> Finish<'a> {
+    fn of(input: &'a RunningInput) -> Self {
+        Self {
+            filter: &input.filter,
+            modifiers: &input.modifiers,
+            global_tags: &input.global_tags,
+            precision: input.precision,
+            stats: &input.stats,
+        }
+    }
+
+    /// `None` when nothing is left.
+    fn apply(&self, mut batch: Batch) -> Option<Batch> {
+        if batch.is_empty() {
+            return None;
+        }
+        // Telegraf's order: select on the plugin's own metrics, then rename
+        // and tag, then drop fields and tags.
+        self.filter.select_batch(&mut batch);
+        super::modify::apply(&mut batch, self.modifiers, self.global_tags, self.precision);
+        self.filter.modify_batch(&mut batch);
+        PluginStats::add(&self.stats.metrics_gathered, batch.len() as u64);
+        (!batch.is_empty()).then_some(batch)
+    }
+
+    /// Hand what a service input received to the chain; false when the
+    /// chain is gone (its acknowledgement then fails: nothing will write
+    /// it). A batch the input's selectors empty is settled as delivered.
+    async fn pass_on(&self, received: Received, tx: &mpsc::Sender<ChainMsg>) -> bool {
+        let Received { batch, ack } = received;
+        let Some(batch) = self.apply(batch) else {
+            return true;
+        };
+        match tx.send(ChainMsg::Batch(batch, ack)).await {
+            Ok(()) => true,
+            Err(mpsc::error::SendError(msg)) => {
+                if let ChainMsg::Batch(_, Some(ack)) = msg {
+                    ack.fail();
+                }
+                false
+            }
+        }
+    }
+}
+
+/// The pipeline is gone: what still waits will never be written.
+fn fail_waiting(mut rx: mpsc::Receiver<Received>) {
+    rx.close();
+    while let Ok(r) = rx.try_recv() {
+        if let Some(ack) = r.ack {
+            ack.fail();
         }
     }
 }

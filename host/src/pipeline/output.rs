@@ -14,6 +14,7 @@ use rand::Rng;
 use tokio::sync::watch;
 
 use super::buffer::{OutputBuffer, Taken};
+use crate::config::buffer::BufferSpec;
 use crate::filter::MetricFilter;
 use crate::stats::{PluginId, PluginStats};
 
@@ -27,6 +28,8 @@ pub struct RunningOutput {
     pub filter: MetricFilter,
     pub plugin: Box<dyn Output>,
     pub buffer: Arc<OutputBuffer>,
+    /// Memory, or the disk buffer to open when the output starts.
+    pub buffer_spec: BufferSpec,
     pub flush_interval: Duration,
     pub flush_jitter: Duration,
     pub batch_size: usize,
@@ -91,6 +94,7 @@ impl RunningOutput {
     pub async fn write_once(&mut self) -> Attempt {
         self.report_overflow();
         let Some(taken) = self.buffer.take(self.batch_size) else {
+            self.refresh_stats();
             return Attempt::Empty;
         };
         let batch = taken.batch.clone();
@@ -146,11 +150,27 @@ impl RunningOutput {
                 Attempt::Failed
             }
         };
-        self.stats.buffer_size.store(
-            self.buffer.len() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.refresh_stats();
         attempt
+    }
+
+    /// Bring the buffer's figures in the counters up to date (a disk
+    /// buffer drops at its limits as it appends, off the fan-out's path).
+    pub fn refresh_stats(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let dropped = self.buffer.take_uncounted();
+        if dropped > 0 {
+            PluginStats::add(&self.stats.metrics_dropped, dropped as u64);
+        }
+        self.stats
+            .buffer_size
+            .store(self.buffer.len() as u64, Relaxed);
+        if let Some(d) = self.buffer.disk_stats() {
+            self.stats.buffer_bytes.store(d.bytes, Relaxed);
+            self.stats
+                .buffer_oldest_ns
+                .store(d.oldest.map_or(0, |ns| ns.max(0) as u64), Relaxed);
+        }
     }
 
     /// Write batches until the buffer is empty or a write fails; true when
@@ -227,9 +247,22 @@ impl RunningOutput {
         self
     }
 
-    /// The last flush and close.
+    /// The last flush and close. What a disk buffer still holds stays in
+    /// its directory for the next start.
     pub async fn shutdown(&mut self) {
-        if !self.flush().await {
+        let flushed = self.flush().await;
+        if self.buffer.is_durable() {
+            let waiting = self.buffer.len();
+            self.buffer.close();
+            self.refresh_stats();
+            if !flushed {
+                tracing::info!(
+                    waiting,
+                    dir = %self.buffer.dir().map(|d| d.display().to_string()).unwrap_or_default(),
+                    "output still failing at shutdown; the metrics wait in its disk buffer for the next start"
+                );
+            }
+        } else if !flushed {
             let lost = self.buffer.discard() as u64;
             PluginStats::add(&self.stats.metrics_dropped, lost);
             // Counted once: nothing is waiting any more.

@@ -22,13 +22,16 @@
 //! chain, and buffers carry over. Counters of plugins that are not running
 //! afterwards (gone, or built for a reload that failed) are forgotten.
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::anyhow;
 
 use super::plan::{self, Plan, Planned};
 use super::*;
+use crate::config::buffer::BufferSpec;
 use crate::pipeline::aggregate::Periods;
+use crate::pipeline::buffer::OutputBuffer;
 use crate::pipeline::chain::{ChainSwap, RunningProcessor, Slot};
 
 /// A new aggregator whose thread runs, waiting for its first batch.
@@ -141,6 +144,11 @@ impl Topology {
         for Planned { key, slot, .. } in outputs {
             let slot = match slot {
                 Slot::New(mut o) => {
+                    let opened = open_buffer(&mut o);
+                    if let Err(e) = opened {
+                        ready.outputs.push((key.clone(), Slot::New(o)));
+                        return Err(e.context(format!("{}: its buffer", key.location)));
+                    }
                     // Pushed first, so that a failure closes it with the rest.
                     let connected = connect(&mut o).await;
                     ready.outputs.push((key.clone(), Slot::New(o)));
@@ -295,10 +303,7 @@ impl Topology {
                         let prev = old[j].take().expect("found above");
                         let _ = prev.stop.send(OutputStop::Detach);
                         match prev.task.await {
-                            Ok(prev) => {
-                                prev.buffer.resize(o.buffer.limit(), o.batch_size);
-                                o.buffer = prev.buffer.clone();
-                            }
+                            Ok(prev) => hand_over(&prev, &mut o),
                             Err(e) => tracing::error!(location = %key.location, error = %e,
                                 "a replaced output ended abnormally; its buffer is lost"),
                         }
@@ -429,4 +434,59 @@ async fn connect(o: &mut RunningOutput) -> Result<()> {
         .instrument(span)
         .await
         .map_err(|e| anyhow!("{e}"))
+}
+
+/// Open the disk buffer of a new output (the running one's, when it
+/// replaces an output with the same directory), and say what it replays.
+fn open_buffer(o: &mut RunningOutput) -> Result<()> {
+    let BufferSpec::Disk(spec) = &o.buffer_spec else {
+        return Ok(());
+    };
+    let (buffer, recovery) = OutputBuffer::open_disk(spec, o.buffer.limit(), o.batch_size)?;
+    o.buffer = buffer;
+    let stats = &o.stats;
+    stats.buffer_disk.store(1, Ordering::Relaxed);
+    if let Some(r) = recovery {
+        stats.buffer_replayed.store(r.metrics, Ordering::Relaxed);
+        stats
+            .buffer_corrupt_records
+            .store(r.corrupt_records, Ordering::Relaxed);
+        if r.metrics > 0 || r.corrupt_records > 0 {
+            tracing::info!(parent: &o.span, dir = %spec.dir.display(), replayed = r.metrics,
+                records = r.records, corrupt_records = r.corrupt_records,
+                corrupt_bytes = r.corrupt_bytes,
+                "disk buffer opened; what was not written before is written first");
+        }
+    }
+    o.refresh_stats();
+    Ok(())
+}
+
+/// A new output takes over what its predecessor at the same place holds:
+/// the same buffer when both use it (memory, or the same disk directory),
+/// else the predecessor's metrics moved into the new buffer.
+fn hand_over(prev: &RunningOutput, o: &mut RunningOutput) {
+    if Arc::ptr_eq(&prev.buffer, &o.buffer) {
+        return;
+    }
+    match (prev.buffer.is_durable(), o.buffer.is_durable()) {
+        (false, false) => {
+            prev.buffer.resize(o.buffer.limit(), o.batch_size);
+            o.buffer = prev.buffer.clone();
+        }
+        (false, true) => {
+            prev.buffer.move_into(&o.buffer);
+            o.refresh_stats();
+        }
+        (true, _) => {
+            let left = prev.buffer.move_into(&o.buffer);
+            prev.buffer.close();
+            if left > 0 {
+                tracing::warn!(parent: &o.span, left,
+                    dir = %prev.buffer.dir().map(|d| d.display().to_string()).unwrap_or_default(),
+                    "the output no longer uses this disk buffer; the metrics that did not fit stay there, written when an output uses it again");
+            }
+            o.refresh_stats();
+        }
+    }
 }

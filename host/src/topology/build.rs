@@ -62,6 +62,8 @@ pub trait Stage: Sized + Send + 'static {
 /// A built plugin and what the builder knows about it.
 pub struct Parts<S: Stage> {
     pub id: PluginId,
+    /// `outputs.influxdb[0]`, where its section is.
+    pub location: String,
     pub stats: Arc<PluginStats>,
     pub plugin: Box<S::Plugin>,
     pub options: S::Options,
@@ -181,6 +183,7 @@ impl Builder<'_> {
         };
         let parts = Parts {
             id,
+            location: section.location(),
             stats,
             plugin,
             options,
@@ -383,6 +386,9 @@ impl Stage for RunningOutput {
                 "metric_buffer_limit ({limit}) must be at least metric_batch_size ({batch_size})"
             );
         }
+        let buffer_spec = o
+            .buffer
+            .resolve(&a.buffer, &p.location, p.id.alias.as_deref())?;
         p.stats
             .buffer_limit
             .store(limit as u64, std::sync::atomic::Ordering::Relaxed);
@@ -392,7 +398,10 @@ impl Stage for RunningOutput {
             id: p.id,
             filter: o.common.filter,
             plugin: p.plugin,
+            // A disk buffer is opened when the output is started
+            // (`topology::apply`), never for `graft test` or `config check`.
             buffer: Arc::new(OutputBuffer::memory(limit, batch_size)),
+            buffer_spec,
             flush_interval: o.flush_interval.unwrap_or(a.flush_interval),
             flush_jitter: o.flush_jitter.unwrap_or(a.flush_jitter),
             batch_size,

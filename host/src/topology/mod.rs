@@ -368,3 +368,6 @@ fn spawn_aggregator(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod buffer_tests;

@@ -43,6 +43,7 @@ pub async fn test(config: Config) -> Result<Vec<Batch>> {
             MAX_COUNT,
             config.agent.metric_batch_size,
         )),
+        buffer_spec: crate::config::buffer::BufferSpec::Memory,
         flush_interval: Duration::from_secs(3600),
         flush_jitter: Duration::ZERO,
         batch_size: config.agent.metric_batch_size,

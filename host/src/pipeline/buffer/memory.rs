@@ -154,6 +154,20 @@ impl MemoryBuffer {
         Some((Arc::new(out), acks))
     }
 
+    /// Remove and return the oldest batch as it was added (what is left of
+    /// it), with its acknowledgements.
+    pub fn take_chunk(&self) -> Option<(Arc<Batch>, Vec<Ack>)> {
+        let mut s = self.lock();
+        let chunk = s.queue.pop_front()?;
+        s.len -= chunk.remaining();
+        let batch = if chunk.start == 0 {
+            chunk.batch
+        } else {
+            Arc::new(chunk.batch.slice(chunk.start..chunk.batch.len()))
+        };
+        Some((batch, chunk.acks))
+    }
+
     /// Put metrics that failed to write back at the front, as many as fit
     /// (the oldest first), with the acknowledgements they carried; returns
     /// how many did not fit and were dropped.

@@ -1,0 +1,251 @@
+//! The disk buffer's bytes: records framed `len | crc32 | payload`,
+//! segment file names, and the committed cursor file.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use graft_core::Batch;
+use graft_core::batch::codec;
+
+/// `len u32 | crc32 u32` before each payload.
+pub const FRAME_HEADER: usize = 8;
+/// `metrics u32 | appended unix ns i64` at the start of each payload.
+pub const PAYLOAD_HEADER: usize = 12;
+/// A length field beyond this is not believed (a flipped high bit).
+pub const MAX_PAYLOAD: usize = 1 << 30;
+
+/// The lock file that keeps a second graft out of the directory.
+pub const LOCK_FILE: &str = "lock";
+/// Where the committed position is kept.
+pub const CURSOR_FILE: &str = "cursor";
+const CURSOR_TMP: &str = "cursor.tmp";
+const CURSOR_LEN: usize = 3 * 8 + 4;
+
+/// A place in the log: a record of a segment, and how many of its metrics
+/// are already consumed. Ordered as the log is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pos {
+    pub segment: u64,
+    pub offset: u64,
+    pub skip: u64,
+}
+
+/// Nanoseconds since the Unix epoch, now.
+pub fn unix_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// The file of segment `id` in `dir`.
+pub fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:020}.seg"))
+}
+
+/// The segment ids present in `dir`, oldest first.
+pub fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut ids = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if entry.file_type()?.is_file()
+            && let Some(stem) = name.strip_suffix(".seg")
+            && stem.len() == 20
+            && let Ok(id) = stem.parse()
+        {
+            ids.push(id);
+        }
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Append one framed record of `batch` to `out`; returns its length.
+pub fn encode_record(batch: &Batch, appended_ns: i64, out: &mut Vec<u8>) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER]);
+    out.extend_from_slice(&(batch.len() as u32).to_le_bytes());
+    out.extend_from_slice(&appended_ns.to_le_bytes());
+    codec::encode(batch, out);
+    let payload = &out[start + FRAME_HEADER..];
+    let (len, crc) = (payload.len() as u32, crc32fast::hash(payload));
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    out.len() - start
+}
+
+/// What the bytes at some offset hold.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// A whole record whose checksum matches.
+    Valid { payload: &'a [u8], len: usize },
+    /// Fewer bytes than the header, or than the length it states.
+    Short,
+    /// A length no record can have.
+    BadLength,
+    /// A plausible length but a checksum that does not match.
+    BadChecksum { len: usize },
+}
+
+/// Read the frame at the start of `bytes`.
+pub fn check_frame(bytes: &[u8]) -> Frame<'_> {
+    let Some(header) = bytes.get(..FRAME_HEADER) else {
+        return Frame::Short;
+    };
+    let len = u32_at(header, 0) as usize;
+    if !(PAYLOAD_HEADER..=MAX_PAYLOAD).contains(&len) {
+        return Frame::BadLength;
+    }
+    let Some(payload) = bytes.get(FRAME_HEADER..FRAME_HEADER + len) else {
+        return Frame::Short;
+    };
+    let len = FRAME_HEADER + len;
+    if crc32fast::hash(payload) == u32_at(header, 4) {
+        Frame::Valid { payload, len }
+    } else {
+        Frame::BadChecksum { len }
+    }
+}
+
+/// A record's payload header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordHead {
+    pub metrics: u64,
+    pub appended_ns: i64,
+}
+
+/// The payload header (the caller checked the length).
+pub fn payload_head(payload: &[u8]) -> RecordHead {
+    let mut ns = [0; 8];
+    ns.copy_from_slice(&payload[4..PAYLOAD_HEADER]);
+    RecordHead {
+        metrics: u64::from(u32_at(payload, 0)),
+        appended_ns: i64::from_le_bytes(ns),
+    }
+}
+
+/// A checked payload as its header and batch.
+pub fn decode_payload(payload: &[u8]) -> Result<(RecordHead, Batch), String> {
+    if payload.len() < PAYLOAD_HEADER {
+        return Err(format!("a payload of {} bytes", payload.len()));
+    }
+    let head = payload_head(payload);
+    let batch = codec::decode(&payload[PAYLOAD_HEADER..]).map_err(|e| e.to_string())?;
+    if batch.len() as u64 != head.metrics {
+        return Err(format!(
+            "the record says {} metrics but holds {}",
+            head.metrics,
+            batch.len()
+        ));
+    }
+    Ok((head, batch))
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// What the cursor file holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cursor {
+    /// No cursor yet: everything in the directory waits.
+    Missing,
+    Valid(Pos),
+    /// Torn or damaged: everything in the directory is replayed.
+    Corrupt,
+}
+
+/// Read the committed position of `dir`.
+pub fn read_cursor(dir: &Path) -> io::Result<Cursor> {
+    let bytes = match fs::read(dir.join(CURSOR_FILE)) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Cursor::Missing),
+        Err(e) => return Err(e),
+    };
+    if bytes.len() != CURSOR_LEN || crc32fast::hash(&bytes[..24]) != u32_at(&bytes, 24) {
+        return Ok(Cursor::Corrupt);
+    }
+    let word = |i: usize| {
+        let mut w = [0; 8];
+        w.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(w)
+    };
+    Ok(Cursor::Valid(Pos {
+        segment: word(0),
+        offset: word(1),
+        skip: word(2),
+    }))
+}
+
+/// Replace the committed position of `dir` (write and rename); with
+/// `sync`, the file and the directory reach the disk first.
+pub fn write_cursor(dir: &Path, pos: Pos, sync: bool) -> io::Result<()> {
+    let mut bytes = Vec::with_capacity(CURSOR_LEN);
+    for w in [pos.segment, pos.offset, pos.skip] {
+        bytes.extend_from_slice(&w.to_le_bytes());
+    }
+    bytes.extend_from_slice(&crc32fast::hash(&bytes).to_le_bytes());
+    let tmp = dir.join(CURSOR_TMP);
+    let mut file = File::create(&tmp)?;
+    file.write_all(&bytes)?;
+    if sync {
+        file.sync_data()?;
+    }
+    fs::rename(&tmp, dir.join(CURSOR_FILE))?;
+    if sync {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Make renames and removals in `dir` durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use graft_core::BatchBuilder;
+
+    #[test]
+    fn a_record_frames_and_checks() {
+        let mut b = BatchBuilder::new();
+        b.metric("m", 1).field("v", 1i64);
+        let mut out = vec![7];
+        let len = encode_record(&b.finish(), 42, &mut out);
+        assert_eq!(out.len(), 1 + len);
+        let Frame::Valid { payload, len: l } = check_frame(&out[1..]) else {
+            panic!("not valid")
+        };
+        assert_eq!(l, len);
+        let (head, batch) = decode_payload(payload).unwrap();
+        assert_eq!((head.metrics, head.appended_ns, batch.len()), (1, 42, 1));
+        assert_eq!(check_frame(&out[1..len]), Frame::Short);
+        out[len] ^= 1;
+        assert_eq!(check_frame(&out[1..]), Frame::BadChecksum { len });
+        out[4] = 0xff;
+        assert_eq!(check_frame(&out[1..]), Frame::BadLength);
+    }
+
+    #[test]
+    fn the_cursor_round_trips_and_a_damaged_one_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_cursor(dir.path()).unwrap(), Cursor::Missing);
+        let pos = Pos {
+            segment: 3,
+            offset: 4096,
+            skip: 17,
+        };
+        write_cursor(dir.path(), pos, true).unwrap();
+        assert_eq!(read_cursor(dir.path()).unwrap(), Cursor::Valid(pos));
+        let path = dir.path().join(CURSOR_FILE);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[9] ^= 4;
+        fs::write(&path, &bytes).unwrap();
+        assert_eq!(read_cursor(dir.path()).unwrap(), Cursor::Corrupt);
+    }
+}

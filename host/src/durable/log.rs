@@ -1,0 +1,381 @@
+//! The disk buffer's state behind its lock, and the read side of the log:
+//! the per-segment summaries, the read position, the in-memory window of
+//! recent records, reading records back from the segment files, and
+//! dropping the oldest records at the limits.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use graft_api::Ack;
+use graft_core::Batch;
+
+use super::Inner;
+use super::frame::{self, FRAME_HEADER, PAYLOAD_HEADER, Pos, RecordHead};
+
+/// One segment file: its size and the metrics its records hold (from the
+/// read position on, for the segment replay started in).
+#[derive(Debug)]
+pub struct Segment {
+    pub id: u64,
+    pub bytes: u64,
+    pub metrics: u64,
+}
+
+/// A batch added but not yet appended to the log.
+pub struct Pending {
+    pub batch: Arc<Batch>,
+    pub ack: Option<Ack>,
+    pub added_ns: i64,
+}
+
+/// A recently appended record kept in memory, so that an output that keeps
+/// up never reads back what was just written.
+pub struct Windowed {
+    pub segment: u64,
+    pub offset: u64,
+    pub len: u64,
+    pub appended_ns: i64,
+    pub batch: Arc<Batch>,
+}
+
+/// Everything behind the buffer's lock.
+pub struct State {
+    /// Added, waiting for the writer thread.
+    pub queue: VecDeque<Pending>,
+    pub queued: u64,
+    /// Taken by the writer thread, being appended.
+    pub writing: u64,
+    pub closing: bool,
+    /// Closed: the directory is released, nothing more is written there.
+    pub closed: bool,
+    pub segments: VecDeque<Segment>,
+    /// The id of the next segment the writer creates.
+    pub next_id: u64,
+    pub disk_bytes: u64,
+    /// The next record (and metric within it) a take hands out.
+    pub read: Pos,
+    /// Metrics of the read segment already taken or dropped.
+    pub read_consumed: u64,
+    /// Metrics on disk after `read`.
+    pub disk_waiting: u64,
+    /// Everything before this is written (or dropped); persisted.
+    pub cursor: Pos,
+    pub cursor_synced: Instant,
+    pub window: VecDeque<Windowed>,
+    pub window_metrics: u64,
+    pub window_bytes: u64,
+    /// A failed write's metrics, retried before anything else, with the
+    /// append time of their first record.
+    pub retry: Option<(Arc<Batch>, i64)>,
+    pub ticket_out: bool,
+    reader: Option<(u64, File)>,
+    pub dropped_warn: u64,
+    pub dropped_uncounted: u64,
+    pub corrupt_records: u64,
+}
+
+impl State {
+    pub fn new(scan: super::recover::Scan) -> Self {
+        Self {
+            queue: VecDeque::new(),
+            queued: 0,
+            writing: 0,
+            closing: false,
+            closed: false,
+            disk_bytes: scan.segments.iter().map(|s| s.bytes).sum(),
+            segments: scan.segments,
+            next_id: scan.next_id,
+            read: scan.read,
+            read_consumed: scan.read.skip,
+            disk_waiting: scan.waiting,
+            cursor: scan.read,
+            cursor_synced: Instant::now(),
+            window: VecDeque::new(),
+            window_metrics: 0,
+            window_bytes: 0,
+            retry: None,
+            ticket_out: false,
+            reader: None,
+            dropped_warn: 0,
+            dropped_uncounted: 0,
+            corrupt_records: scan.recovery.corrupt_records,
+        }
+    }
+
+    /// Metrics waiting, appended or not.
+    pub fn len(&self) -> u64 {
+        self.queued
+            + self.writing
+            + self.disk_waiting
+            + self.retry.as_ref().map_or(0, |(b, _)| b.len() as u64)
+    }
+
+    pub fn count_dropped(&mut self, n: u64) {
+        self.dropped_warn += n;
+        self.dropped_uncounted += n;
+    }
+
+    fn segment(&self, id: u64) -> Option<&Segment> {
+        let i = self.segments.binary_search_by_key(&id, |s| s.id).ok()?;
+        self.segments.get(i)
+    }
+
+    /// Move the read position past the end of finished segments (and off
+    /// segments dropped at the byte limit); forget window records before it.
+    pub fn normalize(&mut self) {
+        loop {
+            match self.segment(self.read.segment) {
+                Some(seg) if self.read.offset < seg.bytes => break,
+                Some(seg) => {
+                    let id = seg.id;
+                    let Some(next) = self.segments.iter().find(|s| s.id > id) else {
+                        break;
+                    };
+                    self.read = Pos {
+                        segment: next.id,
+                        ..Pos::default()
+                    };
+                }
+                None => {
+                    // Dropped at the byte limit, or not yet created: the
+                    // writer creates segments in order, so a later one means
+                    // this one is gone.
+                    let read = self.read.segment;
+                    let next = self.segments.iter().find(|s| s.id > read);
+                    let Some(next) = next else {
+                        self.read.offset = 0;
+                        self.read.skip = 0;
+                        self.read_consumed = 0;
+                        break;
+                    };
+                    self.read = Pos {
+                        segment: next.id,
+                        ..Pos::default()
+                    };
+                }
+            }
+            self.read_consumed = 0;
+        }
+        let read = (self.read.segment, self.read.offset);
+        while let Some(w) = self.window.front() {
+            if (w.segment, w.offset) >= read {
+                break;
+            }
+            self.window_metrics -= w.batch.len() as u64;
+            self.window_bytes -= w.len;
+            self.window.pop_front();
+        }
+    }
+
+    /// Keep at most `metrics` metrics and `bytes` bytes of recent records.
+    pub fn bound_window(&mut self, metrics: u64, bytes: u64) {
+        while self.window_metrics > metrics || self.window_bytes > bytes {
+            let Some(w) = self.window.pop_front() else {
+                break;
+            };
+            self.window_metrics -= w.batch.len() as u64;
+            self.window_bytes -= w.len;
+        }
+    }
+
+    /// The window record at `pos`, if the window holds it.
+    fn windowed(&self, pos: Pos) -> Option<&Windowed> {
+        self.window
+            .front()
+            .filter(|w| (w.segment, w.offset) == (pos.segment, pos.offset))
+    }
+
+    fn file(&mut self, inner: &Inner, id: u64) -> std::io::Result<&File> {
+        if self.reader.as_ref().is_none_or(|(open, _)| *open != id) {
+            let file = File::open(frame::segment_path(&inner.dir, id))?;
+            self.reader = Some((id, file));
+        }
+        Ok(&self.reader.as_ref().expect("just opened").1)
+    }
+
+    /// Forget the open segment file if it is `id` or older.
+    pub fn close_reader(&mut self, id: u64) {
+        if self.reader.as_ref().is_some_and(|(open, _)| *open <= id) {
+            self.reader = None;
+        }
+    }
+
+    /// The header and length of the record at `pos`, without its batch.
+    pub fn peek(&mut self, inner: &Inner, pos: Pos) -> Result<(RecordHead, u64), String> {
+        if let Some(w) = self.windowed(pos) {
+            let head = RecordHead {
+                metrics: w.batch.len() as u64,
+                appended_ns: w.appended_ns,
+            };
+            return Ok((head, w.len));
+        }
+        let end = self.segment(pos.segment).map_or(0, |s| s.bytes);
+        let mut head = [0u8; FRAME_HEADER + PAYLOAD_HEADER];
+        self.file(inner, pos.segment)
+            .and_then(|f| f.read_exact_at(&mut head, pos.offset))
+            .map_err(|e| e.to_string())?;
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as u64;
+        if len < PAYLOAD_HEADER as u64 || pos.offset + FRAME_HEADER as u64 + len > end {
+            return Err(format!("a record length of {len} bytes"));
+        }
+        Ok((
+            frame::payload_head(&head[FRAME_HEADER..]),
+            FRAME_HEADER as u64 + len,
+        ))
+    }
+
+    /// The record at `pos`, from the window or read back and checked.
+    pub fn record(
+        &mut self,
+        inner: &Inner,
+        pos: Pos,
+    ) -> Result<(RecordHead, Arc<Batch>, u64), String> {
+        if let Some(w) = self.windowed(pos) {
+            let head = RecordHead {
+                metrics: w.batch.len() as u64,
+                appended_ns: w.appended_ns,
+            };
+            return Ok((head, w.batch.clone(), w.len));
+        }
+        let (_, len) = self.peek(inner, pos)?;
+        let mut bytes = vec![0; len as usize];
+        self.file(inner, pos.segment)
+            .and_then(|f| f.read_exact_at(&mut bytes, pos.offset))
+            .map_err(|e| e.to_string())?;
+        match frame::check_frame(&bytes) {
+            frame::Frame::Valid { payload, .. } => {
+                let (head, batch) = frame::decode_payload(payload)?;
+                Ok((head, Arc::new(batch), len))
+            }
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    /// Consume `n` metrics of the record at the read position (`len` bytes,
+    /// `metrics` in all).
+    pub fn consume(&mut self, n: u64, len: u64, metrics: u64) {
+        if self.read.skip + n >= metrics {
+            self.read.offset += len;
+            self.read.skip = 0;
+        } else {
+            self.read.skip += n;
+        }
+        self.read_consumed += n;
+        self.disk_waiting -= n.min(self.disk_waiting);
+    }
+
+    /// A record could not be read back: the rest of its segment is lost,
+    /// counted as dropped and as corrupt.
+    pub fn skip_segment_rest(&mut self, inner: &Inner, error: &str) {
+        let Some(seg) = self.segment(self.read.segment) else {
+            return;
+        };
+        let (bytes, metrics) = (seg.bytes, seg.metrics);
+        let lost = metrics
+            .saturating_sub(self.read_consumed)
+            .min(self.disk_waiting);
+        tracing::warn!(dir = %inner.dir.display(), segment = self.read.segment,
+            offset = self.read.offset, lost, error,
+            "a disk buffer record cannot be read back; the rest of its segment is dropped");
+        self.corrupt_records += 1;
+        self.count_dropped(lost);
+        self.disk_waiting -= lost;
+        self.read_consumed = metrics;
+        self.read.offset = bytes;
+        self.read.skip = 0;
+        self.normalize();
+    }
+
+    /// Drop the oldest whole records (the retry, then the log, then what
+    /// waits for the writer) until at most `limit` metrics wait; returns
+    /// how many metrics were dropped.
+    pub fn drop_oldest(&mut self, inner: &Inner, limit: u64) -> u64 {
+        let mut dropped = 0;
+        while self.len() > limit {
+            if let Some((retry, _)) = self.retry.take() {
+                dropped += retry.len() as u64;
+                continue;
+            }
+            self.normalize();
+            if self.disk_waiting > 0 {
+                let pos = self.read;
+                match self.peek(inner, pos) {
+                    Ok((head, len)) => {
+                        let n = head.metrics.saturating_sub(pos.skip);
+                        self.consume(n, len, head.metrics);
+                        dropped += n;
+                    }
+                    Err(e) => self.skip_segment_rest(inner, &e),
+                }
+                continue;
+            }
+            let Some(p) = self.queue.pop_front() else {
+                break;
+            };
+            if let Some(ack) = &p.ack {
+                ack.fail();
+            }
+            self.queued -= p.batch.len() as u64;
+            dropped += p.batch.len() as u64;
+            inner.space.notify_all();
+        }
+        self.normalize();
+        self.count_dropped(dropped);
+        if dropped > 0 && !self.ticket_out && self.retry.is_none() {
+            inner.advance_cursor(self);
+        }
+        dropped
+    }
+
+    /// Delete the oldest segment (at the byte limit); its waiting metrics
+    /// are dropped and counted.
+    pub fn drop_front_segment(&mut self, inner: &Inner) {
+        let Some(seg) = self.segments.pop_front() else {
+            return;
+        };
+        let lost = if seg.id < self.read.segment {
+            0
+        } else if seg.id == self.read.segment {
+            seg.metrics.saturating_sub(self.read_consumed)
+        } else {
+            seg.metrics
+        }
+        .min(self.disk_waiting);
+        self.disk_waiting -= lost;
+        self.disk_bytes -= seg.bytes;
+        self.count_dropped(lost);
+        self.close_reader(seg.id);
+        if let Err(e) = std::fs::remove_file(frame::segment_path(&inner.dir, seg.id)) {
+            tracing::warn!(dir = %inner.dir.display(), segment = seg.id, error = %e,
+                "a disk buffer segment could not be deleted");
+        }
+        if self.read.segment <= seg.id {
+            self.read = Pos {
+                segment: seg.id + 1,
+                ..Pos::default()
+            };
+            self.read_consumed = 0;
+        }
+        self.normalize();
+    }
+
+    /// Remove the segments wholly before the cursor.
+    pub fn delete_before_cursor(&mut self, inner: &Inner) {
+        while self
+            .segments
+            .front()
+            .is_some_and(|s| s.id < self.cursor.segment)
+        {
+            let seg = self.segments.pop_front().expect("a front segment");
+            self.disk_bytes -= seg.bytes;
+            self.close_reader(seg.id);
+            if let Err(e) = std::fs::remove_file(frame::segment_path(&inner.dir, seg.id)) {
+                tracing::warn!(dir = %inner.dir.display(), segment = seg.id, error = %e,
+                    "a written disk buffer segment could not be deleted");
+            }
+        }
+    }
+}

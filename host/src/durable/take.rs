@@ -1,0 +1,172 @@
+//! The output's side of the disk buffer: take the oldest metrics, then
+//! commit them (the cursor moves past them and is persisted; finished
+//! segments are deleted) or restore what is left of them for a retry.
+//!
+//! One ticket is out at a time (an output writes one batch after another);
+//! a ticket dropped without commit or restore is restored whole.
+
+use std::sync::{Arc, Weak};
+
+use graft_core::Batch;
+
+use super::frame;
+use super::log::State;
+use super::{DiskBuffer, Fsync, Inner};
+
+/// Metrics handed out by [`DiskBuffer::take`], until committed or restored.
+pub struct Ticket {
+    buffer: Weak<Inner>,
+    batch: Arc<Batch>,
+    appended_ns: i64,
+    done: bool,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.done
+            && let Some(inner) = self.buffer.upgrade()
+        {
+            inner.restore(self.batch.clone(), self.appended_ns);
+        }
+    }
+}
+
+impl DiskBuffer {
+    /// The oldest unwritten metrics, at most `max` (none while another
+    /// ticket is out, or before the writer thread appended anything).
+    pub fn take(&self, max: usize) -> Option<(Arc<Batch>, Ticket)> {
+        let inner = &self.inner;
+        let mut st = inner.lock();
+        if st.ticket_out || max == 0 {
+            return None;
+        }
+        let (batch, appended_ns) = match st.retry.take() {
+            Some((retry, ns)) if retry.len() > max => {
+                let rest = Arc::new(retry.slice(max..retry.len()));
+                st.retry = Some((rest, ns));
+                (Arc::new(retry.slice(0..max)), ns)
+            }
+            Some(whole) => whole,
+            None => take_from_log(inner, &mut st, max)?,
+        };
+        st.ticket_out = true;
+        let ticket = Ticket {
+            buffer: Arc::downgrade(inner),
+            batch: batch.clone(),
+            appended_ns,
+            done: false,
+        };
+        Some((batch, ticket))
+    }
+
+    /// The ticket's metrics are written (or rejected for good): never
+    /// replay them.
+    pub fn commit(&self, mut ticket: Ticket) {
+        ticket.done = true;
+        let mut st = self.inner.lock();
+        st.ticket_out = false;
+        if st.retry.is_none() {
+            self.inner.advance_cursor(&mut st);
+        }
+    }
+
+    /// The write failed: `rest` (all of the ticket's metrics, or those a
+    /// partial write left) is retried before anything else.
+    pub fn restore(&self, mut ticket: Ticket, rest: Arc<Batch>) {
+        ticket.done = true;
+        self.inner.restore(rest, ticket.appended_ns);
+    }
+}
+
+/// Up to `max` metrics from the read position on: a record handed over
+/// whole when it is all that is taken, else the pieces copied together.
+fn take_from_log(inner: &Inner, st: &mut State, max: usize) -> Option<(Arc<Batch>, i64)> {
+    let mut pieces = Vec::new();
+    let mut total = 0;
+    let mut first_ns = None;
+    while total < max {
+        st.normalize();
+        if st.disk_waiting == 0 {
+            break;
+        }
+        let pos = st.read;
+        let (head, batch, len) = match st.record(inner, pos) {
+            Ok(record) => record,
+            Err(e) => {
+                st.skip_segment_rest(inner, &e);
+                continue;
+            }
+        };
+        let from = (pos.skip as usize).min(batch.len());
+        let n = (batch.len() - from).min(max - total);
+        st.consume(n as u64, len, head.metrics);
+        first_ns.get_or_insert(head.appended_ns);
+        total += n;
+        if n > 0 {
+            pieces.push((batch, from..from + n));
+        }
+    }
+    st.normalize();
+    let batch = match pieces.as_slice() {
+        [] => return None,
+        [(batch, range)] if *range == (0..batch.len()) => batch.clone(),
+        _ => {
+            let mut out = Batch::new();
+            for (batch, range) in &pieces {
+                out.extend_from(batch, range.clone());
+            }
+            Arc::new(out)
+        }
+    };
+    Some((batch, first_ns.unwrap_or_default()))
+}
+
+impl Inner {
+    /// Put `rest` back at the front, ahead of any part of an earlier
+    /// retry still waiting; then the limit holds again.
+    fn restore(&self, rest: Arc<Batch>, appended_ns: i64) {
+        let mut st = self.lock();
+        st.ticket_out = false;
+        if rest.is_empty() {
+            if st.retry.is_none() {
+                self.advance_cursor(&mut st);
+            }
+            return;
+        }
+        let retry = match st.retry.take() {
+            Some((older, _)) => {
+                let mut both = (*rest).clone();
+                both.append(&older);
+                Arc::new(both)
+            }
+            None => rest,
+        };
+        st.retry = Some((retry, appended_ns));
+        st.drop_oldest(self, self.limit() as u64);
+    }
+
+    /// Everything before the read position is written or dropped: persist
+    /// that as the cursor and delete the segments before it.
+    pub(super) fn advance_cursor(&self, st: &mut State) {
+        st.normalize();
+        if st.cursor == st.read || st.closed {
+            return;
+        }
+        st.cursor = st.read;
+        let sync = match self.fsync {
+            Fsync::Batch => true,
+            Fsync::Interval(every) => st.cursor_synced.elapsed() >= every,
+            Fsync::Never => false,
+        };
+        match frame::write_cursor(&self.dir, st.cursor, sync) {
+            Ok(()) if sync => st.cursor_synced = std::time::Instant::now(),
+            Ok(()) => {}
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e,
+                    "the disk buffer's cursor could not be saved; a restart replays more");
+                return;
+            }
+        }
+        st.delete_before_cursor(self);
+    }
+}
