@@ -24,6 +24,7 @@ fn config(listen: u16, sink: u16, buffer_dir: &Path, internal: &Path) -> String 
   round_interval = false
   flush_interval = "100ms"
   metric_batch_size = 5000
+  metric_buffer_limit = 1000000
   omit_hostname = true
 [[inputs.influxdb_listener]]
   service_address = "127.0.0.1:{listen}"
