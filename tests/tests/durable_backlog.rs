@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use graft_test_support::durable::{SeqSink, internal_write, status_kb};
+use graft_test_support::durable::{SeqSink, http_client, internal_write, status_kb};
 use graft_test_support::hostile::RssWatch;
 use graft_test_support::servers::{free_port, listening};
 use graft_test_support::{graft, poll_until, stop};
@@ -59,11 +59,7 @@ fn config(listen: u16, sink: u16, buffer_dir: &Path, internal: &Path) -> String 
 /// Sender `s` posts `seq{s} v=N` for N in 0..METRICS/SENDERS, in bodies
 /// of [`LINES_PER_BODY`], each answered 204 before the next.
 fn send(port: u16, s: u64, sent: &AtomicU64) {
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .no_proxy()
-        .build()
-        .unwrap();
+    let client = http_client(Duration::from_secs(60));
     let url = format!("http://127.0.0.1:{port}/write?db=backlog");
     let per_sender = METRICS / SENDERS;
     let mut body = String::with_capacity(LINES_PER_BODY as usize * 20);

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use graft_test_support::durable::{internal_write, kill9};
+use graft_test_support::durable::{http_client, internal_write, kill9};
 use graft_test_support::servers::{InfluxD, free_port, listening};
 use graft_test_support::{graft, stop};
 
@@ -115,11 +115,7 @@ fn start_senders(
             let (next, ledger, stop, run) =
                 (next.clone(), ledger.clone(), stop.clone(), run.clone());
             std::thread::spawn(move || {
-                let client = reqwest::blocking::Client::builder()
-                    .timeout(Duration::from_secs(45))
-                    .no_proxy()
-                    .build()
-                    .unwrap();
+                let client = http_client(Duration::from_secs(45));
                 let url = format!("http://127.0.0.1:{port}/write?db={DB}");
                 while !stop.load(Ordering::Relaxed) {
                     let k = next.fetch_add(1, Ordering::Relaxed);

@@ -21,6 +21,17 @@ pub fn kill9(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// A blocking HTTP client for posting to graft with a `timeout` of its
+/// own (an acknowledged write may wait for the disk).
+pub fn http_client(timeout: Duration) -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .no_proxy()
+        .build()
+        .expect("HTTP client")
+}
+
 /// A memory figure of process `pid` from `/proc/PID/status` in KiB
 /// (`"VmHWM"`: the peak resident memory, `"VmRSS"`: now), 0 once it is
 /// gone.
