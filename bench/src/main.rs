@@ -229,8 +229,9 @@ fn run(args: Args) -> Result<()> {
             let commit = report::command("git", &["describe", "--always", "--dirty"])
                 .unwrap_or_else(|| "unknown".into());
             let stamp = format!(
-                "_Measured by `bench/run --only {}`{mode} on {date}, graft at commit {commit}, CPUs {:.0}% busy during the run; the machine is described at the end._",
+                "_Measured by `bench/run --only {}`{mode} on {date}, graft at commit {commit}, on {} ({:.0}% busy during the run); the machine at the end is the full run's._",
                 parts.join(","),
+                report::cpu(),
                 busy * 100.0
             );
             results::merge(&existing, &tables, &results.targets(), &stamp)
