@@ -279,6 +279,16 @@ fn a_damaged_last_segment_costs_only_the_records_hit() {
         corrupt >= 1,
         "the damage was not counted: {samples:?}\n{log}"
     );
+    assert!(
+        corrupt >= missing.len() as i64,
+        "{} bodies lost but {corrupt} records counted as corrupt",
+        missing.len()
+    );
+    let warned = log
+        .lines()
+        .filter(|l| l.contains("WARN") && (l.contains("corrupt") || l.contains("damaged")))
+        .count();
+    assert!(warned >= 1, "no WARN names the damage:\n{log}");
     assert_eq!(
         last.tags.get("buffer_strategy").map(String::as_str),
         Some("disk")
