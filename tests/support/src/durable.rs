@@ -100,6 +100,20 @@ pub fn internal_writes(out: &Path, output: &str) -> Vec<WriteSample> {
         .collect()
 }
 
+/// The latest `internal_write` sample of the output aliased `alias`, if
+/// any.
+pub fn internal_write_aliased(out: &Path, alias: &str) -> Option<WriteSample> {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(parse_simple_line)
+        .filter(|(name, s)| {
+            *name == "internal_write" && s.tags.get("alias").map(String::as_str) == Some(alias)
+        })
+        .map(|(_, s)| s)
+        .next_back()
+}
+
 /// The latest `internal_write` sample of `output`, if any.
 pub fn internal_write(out: &Path, output: &str) -> Option<WriteSample> {
     internal_writes(out, output).pop()
@@ -285,6 +299,22 @@ mod tests {
         assert_eq!(s.int("buffer_corrupt_records"), 2);
         assert_eq!(s.tags["buffer_strategy"], "disk");
         assert_eq!(internal_writes(&p, "influxdb").len(), 2);
+        std::fs::write(
+            &p,
+            "internal_write,alias=a,output=graphite buffer_size=1i 1\n\
+             internal_write,alias=b,output=graphite buffer_size=2i 1\n\
+             internal_write,alias=a,output=graphite buffer_size=3i 2\n",
+        )
+        .unwrap();
+        assert_eq!(
+            internal_write_aliased(&p, "a").unwrap().int("buffer_size"),
+            3
+        );
+        assert_eq!(
+            internal_write_aliased(&p, "b").unwrap().int("buffer_size"),
+            2
+        );
+        assert_eq!(internal_write_aliased(&p, "c"), None);
         assert_eq!(internal_write(&p, "graphite"), None);
     }
 
