@@ -269,7 +269,7 @@ fn two_outputs_in_one_directory_keep_their_own_logs() {
 fn wait_drained_aliased(sink: &SeqSink, lines: u64, internal: &Path, alias: &str, log: &Path) {
     let start = Instant::now();
     let sample = || graft_test_support::durable::internal_write_aliased(internal, alias);
-    while sink.lines() < lines || !sample().is_some_and(|s| s.int("buffer_size") == 0) {
+    while sink.lines() < lines || sample().is_none_or(|s| s.int("buffer_size") != 0) {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "{} of {lines} lines after 60 s; {:?}\n{}",

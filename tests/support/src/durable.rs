@@ -299,22 +299,23 @@ mod tests {
         assert_eq!(s.int("buffer_corrupt_records"), 2);
         assert_eq!(s.tags["buffer_strategy"], "disk");
         assert_eq!(internal_writes(&p, "influxdb").len(), 2);
+        let q = dir.path().join("aliased.out");
         std::fs::write(
-            &p,
+            &q,
             "internal_write,alias=a,output=graphite buffer_size=1i 1\n\
              internal_write,alias=b,output=graphite buffer_size=2i 1\n\
              internal_write,alias=a,output=graphite buffer_size=3i 2\n",
         )
         .unwrap();
         assert_eq!(
-            internal_write_aliased(&p, "a").unwrap().int("buffer_size"),
+            internal_write_aliased(&q, "a").unwrap().int("buffer_size"),
             3
         );
         assert_eq!(
-            internal_write_aliased(&p, "b").unwrap().int("buffer_size"),
+            internal_write_aliased(&q, "b").unwrap().int("buffer_size"),
             2
         );
-        assert_eq!(internal_write_aliased(&p, "c"), None);
+        assert_eq!(internal_write_aliased(&q, "c"), None);
         assert_eq!(internal_write(&p, "graphite"), None);
     }
 
