@@ -79,12 +79,13 @@ impl Internal {
             if let Some(alias) = &id.alias {
                 m.tag("alias", alias);
             }
-            if id.kind == Kind::Output {
-                let disk = get(&s.buffer_disk) == 1;
-                m.tag("buffer_strategy", if disk { "disk" } else { "memory" });
-            }
             for (name, n) in s.fields(id.kind, id.is_wasm()) {
                 m.field(name, n as i64);
+            }
+            if id.kind == Kind::Output {
+                // A field, not a tag: internal_write keeps Telegraf's tags.
+                let disk = get(&s.buffer_disk) == 1;
+                m.field("buffer_strategy", if disk { "disk" } else { "memory" });
             }
         }
         b.metric("internal_agent", ts)

@@ -99,6 +99,27 @@ const MISTAKES: &[Mistake] = &[
         says: "positive",
     },
     Mistake {
+        section: "[[outputs.file]]",
+        body: "files = [\"stdout\"]\n  buffer_strategy = \"disk\"",
+        names: "outputs.file[0]",
+        key: "`buffer_strategy`",
+        says: "buffer_directory",
+    },
+    Mistake {
+        section: "[[outputs.file]]",
+        body: "buffer_fsync = \"sometimes\"",
+        names: "outputs.file[0]",
+        key: "`buffer_fsync`",
+        says: "sometimes",
+    },
+    Mistake {
+        section: "[agent]",
+        body: "buffer_strategy = \"tape\"",
+        names: "[agent]",
+        key: "`buffer_strategy`",
+        says: "tape",
+    },
+    Mistake {
         section: "[[processors.wasm]]",
         body: "path = \"p.wasm\"\n  order = \"first\"",
         names: "processors.wasm[0]",

@@ -110,6 +110,7 @@ pub struct AgentConfig {
     /// `""` turns the cache off.
     pub wasm_cache_dir: Option<PathBuf>,
     wasm_cache_dir_set: bool,
+    metric_buffer_limit_set: bool,
 }
 
 impl Default for AgentConfig {
@@ -131,6 +132,7 @@ impl Default for AgentConfig {
             quiet: false,
             wasm_cache_dir: None,
             wasm_cache_dir_set: false,
+            metric_buffer_limit_set: false,
         }
     }
 }
@@ -210,6 +212,7 @@ impl AgentConfig {
         set(&mut self.flush_interval, flush_interval.map(|d| d.0));
         set(&mut self.flush_jitter, flush_jitter.map(|d| d.0));
         set(&mut self.metric_batch_size, metric_batch_size.map(|c| c.0));
+        self.metric_buffer_limit_set |= metric_buffer_limit.is_some();
         set(
             &mut self.metric_buffer_limit,
             metric_buffer_limit.map(|c| c.0),
@@ -241,6 +244,13 @@ impl AgentConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Whether `metric_buffer_limit` was given: disk buffers are bounded
+    /// by it only then (else by `buffer_max_bytes`, as Telegraf's disk
+    /// buffer ignores the default).
+    pub fn metric_buffer_limit_is_set(&self) -> bool {
+        self.metric_buffer_limit_set
     }
 
     /// Whether `wasm_cache_dir` was given (possibly as `""`, meaning off).

@@ -474,3 +474,25 @@ fn the_built_in_configs_validate() {
         assert!(c.problems().is_empty(), "{name}: {:?}", c.problems());
     }
 }
+
+#[test]
+fn two_outputs_may_not_share_a_disk_buffer() {
+    let e = validate_error(
+        "[agent]\n  buffer_strategy = \"disk\"\n  buffer_directory = \"/var/lib/graft\"\n\
+         [[outputs.file]]\n  alias = \"a\"\n[[outputs.file]]\n  alias = \"b\"\n\
+         [[outputs.file]]\n  alias = \"a\"\n",
+    );
+    assert_eq!(e.section.as_deref(), Some("outputs.file[2]"), "{e}");
+    assert_eq!(e.key.as_deref(), Some("buffer_directory"), "{e}");
+    assert!(e.message.contains("outputs.file[0]"), "{e}");
+    // Memory outputs share nothing; aliases and places tell disk ones apart.
+    let mut c = Config::default();
+    c.merge_text(
+        "[agent]\n  buffer_directory = \"/var/lib/graft\"\n\
+         [[outputs.file]]\n[[outputs.file]]\n  buffer_strategy = \"disk\"\n\
+         [[outputs.file]]\n  buffer_strategy = \"disk\"\n",
+        "a.toml",
+    )
+    .unwrap();
+    assert!(c.problems().is_empty(), "{:?}", c.problems());
+}

@@ -1,8 +1,8 @@
-//! The disk buffer's bytes: records framed `len | crc32 | payload`,
-//! segment file names, and the committed cursor file.
+//! The disk buffer's bytes: records framed `len | crc32 | payload`, and
+//! segment file names.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,10 +18,6 @@ pub const MAX_PAYLOAD: usize = 1 << 30;
 
 /// The lock file that keeps a second graft out of the directory.
 pub const LOCK_FILE: &str = "lock";
-/// Where the committed position is kept.
-pub const CURSOR_FILE: &str = "cursor";
-const CURSOR_TMP: &str = "cursor.tmp";
-const CURSOR_LEN: usize = 3 * 8 + 4;
 
 /// A place in the log: a record of a segment, and how many of its metrics
 /// are already consumed. Ordered as the log is.
@@ -148,59 +144,6 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// What the cursor file holds.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Cursor {
-    /// No cursor yet: everything in the directory waits.
-    Missing,
-    Valid(Pos),
-    /// Torn or damaged: everything in the directory is replayed.
-    Corrupt,
-}
-
-/// Read the committed position of `dir`.
-pub fn read_cursor(dir: &Path) -> io::Result<Cursor> {
-    let bytes = match fs::read(dir.join(CURSOR_FILE)) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Cursor::Missing),
-        Err(e) => return Err(e),
-    };
-    if bytes.len() != CURSOR_LEN || crc32fast::hash(&bytes[..24]) != u32_at(&bytes, 24) {
-        return Ok(Cursor::Corrupt);
-    }
-    let word = |i: usize| {
-        let mut w = [0; 8];
-        w.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
-        u64::from_le_bytes(w)
-    };
-    Ok(Cursor::Valid(Pos {
-        segment: word(0),
-        offset: word(1),
-        skip: word(2),
-    }))
-}
-
-/// Replace the committed position of `dir` (write and rename); with
-/// `sync`, the file and the directory reach the disk first.
-pub fn write_cursor(dir: &Path, pos: Pos, sync: bool) -> io::Result<()> {
-    let mut bytes = Vec::with_capacity(CURSOR_LEN);
-    for w in [pos.segment, pos.offset, pos.skip] {
-        bytes.extend_from_slice(&w.to_le_bytes());
-    }
-    bytes.extend_from_slice(&crc32fast::hash(&bytes).to_le_bytes());
-    let tmp = dir.join(CURSOR_TMP);
-    let mut file = File::create(&tmp)?;
-    file.write_all(&bytes)?;
-    if sync {
-        file.sync_data()?;
-    }
-    fs::rename(&tmp, dir.join(CURSOR_FILE))?;
-    if sync {
-        sync_dir(dir)?;
-    }
-    Ok(())
-}
-
 /// Make renames and removals in `dir` durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -229,23 +172,5 @@ mod tests {
         assert_eq!(check_frame(&out[1..]), Frame::BadChecksum { len });
         out[4] = 0xff;
         assert_eq!(check_frame(&out[1..]), Frame::BadLength);
-    }
-
-    #[test]
-    fn the_cursor_round_trips_and_a_damaged_one_is_seen() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read_cursor(dir.path()).unwrap(), Cursor::Missing);
-        let pos = Pos {
-            segment: 3,
-            offset: 4096,
-            skip: 17,
-        };
-        write_cursor(dir.path(), pos, true).unwrap();
-        assert_eq!(read_cursor(dir.path()).unwrap(), Cursor::Valid(pos));
-        let path = dir.path().join(CURSOR_FILE);
-        let mut bytes = fs::read(&path).unwrap();
-        bytes[9] ^= 4;
-        fs::write(&path, &bytes).unwrap();
-        assert_eq!(read_cursor(dir.path()).unwrap(), Cursor::Corrupt);
     }
 }

@@ -63,6 +63,7 @@ pub struct State {
     pub disk_waiting: u64,
     /// Everything before this is written (or dropped); persisted.
     pub cursor: Pos,
+    pub cursor_file: super::cursor::CursorFile,
     pub cursor_synced: Instant,
     pub window: VecDeque<Windowed>,
     pub window_metrics: u64,
@@ -72,9 +73,14 @@ pub struct State {
     pub retry: Option<(Arc<Batch>, i64)>,
     pub ticket_out: bool,
     reader: Option<(u64, File)>,
+    /// The last record read back from disk, while the read position is in
+    /// it: a record larger than a write is decoded once, not per write.
+    pub last_read: Option<Windowed>,
     pub dropped_warn: u64,
     pub dropped_uncounted: u64,
     pub corrupt_records: u64,
+    /// Records read back from the segment files (not from the window).
+    pub disk_reads: u64,
 }
 
 impl State {
@@ -92,6 +98,7 @@ impl State {
             read_consumed: scan.read.skip,
             disk_waiting: scan.waiting,
             cursor: scan.read,
+            cursor_file: scan.cursor_file,
             cursor_synced: Instant::now(),
             window: VecDeque::new(),
             window_metrics: 0,
@@ -99,9 +106,11 @@ impl State {
             retry: None,
             ticket_out: false,
             reader: None,
+            last_read: None,
             dropped_warn: 0,
             dropped_uncounted: 0,
             corrupt_records: scan.recovery.corrupt_records,
+            disk_reads: 0,
         }
     }
 
@@ -168,6 +177,13 @@ impl State {
             self.window_bytes -= w.len;
             self.window.pop_front();
         }
+        if self
+            .last_read
+            .as_ref()
+            .is_some_and(|r| (r.segment, r.offset) != read)
+        {
+            self.last_read = None;
+        }
     }
 
     /// Keep at most `metrics` metrics and `bytes` bytes of recent records.
@@ -181,11 +197,13 @@ impl State {
         }
     }
 
-    /// The window record at `pos`, if the window holds it.
+    /// The record at `pos`, if the window (or the last read) holds it.
     fn windowed(&self, pos: Pos) -> Option<&Windowed> {
+        let at = |w: &&Windowed| (w.segment, w.offset) == (pos.segment, pos.offset);
         self.window
             .front()
-            .filter(|w| (w.segment, w.offset) == (pos.segment, pos.offset))
+            .filter(at)
+            .or(self.last_read.as_ref().filter(at))
     }
 
     fn file(&mut self, inner: &Inner, id: u64) -> std::io::Result<&File> {
@@ -241,17 +259,24 @@ impl State {
             return Ok((head, w.batch.clone(), w.len));
         }
         let (_, len) = self.peek(inner, pos)?;
+        self.disk_reads += 1;
         let mut bytes = vec![0; len as usize];
         self.file(inner, pos.segment)
             .and_then(|f| f.read_exact_at(&mut bytes, pos.offset))
             .map_err(|e| e.to_string())?;
-        match frame::check_frame(&bytes) {
-            frame::Frame::Valid { payload, .. } => {
-                let (head, batch) = frame::decode_payload(payload)?;
-                Ok((head, Arc::new(batch), len))
-            }
-            other => Err(format!("{other:?}")),
-        }
+        let frame::Frame::Valid { payload, .. } = frame::check_frame(&bytes) else {
+            return Err("a record whose checksum does not match".into());
+        };
+        let (head, batch) = frame::decode_payload(payload)?;
+        let batch = Arc::new(batch);
+        self.last_read = Some(Windowed {
+            segment: pos.segment,
+            offset: pos.offset,
+            len,
+            appended_ns: head.appended_ns,
+            batch: batch.clone(),
+        });
+        Ok((head, batch, len))
     }
 
     /// Consume `n` metrics of the record at the read position (`len` bytes,
@@ -271,6 +296,11 @@ impl State {
     /// counted as dropped and as corrupt.
     pub fn skip_segment_rest(&mut self, inner: &Inner, error: &str) {
         let Some(seg) = self.segment(self.read.segment) else {
+            // No segment to read and none after it: nothing is on disk.
+            tracing::error!(dir = %inner.dir.display(), segment = self.read.segment,
+                waiting = self.disk_waiting, error, "the disk buffer lost track of its log");
+            self.count_dropped(self.disk_waiting);
+            self.disk_waiting = 0;
             return;
         };
         let (bytes, metrics) = (seg.bytes, seg.metrics);

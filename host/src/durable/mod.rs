@@ -6,9 +6,10 @@
 //!
 //! ```text
 //! lock                          held (flock) while a graft process uses the directory
-//! cursor                        the committed position: segment u64 | offset u64 |
-//!                               skip u64 | crc32 u32 (of the 24 bytes before); written
-//!                               to cursor.tmp and renamed
+//! cursor                        the committed position, in two slots overwritten in
+//!                               turn: seq u64 | segment u64 | offset u64 | skip u64 |
+//!                               crc32 u32 (of the 32 bytes before); the intact slot
+//!                               with the highest seq counts
 //! 00000000000000000001.seg      segments, appended in order, never rewritten except
 //! 00000000000000000002.seg      to cut out damaged records on open
 //! ```
@@ -25,12 +26,20 @@
 //! batches; a full queue blocks the caller: backpressure); the thread
 //! appends each round with one write, fsyncs per [`Fsync`], then drops the
 //! batches' acknowledgements. An output keeping up is served from a small
-//! window of the latest records in memory; a backlog is read back from the
-//! segments, so memory stays bounded whatever waits on disk. At
-//! `limit_metrics` or `limit_bytes` the oldest whole records are dropped
-//! and counted. On open the segments after the cursor are checked record by
-//! record; torn or damaged records are counted, logged and skipped.
+//! window of the latest records in memory (at most max(4 × batch size,
+//! 10 000) metrics and 8 MiB); a backlog is read back from the segments a
+//! record at a time, so memory stays bounded whatever waits on disk. One
+//! take is out at a time (see [`Ticket`]). At `limit_metrics` or
+//! `limit_bytes` the oldest whole records are dropped and counted. On open
+//! the segments after the cursor are checked record by record; torn or
+//! damaged records are counted, logged at WARN and cut out, and the scan
+//! resynchronises on the next intact record.
+//!
+//! Layout: `frame` (records, segment names), `cursor`, `recover` (replay
+//! on open), `log` (the state and the read side), `writer` (the `graft-wal`
+//! thread), `take` (take, commit, restore).
 
+mod cursor;
 mod frame;
 mod log;
 mod recover;
@@ -39,6 +48,8 @@ mod writer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_load;
 #[cfg(test)]
 mod tests_recovery;
 
@@ -63,6 +74,8 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 16 << 20;
 const WINDOW_BYTES: u64 = 8 << 20;
 /// The window holds at least this many metrics (and 4 batches).
 const WINDOW_METRICS: u64 = 10_000;
+/// A take with nothing appended yet waits this long for the writer's round.
+const TAKE_WAIT: Duration = Duration::from_millis(200);
 
 /// When appended records are forced to the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,6 +168,8 @@ struct Inner {
     work: Condvar,
     /// Signalled when the writer thread took batches.
     space: Condvar,
+    /// Signalled when the writer thread finished a round.
+    published: Condvar,
     ready: Arc<Notify>,
     lock_file: Mutex<Option<File>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -223,6 +238,7 @@ impl DiskBuffer {
             state: Mutex::new(State::new(scan)),
             work: Condvar::new(),
             space: Condvar::new(),
+            published: Condvar::new(),
             ready,
             lock_file: Mutex::new(Some(lock_file)),
             writer: Mutex::new(None),
@@ -357,7 +373,16 @@ impl DiskBuffer {
             tracing::error!(dir = %inner.dir.display(), "the disk buffer's writer thread panicked");
         }
         let mut st = inner.lock();
-        let saved = frame::write_cursor(&inner.dir, st.cursor, inner.fsync != Fsync::Never);
+        // Left behind by a writer that failed: lost, and said so.
+        let left: Vec<Pending> = st.queue.drain(..).collect();
+        let lost: u64 = left.iter().map(|p| p.batch.len() as u64).sum();
+        st.queued = 0;
+        st.count_dropped(lost);
+        left.iter()
+            .filter_map(|p| p.ack.as_ref())
+            .for_each(Ack::fail);
+        let cursor = st.cursor;
+        let saved = st.cursor_file.save(cursor, inner.fsync != Fsync::Never);
         st.closed = true;
         drop(st);
         if let Some(file) = inner.lock_file.lock().expect("lock file").take() {

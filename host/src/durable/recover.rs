@@ -10,7 +10,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use super::Recovery;
-use super::frame::{self, Cursor, Frame, Pos};
+use super::cursor::{Cursor, CursorFile};
+use super::frame::{self, Frame, Pos};
 use super::log::Segment;
 
 /// The log as found on disk.
@@ -23,11 +24,13 @@ pub struct Scan {
     /// The id the next new segment gets.
     pub next_id: u64,
     pub recovery: Recovery,
+    pub cursor_file: CursorFile,
 }
 
 /// Read back every segment of `dir` from the committed cursor on.
 pub fn scan(dir: &Path) -> std::io::Result<Scan> {
-    let cursor = match frame::read_cursor(dir)? {
+    let (cursor_file, cursor) = CursorFile::open(dir)?;
+    let cursor = match cursor {
         Cursor::Valid(pos) => pos,
         Cursor::Missing => Pos::default(),
         Cursor::Corrupt => {
@@ -49,6 +52,7 @@ pub fn scan(dir: &Path) -> std::io::Result<Scan> {
         waiting: 0,
         next_id,
         recovery: Recovery::default(),
+        cursor_file,
     };
     let mut removed = false;
     for id in ids {
@@ -124,6 +128,12 @@ struct Found {
 
 /// The valid record at `at`, if any: its length and metrics.
 fn record_at(data: &[u8], at: usize) -> Option<(usize, u64)> {
+    // A cheap look at the codec's version byte first: resynchronising tries
+    // every offset, and most fail here before any checksum is computed.
+    let version = data.get(at + frame::FRAME_HEADER + frame::PAYLOAD_HEADER);
+    if version != Some(&graft_core::batch::codec::VERSION) {
+        return None;
+    }
     match frame::check_frame(&data[at..]) {
         Frame::Valid { payload, len } => frame::decode_payload(payload)
             .ok()
@@ -147,19 +157,11 @@ fn scan_segment(data: &[u8], from: usize) -> Found {
             at += len;
             continue;
         }
-        // A damaged record whose length still leads to a valid record (or
-        // to the end) is skipped whole; otherwise look for the next valid
-        // frame byte by byte.
-        let next = match frame::check_frame(&data[at..]) {
-            Frame::Valid { len, .. } | Frame::BadChecksum { len }
-                if at + len == data.len() || record_at(data, at + len).is_some() =>
-            {
-                at + len
-            }
-            _ => (at + 1..data.len())
-                .find(|&p| record_at(data, p).is_some())
-                .unwrap_or(data.len()),
-        };
+        // Damaged: the next valid frame, byte by byte (a damaged length
+        // cannot be trusted to lead there, and could skip a good record).
+        let next = (at + 1..data.len())
+            .find(|&p| record_at(data, p).is_some())
+            .unwrap_or(data.len());
         found.corrupt.push((at, next - at));
         at = next;
     }

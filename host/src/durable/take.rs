@@ -5,13 +5,13 @@
 //! One ticket is out at a time (an output writes one batch after another);
 //! a ticket dropped without commit or restore is restored whole.
 
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, PoisonError, Weak};
+use std::time::Instant;
 
 use graft_core::Batch;
 
-use super::frame;
 use super::log::State;
-use super::{DiskBuffer, Fsync, Inner};
+use super::{DiskBuffer, Fsync, Inner, TAKE_WAIT};
 
 /// Metrics handed out by [`DiskBuffer::take`], until committed or restored.
 pub struct Ticket {
@@ -32,13 +32,27 @@ impl Drop for Ticket {
 }
 
 impl DiskBuffer {
-    /// The oldest unwritten metrics, at most `max` (none while another
-    /// ticket is out, or before the writer thread appended anything).
+    /// The oldest unwritten metrics, at most `max`; none while another
+    /// ticket is out. When everything waiting is still on its way to the
+    /// log, waits (briefly, 200 ms at most) for the writer thread.
     pub fn take(&self, max: usize) -> Option<(Arc<Batch>, Ticket)> {
         let inner = &self.inner;
         let mut st = inner.lock();
         if st.ticket_out || max == 0 {
             return None;
+        }
+        let deadline = Instant::now() + TAKE_WAIT;
+        while st.retry.is_none() && st.disk_waiting == 0 && st.queued + st.writing > 0 && !st.closed
+        {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            st = inner
+                .published
+                .wait_timeout(st, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
         let (batch, appended_ns) = match st.retry.take() {
             Some((retry, ns)) if retry.len() > max => {
@@ -158,8 +172,9 @@ impl Inner {
             Fsync::Interval(every) => st.cursor_synced.elapsed() >= every,
             Fsync::Never => false,
         };
-        match frame::write_cursor(&self.dir, st.cursor, sync) {
-            Ok(()) if sync => st.cursor_synced = std::time::Instant::now(),
+        let cursor = st.cursor;
+        match st.cursor_file.save(cursor, sync) {
+            Ok(()) if sync => st.cursor_synced = Instant::now(),
             Ok(()) => {}
             Err(e) => {
                 tracing::warn!(dir = %self.dir.display(), error = %e,

@@ -32,8 +32,21 @@ struct Writer {
     errors_unlogged: u64,
 }
 
+/// Whatever ends the thread (a panic too) closes the buffer to new
+/// batches, so that `add` never waits for a writer that is gone.
+struct Exit(Arc<Inner>);
+
+impl Drop for Exit {
+    fn drop(&mut self) {
+        self.0.lock().closing = true;
+        self.0.space.notify_all();
+        self.0.published.notify_all();
+    }
+}
+
 /// Run until the buffer closes and everything added is appended.
 pub fn run(inner: Arc<Inner>) {
+    let _exit = Exit(inner.clone());
     let mut w = Writer {
         inner,
         active: None,
@@ -50,6 +63,7 @@ pub fn run(inner: Arc<Inner>) {
             w.append(group);
         }
         w.sync_if_due(closing && idle);
+        w.inner.published.notify_all();
         if closing && idle {
             break;
         }

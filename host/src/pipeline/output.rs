@@ -224,9 +224,15 @@ impl RunningOutput {
                 }
                 _ = self.buffer.batch_ready.notified(), if backoff.failures() == 0 => {
                     while self.buffer.len() >= self.batch_size && !detached() {
-                        if self.write_once().await == Attempt::Failed {
-                            next = Instant::now() + backoff.fail();
-                            break;
+                        match self.write_once().await {
+                            Attempt::Done => {}
+                            // A disk buffer counts what its writer has not
+                            // appended yet, which cannot be taken yet.
+                            Attempt::Empty => break,
+                            Attempt::Failed => {
+                                next = Instant::now() + backoff.fail();
+                                break;
+                            }
                         }
                     }
                 }

@@ -164,3 +164,28 @@ async fn a_disk_buffer_outlives_reloads_and_a_restart_and_delivers_everything_on
     .await;
     live.shutdown().await.unwrap();
 }
+
+/// A disk buffer is bounded by `metric_buffer_limit` only where the
+/// configuration sets it (Telegraf's disk buffer ignores the default);
+/// otherwise by its bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_buffer_takes_metric_buffer_limit_only_where_it_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (listen, graphite) = (free_port(), free_port());
+    let disk = format!(
+        "  buffer_strategy = \"disk\"\n  buffer_directory = \"{}\"\n",
+        dir.path().display()
+    );
+    let mut live = Topology::start(config(&text(listen, graphite, &disk)), Mode::Run)
+        .await
+        .unwrap();
+    assert_eq!(
+        output_field(&live, "buffer_limit"),
+        crate::topology::build::DISK_METRIC_LIMIT as u64
+    );
+    let limited = text(listen, graphite, &disk)
+        .replace("[agent]\n", "[agent]\n  metric_buffer_limit = 20000\n");
+    live.reload(config(&limited)).await.unwrap();
+    assert_eq!(output_field(&live, "buffer_limit"), 20000);
+    live.shutdown().await.unwrap();
+}

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use graft_api::{Aggregator, Input, Output, Processor};
 
+use crate::config::buffer::BufferSpec;
 use crate::config::section::{
     AggregatorOptions, CommonOptions, InputOptions, OutputOptions, ProcessorOptions,
 };
@@ -360,6 +361,10 @@ impl Stage for RunningAggregator {
     }
 }
 
+/// `metric_buffer_limit` of a disk buffer when the configuration sets
+/// none: its bytes (`buffer_max_bytes`) bound it first.
+pub const DISK_METRIC_LIMIT: usize = u32::MAX as usize;
+
 impl Stage for RunningOutput {
     const KIND: Kind = Kind::Output;
     type Plugin = dyn Output;
@@ -380,15 +385,21 @@ impl Stage for RunningOutput {
     fn assemble(p: Parts<Self>, agent: &Agent) -> Result<Self> {
         let (o, a) = (p.options, &agent.settings);
         let batch_size = o.metric_batch_size.unwrap_or(a.metric_batch_size);
-        let limit = o.metric_buffer_limit.unwrap_or(a.metric_buffer_limit);
+        let buffer_spec = o
+            .buffer
+            .resolve(&a.buffer, &p.location, p.id.alias.as_deref())?;
+        // A disk buffer is bounded by buffer_max_bytes, and by
+        // metric_buffer_limit only where it is written.
+        let limit = match (o.metric_buffer_limit, &buffer_spec) {
+            (Some(limit), _) => limit,
+            (None, BufferSpec::Disk(_)) if !a.metric_buffer_limit_is_set() => DISK_METRIC_LIMIT,
+            (None, _) => a.metric_buffer_limit,
+        };
         if limit < batch_size {
             bail!(
                 "metric_buffer_limit ({limit}) must be at least metric_batch_size ({batch_size})"
             );
         }
-        let buffer_spec = o
-            .buffer
-            .resolve(&a.buffer, &p.location, p.id.alias.as_deref())?;
         p.stats
             .buffer_limit
             .store(limit as u64, std::sync::atomic::Ordering::Relaxed);
