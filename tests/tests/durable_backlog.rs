@@ -158,10 +158,7 @@ fn ten_million_metrics_wait_on_disk_in_bounded_memory_and_drain_in_order() {
     );
     assert_eq!(held.int("metrics_dropped"), 0);
     assert_eq!(held.int("buffer_size") as u64, METRICS, "{held:?}");
-    assert_eq!(
-        held.tags.get("buffer_strategy").map(String::as_str),
-        Some("disk")
-    );
+    assert_eq!(held.string("buffer_strategy"), Some("disk"));
 
     // Drain: the server comes up. The output reconnects after its backoff
     // (at most 30 s); the rate counts from the first line.

@@ -272,7 +272,7 @@ fn a_damaged_last_segment_costs_only_the_records_hit() {
         "{BODIES} bodies of {LINES_PER_BODY}: {} delivered intact, missing {missing:?} (may miss {hit:?}); \
          buffer_corrupt_records {corrupt}, buffer_replayed {replayed}, buffer_strategy {:?}; {:?}",
         BODIES - missing.len(),
-        last.tags.get("buffer_strategy"),
+        last.string("buffer_strategy"),
         began.elapsed()
     );
     assert!(
@@ -289,10 +289,7 @@ fn a_damaged_last_segment_costs_only_the_records_hit() {
         .filter(|l| l.contains("WARN") && (l.contains("corrupt") || l.contains("damaged")))
         .count();
     assert!(warned >= 1, "no WARN names the damage:\n{log}");
-    assert_eq!(
-        last.tags.get("buffer_strategy").map(String::as_str),
-        Some("disk")
-    );
+    assert_eq!(last.string("buffer_strategy"), Some("disk"));
     match hit {
         Some(hit) => {
             assert!(

@@ -47,14 +47,21 @@ pub fn status_kb(pid: u32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// One `internal_write` sample: its tags and its fields (numbers).
+/// One `internal_write` sample: its tags, its numeric fields and its
+/// string fields (unquoted).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WriteSample {
     pub tags: BTreeMap<String, String>,
     pub fields: BTreeMap<String, f64>,
+    pub strings: BTreeMap<String, String>,
 }
 
 impl WriteSample {
+    /// A string field (`buffer_strategy`), if present.
+    pub fn string(&self, key: &str) -> Option<&str> {
+        self.strings.get(key).map(String::as_str)
+    }
+
     /// A field as an integer; panics naming the field when it is missing.
     pub fn int(&self, key: &str) -> i64 {
         self.fields
@@ -65,7 +72,8 @@ impl WriteSample {
 }
 
 /// Parse one line of line protocol written by `outputs.file` for a
-/// measurement without escaped characters: (name, tags, fields).
+/// measurement without escaped characters or spaces in string fields:
+/// (name, sample).
 fn parse_simple_line(line: &str) -> Option<(&str, WriteSample)> {
     let (head, rest) = line.split_once(' ')?;
     let fields = rest.split(' ').next()?;
@@ -78,7 +86,9 @@ fn parse_simple_line(line: &str) -> Option<(&str, WriteSample)> {
     }
     for kv in fields.split(',') {
         let (k, v) = kv.split_once('=')?;
-        if let Ok(x) = v.trim_end_matches(['i', 'u']).parse::<f64>() {
+        if let Some(text) = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+            sample.strings.insert(k.to_owned(), text.to_owned());
+        } else if let Ok(x) = v.trim_end_matches(['i', 'u']).parse::<f64>() {
             sample.fields.insert(k.to_owned(), x);
         }
     }
@@ -291,13 +301,13 @@ mod tests {
             "internal_write,buffer_strategy=disk,output=influxdb buffer_size=5i,buffer_bytes=100i 1\n\
              internal_write,output=file buffer_size=0i 1\n\
              internal_gather,input=internal metrics_gathered=3i 1\n\
-             internal_write,buffer_strategy=disk,output=influxdb buffer_size=7i,buffer_corrupt_records=2i 2\n",
+             internal_write,output=influxdb buffer_size=7i,buffer_corrupt_records=2i,buffer_strategy=\"disk\" 2\n",
         )
         .unwrap();
         let s = internal_write(&p, "influxdb").unwrap();
         assert_eq!(s.int("buffer_size"), 7);
         assert_eq!(s.int("buffer_corrupt_records"), 2);
-        assert_eq!(s.tags["buffer_strategy"], "disk");
+        assert_eq!(s.string("buffer_strategy"), Some("disk"));
         assert_eq!(internal_writes(&p, "influxdb").len(), 2);
         let q = dir.path().join("aliased.out");
         std::fs::write(
