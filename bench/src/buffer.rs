@@ -4,6 +4,7 @@
 //! metrics its buffer holds (read back through `inputs.internal`, so that
 //! dropped metrics cannot flatter the figure).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -89,25 +90,33 @@ fn config(port: u16, refused: u16, limit: usize) -> String {
     )
 }
 
+/// The numeric fields of the latest `internal_write` sample of the output
+/// tagged `output=<output>` (whatever its other tags).
+pub fn output_state(path: &Path, output: &str) -> Option<BTreeMap<String, u64>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let want = format!("output={output}");
+    let line = text.lines().rev().find(|l| {
+        let head = l.split(' ').next().unwrap_or("");
+        let mut parts = head.split(',');
+        parts.next() == Some("internal_write") && parts.any(|t| t == want)
+    })?;
+    let fields = line.split(' ').nth(1)?;
+    Some(
+        fields
+            .split(',')
+            .filter_map(|f| {
+                let (k, v) = f.split_once('=')?;
+                Some((k.to_owned(), v.trim_end_matches(['i', 'u']).parse().ok()?))
+            })
+            .collect(),
+    )
+}
+
 /// (buffer_size, metrics_dropped) of the refused output in the latest
 /// `internal_write` line.
 fn buffer_state(path: &Path) -> Option<(u64, u64)> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("internal_write,output=influxdb "))?;
-    let fields = line.split(' ').nth(1)?;
-    let field = |name: &str| {
-        fields.split(',').find_map(|f| {
-            f.strip_prefix(name)?
-                .strip_prefix('=')?
-                .trim_end_matches('i')
-                .parse()
-                .ok()
-        })
-    };
-    Some((field("buffer_size")?, field("metrics_dropped")?))
+    let f = output_state(path, "influxdb")?;
+    Some((*f.get("buffer_size")?, *f.get("metrics_dropped")?))
 }
 
 /// Send metrics `from..to` in requests of [`LINES_PER_REQUEST`].
@@ -202,10 +211,13 @@ mod tests {
             &p,
             "internal_write,output=influxdb metrics_added=5i,metrics_dropped=0i,buffer_size=5i 1\n\
              internal_write,output=file buffer_size=0i,metrics_dropped=0i 1\n\
-             internal_write,output=influxdb metrics_added=9i,metrics_dropped=1i,buffer_size=8i 2\n",
+             internal_write,output=influxdb metrics_added=9i,metrics_dropped=1i,buffer_size=8i 2\n\
+             internal_write,buffer_strategy=disk,output=graphite buffer_size=3i,buffer_bytes=90i 2\n",
         )
         .unwrap();
         assert_eq!(buffer_state(&p), Some((8, 1)));
+        let g = output_state(&p, "graphite").unwrap();
+        assert_eq!((g["buffer_size"], g["buffer_bytes"]), (3, 90));
         assert_eq!(buffer_state(&dir.path().join("none")), None);
     }
 }

@@ -9,13 +9,17 @@
 //! - [`relay`]: carbon relaying (graft, carbon-c-relay, carbon-relay) and the
 //!   WASM overhead of a rename processor: CPU per million metrics
 //! - [`buffer`]: resident bytes per metric held by an unreachable output
-//! - [`report`]: tables, targets, notes and the machine, as Markdown
+//! - [`disk`]: the relay through a disk buffer against the memory buffer
+//!   (CPU, bytes written per metric) and the drain of a backlog
+//! - [`report`]: tables, targets, notes and the machine, as Markdown;
+//!   [`results`]: a run limited with `--only` updates RESULTS.md in place
 //! - [`peers`]: starting each program with its own directory and ports
 //! - [`procfs`], [`elf`]: CPU and memory from `/proc`, resident pages by
 //!   ELF section
 //! - [`net`]: the line sink, an HTTP scraper and poster
 
 mod buffer;
+mod disk;
 mod elf;
 mod footprint;
 mod net;
@@ -23,6 +27,7 @@ mod peers;
 mod procfs;
 mod relay;
 mod report;
+mod results;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,6 +43,7 @@ enum Part {
     Relay,
     Wasm,
     Buffer,
+    Disk,
 }
 
 /// graft side by side with collectd, prometheus-node-exporter,
@@ -52,7 +58,8 @@ struct Args {
     #[arg(long)]
     wasm: Option<PathBuf>,
     /// Where to write the results (default: bench/RESULTS.md; with --quick,
-    /// nowhere).
+    /// nowhere). With --only, the parts measured replace theirs in that
+    /// file and the rest is kept.
     #[arg(long)]
     out: Option<PathBuf>,
     /// A short run (about 1.5 minutes) to see that everything works; its
@@ -80,6 +87,10 @@ struct Args {
     /// Buffer: metrics held (default 1000000; quick 200000).
     #[arg(long)]
     buffer_metrics: Option<usize>,
+    /// Disk: metrics held while the sink is down, then drained (default
+    /// 2000000; quick 500000). Its relay passes use --metrics and --rounds.
+    #[arg(long)]
+    disk_backlog: Option<usize>,
 }
 
 fn workspace_root() -> PathBuf {
@@ -143,6 +154,10 @@ fn run(args: Args) -> Result<()> {
         rounds: pick(args.rounds.map(|n| n as u64), 5, 1).max(1) as usize,
     };
     let buffer_metrics = pick(args.buffer_metrics.map(|n| n as u64), 1_000_000, 200_000) as usize;
+    let disk = disk::Options {
+        rounds: relay.rounds,
+        backlog: pick(args.disk_backlog.map(|n| n as u64), 2_000_000, 500_000) as usize,
+    };
 
     // How busy the machine is before anything starts (the load average
     // would still count the builds that bench/run just did).
@@ -165,7 +180,7 @@ fn run(args: Args) -> Result<()> {
         );
         results.footprint = Some(footprint::run(&graft, footprint).context("footprint")?);
     }
-    if wants(Part::Relay) || wants(Part::Wasm) {
+    if wants(Part::Relay) || wants(Part::Wasm) || wants(Part::Disk) {
         let input = relay::input(relay.metrics);
         if wants(Part::Relay) {
             println!("relay: {} metrics per pass...", relay.metrics);
@@ -175,6 +190,13 @@ fn run(args: Args) -> Result<()> {
             println!("wasm overhead: {} metrics per pass...", relay.metrics);
             results.wasm =
                 Some(relay::wasm_overhead(&graft, &wasm, &input, relay).context("WASM overhead")?);
+        }
+        if wants(Part::Disk) {
+            println!(
+                "disk buffer: {} metrics per pass, then a backlog of {}...",
+                relay.metrics, disk.backlog
+            );
+            results.disk = Some(disk::run(&graft, &input, disk).context("disk buffer")?);
         }
     }
     if wants(Part::Buffer) {
@@ -197,9 +219,27 @@ fn run(args: Args) -> Result<()> {
     if let Some(out) = out {
         let date = report::command("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default();
         let mode = if q { " (--quick)" } else { "" };
-        let text = format!(
-            "# graft side by side: results\n\nWritten by `bench/run`{mode} on {date}. Every figure below comes from one run on the machine described at the end; run `bench/run` to measure yours.\n\n{verdict}\n{tables}{machine}"
-        );
+        let existing = std::fs::read_to_string(&out).ok();
+        let text = if let (false, Some(existing)) = (args.only.is_empty(), existing) {
+            let parts: Vec<String> = args
+                .only
+                .iter()
+                .filter_map(|p| p.to_possible_value().map(|v| v.get_name().to_owned()))
+                .collect();
+            let commit = report::command("git", &["describe", "--always", "--dirty"])
+                .unwrap_or_else(|| "unknown".into());
+            let stamp = format!(
+                "_Measured by `bench/run --only {}`{mode} on {date}, graft at commit {commit}, on {} ({:.0}% busy during the run); the machine at the end is the full run's._",
+                parts.join(","),
+                report::cpu(),
+                busy * 100.0
+            );
+            results::merge(&existing, &tables, &results.targets(), &stamp)
+        } else {
+            format!(
+                "# graft side by side: results\n\nWritten by `bench/run`{mode} on {date}. Every figure below comes from one run on the machine described at the end; run `bench/run` to measure yours.\n\n{verdict}\n{tables}{machine}"
+            )
+        };
         std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
         println!("results written to {}", out.display());
     }

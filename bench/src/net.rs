@@ -50,7 +50,13 @@ pub struct LineSink {
 impl LineSink {
     /// Listen for lines under `prefix`.
     pub fn start(prefix: &'static str) -> Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        Self::start_on(prefix, 0)
+    }
+
+    /// Listen on a chosen port (0: any free one), for example one that an
+    /// output has been failing to reach.
+    pub fn start_on(prefix: &'static str, port: u16) -> Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
         let port = listener.local_addr()?.port();
         let received = Arc::new(Received::default());
         let shared = received.clone();

@@ -151,6 +151,22 @@ pub fn busy_share(before: (u64, u64), after: (u64, u64)) -> f64 {
     (after.0.saturating_sub(before.0)) as f64 / (after.1.saturating_sub(before.1)).max(1) as f64
 }
 
+/// Bytes a process caused to be written to storage so far, from
+/// `/proc/<pid>/io`: (`write_bytes`, `cancelled_write_bytes`). Pages are
+/// counted when dirtied; those of a file deleted before they reached the
+/// disk are counted again as cancelled.
+pub fn io_written(pid: u32) -> Result<(u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .with_context(|| format!("reading /proc/{pid}/io"))?;
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+            .with_context(|| format!("no {key} in /proc/{pid}/io"))
+    };
+    Ok((field("write_bytes:")?, field("cancelled_write_bytes:")?))
+}
+
 /// Resident memory of one process, in KiB.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Memory {
@@ -266,6 +282,20 @@ mod tests {
         }
         assert!(x != 1);
         assert!(cpu.seconds() > 0.0);
+    }
+
+    #[test]
+    fn reads_what_this_process_wrote() {
+        use std::io::Write as _;
+        let pid = std::process::id();
+        let (before, _) = io_written(pid).unwrap();
+        // Beside the sources, on a disk (a tmpfs /tmp counts nothing).
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let mut f = std::fs::File::create(dir.path().join("x")).unwrap();
+        f.write_all(&vec![7u8; 1 << 20]).unwrap();
+        f.sync_all().unwrap();
+        let (after, _) = io_written(pid).unwrap();
+        assert!(after - before >= 1 << 20, "{before} then {after}");
     }
 
     #[test]

@@ -85,8 +85,9 @@ pub fn input(n: usize) -> Input {
     }
 }
 
-/// graft as a relay; `processor` is an extra section between.
-fn graft_config(port: u16, sink: u16, processor: &str) -> String {
+/// graft as a relay; `processor` is an extra section between, `output`
+/// extra keys of the output.
+fn graft_config(port: u16, sink: u16, processor: &str, output: &str) -> String {
     format!(
         r#"[agent]
   interval = "1h"
@@ -100,14 +101,26 @@ fn graft_config(port: u16, sink: u16, processor: &str) -> String {
 [[outputs.graphite]]
   servers = ["127.0.0.1:{sink}"]
   template = "measurement"
-"#
+{output}"#
     )
 }
 
 /// Start graft relaying to `sink`, with `processor` between.
 pub fn start_graft(name: &str, bin: &Path, sink: u16, processor: &str) -> Result<(Running, u16)> {
+    start_graft_with(name, bin, sink, processor, "")
+}
+
+/// [`start_graft`] with extra keys for the output (`{dir}` is graft's
+/// directory).
+pub fn start_graft_with(
+    name: &str,
+    bin: &Path,
+    sink: u16,
+    processor: &str,
+    output: &str,
+) -> Result<(Running, u16)> {
     let port = peers::free_port()?;
-    let mut r = peers::graft(name, bin, &graft_config(port, sink, processor))?;
+    let mut r = peers::graft(name, bin, &graft_config(port, sink, processor, output))?;
     r.wait_listening(port)?;
     Ok((r, port))
 }
@@ -178,7 +191,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Run alternating passes through each relay; one row per relay.
-fn compare(
+pub fn compare(
     relays: &mut [(&mut Running, u16, usize)],
     sink: &LineSink,
     input: &Input,

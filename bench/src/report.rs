@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::buffer::{Buffered, LINES_PER_REQUEST};
+use crate::disk;
 use crate::footprint::Footprint;
 use crate::peers;
 use crate::relay;
@@ -15,6 +16,7 @@ pub struct Results {
     pub relays: Option<Vec<relay::Row>>,
     pub wasm: Option<Vec<relay::Row>>,
     pub buffered: Option<Buffered>,
+    pub disk: Option<disk::Figures>,
 }
 
 /// One target of the issue, checked.
@@ -117,6 +119,9 @@ impl Results {
             );
             s.push_str("\nTelegraf's figure, about 2.3 KB per buffered metric, is the marginal RSS between `metric_buffer_limit` = 10 000 and 1 000 000 in its wiki's sizing table (issue #10644); the metric shape behind it is not stated.\n\n");
         }
+        if let Some(d) = &self.disk {
+            s.push_str(&d.table());
+        }
         s
     }
 
@@ -206,6 +211,15 @@ impl Results {
                         bytes - 300.0
                     )
                 }),
+            });
+        }
+        if let Some(d) = &self.disk {
+            let (what, figure, met, note) = d.target();
+            out.push(Target {
+                what,
+                figure,
+                met,
+                note,
             });
         }
         out
@@ -299,13 +313,6 @@ fn rss_note(f: &Footprint, ratio: f64) -> String {
 /// measured included.
 pub fn machine(graft_bin: &std::path::Path, load: f64, busy: f64) -> String {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let cpuinfo = read("/proc/cpuinfo");
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
-        .unwrap_or_else(|| "unknown".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mem_kib: u64 = read("/proc/meminfo")
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
@@ -318,7 +325,7 @@ pub fn machine(graft_bin: &std::path::Path, load: f64, busy: f64) -> String {
         .unwrap_or_default();
     let kernel = read("/proc/sys/kernel/osrelease").trim().to_owned();
     let mut s = String::from("## Machine\n\n");
-    let _ = writeln!(s, "- CPU: {model}, {cores} cores");
+    let _ = writeln!(s, "- CPU: {}", cpu());
     let _ = writeln!(s, "- memory: {:.1} GiB", mem_kib as f64 / 1048576.0);
     let _ = writeln!(s, "- system: {os}, Linux {kernel}");
     let _ = writeln!(
@@ -345,6 +352,18 @@ pub fn machine(graft_bin: &std::path::Path, load: f64, busy: f64) -> String {
         );
     }
     s
+}
+
+/// The CPU's model and the number of cores.
+pub fn cpu() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{model}, {cores} cores")
 }
 
 /// The first line a command prints, if it runs.

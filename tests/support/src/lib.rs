@@ -7,6 +7,7 @@
 //! lock of the build that runs the tests.
 
 pub mod compliance;
+pub mod durable;
 pub mod hostile;
 pub mod influx_points;
 pub mod probe;
