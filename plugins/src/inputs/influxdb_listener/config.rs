@@ -78,7 +78,10 @@ pub struct Config {
     /// answered 204. `"received"`, as Telegraf, once its metrics are parsed
     /// and queued; `"durable"`, only once every output has written them or
     /// holds them in a disk buffer, so that a sender that retries what was
-    /// not answered 204 loses nothing even if graft is killed.
+    /// not answered 204 loses nothing even if graft is killed. A write
+    /// waiting for its acknowledgement holds no `max_concurrent_writes`
+    /// slot (its body is parsed and handed on); each connection has at most
+    /// one request in flight, so `max_connections` bounds how many wait.
     #[serde(default)]
     pub acknowledge: Acknowledge,
     /// `acknowledge_timeout` (default 30s): with `acknowledge = "durable"`,
