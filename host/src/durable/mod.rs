@@ -49,6 +49,8 @@ mod writer;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_faults;
+#[cfg(test)]
 mod tests_load;
 #[cfg(test)]
 mod tests_recovery;
@@ -174,6 +176,9 @@ struct Inner {
     lock_file: Mutex<Option<File>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     recovery: Recovery,
+    /// Held by a test to stop the writer thread before its next append.
+    #[cfg(test)]
+    pause: Mutex<()>,
 }
 
 impl Inner {
@@ -243,6 +248,8 @@ impl DiskBuffer {
             lock_file: Mutex::new(Some(lock_file)),
             writer: Mutex::new(None),
             recovery,
+            #[cfg(test)]
+            pause: Mutex::new(()),
         });
         let for_writer = inner.clone();
         let handle = std::thread::Builder::new()
