@@ -36,12 +36,14 @@
 //! resynchronises on the next intact record.
 //!
 //! Layout: `frame` (records, segment names), `cursor`, `recover` (replay
-//! on open), `log` (the state and the read side), `writer` (the `graft-wal`
+//! on open), `log` (the state, the window, the limits), `read` (reading
+//! records back, and what a read error costs), `writer` (the `graft-wal`
 //! thread), `take` (take, commit, restore).
 
 mod cursor;
 mod frame;
 mod log;
+mod read;
 mod recover;
 mod take;
 mod writer;

@@ -115,9 +115,9 @@ pub fn scan(dir: &Path) -> std::io::Result<Scan> {
 
 /// What one segment holds from some offset on.
 #[derive(Debug, Default)]
-struct Found {
+pub(super) struct Found {
     records: u64,
-    metrics: u64,
+    pub metrics: u64,
     /// Where the first valid record starts, and its metrics.
     first_at: Option<usize>,
     first_metrics: u64,
@@ -127,7 +127,7 @@ struct Found {
 }
 
 /// The valid record at `at`, if any: its length and metrics.
-fn record_at(data: &[u8], at: usize) -> Option<(usize, u64)> {
+pub(super) fn record_at(data: &[u8], at: usize) -> Option<(usize, u64)> {
     // A cheap look at the codec's version byte first: resynchronising tries
     // every offset, and most fail here before any checksum is computed.
     let version = data.get(at + frame::FRAME_HEADER + frame::PAYLOAD_HEADER);
@@ -142,7 +142,7 @@ fn record_at(data: &[u8], at: usize) -> Option<(usize, u64)> {
     }
 }
 
-fn scan_segment(data: &[u8], from: usize) -> Found {
+pub(super) fn scan_segment(data: &[u8], from: usize) -> Found {
     let mut found = Found::default();
     let mut at = from;
     while at < data.len() {

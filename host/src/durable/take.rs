@@ -11,6 +11,7 @@ use std::time::Instant;
 use graft_core::Batch;
 
 use super::log::State;
+use super::read::ReadError;
 use super::{DiskBuffer, Fsync, Inner, TAKE_WAIT};
 
 /// Metrics handed out by [`DiskBuffer::take`], until committed or restored.
@@ -106,9 +107,13 @@ fn take_from_log(inner: &Inner, st: &mut State, max: usize) -> Option<(Arc<Batch
         let pos = st.read;
         let (head, batch, len) = match st.record(inner, pos) {
             Ok(record) => record,
-            Err(e) => {
-                st.skip_segment_rest(inner, &e);
-                continue;
+            Err(ReadError::Damaged(e)) if st.skip_damaged(inner, &e) => continue,
+            Err(ReadError::Damaged(_)) => break,
+            // Nothing is dropped: what was read is handed out, the next
+            // take reads on.
+            Err(ReadError::Io(e)) => {
+                st.read_failed(inner, &e);
+                break;
             }
         };
         let from = (pos.skip as usize).min(batch.len());

@@ -2,6 +2,8 @@
 //! published, damage and read errors met while draining, and the byte limit
 //! deleting the segment behind a retry or a ticket.
 
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use graft_api::Ack;
@@ -41,4 +43,73 @@ fn a_record_dropped_at_the_limit_as_it_is_published_fails_its_ack() {
     assert_eq!(settled(&mut second), Some(true));
     assert_eq!(buf.take_uncounted(), 10);
     assert_eq!(buf.drain(100), (10..20).collect::<Vec<_>>());
+}
+
+/// Ten records of ten metrics in one segment, closed and opened again (so
+/// that nothing is in the window); the buffer, its segment and the offsets
+/// of its records.
+fn reopened_ten(dir: &Path) -> (DiskBuffer, PathBuf, Vec<u64>) {
+    let (buf, _) = open(options(dir));
+    for i in 0..10 {
+        buf.add(batch(i * 10, 10), None);
+        buf.settle();
+    }
+    drop(buf);
+    let (buf, recovery) = open(options(dir));
+    assert_eq!(recovery.metrics, 100);
+    let path = frame::segment_path(dir, frame::list_segments(dir).unwrap()[0]);
+    let data = fs::read(&path).unwrap();
+    let mut offsets = Vec::new();
+    let mut at = 0;
+    while let frame::Frame::Valid { len, .. } = frame::check_frame(&data[at..]) {
+        offsets.push(at as u64);
+        at += len;
+    }
+    assert_eq!(offsets.len(), 10);
+    (buf, path, offsets)
+}
+
+fn flip(path: &Path, at: u64, bit: u8) {
+    use std::os::unix::fs::FileExt;
+    let file = fs::File::options()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0];
+    file.read_exact_at(&mut b, at).unwrap();
+    file.write_all_at(&[b[0] ^ bit], at).unwrap();
+}
+
+#[test]
+fn damage_met_while_draining_costs_only_the_damaged_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (buf, path, offsets) = reopened_ten(dir.path());
+    // Damaged after the open scan: a payload byte of record 2, the length
+    // of record 6.
+    flip(&path, offsets[2] + 40, 0x10);
+    flip(&path, offsets[6] + 3, 0x40);
+    let got = buf.drain(15);
+    let expected: Vec<i64> = (0..100).filter(|s| s / 10 != 2 && s / 10 != 6).collect();
+    assert_eq!(got, expected);
+    assert_eq!(buf.take_uncounted(), 20);
+    assert_eq!(buf.stats().corrupt_records, 2);
+    assert_eq!(buf.len(), 0);
+}
+
+#[test]
+fn a_segment_that_cannot_be_read_loses_nothing_and_is_read_once_it_can() {
+    let dir = tempfile::tempdir().unwrap();
+    let (buf, path, _) = reopened_ten(dir.path());
+    let aside = dir.path().join("aside");
+    fs::rename(&path, &aside).unwrap();
+    // Reading a directory fails with an I/O error (EISDIR).
+    fs::create_dir(&path).unwrap();
+    assert!(buf.take(15).is_none(), "nothing can be read yet");
+    assert!(buf.take(15).is_none(), "and nothing was dropped meanwhile");
+    assert_eq!((buf.len(), buf.take_uncounted()), (100, 0));
+    fs::remove_dir(&path).unwrap();
+    fs::rename(&aside, &path).unwrap();
+    assert_eq!(buf.drain(15), (0..100).collect::<Vec<_>>());
+    assert_eq!(buf.stats().corrupt_records, 0);
 }
