@@ -72,6 +72,9 @@ pub struct State {
     /// append time of their first record.
     pub retry: Option<(Arc<Batch>, i64)>,
     pub ticket_out: bool,
+    /// The byte limit deleted a segment the ticket out was taken from: a
+    /// restore drops its metrics (see [`State::drop_front_segment`]).
+    pub ticket_unbacked: bool,
     pub(super) reader: Option<(u64, File)>,
     /// The last record read back from disk, while the read position is in
     /// it: a record larger than a write is decoded once, not per write.
@@ -108,6 +111,7 @@ impl State {
             window_bytes: 0,
             retry: None,
             ticket_out: false,
+            ticket_unbacked: false,
             reader: None,
             last_read: None,
             dropped_warn: 0,
@@ -278,10 +282,25 @@ impl State {
 
     /// Delete the oldest segment (at the byte limit); its waiting metrics
     /// are dropped and counted.
+    ///
+    /// Metrics taken from it and not yet committed are held only in memory
+    /// once it is gone, in the retry or the ticket out: a restart could not
+    /// replay them. So they count as dropped: the retry at once (discarded:
+    /// the oldest metrics, which the limit drops first), the ticket's
+    /// metrics if it is restored (a commit means they were written). Each
+    /// metric is counted dropped once, or delivered, never both.
     pub fn drop_front_segment(&mut self, inner: &Inner) {
         let Some(seg) = self.segments.pop_front() else {
             return;
         };
+        if seg.id >= self.cursor.segment {
+            if let Some((retry, _)) = self.retry.take() {
+                tracing::warn!(dir = %inner.dir.display(), segment = seg.id, lost = retry.len(),
+                    "the byte limit deleted the segment of the metrics waiting for a retry; they are dropped");
+                self.count_dropped(retry.len() as u64);
+            }
+            self.ticket_unbacked |= self.ticket_out;
+        }
         let lost = if seg.id < self.read.segment {
             0
         } else if seg.id == self.read.segment {
@@ -306,6 +325,9 @@ impl State {
             self.read_consumed = 0;
         }
         self.normalize();
+        if !self.ticket_out && self.retry.is_none() {
+            inner.advance_cursor(self);
+        }
     }
 
     /// Remove the segments wholly before the cursor.

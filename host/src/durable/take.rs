@@ -65,6 +65,7 @@ impl DiskBuffer {
             None => take_from_log(inner, &mut st, max)?,
         };
         st.ticket_out = true;
+        st.ticket_unbacked = false;
         let ticket = Ticket {
             buffer: Arc::downgrade(inner),
             batch: batch.clone(),
@@ -146,6 +147,17 @@ impl Inner {
     fn restore(&self, rest: Arc<Batch>, appended_ns: i64) {
         let mut st = self.lock();
         st.ticket_out = false;
+        if std::mem::take(&mut st.ticket_unbacked) && !rest.is_empty() {
+            // Its segment is gone: held nowhere but here, so dropped and
+            // counted rather than kept in memory only.
+            tracing::warn!(dir = %self.dir.display(), lost = rest.len(),
+                "the byte limit deleted the segment of metrics whose write failed; they are dropped");
+            st.count_dropped(rest.len() as u64);
+            if st.retry.is_none() {
+                self.advance_cursor(&mut st);
+            }
+            return;
+        }
         if rest.is_empty() {
             if st.retry.is_none() {
                 self.advance_cursor(&mut st);

@@ -113,3 +113,61 @@ fn a_segment_that_cannot_be_read_loses_nothing_and_is_read_once_it_can() {
     assert_eq!(buf.drain(15), (0..100).collect::<Vec<_>>());
     assert_eq!(buf.stats().corrupt_records, 0);
 }
+
+/// Add batches of 100 from `from` on until segment 1 is deleted at the
+/// byte limit; returns the next sequence number.
+fn add_until_segment_one_goes(buf: &DiskBuffer, dir: &Path, mut from: i64) -> i64 {
+    for _ in 0..1000 {
+        if !frame::list_segments(dir).unwrap().contains(&1) {
+            return from;
+        }
+        buf.add(batch(from, 100), None);
+        buf.settle();
+        from += 100;
+    }
+    panic!("segment 1 was never deleted");
+}
+
+#[test]
+fn the_byte_limit_deleting_the_segment_of_a_retry_or_ticket_counts_it_once() {
+    // end: "retry", "restore" (the ticket fails after), "commit" (written).
+    for end in ["retry", "restore", "commit"] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DiskOptions {
+            limit_bytes: 256 << 10,
+            ..options(dir.path())
+        };
+        let (buf, _) = open(opts.clone());
+        buf.add(batch(0, 100), None);
+        buf.settle();
+        let (b, t) = buf.take(100).unwrap();
+        let mut ticket = Some(t);
+        if end == "retry" {
+            buf.restore(ticket.take().unwrap(), b.clone());
+        }
+        let total = add_until_segment_one_goes(&buf, dir.path(), 100);
+        let mut written = 0;
+        match (end, ticket) {
+            ("commit", Some(t)) => {
+                buf.commit(t);
+                written = 100;
+            }
+            (_, Some(t)) => buf.restore(t, b),
+            (_, None) => {}
+        }
+        let counted = buf.take_uncounted();
+        let kept = buf.len() as u64;
+        buf.close().unwrap();
+        drop(buf);
+        // A restart replays exactly what was kept; the rest was counted.
+        let (buf, recovery) = open(opts);
+        assert_eq!(recovery.metrics, kept, "{end}");
+        assert_eq!(written + counted + kept, total as u64, "{end}");
+        let got = buf.drain(1000);
+        assert!(
+            got.iter().all(|&s| s >= 100),
+            "{end}: the first batch is gone"
+        );
+        assert_eq!(got.len() as u64, kept);
+    }
+}
