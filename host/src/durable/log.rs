@@ -22,6 +22,9 @@ pub struct Segment {
     pub id: u64,
     pub bytes: u64,
     pub metrics: u64,
+    /// When its first record (from the read position on, for the segment
+    /// replay started in) was appended.
+    pub first_ns: Option<i64>,
 }
 
 /// A batch added but not yet appended to the log.
@@ -84,6 +87,11 @@ pub struct State {
     pub corrupt_records: u64,
     /// Records read back from the segment files (not from the window).
     pub disk_reads: u64,
+    /// (segment, offset, appended unix ns) of the last record header read
+    /// back: `stats` finds the oldest record's age here without reading.
+    pub head_ns: Option<(u64, u64, i64)>,
+    /// Record headers read back from the segment files.
+    pub head_reads: u64,
     /// The last read error logged, and those since, not logged.
     pub read_error_log: Option<Instant>,
     pub read_errors_unlogged: u64,
@@ -118,6 +126,8 @@ impl State {
             dropped_uncounted: 0,
             corrupt_records: scan.recovery.corrupt_records,
             disk_reads: 0,
+            head_ns: None,
+            head_reads: 0,
             read_error_log: None,
             read_errors_unlogged: 0,
         }
@@ -193,6 +203,27 @@ impl State {
         {
             self.last_read = None;
         }
+    }
+
+    /// When the oldest record on disk was appended, without reading: exact
+    /// when the window, the last read or the last header read holds the
+    /// record at the read position, else the append time of the first
+    /// record of its segment (no later than the truth).
+    pub fn oldest_on_disk(&self) -> Option<i64> {
+        self.oldest_exact()
+            .or_else(|| self.segment(self.read.segment).and_then(|s| s.first_ns))
+    }
+
+    /// When the record at the read position was appended, if known without
+    /// reading.
+    pub fn oldest_exact(&self) -> Option<i64> {
+        let pos = self.read;
+        if let Some(w) = self.windowed(pos) {
+            return Some(w.appended_ns);
+        }
+        self.head_ns
+            .filter(|&(segment, offset, _)| (segment, offset) == (pos.segment, pos.offset))
+            .map(|(_, _, ns)| ns)
     }
 
     /// Keep at most `metrics` metrics and `bytes` bytes of recent records.

@@ -132,7 +132,9 @@ pub struct DiskStats {
     /// Bytes of segment files.
     pub bytes: u64,
     /// Unix ns when the oldest waiting record was appended (added, for a
-    /// batch not yet appended).
+    /// batch not yet appended). Known without reading the disk: after the
+    /// metric limit dropped records it may be the append time of the first
+    /// record of the oldest segment, never later than the truth.
     pub oldest: Option<i64>,
     /// Metrics found waiting on open.
     pub replayed: u64,
@@ -350,11 +352,11 @@ impl DiskBuffer {
         let inner = &self.inner;
         let mut st = inner.lock();
         st.normalize();
+        // No disk read here: `stats` runs at every write attempt.
         let oldest = if let Some((_, ns)) = &st.retry {
             Some(*ns)
         } else if st.disk_waiting > 0 {
-            let read = st.read;
-            st.peek(inner, read).ok().map(|(head, _)| head.appended_ns)
+            st.oldest_on_disk()
         } else {
             st.queue.front().map(|p| p.added_ns)
         };

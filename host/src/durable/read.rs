@@ -47,6 +47,17 @@ impl State {
         Ok(&self.reader.as_ref().expect("just opened").1)
     }
 
+    /// Fill `buf` from `pos`; after an error the file is opened afresh.
+    fn read_at(&mut self, inner: &Inner, pos: Pos, buf: &mut [u8]) -> io::Result<()> {
+        let read = self
+            .file(inner, pos.segment)
+            .and_then(|f| f.read_exact_at(buf, pos.offset));
+        if read.is_err() {
+            self.reader = None;
+        }
+        read
+    }
+
     /// Forget the open segment file if it is `id` or older.
     pub fn close_reader(&mut self, id: u64) {
         if self.reader.as_ref().is_some_and(|(open, _)| *open <= id) {
@@ -65,18 +76,17 @@ impl State {
         }
         let end = self.segment(pos.segment).map_or(0, |s| s.bytes);
         let mut head = [0u8; FRAME_HEADER + PAYLOAD_HEADER];
-        self.file(inner, pos.segment)?
-            .read_exact_at(&mut head, pos.offset)?;
+        self.head_reads += 1;
+        self.read_at(inner, pos, &mut head)?;
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as u64;
         if len < PAYLOAD_HEADER as u64 || pos.offset + FRAME_HEADER as u64 + len > end {
             return Err(ReadError::Damaged(format!(
                 "a record length of {len} bytes"
             )));
         }
-        Ok((
-            frame::payload_head(&head[FRAME_HEADER..]),
-            FRAME_HEADER as u64 + len,
-        ))
+        let head = frame::payload_head(&head[FRAME_HEADER..]);
+        self.head_ns = Some((pos.segment, pos.offset, head.appended_ns));
+        Ok((head, FRAME_HEADER as u64 + len))
     }
 
     /// The record at `pos`, from the window or read back and checked.
@@ -95,8 +105,7 @@ impl State {
         let (_, len) = self.peek(inner, pos)?;
         self.disk_reads += 1;
         let mut bytes = vec![0; len as usize];
-        self.file(inner, pos.segment)?
-            .read_exact_at(&mut bytes, pos.offset)?;
+        self.read_at(inner, pos, &mut bytes)?;
         let frame::Frame::Valid { payload, .. } = frame::check_frame(&bytes) else {
             return Err(ReadError::Damaged(
                 "a record whose checksum does not match".into(),

@@ -127,6 +127,12 @@ fn take_from_log(inner: &Inner, st: &mut State, max: usize) -> Option<(Arc<Batch
         }
     }
     st.normalize();
+    // The next record's header, read now (a take may block) so that
+    // `stats` knows the oldest record's age without reading.
+    if st.disk_waiting > 0 && st.oldest_exact().is_none() {
+        let pos = st.read;
+        let _ = st.peek(inner, pos);
+    }
     let batch = match pieces.as_slice() {
         [] => return None,
         [(batch, range)] if *range == (0..batch.len()) => batch.clone(),

@@ -252,6 +252,7 @@ impl Writer {
             id,
             bytes: 0,
             metrics: 0,
+            first_ns: None,
         });
         self.active = Some(Active { id, file, bytes: 0 });
         Ok(())
@@ -302,6 +303,7 @@ impl Writer {
         active.bytes += bytes;
         match st.segments.back_mut() {
             Some(seg) if seg.id == active.id => {
+                seg.first_ns.get_or_insert(now);
                 seg.bytes += bytes;
                 seg.metrics += metrics;
             }
