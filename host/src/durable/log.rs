@@ -5,7 +5,6 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +12,8 @@ use graft_api::Ack;
 use graft_core::Batch;
 
 use super::Inner;
-use super::frame::{self, FRAME_HEADER, PAYLOAD_HEADER, Pos, RecordHead};
+use super::frame::{self, Pos};
+use super::read::ReadError;
 
 /// One segment file: its size and the metrics its records hold (from the
 /// read position on, for the segment replay started in).
@@ -22,6 +22,9 @@ pub struct Segment {
     pub id: u64,
     pub bytes: u64,
     pub metrics: u64,
+    /// When its first record (from the read position on, for the segment
+    /// replay started in) was appended.
+    pub first_ns: Option<i64>,
 }
 
 /// A batch added but not yet appended to the log.
@@ -72,7 +75,10 @@ pub struct State {
     /// append time of their first record.
     pub retry: Option<(Arc<Batch>, i64)>,
     pub ticket_out: bool,
-    reader: Option<(u64, File)>,
+    /// The byte limit deleted a segment the ticket out was taken from: a
+    /// restore drops its metrics (see [`State::drop_front_segment`]).
+    pub ticket_unbacked: bool,
+    pub(super) reader: Option<(u64, File)>,
     /// The last record read back from disk, while the read position is in
     /// it: a record larger than a write is decoded once, not per write.
     pub last_read: Option<Windowed>,
@@ -81,6 +87,14 @@ pub struct State {
     pub corrupt_records: u64,
     /// Records read back from the segment files (not from the window).
     pub disk_reads: u64,
+    /// (segment, offset, appended unix ns) of the last record header read
+    /// back: `stats` finds the oldest record's age here without reading.
+    pub head_ns: Option<(u64, u64, i64)>,
+    /// Record headers read back from the segment files.
+    pub head_reads: u64,
+    /// The last read error logged, and those since, not logged.
+    pub read_error_log: Option<Instant>,
+    pub read_errors_unlogged: u64,
 }
 
 impl State {
@@ -105,12 +119,17 @@ impl State {
             window_bytes: 0,
             retry: None,
             ticket_out: false,
+            ticket_unbacked: false,
             reader: None,
             last_read: None,
             dropped_warn: 0,
             dropped_uncounted: 0,
             corrupt_records: scan.recovery.corrupt_records,
             disk_reads: 0,
+            head_ns: None,
+            head_reads: 0,
+            read_error_log: None,
+            read_errors_unlogged: 0,
         }
     }
 
@@ -127,7 +146,7 @@ impl State {
         self.dropped_uncounted += n;
     }
 
-    fn segment(&self, id: u64) -> Option<&Segment> {
+    pub(super) fn segment(&self, id: u64) -> Option<&Segment> {
         let i = self.segments.binary_search_by_key(&id, |s| s.id).ok()?;
         self.segments.get(i)
     }
@@ -186,6 +205,27 @@ impl State {
         }
     }
 
+    /// When the oldest record on disk was appended, without reading: exact
+    /// when the window, the last read or the last header read holds the
+    /// record at the read position, else the append time of the first
+    /// record of its segment (no later than the truth).
+    pub fn oldest_on_disk(&self) -> Option<i64> {
+        self.oldest_exact()
+            .or_else(|| self.segment(self.read.segment).and_then(|s| s.first_ns))
+    }
+
+    /// When the record at the read position was appended, if known without
+    /// reading.
+    pub fn oldest_exact(&self) -> Option<i64> {
+        let pos = self.read;
+        if let Some(w) = self.windowed(pos) {
+            return Some(w.appended_ns);
+        }
+        self.head_ns
+            .filter(|&(segment, offset, _)| (segment, offset) == (pos.segment, pos.offset))
+            .map(|(_, _, ns)| ns)
+    }
+
     /// Keep at most `metrics` metrics and `bytes` bytes of recent records.
     pub fn bound_window(&mut self, metrics: u64, bytes: u64) {
         while self.window_metrics > metrics || self.window_bytes > bytes {
@@ -198,85 +238,12 @@ impl State {
     }
 
     /// The record at `pos`, if the window (or the last read) holds it.
-    fn windowed(&self, pos: Pos) -> Option<&Windowed> {
+    pub(super) fn windowed(&self, pos: Pos) -> Option<&Windowed> {
         let at = |w: &&Windowed| (w.segment, w.offset) == (pos.segment, pos.offset);
         self.window
             .front()
             .filter(at)
             .or(self.last_read.as_ref().filter(at))
-    }
-
-    fn file(&mut self, inner: &Inner, id: u64) -> std::io::Result<&File> {
-        if self.reader.as_ref().is_none_or(|(open, _)| *open != id) {
-            let file = File::open(frame::segment_path(&inner.dir, id))?;
-            self.reader = Some((id, file));
-        }
-        Ok(&self.reader.as_ref().expect("just opened").1)
-    }
-
-    /// Forget the open segment file if it is `id` or older.
-    pub fn close_reader(&mut self, id: u64) {
-        if self.reader.as_ref().is_some_and(|(open, _)| *open <= id) {
-            self.reader = None;
-        }
-    }
-
-    /// The header and length of the record at `pos`, without its batch.
-    pub fn peek(&mut self, inner: &Inner, pos: Pos) -> Result<(RecordHead, u64), String> {
-        if let Some(w) = self.windowed(pos) {
-            let head = RecordHead {
-                metrics: w.batch.len() as u64,
-                appended_ns: w.appended_ns,
-            };
-            return Ok((head, w.len));
-        }
-        let end = self.segment(pos.segment).map_or(0, |s| s.bytes);
-        let mut head = [0u8; FRAME_HEADER + PAYLOAD_HEADER];
-        self.file(inner, pos.segment)
-            .and_then(|f| f.read_exact_at(&mut head, pos.offset))
-            .map_err(|e| e.to_string())?;
-        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as u64;
-        if len < PAYLOAD_HEADER as u64 || pos.offset + FRAME_HEADER as u64 + len > end {
-            return Err(format!("a record length of {len} bytes"));
-        }
-        Ok((
-            frame::payload_head(&head[FRAME_HEADER..]),
-            FRAME_HEADER as u64 + len,
-        ))
-    }
-
-    /// The record at `pos`, from the window or read back and checked.
-    pub fn record(
-        &mut self,
-        inner: &Inner,
-        pos: Pos,
-    ) -> Result<(RecordHead, Arc<Batch>, u64), String> {
-        if let Some(w) = self.windowed(pos) {
-            let head = RecordHead {
-                metrics: w.batch.len() as u64,
-                appended_ns: w.appended_ns,
-            };
-            return Ok((head, w.batch.clone(), w.len));
-        }
-        let (_, len) = self.peek(inner, pos)?;
-        self.disk_reads += 1;
-        let mut bytes = vec![0; len as usize];
-        self.file(inner, pos.segment)
-            .and_then(|f| f.read_exact_at(&mut bytes, pos.offset))
-            .map_err(|e| e.to_string())?;
-        let frame::Frame::Valid { payload, .. } = frame::check_frame(&bytes) else {
-            return Err("a record whose checksum does not match".into());
-        };
-        let (head, batch) = frame::decode_payload(payload)?;
-        let batch = Arc::new(batch);
-        self.last_read = Some(Windowed {
-            segment: pos.segment,
-            offset: pos.offset,
-            len,
-            appended_ns: head.appended_ns,
-            batch: batch.clone(),
-        });
-        Ok((head, batch, len))
     }
 
     /// Consume `n` metrics of the record at the read position (`len` bytes,
@@ -290,33 +257,6 @@ impl State {
         }
         self.read_consumed += n;
         self.disk_waiting -= n.min(self.disk_waiting);
-    }
-
-    /// A record could not be read back: the rest of its segment is lost,
-    /// counted as dropped and as corrupt.
-    pub fn skip_segment_rest(&mut self, inner: &Inner, error: &str) {
-        let Some(seg) = self.segment(self.read.segment) else {
-            // No segment to read and none after it: nothing is on disk.
-            tracing::error!(dir = %inner.dir.display(), segment = self.read.segment,
-                waiting = self.disk_waiting, error, "the disk buffer lost track of its log");
-            self.count_dropped(self.disk_waiting);
-            self.disk_waiting = 0;
-            return;
-        };
-        let (bytes, metrics) = (seg.bytes, seg.metrics);
-        let lost = metrics
-            .saturating_sub(self.read_consumed)
-            .min(self.disk_waiting);
-        tracing::warn!(dir = %inner.dir.display(), segment = self.read.segment,
-            offset = self.read.offset, lost, error,
-            "a disk buffer record cannot be read back; the rest of its segment is dropped");
-        self.corrupt_records += 1;
-        self.count_dropped(lost);
-        self.disk_waiting -= lost;
-        self.read_consumed = metrics;
-        self.read.offset = bytes;
-        self.read.skip = 0;
-        self.normalize();
     }
 
     /// Drop the oldest whole records (the retry, then the log, then what
@@ -338,7 +278,18 @@ impl State {
                         self.consume(n, len, head.metrics);
                         dropped += n;
                     }
-                    Err(e) => self.skip_segment_rest(inner, &e),
+                    Err(ReadError::Damaged(e)) => {
+                        if !self.skip_damaged(inner, &e) {
+                            break;
+                        }
+                    }
+                    // Nothing can be dropped that cannot be read: the limit
+                    // is kept again once the segment reads (the byte limit
+                    // still holds meanwhile).
+                    Err(ReadError::Io(e)) => {
+                        self.read_failed(inner, &e);
+                        break;
+                    }
                 }
                 continue;
             }
@@ -362,10 +313,25 @@ impl State {
 
     /// Delete the oldest segment (at the byte limit); its waiting metrics
     /// are dropped and counted.
+    ///
+    /// Metrics taken from it and not yet committed are held only in memory
+    /// once it is gone, in the retry or the ticket out: a restart could not
+    /// replay them. So they count as dropped: the retry at once (discarded:
+    /// the oldest metrics, which the limit drops first), the ticket's
+    /// metrics if it is restored (a commit means they were written). Each
+    /// metric is counted dropped once, or delivered, never both.
     pub fn drop_front_segment(&mut self, inner: &Inner) {
         let Some(seg) = self.segments.pop_front() else {
             return;
         };
+        if seg.id >= self.cursor.segment {
+            if let Some((retry, _)) = self.retry.take() {
+                tracing::warn!(dir = %inner.dir.display(), segment = seg.id, lost = retry.len(),
+                    "the byte limit deleted the segment of the metrics waiting for a retry; they are dropped");
+                self.count_dropped(retry.len() as u64);
+            }
+            self.ticket_unbacked |= self.ticket_out;
+        }
         let lost = if seg.id < self.read.segment {
             0
         } else if seg.id == self.read.segment {
@@ -390,6 +356,9 @@ impl State {
             self.read_consumed = 0;
         }
         self.normalize();
+        if !self.ticket_out && self.retry.is_none() {
+            inner.advance_cursor(self);
+        }
     }
 
     /// Remove the segments wholly before the cursor.

@@ -36,18 +36,22 @@
 //! resynchronises on the next intact record.
 //!
 //! Layout: `frame` (records, segment names), `cursor`, `recover` (replay
-//! on open), `log` (the state and the read side), `writer` (the `graft-wal`
+//! on open), `log` (the state, the window, the limits), `read` (reading
+//! records back, and what a read error costs), `writer` (the `graft-wal`
 //! thread), `take` (take, commit, restore).
 
 mod cursor;
 mod frame;
 mod log;
+mod read;
 mod recover;
 mod take;
 mod writer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_faults;
 #[cfg(test)]
 mod tests_load;
 #[cfg(test)]
@@ -128,7 +132,9 @@ pub struct DiskStats {
     /// Bytes of segment files.
     pub bytes: u64,
     /// Unix ns when the oldest waiting record was appended (added, for a
-    /// batch not yet appended).
+    /// batch not yet appended). Known without reading the disk: after the
+    /// metric limit dropped records it may be the append time of the first
+    /// record of the oldest segment, never later than the truth.
     pub oldest: Option<i64>,
     /// Metrics found waiting on open.
     pub replayed: u64,
@@ -174,6 +180,9 @@ struct Inner {
     lock_file: Mutex<Option<File>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     recovery: Recovery,
+    /// Held by a test to stop the writer thread before its next append.
+    #[cfg(test)]
+    pause: Mutex<()>,
 }
 
 impl Inner {
@@ -243,6 +252,8 @@ impl DiskBuffer {
             lock_file: Mutex::new(Some(lock_file)),
             writer: Mutex::new(None),
             recovery,
+            #[cfg(test)]
+            pause: Mutex::new(()),
         });
         let for_writer = inner.clone();
         let handle = std::thread::Builder::new()
@@ -341,11 +352,11 @@ impl DiskBuffer {
         let inner = &self.inner;
         let mut st = inner.lock();
         st.normalize();
+        // No disk read here: `stats` runs at every write attempt.
         let oldest = if let Some((_, ns)) = &st.retry {
             Some(*ns)
         } else if st.disk_waiting > 0 {
-            let read = st.read;
-            st.peek(inner, read).ok().map(|(head, _)| head.appended_ns)
+            st.oldest_on_disk()
         } else {
             st.queue.front().map(|p| p.added_ns)
         };

@@ -103,6 +103,7 @@ pub fn scan(dir: &Path) -> std::io::Result<Scan> {
             id,
             bytes: data.len() as u64,
             metrics: found.metrics,
+            first_ns: found.first_ns,
         });
         scan.recovery.records += found.records;
     }
@@ -115,19 +116,20 @@ pub fn scan(dir: &Path) -> std::io::Result<Scan> {
 
 /// What one segment holds from some offset on.
 #[derive(Debug, Default)]
-struct Found {
+pub(super) struct Found {
     records: u64,
-    metrics: u64,
+    pub metrics: u64,
     /// Where the first valid record starts, and its metrics.
     first_at: Option<usize>,
     first_metrics: u64,
+    first_ns: Option<i64>,
     valid: Vec<Range<usize>>,
     /// (offset, bytes) of each damaged stretch.
     corrupt: Vec<(usize, usize)>,
 }
 
 /// The valid record at `at`, if any: its length and metrics.
-fn record_at(data: &[u8], at: usize) -> Option<(usize, u64)> {
+pub(super) fn record_at(data: &[u8], at: usize) -> Option<(usize, frame::RecordHead)> {
     // A cheap look at the codec's version byte first: resynchronising tries
     // every offset, and most fail here before any checksum is computed.
     let version = data.get(at + frame::FRAME_HEADER + frame::PAYLOAD_HEADER);
@@ -137,21 +139,23 @@ fn record_at(data: &[u8], at: usize) -> Option<(usize, u64)> {
     match frame::check_frame(&data[at..]) {
         Frame::Valid { payload, len } => frame::decode_payload(payload)
             .ok()
-            .map(|(head, _)| (len, head.metrics)),
+            .map(|(head, _)| (len, head)),
         _ => None,
     }
 }
 
-fn scan_segment(data: &[u8], from: usize) -> Found {
+pub(super) fn scan_segment(data: &[u8], from: usize) -> Found {
     let mut found = Found::default();
     let mut at = from;
     while at < data.len() {
-        if let Some((len, metrics)) = record_at(data, at) {
+        if let Some((len, head)) = record_at(data, at) {
+            let metrics = head.metrics;
             found.records += 1;
             found.metrics += metrics;
             if found.first_at.is_none() {
                 found.first_at = Some(at);
                 found.first_metrics = metrics;
+                found.first_ns = Some(head.appended_ns);
             }
             found.valid.push(at..at + len);
             at += len;

@@ -11,6 +11,7 @@ use std::time::Instant;
 use graft_core::Batch;
 
 use super::log::State;
+use super::read::ReadError;
 use super::{DiskBuffer, Fsync, Inner, TAKE_WAIT};
 
 /// Metrics handed out by [`DiskBuffer::take`], until committed or restored.
@@ -64,6 +65,7 @@ impl DiskBuffer {
             None => take_from_log(inner, &mut st, max)?,
         };
         st.ticket_out = true;
+        st.ticket_unbacked = false;
         let ticket = Ticket {
             buffer: Arc::downgrade(inner),
             batch: batch.clone(),
@@ -106,9 +108,13 @@ fn take_from_log(inner: &Inner, st: &mut State, max: usize) -> Option<(Arc<Batch
         let pos = st.read;
         let (head, batch, len) = match st.record(inner, pos) {
             Ok(record) => record,
-            Err(e) => {
-                st.skip_segment_rest(inner, &e);
-                continue;
+            Err(ReadError::Damaged(e)) if st.skip_damaged(inner, &e) => continue,
+            Err(ReadError::Damaged(_)) => break,
+            // Nothing is dropped: what was read is handed out, the next
+            // take reads on.
+            Err(ReadError::Io(e)) => {
+                st.read_failed(inner, &e);
+                break;
             }
         };
         let from = (pos.skip as usize).min(batch.len());
@@ -121,6 +127,12 @@ fn take_from_log(inner: &Inner, st: &mut State, max: usize) -> Option<(Arc<Batch
         }
     }
     st.normalize();
+    // The next record's header, read now (a take may block) so that
+    // `stats` knows the oldest record's age without reading.
+    if st.disk_waiting > 0 && st.oldest_exact().is_none() {
+        let pos = st.read;
+        let _ = st.peek(inner, pos);
+    }
     let batch = match pieces.as_slice() {
         [] => return None,
         [(batch, range)] if *range == (0..batch.len()) => batch.clone(),
@@ -141,6 +153,17 @@ impl Inner {
     fn restore(&self, rest: Arc<Batch>, appended_ns: i64) {
         let mut st = self.lock();
         st.ticket_out = false;
+        if std::mem::take(&mut st.ticket_unbacked) && !rest.is_empty() {
+            // Its segment is gone: held nowhere but here, so dropped and
+            // counted rather than kept in memory only.
+            tracing::warn!(dir = %self.dir.display(), lost = rest.len(),
+                "the byte limit deleted the segment of metrics whose write failed; they are dropped");
+            st.count_dropped(rest.len() as u64);
+            if st.retry.is_none() {
+                self.advance_cursor(&mut st);
+            }
+            return;
+        }
         if rest.is_empty() {
             if st.retry.is_none() {
                 self.advance_cursor(&mut st);

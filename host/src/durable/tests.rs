@@ -66,7 +66,7 @@ impl DiskBuffer {
     }
 }
 
-fn settled(d: &mut Delivery) -> Option<bool> {
+pub(super) fn settled(d: &mut Delivery) -> Option<bool> {
     use std::future::Future;
     let waker = std::task::Waker::noop();
     match std::pin::Pin::new(d).poll(&mut std::task::Context::from_waker(waker)) {

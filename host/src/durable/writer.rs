@@ -162,6 +162,9 @@ impl Writer {
                 j += 1;
             }
             let chunk = &self.buf[records[i].0..records[i].0 + bytes as usize];
+            // A test holding the pause stops the thread here.
+            #[cfg(test)]
+            drop(self.inner.pause.lock());
             let written = active.file.write_all(chunk).and_then(|()| {
                 if self.inner.fsync == Fsync::Batch {
                     active.file.sync_data()
@@ -249,6 +252,7 @@ impl Writer {
             id,
             bytes: 0,
             metrics: 0,
+            first_ns: None,
         });
         self.active = Some(Active { id, file, bytes: 0 });
         Ok(())
@@ -279,11 +283,14 @@ impl Writer {
         let mut st = inner.lock();
         let mut metrics = 0;
         let mut bytes = 0;
+        let mut offsets = Vec::with_capacity(group.len());
         for (p, &(start, len)) in group.iter().zip(records) {
             let (n, len) = (p.batch.len() as u64, len as u64);
+            let offset = active.bytes + (start - base) as u64;
+            offsets.push(offset);
             st.window.push_back(Windowed {
                 segment: active.id,
-                offset: active.bytes + (start - base) as u64,
+                offset,
                 len,
                 appended_ns: now,
                 batch: p.batch.clone(),
@@ -296,6 +303,7 @@ impl Writer {
         active.bytes += bytes;
         match st.segments.back_mut() {
             Some(seg) if seg.id == active.id => {
+                seg.first_ns.get_or_insert(now);
                 seg.bytes += bytes;
                 seg.metrics += metrics;
             }
@@ -310,13 +318,22 @@ impl Writer {
         let (window_metrics, window_bytes) = inner.window_bounds();
         st.bound_window(window_metrics, window_bytes);
         st.drop_oldest(inner, inner.limit() as u64);
+        // The limit may drop records of this very group (a reload lowered
+        // it, or what was added meanwhile is newer): their metrics are gone,
+        // so their acknowledgements fail; the others are held on disk.
+        let read = (st.read.segment, st.read.offset);
         let ready = st.disk_waiting >= inner.batch_size() as u64;
         drop(st);
         if ready {
             inner.ready.notify_one();
         }
-        for p in group {
-            drop(p.ack.take());
+        for (p, offset) in group.iter_mut().zip(offsets) {
+            let Some(ack) = p.ack.take() else { continue };
+            if (active.id, offset) < read {
+                ack.fail();
+            } else {
+                drop(ack);
+            }
         }
     }
 }
