@@ -55,6 +55,9 @@ impl DiskBuffer {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+        if st.retry.is_none() {
+            st = super::read::prefetch(inner, st);
+        }
         let (batch, appended_ns) = match st.retry.take() {
             Some((retry, ns)) if retry.len() > max => {
                 let rest = Arc::new(retry.slice(max..retry.len()));

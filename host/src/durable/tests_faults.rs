@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use graft_api::Ack;
@@ -209,4 +210,29 @@ fn stats_read_nothing_from_disk_and_give_the_oldest_record_s_append_time() {
     let reads = buf.inner.lock().head_reads;
     assert_eq!(buf.stats().oldest, Some(appended[1]));
     assert_eq!(buf.inner.lock().head_reads, reads, "stats read nothing");
+}
+
+#[test]
+fn a_take_reads_the_disk_without_the_lock_and_rechecks_the_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let (buf, _, _) = reopened_ten(dir.path());
+    let buf = Arc::new(buf);
+    let pause = buf.inner.pause.lock().unwrap();
+    let taker = {
+        let buf = buf.clone();
+        std::thread::spawn(move || buf.take(15).map(|(b, t)| (tests::seqs(&b), t)))
+    };
+    // The take reserved its ticket and waits to read, the lock released:
+    // adds, stats and the metric limit go on meanwhile.
+    wait_for(&buf, |st| st.ticket_out);
+    assert_eq!(buf.stats().metrics, 100);
+    buf.resize(50, 10);
+    buf.add(batch(100, 10), None);
+    assert_eq!(buf.take_uncounted(), 60, "records 0 to 5 dropped");
+    drop(pause);
+    let (got, t) = taker.join().unwrap().expect("a take");
+    // What the take read (record 0) was dropped meanwhile: not handed out.
+    assert_eq!(got, (60..75).collect::<Vec<_>>());
+    buf.commit(t);
+    assert_eq!(buf.drain(15), (75..110).collect::<Vec<_>>());
 }
