@@ -78,6 +78,9 @@ pub struct State {
     /// The byte limit deleted a segment the ticket out was taken from: a
     /// restore drops its metrics (see [`State::drop_front_segment`]).
     pub ticket_unbacked: bool,
+    /// Where the oldest metric held in memory (the ticket out or the retry)
+    /// was taken from the log; none when neither is.
+    pub held_from: Option<Pos>,
     pub(super) reader: Option<(u64, File)>,
     /// The last record read back from disk, while the read position is in
     /// it: a record larger than a write is decoded once, not per write.
@@ -120,6 +123,7 @@ impl State {
             retry: None,
             ticket_out: false,
             ticket_unbacked: false,
+            held_from: None,
             reader: None,
             last_read: None,
             dropped_warn: 0,
@@ -324,7 +328,7 @@ impl State {
         let Some(seg) = self.segments.pop_front() else {
             return;
         };
-        if seg.id >= self.cursor.segment {
+        if self.held_from.is_some_and(|from| from.segment <= seg.id) {
             if let Some((retry, _)) = self.retry.take() {
                 tracing::warn!(dir = %inner.dir.display(), segment = seg.id, lost = retry.len(),
                     "the byte limit deleted the segment of the metrics waiting for a retry; they are dropped");

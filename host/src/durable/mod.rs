@@ -33,7 +33,10 @@
 //! `limit_bytes` the oldest whole records are dropped and counted. On open
 //! the segments after the cursor are checked record by record; torn or
 //! damaged records are counted, logged at WARN and cut out, and the scan
-//! resynchronises on the next intact record.
+//! resynchronises on the next intact record. A record found damaged later,
+//! while draining, costs only itself the same way; an I/O error reading
+//! back drops nothing (the next take retries). A take reads the disk with
+//! the lock released; `stats` never reads it.
 //!
 //! Layout: `frame` (records, segment names), `cursor`, `recover` (replay
 //! on open), `log` (the state, the window, the limits), `read` (reading

@@ -4,11 +4,15 @@
 //! record (checksum, length or batch) costs that record only, counted and
 //! logged, and the read position resynchronises on the next intact record
 //! as the replay on open does.
+//!
+//! A take reads the record at the read position without holding the lock
+//! ([`prefetch`]), so `add` and `stats` go on meanwhile; the rare read
+//! errors are met again, and handled, under the lock.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 use graft_core::Batch;
@@ -206,4 +210,84 @@ impl State {
         data.truncate(done);
         Ok(data)
     }
+}
+
+/// Read the record at the read position back (if the window does not hold
+/// it) with the lock released, and keep it as the last read if the read
+/// position is still there and its segment still exists; `take` then finds
+/// it in memory. The caller holds no ticket; one is reserved meanwhile so
+/// that no other take starts. Errors are left for the read under the lock.
+pub fn prefetch<'a>(inner: &'a Inner, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    st.normalize();
+    let pos = st.read;
+    if st.disk_waiting == 0 || st.closed || st.windowed(pos).is_some() {
+        return st;
+    }
+    let Some(end) = st.segment(pos.segment).map(|s| s.bytes) else {
+        return st;
+    };
+    let reader = st.reader.take().filter(|(id, _)| *id == pos.segment);
+    st.ticket_out = true;
+    drop(st);
+    // A test holding the pause stops the take here, the lock released.
+    #[cfg(test)]
+    drop(inner.pause.lock());
+    let (file, read) = read_record(inner, reader.map(|(_, f)| f), pos, end);
+    let mut st = inner.lock();
+    st.ticket_out = false;
+    let still = (st.read.segment, st.read.offset) == (pos.segment, pos.offset)
+        && st.segment(pos.segment).is_some();
+    if st.reader.is_none()
+        && st.segment(pos.segment).is_some()
+        && let Some(file) = file
+    {
+        st.reader = Some((pos.segment, file));
+    }
+    if let Some((head, batch, len)) = read.filter(|_| still) {
+        st.disk_reads += 1;
+        st.head_ns = Some((pos.segment, pos.offset, head.appended_ns));
+        st.last_read = Some(Windowed {
+            segment: pos.segment,
+            offset: pos.offset,
+            len,
+            appended_ns: head.appended_ns,
+            batch: Arc::new(batch),
+        });
+    }
+    st
+}
+
+/// The record at `pos` of a segment `end` bytes long, read and checked;
+/// the file (opened if need be) is handed back for the next read.
+fn read_record(
+    inner: &Inner,
+    file: Option<File>,
+    pos: Pos,
+    end: u64,
+) -> (Option<File>, Option<(RecordHead, Batch, u64)>) {
+    let file = match file {
+        Some(f) => f,
+        None => match File::open(frame::segment_path(&inner.dir, pos.segment)) {
+            Ok(f) => f,
+            Err(_) => return (None, None),
+        },
+    };
+    let mut head = [0u8; FRAME_HEADER];
+    if file.read_exact_at(&mut head, pos.offset).is_err() {
+        return (None, None);
+    }
+    let len =
+        FRAME_HEADER as u64 + u64::from(u32::from_le_bytes([head[0], head[1], head[2], head[3]]));
+    if len < (FRAME_HEADER + PAYLOAD_HEADER) as u64 || pos.offset + len > end {
+        return (Some(file), None);
+    }
+    let mut bytes = vec![0; len as usize];
+    if file.read_exact_at(&mut bytes, pos.offset).is_err() {
+        return (None, None);
+    }
+    let record = match frame::check_frame(&bytes) {
+        frame::Frame::Valid { payload, .. } => frame::decode_payload(payload).ok(),
+        _ => None,
+    };
+    (Some(file), record.map(|(head, batch)| (head, batch, len)))
 }

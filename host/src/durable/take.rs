@@ -55,6 +55,9 @@ impl DiskBuffer {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+        if st.retry.is_none() {
+            st = super::read::prefetch(inner, st);
+        }
         let (batch, appended_ns) = match st.retry.take() {
             Some((retry, ns)) if retry.len() > max => {
                 let rest = Arc::new(retry.slice(max..retry.len()));
@@ -62,7 +65,13 @@ impl DiskBuffer {
                 (Arc::new(retry.slice(0..max)), ns)
             }
             Some(whole) => whole,
-            None => take_from_log(inner, &mut st, max)?,
+            None => {
+                st.normalize();
+                let from = st.read;
+                let taken = take_from_log(inner, &mut st, max)?;
+                st.held_from = Some(from);
+                taken
+            }
         };
         st.ticket_out = true;
         st.ticket_unbacked = false;
@@ -185,6 +194,8 @@ impl Inner {
     /// Everything before the read position is written or dropped: persist
     /// that as the cursor and delete the segments before it.
     pub(super) fn advance_cursor(&self, st: &mut State) {
+        // Called once neither a ticket nor a retry holds metrics.
+        st.held_from = None;
         st.normalize();
         if st.cursor == st.read || st.closed {
             return;

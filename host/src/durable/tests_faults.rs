@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use graft_api::Ack;
@@ -114,18 +115,18 @@ fn a_segment_that_cannot_be_read_loses_nothing_and_is_read_once_it_can() {
     assert_eq!(buf.stats().corrupt_records, 0);
 }
 
-/// Add batches of 100 from `from` on until segment 1 is deleted at the
+/// Add batches of 100 from `from` on until segment `id` is deleted at the
 /// byte limit; returns the next sequence number.
-fn add_until_segment_one_goes(buf: &DiskBuffer, dir: &Path, mut from: i64) -> i64 {
+fn add_until_segment_goes(buf: &DiskBuffer, dir: &Path, id: u64, mut from: i64) -> i64 {
     for _ in 0..1000 {
-        if !frame::list_segments(dir).unwrap().contains(&1) {
+        if !frame::list_segments(dir).unwrap().contains(&id) {
             return from;
         }
         buf.add(batch(from, 100), None);
         buf.settle();
         from += 100;
     }
-    panic!("segment 1 was never deleted");
+    panic!("segment {id} was never deleted");
 }
 
 #[test]
@@ -145,7 +146,7 @@ fn the_byte_limit_deleting_the_segment_of_a_retry_or_ticket_counts_it_once() {
         if end == "retry" {
             buf.restore(ticket.take().unwrap(), b.clone());
         }
-        let total = add_until_segment_one_goes(&buf, dir.path(), 100);
+        let total = add_until_segment_goes(&buf, dir.path(), 1, 100);
         let mut written = 0;
         match (end, ticket) {
             ("commit", Some(t)) => {
@@ -209,4 +210,57 @@ fn stats_read_nothing_from_disk_and_give_the_oldest_record_s_append_time() {
     let reads = buf.inner.lock().head_reads;
     assert_eq!(buf.stats().oldest, Some(appended[1]));
     assert_eq!(buf.inner.lock().head_reads, reads, "stats read nothing");
+}
+
+#[test]
+fn a_take_reads_the_disk_without_the_lock_and_rechecks_the_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let (buf, _, _) = reopened_ten(dir.path());
+    let buf = Arc::new(buf);
+    let pause = buf.inner.pause.lock().unwrap();
+    let taker = {
+        let buf = buf.clone();
+        std::thread::spawn(move || buf.take(15).map(|(b, t)| (tests::seqs(&b), t)))
+    };
+    // The take reserved its ticket and waits to read, the lock released:
+    // adds, stats and the metric limit go on meanwhile.
+    wait_for(&buf, |st| st.ticket_out);
+    assert_eq!(buf.stats().metrics, 100);
+    buf.resize(50, 10);
+    buf.add(batch(100, 10), None);
+    assert_eq!(buf.take_uncounted(), 60, "records 0 to 5 dropped");
+    drop(pause);
+    let (got, t) = taker.join().unwrap().expect("a take");
+    // What the take read (record 0) was dropped meanwhile: not handed out.
+    assert_eq!(got, (60..75).collect::<Vec<_>>());
+    buf.commit(t);
+    assert_eq!(buf.drain(15), (75..110).collect::<Vec<_>>());
+}
+
+#[test]
+fn the_byte_limit_deleting_a_written_segment_before_a_ticket_s_keeps_the_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    let (buf, _) = open(DiskOptions {
+        limit_bytes: 256 << 10,
+        ..options(dir.path())
+    });
+    // Written as it comes until the writer starts a second segment: the
+    // first is all written, the cursor at its end, not yet deleted.
+    let mut next = 0;
+    while frame::list_segments(dir.path()).unwrap().len() < 2 {
+        assert_eq!(buf.drain(1000).len() as i64, next.min(100));
+        buf.add(batch(next, 100), None);
+        buf.settle();
+        next += 100;
+        assert!(next < 100_000);
+    }
+    let first = frame::list_segments(dir.path()).unwrap()[0];
+    let (b, t) = buf.take(100).unwrap();
+    assert_eq!(tests::seqs(&b), (next - 100..next).collect::<Vec<_>>());
+    let total = add_until_segment_goes(&buf, dir.path(), first, next);
+    // The ticket's record is still on disk: a failed write retries it.
+    buf.restore(t, b);
+    assert_eq!(buf.take_uncounted(), 0, "only written metrics were deleted");
+    let got = buf.drain(1000);
+    assert_eq!(got, (next - 100..total).collect::<Vec<_>>());
 }
