@@ -167,6 +167,9 @@ impl RunningOutput {
             self.stats
                 .buffer_oldest_ns
                 .store(d.oldest.map_or(0, |ns| ns.max(0) as u64), Relaxed);
+            self.stats
+                .buffer_corrupt_records
+                .store(d.corrupt_records, Relaxed);
         }
     }
 
