@@ -174,3 +174,34 @@ mod tests {
         assert_eq!(check_frame(&out[1..]), Frame::BadLength);
     }
 }
+
+/// One segment file: its size and the metrics its records hold (from the
+/// read position on, for the segment replay started in).
+#[derive(Debug)]
+pub struct Segment {
+    pub id: u64,
+    pub bytes: u64,
+    pub metrics: u64,
+    /// When its first record (from the read position on, for the segment
+    /// replay started in) was appended.
+    pub first_ns: Option<i64>,
+}
+
+/// Why the record at the read position could not be read back.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Reading failed; the record may well be intact: retry later.
+    Io(io::Error),
+    /// The bytes are there but are no record (or the file is gone).
+    Damaged(String),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            // Cut short or deleted under us: no retry brings it back.
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::NotFound => Self::Damaged(e.to_string()),
+            _ => Self::Io(e),
+        }
+    }
+}

@@ -12,20 +12,7 @@ use graft_api::Ack;
 use graft_core::Batch;
 
 use super::Inner;
-use super::frame::{self, Pos};
-use super::read::ReadError;
-
-/// One segment file: its size and the metrics its records hold (from the
-/// read position on, for the segment replay started in).
-#[derive(Debug)]
-pub struct Segment {
-    pub id: u64,
-    pub bytes: u64,
-    pub metrics: u64,
-    /// When its first record (from the read position on, for the segment
-    /// replay started in) was appended.
-    pub first_ns: Option<i64>,
-}
+use super::frame::{self, Pos, ReadError, Segment};
 
 /// A batch added but not yet appended to the log.
 pub struct Pending {

@@ -18,28 +18,10 @@ use std::time::{Duration, Instant};
 use graft_core::Batch;
 
 use super::Inner;
+use super::frame::ReadError;
 use super::frame::{self, FRAME_HEADER, PAYLOAD_HEADER, Pos, RecordHead};
 use super::log::{State, Windowed};
 use super::recover;
-
-/// Why the record at the read position could not be read back.
-#[derive(Debug)]
-pub enum ReadError {
-    /// Reading failed; the record may well be intact: retry later.
-    Io(io::Error),
-    /// The bytes are there but are no record (or the file is gone).
-    Damaged(String),
-}
-
-impl From<io::Error> for ReadError {
-    fn from(e: io::Error) -> Self {
-        match e.kind() {
-            // Cut short or deleted under us: no retry brings it back.
-            io::ErrorKind::UnexpectedEof | io::ErrorKind::NotFound => Self::Damaged(e.to_string()),
-            _ => Self::Io(e),
-        }
-    }
-}
 
 impl State {
     fn file(&mut self, inner: &Inner, id: u64) -> io::Result<&File> {

@@ -11,8 +11,8 @@ use std::path::Path;
 
 use super::Recovery;
 use super::cursor::{Cursor, CursorFile};
+use super::frame::Segment;
 use super::frame::{self, Frame, Pos};
-use super::log::Segment;
 
 /// The log as found on disk.
 pub struct Scan {

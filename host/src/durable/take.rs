@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use graft_core::Batch;
 
+use super::frame::ReadError;
 use super::log::State;
-use super::read::ReadError;
 use super::{DiskBuffer, Fsync, Inner, TAKE_WAIT};
 
 /// Metrics handed out by [`DiskBuffer::take`], until committed or restored.

@@ -10,8 +10,9 @@ use std::io::Write;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::frame::Segment;
 use super::frame::{self, unix_ns};
-use super::log::{Pending, Segment, Windowed};
+use super::log::{Pending, Windowed};
 use super::{Fsync, Inner};
 
 /// The segment being appended to.
