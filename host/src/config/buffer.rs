@@ -10,6 +10,7 @@ use graft_core::units::SizeValue;
 use serde::Deserialize;
 
 use super::ConfigError;
+use super::options::OptionTable;
 use super::values::PositiveDuration;
 
 /// `buffer_max_bytes` when none is given: 1 GiB on disk per output.
@@ -101,6 +102,17 @@ pub struct BufferTable {
     pub buffer_fsync_interval: Option<PositiveDuration>,
     pub buffer_max_bytes: Option<SizeValue>,
     pub buffer_segment_size: Option<SizeValue>,
+}
+
+impl OptionTable for BufferTable {
+    const KEYS: &'static [&'static str] = &[
+        "buffer_strategy",
+        "buffer_directory",
+        "buffer_fsync",
+        "buffer_fsync_interval",
+        "buffer_max_bytes",
+        "buffer_segment_size",
+    ];
 }
 
 impl BufferTable {

@@ -6,10 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use graft_core::units::{DurationValue, SizeValue};
+use graft_core::units::DurationValue;
 use serde::Deserialize;
 
-use super::buffer::{BufferStrategy, FsyncPolicy};
 use super::values::{Count, PositiveDuration};
 
 /// `period` of an aggregator when none is given.
@@ -115,13 +114,6 @@ pub struct OutputTable {
     pub metric_batch_size: Option<Count>,
     /// `metric_buffer_limit` (default: the agent's).
     pub metric_buffer_limit: Option<Count>,
-    /// The buffer keys ([`super::buffer`]).
-    pub buffer_strategy: Option<BufferStrategy>,
-    pub buffer_directory: Option<String>,
-    pub buffer_fsync: Option<FsyncPolicy>,
-    pub buffer_fsync_interval: Option<PositiveDuration>,
-    pub buffer_max_bytes: Option<SizeValue>,
-    pub buffer_segment_size: Option<SizeValue>,
 }
 
 impl OptionTable for OutputTable {
@@ -130,12 +122,6 @@ impl OptionTable for OutputTable {
         "flush_jitter",
         "metric_batch_size",
         "metric_buffer_limit",
-        "buffer_strategy",
-        "buffer_directory",
-        "buffer_fsync",
-        "buffer_fsync_interval",
-        "buffer_max_bytes",
-        "buffer_segment_size",
     ];
 }
 

@@ -244,15 +244,7 @@ impl OutputOptions {
             flush_jitter: t.flush_jitter.map(|d| d.0),
             metric_batch_size: t.metric_batch_size.map(|c| c.0),
             metric_buffer_limit: t.metric_buffer_limit.map(|c| c.0),
-            buffer: BufferTable {
-                buffer_strategy: t.buffer_strategy,
-                buffer_directory: t.buffer_directory,
-                buffer_fsync: t.buffer_fsync,
-                buffer_fsync_interval: t.buffer_fsync_interval,
-                buffer_max_bytes: t.buffer_max_bytes,
-                buffer_segment_size: t.buffer_segment_size,
-            }
-            .options()?,
+            buffer: section.options::<BufferTable>()?.options()?,
         })
     }
 }
