@@ -7,15 +7,13 @@
 //! was sent, losing whole bodies only, and only those hit.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use graft_test_support::durable::{internal_writes, segments};
+use graft_test_support::durable::{internal_writes, segments, start_logged as start};
 use graft_test_support::influx_points::{Point, stored_points};
-use graft_test_support::servers::{InfluxD, free_port, http, listening};
-use graft_test_support::{graft, stop};
+use graft_test_support::servers::{InfluxD, free_port, http};
+use graft_test_support::stop;
 
 const BODIES: usize = 40;
 const LINES_PER_BODY: usize = 50;
@@ -83,31 +81,6 @@ fn body(k: usize) -> (String, BTreeSet<Point>) {
         points.insert(("corrupt".to_owned(), tags, t, fields));
     }
     (text, points)
-}
-
-fn start(config: &Path, log: &Path, listen: u16) -> Child {
-    let mut c = graft()
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let up = Instant::now();
-    while !listening(listen) {
-        if let Ok(Some(status)) = c.try_wait() {
-            panic!(
-                "graft exited with {status}: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        assert!(
-            up.elapsed() < Duration::from_secs(30),
-            "graft did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    c
 }
 
 /// Where each body's marker is in `bytes`, if the codec stores it plainly.

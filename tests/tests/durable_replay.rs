@@ -5,14 +5,12 @@
 //! #16500); and two outputs under one `[agent] buffer_directory` keep a
 //! log each. Checked by Graphite sinks that follow the sequence numbers.
 
-use std::fs::File;
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use graft_test_support::durable::{SeqSink, internal_write, kill9};
-use graft_test_support::servers::{free_port, http, listening};
-use graft_test_support::{graft, stop};
+use graft_test_support::durable::{SeqSink, internal_write, kill9, start_logged as start};
+use graft_test_support::servers::{free_port, http};
+use graft_test_support::stop;
 
 const FIRST: u64 = 200_000;
 const SECOND: u64 = 100_000;
@@ -45,31 +43,6 @@ fn config(listen: u16, sink: u16, buffer_dir: &Path, internal: &Path) -> String 
         buffer_dir.display(),
         internal.display()
     )
-}
-
-fn start(config: &Path, log: &Path, listen: u16) -> Child {
-    let mut c = graft()
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let up = Instant::now();
-    while !listening(listen) {
-        if let Ok(Some(status)) = c.try_wait() {
-            panic!(
-                "graft exited with {status}: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        assert!(
-            up.elapsed() < Duration::from_secs(30),
-            "graft did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    c
 }
 
 /// Post `replay v=N` for N in `from..to`, every body answered 204.

@@ -99,29 +99,26 @@ fn parse_simple_line(line: &str) -> Option<(&str, WriteSample)> {
 /// `output` tag) in an `outputs.file` written in line protocol, oldest
 /// first.
 pub fn internal_writes(out: &Path, output: &str) -> Vec<WriteSample> {
-    std::fs::read_to_string(out)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(parse_simple_line)
-        .filter(|(name, s)| {
-            *name == "internal_write" && s.tags.get("output").map(String::as_str) == Some(output)
-        })
-        .map(|(_, s)| s)
-        .collect()
+    internal_writes_tagged(out, "output", output)
 }
 
 /// The latest `internal_write` sample of the output aliased `alias`, if
 /// any.
 pub fn internal_write_aliased(out: &Path, alias: &str) -> Option<WriteSample> {
+    internal_writes_tagged(out, "alias", alias).pop()
+}
+
+/// Every `internal_write` sample whose tag `key` is `value`, oldest first.
+fn internal_writes_tagged(out: &Path, key: &str, value: &str) -> Vec<WriteSample> {
     std::fs::read_to_string(out)
         .unwrap_or_default()
         .lines()
         .filter_map(parse_simple_line)
         .filter(|(name, s)| {
-            *name == "internal_write" && s.tags.get("alias").map(String::as_str) == Some(alias)
+            *name == "internal_write" && s.tags.get(key).map(String::as_str) == Some(value)
         })
         .map(|(_, s)| s)
-        .next_back()
+        .collect()
 }
 
 /// The latest `internal_write` sample of `output`, if any.
@@ -285,6 +282,33 @@ fn receive(conn: TcpStream, state: &Mutex<SinkState>) {
             return;
         }
     }
+}
+
+/// `graft run --config CONFIG`, its log to `log`, once it listens on
+/// `listen` (its log in the panic if it exits first).
+pub fn start_logged(config: &Path, log: &Path, listen: u16) -> Child {
+    let mut c = crate::graft()
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let up = std::time::Instant::now();
+    while !crate::servers::listening(listen) {
+        if let Ok(Some(status)) = c.try_wait() {
+            panic!(
+                "graft exited with {status}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(
+            up.elapsed() < Duration::from_secs(30),
+            "graft did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c
 }
 
 #[cfg(test)]
