@@ -15,32 +15,54 @@ use graft_test_support::poll_until;
 use graft_test_support::probe::closed;
 use graft_test_support::servers::http;
 
-/// `max_connections` open at once: one more is closed at once and counted;
-/// idle connections are closed after `read_timeout` (counted apart from
-/// slow headers), which frees their places for new clients.
-#[test]
-fn connections_past_max_connections_are_closed_and_idle_ones_time_out() {
+/// A listener started alone on 127.0.0.1 with `config` (besides its
+/// address), its counters and the receiving end of its sink.
+struct Started {
+    rt: tokio::runtime::Runtime,
+    listener: Listener,
+    counters: Arc<Counters>,
+    rx: tokio::sync::mpsc::Receiver<graft_api::Received>,
+    address: std::net::SocketAddr,
+}
+
+fn start(config: &str) -> Started {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let counters = Arc::new(Counters::default());
-    let (sink, mut rx) = MetricSink::channel(16, Arc::new(|| 0));
+    let (sink, rx) = MetricSink::channel(16, Arc::new(|| 0));
+    let table = format!("service_address = \"127.0.0.1:0\"\n{config}");
     let mut listener = Listener::new(
-        graft_plugins::config::parse(
-            toml::from_str(
-                "service_address = \"127.0.0.1:0\"\nmax_connections = 2\nread_timeout = \"1s\"",
-            )
-            .unwrap(),
-        )
-        .unwrap(),
+        graft_plugins::config::parse(toml::from_str(&table).unwrap()).unwrap(),
         ":8186",
     )
     .unwrap();
     rt.block_on(listener.start(sink.with_counters(counters.clone())))
         .unwrap();
     let address = listener.local_addr().unwrap();
+    Started {
+        rt,
+        listener,
+        counters,
+        rx,
+        address,
+    }
+}
+
+/// `max_connections` open at once: one more is closed at once and counted;
+/// idle connections are closed after `read_timeout` (counted apart from
+/// slow headers), which frees their places for new clients.
+#[test]
+fn connections_past_max_connections_are_closed_and_idle_ones_time_out() {
+    let Started {
+        rt,
+        mut listener,
+        counters,
+        mut rx,
+        address,
+    } = start("max_connections = 2\nread_timeout = \"1s\"");
     let value = |name: &str| {
         counters
             .snapshot()
@@ -83,24 +105,13 @@ fn connections_past_max_connections_are_closed_and_idle_ones_time_out() {
 /// counted.
 #[test]
 fn a_peer_that_reads_no_answers_is_closed_after_write_timeout() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let counters = Arc::new(Counters::default());
-    let (sink, _rx) = MetricSink::channel(16, Arc::new(|| 0));
-    let mut listener = Listener::new(
-        graft_plugins::config::parse(
-            toml::from_str("service_address = \"127.0.0.1:0\"\nwrite_timeout = \"1s\"").unwrap(),
-        )
-        .unwrap(),
-        ":8186",
-    )
-    .unwrap();
-    rt.block_on(listener.start(sink.with_counters(counters.clone())))
-        .unwrap();
-    let address = listener.local_addr().unwrap();
+    let Started {
+        rt,
+        mut listener,
+        counters,
+        rx: _rx,
+        address,
+    } = start("write_timeout = \"1s\"");
     let mut s = TcpStream::connect(address).unwrap();
     // 200 000 pipelined pings (7 MB) ask for about 25 MB of answers, more
     // than loopback buffers hold; the write fails once the server gives up.
@@ -122,28 +133,13 @@ fn a_peer_that_reads_no_answers_is_closed_after_write_timeout() {
 /// nothing settles — and a write still waiting holds no write permit.
 #[test]
 fn durable_acknowledgements_answer_when_the_metrics_are_settled() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let counters = Arc::new(Counters::default());
-    let (sink, mut rx) = MetricSink::channel(16, Arc::new(|| 0));
-    let mut listener = Listener::new(
-        graft_plugins::config::parse(
-            toml::from_str(
-                "service_address = \"127.0.0.1:0\"\nacknowledge = \"durable\"\n\
-                 acknowledge_timeout = \"2s\"\nmax_concurrent_writes = 1",
-            )
-            .unwrap(),
-        )
-        .unwrap(),
-        ":8186",
-    )
-    .unwrap();
-    rt.block_on(listener.start(sink.with_counters(counters.clone())))
-        .unwrap();
-    let address = listener.local_addr().unwrap();
+    let Started {
+        rt,
+        mut listener,
+        counters,
+        mut rx,
+        address,
+    } = start("acknowledge = \"durable\"\nacknowledge_timeout = \"2s\"\nmax_concurrent_writes = 1");
     let value = |name: &str| {
         counters
             .snapshot()
