@@ -10,6 +10,7 @@ pub mod compliance;
 pub mod durable;
 pub mod hostile;
 pub mod influx_points;
+pub mod nats;
 pub mod probe;
 pub mod rust_source;
 pub mod servers;
