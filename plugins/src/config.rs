@@ -1,7 +1,10 @@
-//! Parsing a plugin's own config table into its serde struct.
+//! Parsing a plugin's own config table into its serde struct, and
+//! splitting a table whose keys belong to several parts (the plugin's own
+//! and shared tables such as TLS, HTTP client or data format keys).
 
 use anyhow::Result;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
 
 /// Deserialize `table` into `T`; the error names the offending key, first
 /// (`key `read_timeout`: ...`).
@@ -17,6 +20,41 @@ pub fn parse<T: DeserializeOwned>(table: toml::Table) -> Result<T> {
             _ => anyhow::anyhow!("{text}"),
         }
     })
+}
+
+/// A table of keys several plugins share (TLS, a data format, an HTTP
+/// client), kept in a plugin's table beside its own keys.
+pub trait SharedKeys {
+    /// Every key of the shared table.
+    const KEYS: &'static [&'static str];
+}
+
+/// A plugin's table: its own keys (`T`, which refuses unknown keys) and
+/// the shared table `S`, each refused or accepted by its own part.
+/// (`#[serde(flatten)]` would lose `deny_unknown_fields`.) Nest it for
+/// several shared tables: `With<With<Own, TlsConfig>, SerializerConfig>`.
+#[derive(Debug, Clone)]
+pub struct With<T, S> {
+    /// The plugin's own keys.
+    pub own: T,
+    /// The keys of [`SharedKeys::KEYS`].
+    pub shared: S,
+}
+
+impl<'de, T: DeserializeOwned, S: SharedKeys + DeserializeOwned> Deserialize<'de> for With<T, S> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut own = toml::Table::deserialize(deserializer)?;
+        let mut shared = toml::Table::new();
+        for key in S::KEYS {
+            if let Some(v) = own.remove(*key) {
+                shared.insert((*key).to_owned(), v);
+            }
+        }
+        Ok(Self {
+            own: T::deserialize(toml::Value::Table(own)).map_err(D::Error::custom)?,
+            shared: S::deserialize(toml::Value::Table(shared)).map_err(D::Error::custom)?,
+        })
+    }
 }
 
 #[cfg(test)]

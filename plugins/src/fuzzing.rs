@@ -97,3 +97,51 @@ pub fn statsd_lines(data: &[u8]) {
         assert!(m.fields().next().is_some(), "{m:?}");
     }
 }
+
+/// A message body from a message bus, read in every `data_format` the
+/// consumers take (line protocol, JSON with flattening, tags, string fields
+/// and times, graft's batch). A body costs at most itself: what is read is
+/// counted, and a graft batch read back writes and reads again the same.
+pub fn message_body(data: &[u8]) {
+    use crate::format::{ParserConfig, SerializerConfig};
+    static PARSERS: OnceLock<Vec<crate::format::Parser>> = OnceLock::new();
+    let parsers = PARSERS.get_or_init(|| {
+        [
+            "data_format = \"influx\"\ninflux_max_tags = 4\ninflux_max_fields = 4",
+            "data_format = \"json\"",
+            "data_format = \"json\"\njson_strict = false\ntag_keys = [\"t*\"]\n\
+             json_string_fields = [\"s*\"]\njson_name_key = \"n\"\njson_time_key = \"time\"\n\
+             json_time_format = \"unix_ms\"",
+            "data_format = \"json\"\njson_query = \"a.0\"\njson_time_key = \"time\"\n\
+             json_time_format = \"2006-01-02T15:04:05Z07:00\"",
+            "data_format = \"graft\"",
+        ]
+        .iter()
+        .map(|text| {
+            crate::config::parse::<ParserConfig>(toml::from_str(text).expect("test config"))
+                .and_then(|c| c.build("fuzz"))
+                .expect("parser")
+        })
+        .collect()
+    });
+    for parser in parsers {
+        let mut out = BatchBuilder::new();
+        let parsed = parser.parse(data, 0, &mut out);
+        assert_eq!(parsed.metrics, out.len());
+        assert_eq!(parsed.malformed == 0, parsed.first_error.is_none());
+        let batch = out.finish();
+        if parser.format() == crate::format::DataFormat::Graft && !batch.is_empty() {
+            let serializer = SerializerConfig {
+                data_format: crate::format::DataFormat::Graft,
+                ..SerializerConfig::default()
+            }
+            .build()
+            .expect("serializer");
+            let mut body = Vec::new();
+            serializer.batch(&batch, &mut body);
+            let mut again = BatchBuilder::new();
+            assert_eq!(parser.parse(&body, 0, &mut again).metrics, batch.len());
+            assert_eq!(again.finish().len(), batch.len());
+        }
+    }
+}

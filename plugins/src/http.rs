@@ -12,8 +12,9 @@ use anyhow::{Context, Result, bail};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use serde::de::{DeserializeOwned, Error as _};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+
+use crate::config::{SharedKeys, With};
 
 use crate::duration::de_duration;
 
@@ -156,31 +157,12 @@ impl ClientConfig {
     }
 }
 
-/// An HTTP output's table: its own keys (`T`, which refuses unknown keys)
-/// and the shared [`ClientConfig`] keys, each refused or accepted by its
-/// own part. (`#[serde(flatten)]` would lose `deny_unknown_fields`.)
-#[derive(Debug, Clone)]
-pub struct WithHttpClient<T> {
-    /// The output's own keys.
-    pub own: T,
-    /// The [`ClientConfig::KEYS`].
-    pub http: ClientConfig,
-}
+/// An HTTP output's table: its own keys (`T`) and the shared
+/// [`ClientConfig`] keys.
+pub type WithHttpClient<T> = With<T, ClientConfig>;
 
-impl<'de, T: DeserializeOwned> Deserialize<'de> for WithHttpClient<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut own = toml::Table::deserialize(deserializer)?;
-        let mut http = toml::Table::new();
-        for key in ClientConfig::KEYS {
-            if let Some(v) = own.remove(*key) {
-                http.insert((*key).to_owned(), v);
-            }
-        }
-        Ok(Self {
-            own: T::deserialize(toml::Value::Table(own)).map_err(D::Error::custom)?,
-            http: ClientConfig::deserialize(toml::Value::Table(http)).map_err(D::Error::custom)?,
-        })
-    }
+impl SharedKeys for ClientConfig {
+    const KEYS: &'static [&'static str] = ClientConfig::KEYS;
 }
 
 /// `content_encoding`: `gzip` (the default) or `identity`.
@@ -331,12 +313,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.own.database, "db");
-        assert_eq!(c.http.timeout, Duration::from_secs(2));
-        assert_eq!(c.http.content_encoding, ContentEncoding::Identity);
-        assert_eq!(c.http.http_headers["X-A"], "b");
+        assert_eq!(c.shared.timeout, Duration::from_secs(2));
+        assert_eq!(c.shared.content_encoding, ContentEncoding::Identity);
+        assert_eq!(c.shared.http_headers["X-A"], "b");
         let c = with_client("").unwrap();
-        assert_eq!(c.http.timeout, five_seconds());
-        assert_eq!(c.http.content_encoding, ContentEncoding::Gzip);
+        assert_eq!(c.shared.timeout, five_seconds());
+        assert_eq!(c.shared.content_encoding, ContentEncoding::Gzip);
     }
 
     #[test]
@@ -351,11 +333,11 @@ mod tests {
     #[test]
     fn validate_reads_no_file_and_refuses_half_a_client_certificate() {
         let c = with_client("tls_ca = \"/nonexistent/ca.pem\"").unwrap();
-        c.http.validate().unwrap();
-        assert!(format!("{:#}", c.http.client().unwrap_err()).contains("tls_ca"));
+        c.shared.validate().unwrap();
+        assert!(format!("{:#}", c.shared.client().unwrap_err()).contains("tls_ca"));
         let c = with_client("tls_cert = \"/x.pem\"").unwrap();
         assert!(
-            c.http
+            c.shared
                 .validate()
                 .unwrap_err()
                 .to_string()
@@ -363,7 +345,7 @@ mod tests {
         );
         let c = with_client("[http_headers]\n\"bad header\" = \"v\"").unwrap();
         assert!(
-            c.http
+            c.shared
                 .validate()
                 .unwrap_err()
                 .to_string()

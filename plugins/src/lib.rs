@@ -30,6 +30,10 @@
 //! - [`graphite`]: Graphite's protocols (lines, templates, paths, pickle,
 //!   the consistent-hash ring) that carbon, statsd and the graphite output
 //!   share
+//! - [`format`]: data formats on the wire (`data_format`: influx, JSON,
+//!   graft's batch), serializers and parsers for the message-bus plugins
+//! - [`tls`]: the TLS client keys and the rustls configuration built from
+//!   them
 //! - [`http`]: the HTTP client options table the HTTP outputs embed
 //!   (timeout, proxy, headers, gzip, TLS) and the client built from it
 //! - [`listener`]: the listener layer the network inputs share (connection
@@ -46,6 +50,7 @@ pub mod backoff;
 pub mod builtin;
 pub mod config;
 pub mod duration;
+pub mod format;
 pub mod fuzzing;
 pub mod graphite;
 pub mod http;
@@ -53,3 +58,4 @@ pub mod inputs;
 pub mod listener;
 pub mod outputs;
 pub mod processors;
+pub mod tls;

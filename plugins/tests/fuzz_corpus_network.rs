@@ -30,3 +30,8 @@ fn pickle_corpus_replays() {
 fn statsd_corpus_replays() {
     assert!(replay("statsd", graft_plugins::fuzzing::statsd_lines) >= 4);
 }
+
+#[test]
+fn message_body_corpus_replays() {
+    assert!(replay("message_body", graft_plugins::fuzzing::message_body) >= 5);
+}

@@ -94,7 +94,7 @@ impl Builtin for InfluxDb {
     type Plugin = dyn Output;
 
     fn validate(config: &Config) -> Result<()> {
-        config.http.validate()?;
+        config.shared.validate()?;
         let c = &config.own;
         for u in c.urls.iter().chain(&c.url) {
             match u.split_once("://").map(|(s, _)| s) {
@@ -136,8 +136,8 @@ impl InfluxDb {
     /// Check the config and build the HTTP client.
     pub fn new(config: Config) -> Result<Self> {
         <Self as Builtin>::validate(&config)?;
-        let client = config.http.client()?;
-        let encoding = config.http.content_encoding;
+        let client = config.shared.client()?;
+        let encoding = config.shared.content_encoding;
         let mut config = config.own;
         if let Some(url) = config.url.take() {
             config.urls.push(url);

@@ -64,7 +64,7 @@ impl Builtin for InfluxDbV2 {
     type Plugin = dyn Output;
 
     fn validate(config: &Config) -> Result<()> {
-        config.http.validate()?;
+        config.shared.validate()?;
         for u in &config.own.urls {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 bail!("urls: {u:?} is not an http:// or https:// URL");
@@ -92,8 +92,8 @@ impl InfluxDbV2 {
     /// Check the config and build the HTTP client.
     pub fn new(config: Config) -> Result<Self> {
         <Self as Builtin>::validate(&config)?;
-        let client = config.http.client()?;
-        let encoding = config.http.content_encoding;
+        let client = config.shared.client()?;
+        let encoding = config.shared.content_encoding;
         let mut config = config.own;
         if config.urls.is_empty() {
             config.urls.push("http://localhost:8086".into());
