@@ -5,3 +5,4 @@ pub mod graphite;
 mod influx_http;
 pub mod influxdb;
 pub mod influxdb_v2;
+pub mod nats;

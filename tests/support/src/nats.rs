@@ -230,9 +230,151 @@ impl NatsCluster {
     }
 }
 
+/// The durable consumer `durable` of `stream` as `/jsz` shows it
+/// (`num_ack_pending`, `num_redelivered`, `num_pending`, `delivered`,
+/// ...), if the server knows it.
+pub fn consumer_info(
+    server: &NatsServer,
+    stream: &str,
+    durable: &str,
+) -> Option<serde_json::Value> {
+    let jsz = server.monitor("jsz?accounts=true&streams=true&consumers=true");
+    jsz["account_details"]
+        .as_array()?
+        .iter()
+        .flat_map(|a| a["stream_detail"].as_array().into_iter().flatten())
+        .filter(|s| s["name"] == stream)
+        .flat_map(|s| s["consumer_detail"].as_array().into_iter().flatten())
+        .find(|c| c["name"] == durable)
+        .cloned()
+}
+
+/// The messages `stream` holds, as `/jsz` shows it on `server`.
+pub fn stream_messages(server: &NatsServer, stream: &str) -> Option<u64> {
+    let jsz = server.monitor("jsz?accounts=true&streams=true");
+    jsz["account_details"]
+        .as_array()?
+        .iter()
+        .flat_map(|a| a["stream_detail"].as_array().into_iter().flatten())
+        .find(|s| s["name"] == stream)
+        .and_then(|s| s["state"]["messages"].as_u64())
+}
+
+/// Lines `<measurement>,source=<source> seq=<n>i <n>` for every n of
+/// `seqs`: the sequence number is also the timestamp, so InfluxDB keeps
+/// one point per number.
+pub fn seq_lines(measurement: &str, source: &str, seqs: std::ops::Range<u64>) -> String {
+    let mut s = String::new();
+    for n in seqs {
+        s += &format!("{measurement},source={source} seq={n}i {n}\n");
+    }
+    s
+}
+
+/// POST line protocol to an `inputs.influxdb_listener` on 127.0.0.1;
+/// panics unless it answers 204.
+pub fn post_lines(port: u16, body: String) {
+    let r = http()
+        .post(format!("http://127.0.0.1:{port}/write"))
+        .body(body)
+        .send()
+        .unwrap_or_else(|e| panic!("POST to graft on {port}: {e}"));
+    assert_eq!(r.status().as_u16(), 204, "graft on {port} answered {r:?}");
+}
+
+/// The `seq` field of every `measurement` line of a line protocol file
+/// written by `outputs.file`, with how often each number appeared.
+pub fn seqs(path: &Path, measurement: &str) -> std::collections::BTreeMap<u64, u32> {
+    let mut seen = std::collections::BTreeMap::new();
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    for line in text.lines() {
+        let Some((head, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        if head.split(',').next() != Some(measurement) {
+            continue;
+        }
+        let fields = rest.split(' ').next().unwrap_or("");
+        if let Some(n) = fields
+            .split(',')
+            .find_map(|kv| kv.strip_prefix("seq="))
+            .and_then(|v| v.trim_end_matches('i').parse::<u64>().ok())
+        {
+            *seen.entry(n).or_insert(0) += 1;
+        }
+    }
+    seen
+}
+
+/// The numeric fields of the latest `internal_gather` metric of input
+/// `input` in a line protocol file written by `outputs.file`.
+pub fn gather_fields(path: &Path, input: &str) -> Option<std::collections::BTreeMap<String, f64>> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let tag = format!("input={input}");
+    text.lines()
+        .rfind(|l| {
+            l.split(' ').next().is_some_and(|head| {
+                head.starts_with("internal_gather,") && head.split(',').any(|t| t == tag)
+            })
+        })
+        .map(|l| {
+            let fields = l.split(' ').nth(1).unwrap_or("");
+            fields
+                .split(',')
+                .filter_map(|kv| {
+                    let (k, v) = kv.split_once('=')?;
+                    let v = v.trim_end_matches(['i', 'u']).parse().ok()?;
+                    Some((k.to_owned(), v))
+                })
+                .collect()
+        })
+}
+
+/// `graft run` on `config` (written to `dir/<name>.toml`), its log in
+/// `dir/<name>.log`; returns at once.
+pub fn start_graft(dir: &Path, name: &str, config: &str) -> Child {
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, config).expect("writing the config");
+    crate::graft()
+        .args(["run", "--config"])
+        .arg(&file)
+        .env("GRAFT_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join(format!("{name}.log"))).expect("log file"))
+        .spawn()
+        .expect("starting graft")
+}
+
+/// What graft `name` started by [`start_graft`] in `dir` logged.
+pub fn graft_log(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_numbers_and_gather_samples_from_line_protocol() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out");
+        std::fs::write(
+            &p,
+            format!(
+                "{}seq,source=b seq=1i 1\nother seq=9i 9\n\
+                 internal_gather,input=nats_consumer messages_received=3i,parse_errors=1i 1\n\
+                 internal_gather,input=nats_consumer messages_received=5i 2\n\
+                 internal_gather,input=cpu metrics_gathered=2i 2\n",
+                seq_lines("seq", "a", 0..3)
+            ),
+        )
+        .unwrap();
+        let s = seqs(&p, "seq");
+        assert_eq!(s.into_iter().collect::<Vec<_>>(), [(0, 1), (1, 2), (2, 1)]);
+        let g = gather_fields(&p, "nats_consumer").unwrap();
+        assert_eq!(g["messages_received"], 5.0);
+        assert!(gather_fields(&p, "mem").is_none());
+    }
 
     #[test]
     fn a_single_server_runs_jetstream_and_comes_back_after_kill9() {
