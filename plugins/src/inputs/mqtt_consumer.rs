@@ -246,7 +246,6 @@ impl Input for Consumer {
             counters,
             max_undelivered,
         };
-        tracing::info!(topics = ?o.topics, qos = o.qos, "subscribing to MQTT topics");
         self.tasks = vec![
             tokio::spawn(receiver.run().in_current_span()),
             tokio::spawn(deliverer.run().in_current_span()),

@@ -33,8 +33,17 @@ impl Mosquitto {
         let dir = tempfile::tempdir().expect("temporary directory");
         let port = free_port();
         let d = dir.path().display();
+        // Run as root, mosquitto would switch to the `mosquitto` user, who
+        // cannot write our directory: stay who we are.
+        let user = Command::new("id")
+            .arg("-un")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "root".into());
         let config = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+            "user {user}\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
              persistence_location {d}/\nautosave_interval 1\nmax_inflight_messages 1000\n\
              max_queued_messages 0\nmax_queued_bytes 0\nlog_dest file {d}/mosquitto.log\n\
              log_type error\nlog_type warning\nlog_type notice\nlog_type information\n{extra}\n"

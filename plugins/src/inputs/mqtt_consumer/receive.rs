@@ -118,6 +118,8 @@ impl Receiver {
                             topics = ?self.filters,
                             "the broker refused a subscription (not allowed, or a bad filter)"
                         );
+                    } else {
+                        tracing::info!(topics = ?self.filters, "subscribed to MQTT topics");
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
