@@ -16,7 +16,7 @@ const LINES_PER_BODY: u64 = 500;
 
 /// The edge: numbered lines in on its InfluxDB listener, out to the broker
 /// one message per metric at QoS 1.
-fn edge(url: &str) -> (Agent, u16) {
+fn edge(url: &str, extra: &str) -> (Agent, u16) {
     let listen = free_port();
     let agent = Agent::start(&format!(
         r#"[agent]
@@ -33,7 +33,7 @@ fn edge(url: &str) -> (Agent, u16) {
   qos = 1
   timeout = "2s"
   client_id = "edge-1"
-"#
+{extra}"#
     ));
     let start = Instant::now();
     while !listening(listen) {
@@ -107,15 +107,7 @@ fn wait_all(agent: &Agent, total: u64, limit: Duration) -> (BTreeSet<i64>, usize
 /// Wait until the consumer logged its subscription (so that its
 /// persistent session exists and queues what comes).
 fn wait_subscribed(agent: &Agent) {
-    let start = Instant::now();
-    while !agent.log().contains("subscribed to MQTT topics") {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the consumer never subscribed:\n{}",
-            agent.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    agent.wait_log("subscribed to MQTT topics", Duration::from_secs(30));
 }
 
 #[test]
@@ -124,7 +116,7 @@ fn nothing_is_lost_when_the_broker_restarts_mid_stream() {
     let mut broker = Mosquitto::start();
     let mut sink = consumer(&broker.url());
     wait_subscribed(&sink);
-    let (mut source, listen) = edge(&broker.url());
+    let (mut source, listen) = edge(&broker.url(), "");
 
     for k in 0..BODIES / 2 {
         post(listen, k);
@@ -172,6 +164,58 @@ fn nothing_is_lost_when_the_broker_restarts_mid_stream() {
     assert!(sink.stop(Duration::from_secs(15)).success());
 }
 
+#[test]
+fn a_broker_that_stops_answering_fails_the_write_and_nothing_is_lost() {
+    const BODIES: u64 = 12; // 6 000 metrics
+    let broker = Mosquitto::start();
+    let sink = consumer(&broker.url());
+    wait_subscribed(&sink);
+    let (mut source, listen) = edge(
+        &broker.url(),
+        "[[inputs.internal]]\n[[outputs.file]]\n  files = [\"{dir}/internal.lp\"]\n  namepass = [\"internal_write\"]\n",
+    );
+    for k in 0..BODIES / 2 {
+        post(listen, k);
+    }
+    // Frozen: connections stay open, no PUBACK comes; the edge's writes
+    // must fail after `timeout` (2 s), not hang and not count as written.
+    broker.pause();
+    for k in BODIES / 2..BODIES {
+        post(listen, k);
+    }
+    let errors = || {
+        source
+            .points("internal.lp")
+            .iter()
+            .rfind(|p| {
+                p.name == "internal_write"
+                    && p.tags.get("output").map(String::as_str) == Some("mqtt")
+            })
+            .and_then(|p| p.int("errors"))
+            .unwrap_or(0)
+    };
+    let start = Instant::now();
+    while errors() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no failed write:\n{}",
+            source.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    broker.unpause();
+    let total = BODIES * LINES_PER_BODY;
+    let (distinct, _) = wait_all(&sink, total, Duration::from_secs(60));
+    assert_eq!(
+        distinct.len() as u64,
+        total,
+        "edge:\n{}\nconsumer:\n{}",
+        source.log(),
+        sink.log()
+    );
+    assert!(source.stop(Duration::from_secs(15)).success());
+}
+
 /// Throughput of edge → mosquitto (QoS 1, one message per metric) →
 /// consumer → file on this machine. Run with `cargo test -p graft-tests
 /// --test mqtt_restart throughput -- --ignored --nocapture`.
@@ -182,7 +226,7 @@ fn throughput() {
     let broker = Mosquitto::start();
     let sink = consumer(&broker.url());
     wait_subscribed(&sink);
-    let (source, listen) = edge(&broker.url());
+    let (source, listen) = edge(&broker.url(), "");
     let start = Instant::now();
     for k in 0..BODIES {
         post(listen, k);

@@ -77,7 +77,7 @@ pub struct Agent {
 
 impl Agent {
     /// Write `config` (where `{dir}` stands for the agent's directory) and
-    /// start `graft run` on it.
+    /// start `graft run` on it, logging at `info` (or `$GRAFT_TEST_LOG`).
     pub fn start(config: &str) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let config = config.replace("{dir}", &dir.path().display().to_string());
@@ -86,7 +86,10 @@ impl Agent {
         let child = crate::graft()
             .args(["run", "--config"])
             .arg(&path)
-            .env("GRAFT_LOG", "info")
+            .env(
+                "GRAFT_LOG",
+                std::env::var("GRAFT_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("graft.log")).expect("graft.log"))
             .spawn()
@@ -105,6 +108,20 @@ impl Agent {
     /// Everything the agent logged.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.path("graft.log")).unwrap_or_default()
+    }
+
+    /// Wait until the agent's log holds `needle`; panics with the log
+    /// after `limit`.
+    pub fn wait_log(&self, needle: &str, limit: Duration) {
+        let start = std::time::Instant::now();
+        while !self.log().contains(needle) {
+            assert!(
+                start.elapsed() < limit,
+                "graft never logged {needle:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The metrics in the agent's file `name` so far.

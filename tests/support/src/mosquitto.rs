@@ -149,6 +149,51 @@ impl Mosquitto {
         );
     }
 
+    /// Publish each of `lines` as a message of its own, with one
+    /// `mosquitto_pub -l`.
+    pub fn publish_lines(&self, topic: &str, qos: u8, lines: &str) {
+        let mut child = Command::new(program("mosquitto_pub", "mosquitto-clients"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-t", topic, "-q", &qos.to_string(), "-l"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running mosquitto_pub");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(lines.as_bytes())
+            .expect("writing the lines");
+        let out = child.wait_with_output().expect("mosquitto_pub");
+        assert!(
+            out.status.success(),
+            "mosquitto_pub -l: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Freeze the broker (SIGSTOP): connections stay open, nothing is
+    /// answered.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Let a frozen broker go on (SIGCONT).
+    pub fn unpause(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let child = self.child.as_ref().expect("mosquitto runs");
+        let ok = Command::new("kill")
+            .args([which, &child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {which} mosquitto");
+    }
+
     /// A `mosquitto_sub` on `filter` (QoS 1), returned once the broker
     /// acknowledged the subscription.
     pub fn subscribe(&self, filter: &str) -> Subscriber {

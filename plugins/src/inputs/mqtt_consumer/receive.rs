@@ -13,7 +13,7 @@ use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, Outgoing, Packet, Publish, QoS,
     SubscribeReasonCode,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use super::Counters;
 use crate::backoff::Backoff;
@@ -75,6 +75,9 @@ pub struct Receiver {
     /// Why the consumer is not connected, while it is not (what `gather`
     /// reports).
     pub down: Arc<Mutex<Option<String>>>,
+    /// Asked when messages were not delivered: connect again, so that the
+    /// broker sends them again (and frees their places in its window).
+    pub redeliver: Arc<Notify>,
 }
 
 impl Receiver {
@@ -87,6 +90,14 @@ impl Receiver {
             let event = tokio::select! {
                 biased;
                 _ = self.stop.wait_for(|s| *s) => break,
+                () = self.redeliver.notified() => {
+                    tracing::info!(
+                        broker = %self.brokers[current],
+                        "connecting again so that the broker sends the undelivered messages again"
+                    );
+                    self.events.clean();
+                    continue;
+                }
                 e = self.events.poll() => e,
             };
             match event {
