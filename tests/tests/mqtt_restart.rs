@@ -216,38 +216,44 @@ fn a_broker_that_stops_answering_fails_the_write_and_nothing_is_lost() {
     assert!(source.stop(Duration::from_secs(15)).success());
 }
 
-/// Throughput of edge → mosquitto (QoS 1, one message per metric) →
-/// consumer → file on this machine. Run with `cargo test -p graft-tests
-/// --test mqtt_restart throughput -- --ignored --nocapture`.
+/// Throughput of edge → mosquitto (QoS 1) → consumer → file on this
+/// machine, one message per metric, then one message per flush (`layout =
+/// "batch"`). Run with `cargo test -p graft-tests --test mqtt_restart
+/// throughput -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement: run on purpose, on a quiet machine"]
 fn throughput() {
-    const BODIES: u64 = 400; // 200 000 metrics
-    let broker = Mosquitto::start();
-    let sink = consumer(&broker.url());
-    wait_subscribed(&sink);
-    let (source, listen) = edge(&broker.url(), "");
-    let start = Instant::now();
-    for k in 0..BODIES {
-        post(listen, k);
+    for (layout, extra) in [("non-batch", ""), ("batch", "  layout = \"batch\"\n")] {
+        const BODIES: u64 = 400; // 200 000 metrics
+        let broker = Mosquitto::start();
+        let sink = consumer(&broker.url());
+        wait_subscribed(&sink);
+        let (source, listen) = edge(&broker.url(), extra);
+        let start = Instant::now();
+        for k in 0..BODIES {
+            post(listen, k);
+        }
+        let posted = start.elapsed();
+        let total = BODIES * LINES_PER_BODY;
+        let (distinct, lines) = wait_all(&sink, total, Duration::from_secs(300));
+        let took = start.elapsed();
+        assert_eq!(
+            distinct.len() as u64,
+            total,
+            "{}\n{}",
+            source.log(),
+            sink.log()
+        );
+        let millions = total as f64 / 1e6;
+        println!(
+            "mqtt throughput, layout {layout}: {total} metrics posted in {:.1} s, all in the consumer's file after {:.1} s: {:.0} metrics/s ({} lines, {} duplicates); CPU-seconds per million metrics: edge {:.1}, consumer {:.1} (mosquitto not counted)",
+            posted.as_secs_f64(),
+            took.as_secs_f64(),
+            total as f64 / took.as_secs_f64(),
+            lines,
+            lines - distinct.len(),
+            source.cpu_seconds() / millions,
+            sink.cpu_seconds() / millions,
+        );
     }
-    let posted = start.elapsed();
-    let total = BODIES * LINES_PER_BODY;
-    let (distinct, lines) = wait_all(&sink, total, Duration::from_secs(300));
-    let took = start.elapsed();
-    assert_eq!(
-        distinct.len() as u64,
-        total,
-        "{}\n{}",
-        source.log(),
-        sink.log()
-    );
-    println!(
-        "mqtt throughput: {total} metrics posted in {:.1} s, all in the consumer's file after {:.1} s: {:.0} metrics/s ({} lines, {} duplicates)",
-        posted.as_secs_f64(),
-        took.as_secs_f64(),
-        total as f64 / took.as_secs_f64(),
-        lines,
-        lines - distinct.len()
-    );
 }

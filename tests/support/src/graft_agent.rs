@@ -129,6 +129,35 @@ impl Agent {
         points(&std::fs::read(self.path(name)).unwrap_or_default())
     }
 
+    /// CPU time (user and system) the agent has used so far, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        let Some(pid) = self.child.as_ref().map(Child::id) else {
+            return 0.0;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command (which may hold spaces) in parentheses:
+        // utime and stime are the 14th and 15th of the line.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<f64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0.0))
+            .collect();
+        let ticks = std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(100.0);
+        f.get(11)
+            .zip(f.get(12))
+            .map_or(0.0, |(u, s)| (u + s) / ticks)
+    }
+
     /// Whether the agent is still running.
     pub fn running(&mut self) -> bool {
         self.child
