@@ -241,6 +241,71 @@ fn mosquitto_sub_reads_line_protocol_and_telegraf_json_from_graft() {
 }
 
 #[test]
+fn graft_talks_to_a_tls_broker_with_the_tls_keys_and_qos_2() {
+    let (broker, tls_port, ca) = Mosquitto::start_tls();
+    let consumer = Agent::start(&format!(
+        r#"[agent]
+  interval = "500ms"
+  flush_interval = "100ms"
+  omit_hostname = true
+[[inputs.mqtt_consumer]]
+  servers = ["ssl://127.0.0.1:{tls_port}"]
+  topics = ["secure/#"]
+  qos = 2
+  tls_ca = "{ca}"
+[[inputs.internal]]
+[[outputs.file]]
+  files = ["{{dir}}/out.lp"]
+"#,
+        ca = ca.display()
+    ));
+    consumer.wait_log("subscribed to MQTT topics", Duration::from_secs(30));
+    let (mut edge, listen) = publisher(&format!(
+        r#"[[outputs.mqtt]]
+  servers = ["mqtts://localhost:{tls_port}"]
+  topic = "secure/{{{{ .PluginName }}}}"
+  qos = 2
+  tls_ca = "{ca}"
+"#,
+        ca = ca.display()
+    ));
+    post(listen, LINES);
+    let sent: BTreeSet<Point> = points(LINES.as_bytes()).into_iter().collect();
+    let received = || -> BTreeSet<Point> {
+        consumer
+            .points("out.lp")
+            .into_iter()
+            .filter(|p| !p.name.starts_with("internal"))
+            .map(|mut p| {
+                assert_eq!(p.tags.remove("topic"), Some(format!("secure/{}", p.name)));
+                p
+            })
+            .collect()
+    };
+    wait_for(
+        "the metrics over TLS",
+        Duration::from_secs(20),
+        || received().len() >= sent.len(),
+        &consumer,
+    );
+    assert_eq!(received(), sent);
+    let file = consumer.path("out.lp");
+    wait_for(
+        "the consumer's counters",
+        Duration::from_secs(10),
+        || {
+            internal_gather(&file, "mqtt_consumer")
+                .is_some_and(|g| g.int("messages_acked") == Some(4))
+        },
+        &consumer,
+    );
+    let g = internal_gather(&file, "mqtt_consumer").unwrap();
+    assert_eq!(g.int("errors"), Some(0), "{g:?}");
+    assert!(edge.stop(Duration::from_secs(15)).success());
+    drop(broker);
+}
+
+#[test]
 fn config_errors_name_file_section_and_key() {
     let dir = tempfile::tempdir().unwrap();
     for (table, key) in [

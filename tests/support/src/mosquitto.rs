@@ -5,7 +5,7 @@
 //! `mosquitto_pub` and `mosquitto_sub` (Debian's `mosquitto-clients`).
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -17,6 +17,8 @@ pub struct Mosquitto {
     dir: tempfile::TempDir,
     pub port: u16,
     child: Option<Child>,
+    /// The certificates of [`Mosquitto::start_tls`].
+    certs: Option<tempfile::TempDir>,
 }
 
 impl Mosquitto {
@@ -53,9 +55,27 @@ impl Mosquitto {
             dir,
             port,
             child: None,
+            certs: None,
         };
         m.resume();
         m
+    }
+
+    /// A broker that also listens with TLS: returns it, the TLS port and
+    /// the CA (PEM) that signed its certificate (for `127.0.0.1` and
+    /// `localhost`), all made with `openssl` in its directory.
+    pub fn start_tls() -> (Self, u16, PathBuf) {
+        let certs = tempfile::tempdir().expect("temporary directory");
+        let d = certs.path().to_path_buf();
+        make_certificates(&d);
+        let port = free_port();
+        let extra = format!(
+            "listener {port} 127.0.0.1\ncafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\n",
+            d.display()
+        );
+        let mut broker = Self::start_with(&extra);
+        broker.certs = Some(certs);
+        (broker, port, d.join("ca.pem"))
     }
 
     /// `tcp://127.0.0.1:<port>`.
@@ -238,6 +258,70 @@ impl Drop for Mosquitto {
             let _ = c.wait();
         }
     }
+}
+
+/// A CA, and a server certificate it signed for `127.0.0.1` and
+/// `localhost`, in `dir`: `ca.pem`, `server.pem`, `server.key`.
+fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new(program("openssl", "openssl"))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("running openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+    openssl(
+        &[
+            &[
+                "req",
+                "-x509",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=graft test CA",
+            ][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.pem"],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req", "-nodes", "-subj", "/CN=localhost"][..],
+            &ec,
+            &["-keyout", "server.key", "-out", "server.csr"],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("san.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("san.cnf");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.cnf",
+        "-out",
+        "server.pem",
+    ]);
 }
 
 fn read_lines(stdout: ChildStdout, tx: mpsc::Sender<String>) {
