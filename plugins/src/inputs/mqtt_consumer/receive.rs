@@ -2,7 +2,11 @@
 //! connects again with backoff when the broker goes away (moving on to the
 //! next of `servers`), subscribes, and hands each message on once it holds
 //! one of the `max_undelivered_messages` permits. Without a permit it
-//! reads nothing more, so the broker (and TCP) hold the rest.
+//! reads nothing more, so the broker (and TCP) hold the rest. rumqttc
+//! sends no ping meanwhile either: a wait longer than 1.5 × `keepalive`
+//! makes the broker drop the connection; the consumer connects again and
+//! the broker sends the unacknowledged messages again (duplicates, nothing
+//! lost, with a persistent session).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
