@@ -91,7 +91,7 @@ fn check(config: &Config, hostname: &str) -> Result<(Template, Layout)> {
     if o.timeout.is_zero() {
         bail!("timeout: must be above 0");
     }
-    let template = Template::parse(&o.topic, &o.topic_prefix, hostname)?;
+    let template = Template::parse(o.topic(), &o.topic_prefix, hostname)?;
     let layout = Layout::parse(&o.layout, o.batch)?;
     Ok((template, layout))
 }
@@ -291,6 +291,10 @@ mod tests {
         assert_eq!(m.session.client_id, "edge");
         let m = Mqtt::new(config("").unwrap()).unwrap();
         assert_eq!(m.qos, rumqttc::QoS::ExactlyOnce, "Telegraf's default");
+        let c = config("topic_prefix = \"old\"").unwrap();
+        assert_eq!(c.own.own.topic(), topic::LEGACY, "Telegraf's older outputs");
+        let c = config("topic_prefix = \"old\"\ntopic = \"x/y\"").unwrap();
+        assert_eq!(c.own.own.topic(), "x/y");
         assert!(m.session.client_id.starts_with("graft-output-"));
         assert_eq!(m.layout, Layout::NonBatch);
     }

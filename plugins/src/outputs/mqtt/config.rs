@@ -23,9 +23,11 @@ pub struct Options {
     /// `protocol` (default `"3.1.1"`; `"5"` is refused).
     #[serde(default)]
     pub protocol: String,
-    /// `topic` (default `"telegraf/{{ .Hostname }}/{{ .PluginName }}"`).
-    #[serde(default = "default_topic")]
-    pub topic: String,
+    /// `topic` (default `"telegraf/{{ .Hostname }}/{{ .PluginName }}"`,
+    /// or with Telegraf's older `topic_prefix` alone,
+    /// `"{{ .TopicPrefix }}/{{ .Hostname }}/{{ .PluginName }}"`).
+    #[serde(default)]
+    pub topic: Option<String>,
     /// `topic_prefix` (default none): `{{ .TopicPrefix }}` in `topic`.
     #[serde(default)]
     pub topic_prefix: String,
@@ -80,8 +82,15 @@ fn default_servers() -> Vec<String> {
     vec!["localhost:1883".into()]
 }
 
-fn default_topic() -> String {
-    topic::DEFAULT.into()
+impl Options {
+    /// `topic`, or what Telegraf makes of its absence.
+    pub fn topic(&self) -> &str {
+        match &self.topic {
+            Some(t) => t,
+            None if !self.topic_prefix.is_empty() => topic::LEGACY,
+            None => topic::DEFAULT,
+        }
+    }
 }
 
 fn default_qos() -> u8 {
