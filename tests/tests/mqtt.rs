@@ -4,7 +4,8 @@
 //! is counted and costs only itself; graft's `outputs.mqtt` messages read
 //! back with `mosquitto_sub` are line protocol that parses to the metrics
 //! sent, on the topics the template gives, and its JSON has Telegraf's
-//! shape; config errors name the key.
+//! shape; both move on from a server that listens nowhere to the next;
+//! both reach a TLS listener; config errors name the key.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -45,13 +46,15 @@ fn wait_subscribed(broker: &Mosquitto, agent: &Agent, topic: &str) {
 #[test]
 fn lines_from_mosquitto_pub_are_read_and_a_malformed_message_costs_only_itself() {
     let broker = Mosquitto::start();
+    // The first server listens nowhere: the consumer moves on to the next.
+    let closed = free_port();
     let mut agent = Agent::start(&format!(
         r#"[agent]
   interval = "500ms"
   flush_interval = "100ms"
   omit_hostname = true
 [[inputs.mqtt_consumer]]
-  servers = ["{url}"]
+  servers = ["tcp://127.0.0.1:{closed}", "{url}"]
   topics = ["sensors/#"]
   qos = 1
   persistent_session = true
@@ -168,9 +171,10 @@ fn mosquitto_sub_reads_line_protocol_and_telegraf_json_from_graft() {
     let broker = Mosquitto::start();
     let mut lines = broker.subscribe("graft/lp/#");
     let mut json = broker.subscribe("graft/json/#");
+    let closed = free_port();
     let (mut agent, listen) = publisher(&format!(
         r#"[[outputs.mqtt]]
-  servers = ["{url}"]
+  servers = ["127.0.0.1:{closed}", "{url}"]
   topic = 'graft/lp/{{{{ .PluginName }}}}/{{{{ .Tag "host" }}}}'
   qos = 1
 [[outputs.mqtt]]
