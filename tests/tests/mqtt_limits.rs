@@ -79,6 +79,15 @@ fn the_in_flight_bound_holds_and_a_new_consumer_gets_every_message() {
         "10 held, at most one more waiting for a place: {g:?}"
     );
     assert_eq!(g.int("messages_acked"), Some(0), "{g:?}");
+    assert_eq!(
+        stuck
+            .log()
+            .matches("max_undelivered_messages reached")
+            .count(),
+        1,
+        "logged once for the connection:\n{}",
+        stuck.log()
+    );
     let start = Instant::now();
     assert!(stuck.stop(Duration::from_secs(15)).success());
     assert!(start.elapsed() < Duration::from_secs(15));

@@ -236,6 +236,7 @@ impl Input for Consumer {
             filters: o.topics.clone(),
             qos: mqtt::qos(o.qos).map_err(failed)?,
             permits: Arc::new(Semaphore::new(max_undelivered)),
+            permits_total: max_undelivered,
             tx,
             connection: connection.clone(),
             counters: counters.clone(),

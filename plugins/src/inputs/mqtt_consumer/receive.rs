@@ -59,6 +59,13 @@ impl AckToken {
     }
 }
 
+/// Limits already logged on this connection (each once per connection).
+#[derive(Default)]
+struct Logged {
+    topic_size: bool,
+    undelivered: bool,
+}
+
 /// What the receiving task owns.
 pub struct Receiver {
     pub events: EventLoop,
@@ -68,6 +75,8 @@ pub struct Receiver {
     pub filters: Vec<String>,
     pub qos: QoS,
     pub permits: Arc<Semaphore>,
+    /// `max_undelivered_messages`: the permits there are.
+    pub permits_total: usize,
     pub tx: mpsc::Sender<Message>,
     /// Connections made so far; the current one's number.
     pub connection: Arc<AtomicU64>,
@@ -89,7 +98,7 @@ impl Receiver {
     pub async fn run(mut self) {
         let mut backoff = Backoff::exponential(Duration::from_millis(250), Duration::from_secs(30));
         let mut current = 0;
-        let mut topic_limit_logged = false;
+        let mut logged = Logged::default();
         loop {
             let event = tokio::select! {
                 biased;
@@ -107,7 +116,7 @@ impl Receiver {
             match event {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     backoff.succeed();
-                    topic_limit_logged = false;
+                    logged = Logged::default();
                     self.set_down(None);
                     if self.connection.fetch_add(1, Ordering::AcqRel) > 0 {
                         self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -138,7 +147,7 @@ impl Receiver {
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if !self.take(p, &mut topic_limit_logged).await {
+                    if !self.take(p, &mut logged).await {
                         break;
                     }
                 }
@@ -189,7 +198,7 @@ impl Receiver {
     }
 
     /// Count a message and pass it on; false once stopping.
-    async fn take(&mut self, p: Publish, topic_limit_logged: &mut bool) -> bool {
+    async fn take(&mut self, p: Publish, logged: &mut Logged) -> bool {
         let c = &self.counters;
         c.messages_received.fetch_add(1, Ordering::Relaxed);
         if p.dup {
@@ -203,7 +212,7 @@ impl Receiver {
         if p.topic.len() > self.max_topic_size {
             c.topic_size_limit_hits.fetch_add(1, Ordering::Relaxed);
             self.sink.malformed(1);
-            if !std::mem::replace(topic_limit_logged, true) {
+            if !std::mem::replace(&mut logged.topic_size, true) {
                 tracing::warn!(
                     topic_bytes = p.topic.len(),
                     max_topic_size = self.max_topic_size,
@@ -222,7 +231,12 @@ impl Receiver {
             Err(_) => {
                 c.undelivered_messages_limit_hits
                     .fetch_add(1, Ordering::Relaxed);
-                tracing::debug!("max_undelivered_messages reached; reading waits");
+                if !std::mem::replace(&mut logged.undelivered, true) {
+                    tracing::info!(
+                        max_undelivered_messages = self.permits_total,
+                        "max_undelivered_messages reached; reading waits until the outputs deliver"
+                    );
+                }
                 tokio::select! {
                     p = self.permits.clone().acquire_owned() => match p {
                         Ok(p) => p,
