@@ -119,7 +119,7 @@ impl Deliverer {
                 parsed.first_error.as_deref().unwrap_or(""),
             );
         }
-        let Some(metrics) = metrics else {
+        let Some(metrics) = metrics.filter(|m| !m.is_empty()) else {
             return parsed.metrics;
         };
         let mut found = Vec::new();
