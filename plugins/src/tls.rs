@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
@@ -94,6 +95,16 @@ impl TlsConfig {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        } else if let Some(name) = &self.tls_server_name {
+            let webpki =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(self.roots()?), provider)
+                    .build()
+                    .context("tls_ca: no usable CA")?;
+            let name = ServerName::try_from(name.clone())
+                .with_context(|| format!("tls_server_name: {name:?} is not a host name"))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NamedServer { webpki, name }))
         } else {
             builder.with_root_certificates(self.roots()?)
         };
@@ -140,6 +151,50 @@ fn read_certs(key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
         bail!("{key}: {} holds no PEM certificate", path.display());
     }
     Ok(certs)
+}
+
+/// `tls_server_name`: the server's certificate checked as usual, against
+/// the configured name instead of the host connected to.
+#[derive(Debug)]
+struct NamedServer {
+    webpki: Arc<WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for NamedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, TlsError> {
+        self.webpki
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }
 
 /// `insecure_skip_verify`: any certificate, checking only that the

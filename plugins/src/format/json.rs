@@ -122,6 +122,10 @@ pub struct JsonParser {
     pub(super) strict: bool,
 }
 
+/// The flattened keys of one object may take this many times the bytes of
+/// the body (plus 4 KiB); a document past it is refused as malformed.
+const KEY_BYTES_PER_BODY_BYTE: usize = 8;
+
 /// Build a glob set from a key's patterns; errors name the key.
 pub fn globs(key: &str, patterns: &[String]) -> Result<GlobSet> {
     let mut set = GlobSetBuilder::new();
@@ -166,6 +170,10 @@ impl JsonParser {
         out: &mut BatchBuilder,
     ) -> Result<usize> {
         let doc: Value = serde_json::from_slice(body)?;
+        // Flattening copies each key's path into every value under it: a
+        // long key over many values would multiply the body. The flattened
+        // keys of one object may take at most this many bytes.
+        let budget = KEY_BYTES_PER_BODY_BYTE * body.len() + 4096;
         let mut doc = &doc;
         for (depth, part) in self.query.iter().enumerate() {
             doc = match doc {
@@ -182,10 +190,10 @@ impl JsonParser {
         }
         let mut metrics = Vec::new();
         match doc {
-            Value::Object(_) => metrics.push(self.metric(doc, name, now)?),
+            Value::Object(_) => metrics.push(self.metric(doc, name, now, budget)?),
             Value::Array(items) => {
                 for item in items {
-                    match self.metric(item, name, now) {
+                    match self.metric(item, name, now, budget) {
                         Ok(m) => metrics.push(m),
                         Err(e) if self.strict => return Err(e),
                         Err(_) => {}
@@ -215,12 +223,13 @@ impl JsonParser {
         Ok(added)
     }
 
-    fn metric(&self, v: &Value, name: &str, now: i64) -> Result<Flat> {
+    fn metric(&self, v: &Value, name: &str, now: i64, key_budget: usize) -> Result<Flat> {
         let Value::Object(_) = v else {
             bail!("an array element is not an object");
         };
         let mut leaves = Vec::new();
-        flatten("", v, &mut leaves);
+        let mut budget = key_budget;
+        flatten("", v, &mut leaves, &mut budget)?;
         let mut m = Flat {
             name: name.to_owned(),
             time: now,
@@ -318,7 +327,16 @@ impl Leaf {
     }
 }
 
-fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Leaf)>) {
+fn flatten(
+    prefix: &str,
+    v: &Value,
+    out: &mut Vec<(String, Leaf)>,
+    budget: &mut usize,
+) -> Result<()> {
+    // Every value, kept or not, costs its path: so does building it.
+    *budget = budget.checked_sub(prefix.len() + 16).ok_or_else(|| {
+        anyhow::anyhow!("the flattened keys would take many times the document's size")
+    })?;
     let join = |k: &str| {
         if prefix.is_empty() {
             k.to_owned()
@@ -329,12 +347,12 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Leaf)>) {
     match v {
         Value::Object(o) => {
             for (k, v) in o {
-                flatten(&join(k), v, out);
+                flatten(&join(k), v, out, budget)?;
             }
         }
         Value::Array(a) => {
             for (i, v) in a.iter().enumerate() {
-                flatten(&join(&i.to_string()), v, out);
+                flatten(&join(&i.to_string()), v, out, budget)?;
             }
         }
         Value::Number(n) => out.push((prefix.to_owned(), Leaf::Num(n.clone()))),
@@ -342,4 +360,5 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Leaf)>) {
         Value::Bool(b) => out.push((prefix.to_owned(), Leaf::Bool(*b))),
         Value::Null => {}
     }
+    Ok(())
 }

@@ -286,3 +286,26 @@ fn with_splits_a_table_between_its_parts() {
         .unwrap_err();
     assert!(e.to_string().contains("bogus"), "{e}");
 }
+
+#[test]
+fn a_long_key_over_many_values_is_refused_not_multiplied() {
+    // 64 KiB of key over 20 000 values would flatten to 1.3 GB of keys.
+    let key = "k".repeat(64 * 1024);
+    let values: Vec<String> = (0..20_000).map(|i| format!("\"a{i}\":1")).collect();
+    let body = format!("{{\"{key}\":{{{}}}}}", values.join(","));
+    let p = parser("data_format = \"json\"");
+    let mut out = BatchBuilder::new();
+    let parsed = p.parse(body.as_bytes(), 0, &mut out);
+    assert_eq!((parsed.metrics, parsed.malformed), (0, 1));
+    assert!(parsed.first_error.unwrap().contains("many times"));
+    // Empty objects cost their path too.
+    let empties: Vec<String> = (0..20_000).map(|i| format!("\"a{i}\":{{}}")).collect();
+    let body = format!("{{\"{key}\":{{{}}},\"v\":1}}", empties.join(","));
+    assert_eq!(p.parse(body.as_bytes(), 0, &mut out).malformed, 1);
+    // An ordinary nested document is far within the budget.
+    let values: Vec<String> = (0..2_000)
+        .map(|i| format!("\"field_{i}\":{{\"x\":{i}}}"))
+        .collect();
+    let body = format!("{{\"outer\":{{{}}}}}", values.join(","));
+    assert_eq!(p.parse(body.as_bytes(), 0, &mut out).metrics, 1);
+}
