@@ -43,6 +43,9 @@
 //!   budget, bounded framing, timeouts, limit counters)
 //! - [`fuzzing`]: the fuzz targets' entry points, shared with the corpus
 //!   replay test
+//! - [`inputs::nats_consumer`], [`outputs::nats`]: NATS subjects and
+//!   JetStream streams, read by a durable consumer a pool of agents shares
+//! - [`nats`]: the connection keys and client the NATS plugins share
 //! - [`backoff`]: the delay before retrying after consecutive failures
 //! - [`builtin`]: what every built-in offers the registry (config type,
 //!   pure validate, build)
@@ -60,6 +63,7 @@ pub mod http;
 pub mod inputs;
 pub mod listener;
 pub mod mqtt;
+pub mod nats;
 pub mod outputs;
 pub mod processors;
 pub mod tls;

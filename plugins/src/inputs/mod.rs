@@ -8,6 +8,7 @@ pub mod influxdb_listener;
 pub mod kernel;
 pub mod mem;
 pub mod mqtt_consumer;
+pub mod nats_consumer;
 pub mod postgresql;
 pub mod processes;
 pub mod statsd;

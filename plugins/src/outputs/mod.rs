@@ -6,3 +6,4 @@ mod influx_http;
 pub mod influxdb;
 pub mod influxdb_v2;
 pub mod mqtt;
+pub mod nats;

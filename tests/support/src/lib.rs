@@ -12,6 +12,7 @@ pub mod graft_agent;
 pub mod hostile;
 pub mod influx_points;
 pub mod mosquitto;
+pub mod nats;
 pub mod probe;
 pub mod rust_source;
 pub mod servers;

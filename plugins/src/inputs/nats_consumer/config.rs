@@ -1,0 +1,200 @@
+//! The own keys of `[[inputs.nats_consumer]]`, named as Telegraf names
+//! them, plus graft's keys for the durable JetStream consumer a pool of
+//! agents shares.
+
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use serde::Deserialize;
+
+use crate::duration::{de_duration, de_size};
+
+/// The keys of `[[inputs.nats_consumer]]` besides the connection's, TLS
+/// and the parser's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// `subjects` (default `["telegraf"]`): core NATS subjects to
+    /// subscribe to (wildcards allowed), through `queue_group`.
+    #[serde(default = "default_subjects")]
+    pub subjects: Vec<String>,
+    /// `queue_group` (default `"telegraf_consumers"`): agents in one queue
+    /// group share the core subjects' messages; empty: every agent gets
+    /// every message.
+    #[serde(default = "default_queue_group")]
+    pub queue_group: String,
+    /// `subject_tag` (default none): keep each message's subject as this
+    /// tag.
+    #[serde(default)]
+    pub subject_tag: Option<String>,
+    /// `subject_parsing`: Telegraf's subject templates; refused when set
+    /// (not supported yet).
+    #[serde(default)]
+    pub subject_parsing: Option<toml::Value>,
+    /// `jetstream_subjects` (default none): read these subjects from their
+    /// JetStream stream through a durable consumer.
+    #[serde(default)]
+    pub jetstream_subjects: Vec<String>,
+    /// `jetstream_stream` (default: the stream that takes the first of
+    /// `jetstream_subjects`).
+    #[serde(default)]
+    pub jetstream_stream: String,
+    /// `jetstream_durable` (graft's; default `queue_group`): the durable
+    /// consumer's name. Agents with the same name share the stream's
+    /// messages, each message going to one of them.
+    #[serde(default)]
+    pub jetstream_durable: String,
+    /// `jetstream_ack_wait` (graft's; default 30s): how long the server
+    /// waits for a message's acknowledgement before delivering it again.
+    /// graft signals progress while the outputs still work on a message,
+    /// so this bounds how soon another agent takes over a dead one's.
+    #[serde(default = "thirty_seconds", deserialize_with = "de_duration")]
+    pub jetstream_ack_wait: Duration,
+    /// `jetstream_max_deliver` (graft's; default 0 = no limit): deliveries
+    /// of one message before the server gives up on it.
+    #[serde(default)]
+    pub jetstream_max_deliver: i64,
+    /// `jetstream_deliver_policy` (graft's; default `"all"`): where a new
+    /// durable consumer starts, `"all"` (the stream's first message) or
+    /// `"new"` (messages from now on).
+    #[serde(default)]
+    pub jetstream_deliver_policy: String,
+    /// `pending_message_limit` (default 65536): messages of a core
+    /// subscription waiting to be read; past it the server's messages are
+    /// dropped for this subscriber (a slow consumer, logged).
+    #[serde(default = "default_pending_messages")]
+    pub pending_message_limit: usize,
+    /// `pending_bytes_limit` (default 64 MiB): accepted; the client bounds
+    /// pending messages by count (`pending_message_limit`) only.
+    #[serde(default = "default_pending_bytes", deserialize_with = "de_size")]
+    pub pending_bytes_limit: u64,
+    /// `max_undelivered_messages` (default 1000): messages read but not yet
+    /// written by the outputs; at the limit graft stops reading until
+    /// some are delivered. For JetStream it is also the consumer's
+    /// `max_ack_pending`, shared by the pool.
+    #[serde(default = "default_max_undelivered")]
+    pub max_undelivered_messages: usize,
+    /// `max_message_size` (graft's; default 0 = the server's
+    /// `max_payload`): a larger message is skipped (and terminated on
+    /// JetStream), counted in `message_size_limit_hits`.
+    #[serde(default, deserialize_with = "de_size")]
+    pub max_message_size: u64,
+    /// `metric_buffer`: deprecated in Telegraf, ignored.
+    #[serde(default)]
+    pub metric_buffer: Option<u64>,
+}
+
+fn default_subjects() -> Vec<String> {
+    vec!["telegraf".into()]
+}
+
+fn default_queue_group() -> String {
+    "telegraf_consumers".into()
+}
+
+fn thirty_seconds() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_pending_messages() -> usize {
+    65536
+}
+
+fn default_pending_bytes() -> u64 {
+    64 << 20
+}
+
+fn default_max_undelivered() -> usize {
+    1000
+}
+
+/// Where a new durable consumer starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliverFrom {
+    All,
+    New,
+}
+
+impl Options {
+    /// What the types cannot say. Pure.
+    pub fn check(&self) -> Result<DeliverFrom> {
+        if self.subject_parsing.is_some() {
+            bail!("subject_parsing: not supported by graft yet; use subject_tag");
+        }
+        if self.subjects.is_empty() && self.jetstream_subjects.is_empty() {
+            bail!("subjects and jetstream_subjects: set at least one subject to read");
+        }
+        for (key, list) in [
+            ("subjects", &self.subjects),
+            ("jetstream_subjects", &self.jetstream_subjects),
+        ] {
+            for (i, s) in list.iter().enumerate() {
+                if !valid_subject(s) {
+                    bail!("{key}[{i}]: {s:?} is not a NATS subject");
+                }
+            }
+        }
+        if self.max_undelivered_messages == 0 {
+            bail!("max_undelivered_messages: must be at least 1");
+        }
+        if self.pending_message_limit == 0 {
+            bail!("pending_message_limit: must be at least 1");
+        }
+        if !self.jetstream_subjects.is_empty() && self.durable().is_empty() {
+            bail!("jetstream_durable: a durable consumer needs a name (or set queue_group)");
+        }
+        if self.durable().contains(['.', '*', '>', ' ', '\t']) {
+            bail!(
+                "jetstream_durable: {:?} may not contain '.', '*', '>' or spaces",
+                self.durable()
+            );
+        }
+        if self.jetstream_ack_wait < Duration::from_secs(1) {
+            bail!("jetstream_ack_wait: must be at least 1s");
+        }
+        if self.jetstream_max_deliver < 0 {
+            bail!("jetstream_max_deliver: must be 0 (no limit) or more");
+        }
+        match self.jetstream_deliver_policy.as_str() {
+            "" | "all" => Ok(DeliverFrom::All),
+            "new" => Ok(DeliverFrom::New),
+            other => bail!("jetstream_deliver_policy: {other:?} is not \"all\" or \"new\""),
+        }
+    }
+
+    /// The durable consumer's name.
+    pub fn durable(&self) -> &str {
+        if self.jetstream_durable.is_empty() {
+            &self.queue_group
+        } else {
+            &self.jetstream_durable
+        }
+    }
+}
+
+/// Tokens separated by `.`, none empty, no spaces; `*` and `>` only as
+/// whole tokens, `>` only last.
+fn valid_subject(s: &str) -> bool {
+    let tokens: Vec<&str> = s.split('.').collect();
+    !s.is_empty()
+        && tokens.iter().enumerate().all(|(i, t)| {
+            !t.is_empty()
+                && !t.contains([' ', '\t', '\r', '\n'])
+                && (!t.contains(['*', '>']) || *t == "*" || (*t == ">" && i == tokens.len() - 1))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_subject;
+
+    #[test]
+    fn subjects_are_tokens_with_whole_wildcards() {
+        for ok in ["telegraf", "metrics.>", "a.*.c", "a.b"] {
+            assert!(valid_subject(ok), "{ok}");
+        }
+        for bad in ["", "a..b", "a.>.c", "a b", "ab*", ".a", "a."] {
+            assert!(!valid_subject(bad), "{bad}");
+        }
+    }
+}

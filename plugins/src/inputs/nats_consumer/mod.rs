@@ -1,0 +1,341 @@
+//! `inputs.nats_consumer`: metrics from NATS subjects, with Telegraf's
+//! options, and from JetStream through a durable consumer that a pool of
+//! graft agents shares.
+//!
+//! - Core NATS: `subjects` are subscribed through `queue_group` (each
+//!   message to one agent of the group). Core NATS keeps nothing: what is
+//!   published while no agent listens, or dropped by the server for a slow
+//!   subscriber (`pending_message_limit` pending), is lost.
+//! - JetStream: `jetstream_subjects` are read from their stream through the
+//!   durable pull consumer `jetstream_durable` (default `queue_group`),
+//!   created when missing with explicit acknowledgement,
+//!   `jetstream_ack_wait` and `max_ack_pending = max_undelivered_messages`.
+//!   Every agent with that name pulls from the same consumer, so each
+//!   message goes to one of them, and a message an agent took and did not
+//!   acknowledge (it died, or stopped before its outputs wrote the
+//!   metrics) is delivered again to another after the ack wait.
+//! - A message is acknowledged only once every output has written its
+//!   metrics or holds them in a disk buffer ([`MetricSink::send_acked`]);
+//!   progress is signalled while that takes time, and a message whose
+//!   metrics were lost is nak'd for redelivery: at-least-once, duplicates
+//!   only after a failure.
+//! - At most `max_undelivered_messages` messages are out (read, not yet
+//!   delivered); at that bound reading pauses, which pushes back on the
+//!   server instead of growing memory.
+//! - A message larger than `max_message_size`, or that gives no metric
+//!   but could not be read, is counted, logged (at most every 10 s with a
+//!   count) and terminated, so that a poison message does not loop. Bad
+//!   lines among good ones cost only themselves.
+//! - Stop: reading stops, deliveries in flight get 5 s to settle, and what
+//!   is still out is left unacknowledged for redelivery.
+
+mod config;
+mod consume;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use async_nats::jetstream::{self, consumer};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use graft_api::{CallError, Input, MetricSink};
+use graft_core::{Batch, PluginError};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::builtin::{self, Builtin};
+use crate::config::With;
+use crate::format::{Parser, ParserConfig};
+use crate::nats::ConnectionConfig;
+use crate::tls::TlsConfig;
+use config::DeliverFrom;
+pub use config::Options;
+use consume::{Counters, Incoming, Reader};
+
+/// `[[inputs.nats_consumer]]`: its own keys, the connection's, TLS and the
+/// parser's.
+pub type Config = With<With<With<Options, ConnectionConfig>, TlsConfig>, ParserConfig>;
+
+/// How long `stop` lets deliveries in flight settle.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Build from the plugin's table.
+pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
+    builtin::build::<NatsConsumer>(table)
+}
+
+impl Builtin for NatsConsumer {
+    const NAME: &'static str = "nats_consumer";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    fn validate(config: &Config) -> Result<()> {
+        config.own.own.own.check()?;
+        config.own.own.shared.validate()?;
+        config.own.shared.validate()?;
+        config.shared.validate()
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Input>> {
+        Self::validate(&config)?;
+        let With {
+            own:
+                With {
+                    own:
+                        With {
+                            own: options,
+                            shared: connection,
+                        },
+                    shared: tls,
+                },
+            shared: format,
+        } = config;
+        Ok(Box::new(NatsConsumer {
+            deliver_from: options.check()?,
+            parser: Some(format.build(Self::NAME)?),
+            options,
+            connection,
+            tls,
+            running: None,
+        }))
+    }
+}
+
+/// The `nats_consumer` input.
+pub struct NatsConsumer {
+    options: Options,
+    deliver_from: DeliverFrom,
+    connection: ConnectionConfig,
+    tls: TlsConfig,
+    parser: Option<Parser>,
+    running: Option<Running>,
+}
+
+struct Running {
+    stop: watch::Sender<bool>,
+    readers: JoinSet<()>,
+    reader: Arc<Reader>,
+    client: async_nats::Client,
+}
+
+impl NatsConsumer {
+    async fn open(&mut self, sink: MetricSink) -> Result<Running> {
+        let parser = self.parser.take().context("the input was started twice")?;
+        let o = &self.options;
+        let tls = self.tls.client_config()?;
+        let pending = o.pending_message_limit;
+        let client = self
+            .connection
+            .connect("", tls, |c| c.subscription_capacity(pending))
+            .await?;
+        let max_payload = client.server_info().max_payload;
+        let max_message_size = match usize::try_from(o.max_message_size) {
+            Ok(0) | Err(_) => max_payload,
+            Ok(n) => n.min(max_payload.max(1)),
+        };
+        let reader = Arc::new(Reader {
+            counters: Counters::of(&sink),
+            sink,
+            parser,
+            subject_tag: o.subject_tag.clone().filter(|t| !t.is_empty()),
+            max_message_size,
+            permits: Arc::new(Semaphore::new(o.max_undelivered_messages)),
+            progress_every: o.jetstream_ack_wait / 2,
+            deliveries: Default::default(),
+            unreadable: Default::default(),
+            too_large: Default::default(),
+            lost: Default::default(),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let mut readers = JoinSet::new();
+        if !o.subjects.is_empty() {
+            let mut subs = Vec::new();
+            for s in &o.subjects {
+                let sub = if o.queue_group.is_empty() {
+                    client.subscribe(s.clone()).await
+                } else {
+                    client
+                        .queue_subscribe(s.clone(), o.queue_group.clone())
+                        .await
+                }
+                .with_context(|| format!("subjects: subscribing to {s:?}"))?;
+                subs.push(sub);
+            }
+            let messages = futures_util::stream::select_all(subs).map(|m| Incoming {
+                subject: m.subject.to_string(),
+                payload: m.payload,
+                acker: None,
+                delivered: 1,
+            });
+            let (reader, mut stopped) = (reader.clone(), stopped.clone());
+            readers
+                .spawn(async move { reader.run(messages, &mut stopped).await }.in_current_span());
+        }
+        let js = jetstream::new(client.clone());
+        let many = o.jetstream_subjects.len() > 1;
+        for (i, subject) in o.jetstream_subjects.iter().enumerate() {
+            let name = if many {
+                format!("{}-{i}", o.durable())
+            } else {
+                o.durable().to_owned()
+            };
+            let consumer = self.consumer(&js, subject, &name).await?;
+            let (reader, mut stopped) = (reader.clone(), stopped.clone());
+            let batch = o.max_undelivered_messages.min(1000);
+            readers.spawn(
+                async move { pull(consumer, batch, &reader, &mut stopped).await }.in_current_span(),
+            );
+        }
+        tracing::info!(
+            subjects = ?o.subjects,
+            jetstream_subjects = ?o.jetstream_subjects,
+            queue_group = %o.queue_group,
+            durable = %o.durable(),
+            "reading from NATS"
+        );
+        Ok(Running {
+            stop,
+            readers,
+            reader,
+            client,
+        })
+    }
+
+    /// The durable consumer `name` of the stream that takes `subject`,
+    /// created when missing.
+    async fn consumer(
+        &self,
+        js: &jetstream::Context,
+        subject: &str,
+        name: &str,
+    ) -> Result<consumer::PullConsumer> {
+        let o = &self.options;
+        let stream_name = if o.jetstream_stream.is_empty() {
+            js.stream_by_subject(subject)
+                .await
+                .with_context(|| format!("jetstream_subjects: no stream takes {subject:?}"))?
+        } else {
+            o.jetstream_stream.clone()
+        };
+        let stream = js
+            .get_stream(&stream_name)
+            .await
+            .with_context(|| format!("jetstream_stream: reading stream {stream_name:?}"))?;
+        let config = consumer::pull::Config {
+            durable_name: Some(name.to_owned()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: o.jetstream_ack_wait,
+            max_deliver: o.jetstream_max_deliver,
+            filter_subject: subject.to_owned(),
+            max_ack_pending: i64::try_from(o.max_undelivered_messages).unwrap_or(i64::MAX),
+            deliver_policy: match self.deliver_from {
+                DeliverFrom::All => consumer::DeliverPolicy::All,
+                DeliverFrom::New => consumer::DeliverPolicy::New,
+            },
+            ..Default::default()
+        };
+        stream
+            .get_or_create_consumer(name, config)
+            .await
+            .with_context(|| {
+                format!("jetstream_durable: consumer {name:?} of stream {stream_name:?}")
+            })
+    }
+}
+
+/// Pull from `consumer` until stopped; a pull stream that ends (the
+/// server went away for long) is opened again after a second.
+async fn pull(
+    consumer: consumer::PullConsumer,
+    batch: usize,
+    reader: &Arc<Reader>,
+    stop: &mut watch::Receiver<bool>,
+) {
+    let errors = consume::Gate::default();
+    while !*stop.borrow() {
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(batch)
+            .expires(Duration::from_secs(10))
+            .heartbeat(Duration::from_secs(3))
+            .messages()
+            .await;
+        match messages {
+            Ok(messages) => {
+                let messages = messages.filter_map(|m| {
+                    let m = match m {
+                        Ok(m) => Some(incoming(m)),
+                        Err(e) => {
+                            if let Some(n) = errors.hit() {
+                                tracing::warn!(error = %e, errors_since_last_log = n, "pulling from JetStream failed; going on");
+                            }
+                            None
+                        }
+                    };
+                    std::future::ready(m)
+                });
+                reader.run(Box::pin(messages), stop).await;
+            }
+            Err(e) => {
+                if let Some(n) = errors.hit() {
+                    tracing::warn!(error = %e, errors_since_last_log = n, "cannot pull from JetStream; trying again in 1 s");
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+fn incoming(m: jetstream::Message) -> Incoming {
+    let delivered = m.info().map_or(1, |i| i.delivered);
+    let (m, acker) = m.split();
+    Incoming {
+        subject: m.subject.to_string(),
+        payload: m.payload,
+        acker: Some(acker),
+        delivered,
+    }
+}
+
+/// Wall-clock now in nanoseconds: the time of metrics that carry none.
+fn now_ns() -> i64 {
+    super::now_ns()
+}
+
+#[async_trait]
+impl Input for NatsConsumer {
+    async fn gather(&mut self) -> Result<Batch, CallError> {
+        Ok(Batch::new())
+    }
+
+    fn is_service(&self) -> bool {
+        true
+    }
+
+    async fn start(&mut self, sink: MetricSink) -> Result<(), PluginError> {
+        let running = self
+            .open(sink)
+            .await
+            .map_err(|e| PluginError::new(format!("{e:#}")))?;
+        self.running = Some(running);
+        Ok(())
+    }
+
+    async fn stop(&mut self) {
+        let Some(mut running) = self.running.take() else {
+            return;
+        };
+        let _ = running.stop.send(true);
+        while running.readers.join_next().await.is_some() {}
+        running.reader.drain(STOP_GRACE).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), running.client.flush()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests;

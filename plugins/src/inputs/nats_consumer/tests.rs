@@ -1,0 +1,58 @@
+//! Unit tests of `inputs.nats_consumer` without a server: its table and
+//! what it refuses. Reading from a real server is in `tests/tests/nats.rs`.
+
+use super::*;
+
+fn config(text: &str) -> Result<Config> {
+    builtin::validate::<NatsConsumer>(toml::from_str(text).unwrap())
+}
+
+fn error(text: &str) -> String {
+    format!("{:#}", config(text).unwrap_err())
+}
+
+#[test]
+fn defaults_are_telegrafs() {
+    let c = config("").unwrap();
+    let o = &c.own.own.own;
+    assert_eq!(o.subjects, ["telegraf"]);
+    assert_eq!(o.queue_group, "telegraf_consumers");
+    assert_eq!(o.durable(), "telegraf_consumers");
+    assert_eq!(o.max_undelivered_messages, 1000);
+    assert_eq!(o.pending_message_limit, 65536);
+    assert_eq!(o.jetstream_ack_wait, Duration::from_secs(30));
+}
+
+#[test]
+fn every_part_of_the_table_names_its_bad_keys() {
+    assert!(error("subjectz = [\"x\"]").contains("`subjectz`"));
+    assert!(error("subjects = [\"a..b\"]").contains("subjects[0]"));
+    assert!(error("jetstream_subjects = [\"ok\", \"a b\"]").contains("jetstream_subjects[1]"));
+    assert!(error("subjects = []").contains("jetstream_subjects"));
+    assert!(error("max_undelivered_messages = 0").contains("max_undelivered_messages"));
+    assert!(error("jetstream_ack_wait = \"10ms\"").contains("jetstream_ack_wait"));
+    assert!(error("jetstream_deliver_policy = \"last\"").contains("jetstream_deliver_policy"));
+    assert!(
+        error("queue_group = \"\"\njetstream_subjects = [\"m\"]").contains("jetstream_durable")
+    );
+    assert!(error("jetstream_durable = \"a.b\"").contains("jetstream_durable"));
+    assert!(error("[[subject_parsing]]\nsubject = \"a.b\"").contains("subject_parsing"));
+    assert!(error("data_format = \"yaml\"").contains("data_format"));
+    assert!(error("servers = [\"nats://[::1\"]").contains("servers[0]"));
+    assert!(error("nkey_seed = \"/s\"\ncredentials = \"/c\"").contains("nkey_seed"));
+    assert!(error("max_message_size = \"lots\"").contains("max_message_size"));
+}
+
+#[test]
+fn telegrafs_other_keys_are_taken() {
+    let c = config(
+        "subjects = []\njetstream_subjects = [\"metrics.>\"]\njetstream_stream = \"METRICS\"\n\
+         pending_bytes_limit = 1048576\nmetric_buffer = 100\nsubject_tag = \"subject\"\n\
+         jetstream_durable = \"pool\"\nmax_message_size = \"64KiB\"",
+    )
+    .unwrap();
+    let o = &c.own.own.own;
+    assert_eq!(o.durable(), "pool");
+    assert_eq!(o.max_message_size, 64 << 10);
+    assert_eq!(o.subject_tag.as_deref(), Some("subject"));
+}
