@@ -11,13 +11,18 @@
 //!   metrics or holds them in a disk buffer. A message whose metrics were
 //!   lost stays unacknowledged, and the consumer connects again so that the
 //!   broker sends it again (with a persistent session; without one, the
-//!   broker forgets it). At-least-once: a message whose
-//!   metrics were delivered but not yet acknowledged when the connection or
-//!   graft went away comes again (counted in `messages_redelivered`).
+//!   broker forgets it). At-least-once: a message whose metrics were
+//!   delivered but not yet acknowledged when the connection or graft went
+//!   away comes again (counted in `messages_redelivered`).
+//!   QoS 2 is at-least-once from end to end too: its PUBREC goes out only
+//!   after delivery, and a message the broker sends again before that is
+//!   read again.
 //! - At most `max_undelivered_messages` messages are read and not yet
 //!   delivered; at the bound graft reads no more, and the broker keeps the
-//!   rest (MQTT brokers also cap the unacknowledged messages they send one
-//!   client: mosquitto's `max_inflight_messages`, 20 by default).
+//!   rest. Brokers also cap the unacknowledged messages they send one
+//!   client (mosquitto's `max_inflight_messages`, 20 by default), and an
+//!   acknowledgement waits for the outputs' flush: at QoS 1, one metric per
+//!   message, raise that cap or publish with `layout = "batch"`.
 //! - The broker going away: connect again after 250 ms doubling to 30 s,
 //!   moving on to the next server; subscribe again unless the broker kept
 //!   the session.

@@ -17,7 +17,8 @@ pub struct Mosquitto {
     dir: tempfile::TempDir,
     pub port: u16,
     child: Option<Child>,
-    /// The certificates of [`Mosquitto::start_tls`].
+    /// The certificates of [`Mosquitto::start_tls`], the password file of
+    /// [`Mosquitto::start_with_password`].
     certs: Option<tempfile::TempDir>,
 }
 
@@ -44,11 +45,16 @@ impl Mosquitto {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| "root".into());
+        let anonymous = if extra.contains("allow_anonymous") {
+            ""
+        } else {
+            "allow_anonymous true\n"
+        };
         let config = format!(
-            "user {user}\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+            "user {user}\nlistener {port} 127.0.0.1\npersistence true\n\
              persistence_location {d}/\nautosave_interval 1\nmax_inflight_messages 1000\n\
              max_queued_messages 0\nmax_queued_bytes 0\nlog_dest file {d}/mosquitto.log\n\
-             log_type error\nlog_type warning\nlog_type notice\nlog_type information\n{extra}\n"
+             log_type error\nlog_type warning\nlog_type notice\nlog_type information\n{anonymous}{extra}\n"
         );
         std::fs::write(dir.path().join("mosquitto.conf"), config).expect("mosquitto.conf");
         let mut m = Self {
@@ -76,6 +82,30 @@ impl Mosquitto {
         let mut broker = Self::start_with(&extra);
         broker.certs = Some(certs);
         (broker, port, d.join("ca.pem"))
+    }
+
+    /// A broker that admits only `user` with `password` (a
+    /// `mosquitto_passwd` file in its directory).
+    pub fn start_with_password(user: &str, password: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let file = dir.path().join("passwd");
+        let out = Command::new(program("mosquitto_passwd", "mosquitto"))
+            .args(["-c", "-b"])
+            .arg(&file)
+            .args([user, password])
+            .output()
+            .expect("running mosquitto_passwd");
+        assert!(
+            out.status.success(),
+            "mosquitto_passwd: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut broker = Self::start_with(&format!(
+            "allow_anonymous false\npassword_file {}\n",
+            file.display()
+        ));
+        broker.certs = Some(dir);
+        broker
     }
 
     /// `tcp://127.0.0.1:<port>`.
