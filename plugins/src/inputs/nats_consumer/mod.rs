@@ -13,7 +13,10 @@
 //!   Every agent with that name pulls from the same consumer, so each
 //!   message goes to one of them, and a message an agent took and did not
 //!   acknowledge (it died, or stopped before its outputs wrote the
-//!   metrics) is delivered again to another after the ack wait.
+//!   metrics) is delivered again to another after the ack wait. A stream
+//!   not created yet, or a cluster without quorum, is retried in the
+//!   background (logged at most every 10 s): a pool may start before its
+//!   stream exists and rides out a node's death.
 //! - A message is acknowledged only once every output has written its
 //!   metrics or holds them in a disk buffer ([`MetricSink::send_acked`]);
 //!   progress is signalled while that takes time, and a message whose
@@ -31,12 +34,13 @@
 
 mod config;
 mod consume;
+mod jetstream;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use async_nats::jetstream::{self, consumer};
+use async_nats::jetstream::consumer;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use graft_api::{CallError, Input, MetricSink};
@@ -173,28 +177,34 @@ impl NatsConsumer {
             readers
                 .spawn(async move { reader.run(messages, &mut stopped).await }.in_current_span());
         }
-        let js = jetstream::new(client.clone());
+        let js = async_nats::jetstream::new(client.clone());
         let many = o.jetstream_subjects.len() > 1;
         for (i, subject) in o.jetstream_subjects.iter().enumerate() {
-            let name = if many {
+            let durable = if many {
                 format!("{}-{i}", o.durable())
             } else {
                 o.durable().to_owned()
             };
-            let consumer = self.consumer(&js, subject, &name).await?;
-            let (reader, mut stopped) = (reader.clone(), stopped.clone());
-            let batch = o.max_undelivered_messages.min(1000);
+            let source = jetstream::Source {
+                js: js.clone(),
+                subject: subject.clone(),
+                stream: o.jetstream_stream.clone(),
+                config: self.consumer_config(subject, durable),
+                // Half the bound per pull request: the server serves
+                // waiting requests in turn, so smaller requests spread a
+                // stream over the pool, and a request stays open for the
+                // next.
+                batch: (o.max_undelivered_messages / 2).clamp(1, 500),
+            };
             readers.spawn(
-                async move { pull(consumer, batch, &reader, &mut stopped).await }.in_current_span(),
+                source
+                    .run(reader.clone(), stopped.clone())
+                    .in_current_span(),
             );
         }
-        tracing::info!(
-            subjects = ?o.subjects,
-            jetstream_subjects = ?o.jetstream_subjects,
-            queue_group = %o.queue_group,
-            durable = %o.durable(),
-            "reading from NATS"
-        );
+        if !o.subjects.is_empty() {
+            tracing::info!(subjects = ?o.subjects, queue_group = %o.queue_group, "reading from NATS");
+        }
         Ok(Running {
             stop,
             readers,
@@ -203,28 +213,12 @@ impl NatsConsumer {
         })
     }
 
-    /// The durable consumer `name` of the stream that takes `subject`,
-    /// created when missing.
-    async fn consumer(
-        &self,
-        js: &jetstream::Context,
-        subject: &str,
-        name: &str,
-    ) -> Result<consumer::PullConsumer> {
+    /// The durable consumer `durable` of `subject`, as created when
+    /// missing.
+    fn consumer_config(&self, subject: &str, durable: String) -> consumer::pull::Config {
         let o = &self.options;
-        let stream_name = if o.jetstream_stream.is_empty() {
-            js.stream_by_subject(subject)
-                .await
-                .with_context(|| format!("jetstream_subjects: no stream takes {subject:?}"))?
-        } else {
-            o.jetstream_stream.clone()
-        };
-        let stream = js
-            .get_stream(&stream_name)
-            .await
-            .with_context(|| format!("jetstream_stream: reading stream {stream_name:?}"))?;
-        let config = consumer::pull::Config {
-            durable_name: Some(name.to_owned()),
+        consumer::pull::Config {
+            durable_name: Some(durable),
             ack_policy: consumer::AckPolicy::Explicit,
             ack_wait: o.jetstream_ack_wait,
             max_deliver: o.jetstream_max_deliver,
@@ -235,70 +229,7 @@ impl NatsConsumer {
                 DeliverFrom::New => consumer::DeliverPolicy::New,
             },
             ..Default::default()
-        };
-        stream
-            .get_or_create_consumer(name, config)
-            .await
-            .with_context(|| {
-                format!("jetstream_durable: consumer {name:?} of stream {stream_name:?}")
-            })
-    }
-}
-
-/// Pull from `consumer` until stopped; a pull stream that ends (the
-/// server went away for long) is opened again after a second.
-async fn pull(
-    consumer: consumer::PullConsumer,
-    batch: usize,
-    reader: &Arc<Reader>,
-    stop: &mut watch::Receiver<bool>,
-) {
-    let errors = consume::Gate::default();
-    while !*stop.borrow() {
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(batch)
-            .expires(Duration::from_secs(10))
-            .heartbeat(Duration::from_secs(3))
-            .messages()
-            .await;
-        match messages {
-            Ok(messages) => {
-                let messages = messages.filter_map(|m| {
-                    let m = match m {
-                        Ok(m) => Some(incoming(m)),
-                        Err(e) => {
-                            if let Some(n) = errors.hit() {
-                                tracing::warn!(error = %e, errors_since_last_log = n, "pulling from JetStream failed; going on");
-                            }
-                            None
-                        }
-                    };
-                    std::future::ready(m)
-                });
-                reader.run(Box::pin(messages), stop).await;
-            }
-            Err(e) => {
-                if let Some(n) = errors.hit() {
-                    tracing::warn!(error = %e, errors_since_last_log = n, "cannot pull from JetStream; trying again in 1 s");
-                }
-            }
         }
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-    }
-}
-
-fn incoming(m: jetstream::Message) -> Incoming {
-    let delivered = m.info().map_or(1, |i| i.delivered);
-    let (m, acker) = m.split();
-    Incoming {
-        subject: m.subject.to_string(),
-        payload: m.payload,
-        acker: Some(acker),
-        delivered,
     }
 }
 
