@@ -282,13 +282,16 @@ fn a_poison_message_is_counted_terminated_and_never_redelivered() {
     bodies.insert(10, "this is not line protocol\n".into());
     // One bad line beside a good one: only the line is lost.
     bodies.insert(20, format!("{}bad line\n", seq_lines("seq", "t", 50..51)));
+    // Past max_message_size (200 bytes): skipped and terminated, however
+    // good its lines.
+    bodies.insert(30, format!("seq,pad={} seq=999i 999\n", "x".repeat(300)));
     publish(&server.url(), "POISON", "poison", bodies);
     let mut c = start_graft(
         dir.path(),
         "consumer",
         &consumer(
             &format!(
-                "  servers = [\"{}\"]\n  subjects = []\n  jetstream_subjects = [\"poison\"]\n  jetstream_durable = \"p\"\n  jetstream_ack_wait = \"1s\"",
+                "  servers = [\"{}\"]\n  subjects = []\n  jetstream_subjects = [\"poison\"]\n  jetstream_durable = \"p\"\n  jetstream_ack_wait = \"1s\"\n  max_message_size = \"200B\"",
                 server.url()
             ),
             &out,
@@ -309,14 +312,15 @@ fn a_poison_message_is_counted_terminated_and_never_redelivered() {
     assert_eq!(info["num_ack_pending"], 0, "{info}");
     assert_eq!(info["num_redelivered"], 0, "{info}");
     assert_eq!(info["num_pending"], 0, "{info}");
-    assert_eq!(counter(&internal, "messages_received"), 52.0);
+    assert_eq!(counter(&internal, "messages_received"), 53.0);
     assert_eq!(counter(&internal, "messages_malformed"), 1.0);
-    assert_eq!(counter(&internal, "messages_terminated"), 1.0);
+    assert_eq!(counter(&internal, "message_size_limit_hits"), 1.0);
+    assert_eq!(counter(&internal, "messages_terminated"), 2.0);
     assert_eq!(counter(&internal, "messages_redelivered"), 0.0);
     assert_eq!(
         counter(&internal, "parse_errors"),
-        2.0,
-        "the poison and the bad line"
+        3.0,
+        "the poison, the bad line and the large message"
     );
     let got = seqs(&out, "seq");
     assert!(got.keys().copied().eq(0..51) && got.values().all(|n| *n == 1));
@@ -325,6 +329,11 @@ fn a_poison_message_is_counted_terminated_and_never_redelivered() {
         log.matches("could not be read in full").count(),
         1,
         "logged once for the two messages within 10 s: {log}"
+    );
+    assert_eq!(
+        log.matches("larger than max_message_size").count(),
+        1,
+        "{log}"
     );
 }
 
@@ -427,4 +436,75 @@ fn config_errors_name_the_section_and_key() {
             "{table}: the error does not name the file, {names} and {key}: {err}"
         );
     }
+}
+
+/// `outputs.nats` in this process, connected to `server`.
+fn output(table: &str, rt: &tokio::runtime::Runtime) -> Box<dyn graft_api::Output> {
+    let mut out = graft_plugins::outputs::nats::build(toml::from_str(table).unwrap()).unwrap();
+    rt.block_on(out.connect()).expect("connecting");
+    out
+}
+
+fn numbered(range: std::ops::Range<i64>) -> graft_core::Batch {
+    let mut b = graft_core::BatchBuilder::new();
+    for n in range {
+        b.metric("seq", n).field("seq", n);
+    }
+    b.finish()
+}
+
+#[test]
+fn a_batch_written_again_is_stored_once() {
+    let server = NatsServer::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut out = output(
+        &format!(
+            "servers = [\"{}\"]\nsubject = \"again\"\n[jetstream]\nname = \"AGAIN\"",
+            server.url()
+        ),
+        &rt,
+    );
+    let batch = numbered(0..500);
+    rt.block_on(out.write(&batch)).expect("the first write");
+    // As the host does after a write whose acknowledgements were lost.
+    rt.block_on(out.write(&batch))
+        .expect("the same batch again");
+    rt.block_on(out.write(&numbered(500..600)))
+        .expect("new metrics");
+    assert_eq!(stream_messages(&server, "AGAIN"), Some(600));
+}
+
+#[test]
+fn publishes_the_stream_refuses_are_kept_for_a_retry_never_dropped() {
+    let server = NatsServer::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // A stream that takes 10 messages and refuses more.
+    let mut out = output(
+        &format!(
+            "servers = [\"{}\"]\nsubject = \"full\"\n[jetstream]\nname = \"FULL\"\nmax_msgs = 10\ndiscard = \"new\"",
+            server.url()
+        ),
+        &rt,
+    );
+    match rt.block_on(out.write(&numbered(0..15))) {
+        Err(graft_api::CallError::Returned(graft_core::WriteError::Partial {
+            accepted,
+            rejected,
+            message,
+        })) => {
+            assert_eq!(accepted.len(), 10, "{message}");
+            assert!(rejected.is_empty(), "nothing dropped for good: {message}");
+            assert!(message.contains("not acknowledged"), "{message}");
+        }
+        other => panic!("a partial write was expected: {other:?}"),
+    }
+    // The next write of only what is kept fails whole: retried, then
+    // buffered by the host.
+    match rt.block_on(out.write(&numbered(10..15))) {
+        Err(graft_api::CallError::Returned(graft_core::WriteError::Retry(m))) => {
+            assert!(m.contains("5 of 5"), "{m}");
+        }
+        other => panic!("a retry was expected: {other:?}"),
+    }
+    assert_eq!(stream_messages(&server, "FULL"), Some(10));
 }
