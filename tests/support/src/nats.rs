@@ -149,6 +149,11 @@ impl NatsServer {
         self.child.is_some()
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The monitoring endpoint `path` (`jsz?consumers=true`) as JSON.
     pub fn monitor(&self, path: &str) -> serde_json::Value {
         let url = format!("http://127.0.0.1:{}/{path}", self.monitor_port);
