@@ -11,6 +11,8 @@
 //! - [`buffer`]: resident bytes per metric held by an unreachable output
 //! - [`disk`]: the relay through a disk buffer against the memory buffer
 //!   (CPU, bytes written per metric) and the drain of a backlog
+//! - [`bus`]: the relay split over NATS JetStream (edge → stream →
+//!   consumer), per wire format, beside the direct relay
 //! - [`report`]: tables, targets, notes and the machine, as Markdown;
 //!   [`results`]: a run limited with `--only` updates RESULTS.md in place
 //! - [`peers`]: starting each program with its own directory and ports
@@ -19,6 +21,7 @@
 //! - [`net`]: the line sink, an HTTP scraper and poster
 
 mod buffer;
+mod bus;
 mod disk;
 mod elf;
 mod footprint;
@@ -44,6 +47,7 @@ enum Part {
     Wasm,
     Buffer,
     Disk,
+    Bus,
 }
 
 /// graft side by side with collectd, prometheus-node-exporter,
@@ -87,6 +91,10 @@ struct Args {
     /// Buffer: metrics held (default 1000000; quick 200000).
     #[arg(long)]
     buffer_metrics: Option<usize>,
+    /// Bus: metrics per pass through JetStream one metric a message
+    /// (default 200000; quick 50000); the batched chains use --metrics.
+    #[arg(long)]
+    bus_per_message_metrics: Option<usize>,
     /// Disk: metrics held while the sink is down, then drained (default
     /// 2000000; quick 500000). Its relay passes use --metrics and --rounds.
     #[arg(long)]
@@ -180,7 +188,15 @@ fn run(args: Args) -> Result<()> {
         );
         results.footprint = Some(footprint::run(&graft, footprint).context("footprint")?);
     }
-    if wants(Part::Relay) || wants(Part::Wasm) || wants(Part::Disk) {
+    let bus = bus::Options {
+        rounds: relay.rounds,
+        per_message_metrics: pick(
+            args.bus_per_message_metrics.map(|n| n as u64),
+            200_000,
+            50_000,
+        ) as usize,
+    };
+    if wants(Part::Relay) || wants(Part::Wasm) || wants(Part::Disk) || wants(Part::Bus) {
         let input = relay::input(relay.metrics);
         if wants(Part::Relay) {
             println!("relay: {} metrics per pass...", relay.metrics);
@@ -197,6 +213,13 @@ fn run(args: Args) -> Result<()> {
                 relay.metrics, disk.backlog
             );
             results.disk = Some(disk::run(&graft, &input, disk).context("disk buffer")?);
+        }
+        if wants(Part::Bus) {
+            println!(
+                "message bus: {} metrics per pass ({} a metric a message)...",
+                relay.metrics, bus.per_message_metrics
+            );
+            results.bus = Some(bus::run(&graft, &input, bus).context("message bus")?);
         }
     }
     if wants(Part::Buffer) {

@@ -19,6 +19,7 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ),
     ("carbon-c-relay", "/usr/bin/carbon-c-relay"),
     ("graphite-carbon", "/usr/bin/carbon-relay"),
+    ("nats-server", "/usr/sbin/nats-server"),
 ];
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
@@ -65,6 +66,9 @@ pub struct Running {
     pub child: Child,
     /// Its configuration, logs and data.
     pub dir: tempfile::TempDir,
+    /// Programs that work with it as one (a message bus and its consumer
+    /// behind an agent): their CPU counts as its own, and they must stay up.
+    pub companions: Vec<Running>,
 }
 
 impl Running {
@@ -72,12 +76,23 @@ impl Running {
         self.child.id()
     }
 
-    /// Fail if it has exited, with the tail of its log.
+    /// Its process and its companions'.
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids = vec![self.pid()];
+        for c in &self.companions {
+            pids.extend(c.pids());
+        }
+        pids
+    }
+
+    /// Fail if it or a companion has exited, with the tail of its log.
     pub fn check_alive(&mut self) -> Result<()> {
         if let Some(status) = self.child.try_wait()? {
             bail!("{} exited ({status}): {}", self.name, self.log_tail());
         }
-        Ok(())
+        self.companions
+            .iter_mut()
+            .try_for_each(Running::check_alive)
     }
 
     /// The last lines of what it printed.
@@ -123,6 +138,7 @@ fn spawn(name: &str, mut cmd: Command, dir: tempfile::TempDir) -> Result<Running
         name: name.to_owned(),
         child,
         dir,
+        companions: Vec::new(),
     })
 }
 
@@ -257,6 +273,19 @@ pub fn carbon_relay(sink_port: u16) -> Result<(Running, u16)> {
         .args(["--nodaemon", "start"])
         .current_dir(dir.path());
     let mut r = spawn("carbon-relay", cmd, dir)?;
+    r.wait_listening(port)?;
+    Ok((r, port))
+}
+
+/// nats-server with JetStream on a free port, its store in its directory.
+pub fn nats_server() -> Result<(Running, u16)> {
+    let bin = program("nats-server")?;
+    let dir = tempdir()?;
+    let port = free_port()?;
+    let mut cmd = Command::new(bin);
+    cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(dir.path().join("jetstream"));
+    let mut r = spawn("nats-server", cmd, dir)?;
     r.wait_listening(port)?;
     Ok((r, port))
 }

@@ -85,9 +85,9 @@ pub fn input(n: usize) -> Input {
     }
 }
 
-/// graft as a relay; `processor` is an extra section between, `output`
-/// extra keys of the output.
-fn graft_config(port: u16, sink: u16, processor: &str, output: &str) -> String {
+/// graft taking carbon plaintext on `port`; `processor` is an extra
+/// section after the input, `output` the output section(s).
+fn graft_config(port: u16, processor: &str, output: &str) -> String {
     format!(
         r#"[agent]
   interval = "1h"
@@ -98,10 +98,17 @@ fn graft_config(port: u16, sink: u16, processor: &str, output: &str) -> String {
 [[inputs.carbon]]
   service_address = "tcp://127.0.0.1:{port}"
 {processor}
-[[outputs.graphite]]
+{output}"#
+    )
+}
+
+/// The relay's output to `sink`, with extra keys.
+fn graphite_output(sink: u16, extra: &str) -> String {
+    format!(
+        r#"[[outputs.graphite]]
   servers = ["127.0.0.1:{sink}"]
   template = "measurement"
-{output}"#
+{extra}"#
     )
 }
 
@@ -119,8 +126,17 @@ pub fn start_graft_with(
     processor: &str,
     output: &str,
 ) -> Result<(Running, u16)> {
+    start_relay(name, bin, processor, &graphite_output(sink, output))
+}
+
+/// graft taking carbon plaintext, writing to `output` (whole sections).
+pub fn start_graft_with_output(name: &str, bin: &Path, output: &str) -> Result<(Running, u16)> {
+    start_relay(name, bin, "", output)
+}
+
+fn start_relay(name: &str, bin: &Path, processor: &str, output: &str) -> Result<(Running, u16)> {
     let port = peers::free_port()?;
-    let mut r = peers::graft(name, bin, &graft_config(port, sink, processor, output))?;
+    let mut r = peers::graft(name, bin, &graft_config(port, processor, output))?;
     r.wait_listening(port)?;
     Ok((r, port))
 }
@@ -136,7 +152,12 @@ fn pass(
     want: u64,
 ) -> Result<(f64, f64, f64)> {
     sink.reset();
-    let mut meter = CpuMeter::start(relay.pid())?;
+    // The relay's CPU, and its companions' (a bus and a consumer).
+    let mut meters = relay
+        .pids()
+        .into_iter()
+        .map(CpuMeter::start)
+        .collect::<Result<Vec<_>>>()?;
     let start = Instant::now();
     let mut conn = TcpStream::connect(("127.0.0.1", port))?;
     conn.write_all(text)?;
@@ -147,7 +168,8 @@ fn pass(
     loop {
         let (lines, sum) = sink.received();
         if lines as usize >= n {
-            let (cpu, ticks) = (meter.seconds(), meter.tick_seconds());
+            let cpu = meters.iter_mut().map(CpuMeter::seconds).sum();
+            let ticks = meters.iter().map(CpuMeter::tick_seconds).sum();
             let wall = start.elapsed().as_secs_f64();
             if lines as usize > n || sum != want {
                 bail!(
@@ -180,7 +202,7 @@ fn pass(
                 last.1.elapsed().as_secs_f64()
             );
         }
-        meter.sample();
+        meters.iter_mut().for_each(CpuMeter::sample);
         std::thread::sleep(Duration::from_millis(5));
     }
 }

@@ -17,6 +17,7 @@ pub struct Results {
     pub wasm: Option<Vec<relay::Row>>,
     pub buffered: Option<Buffered>,
     pub disk: Option<disk::Figures>,
+    pub bus: Option<Vec<relay::Row>>,
 }
 
 /// One target of the issue, checked.
@@ -121,6 +122,10 @@ impl Results {
         }
         if let Some(d) = &self.disk {
             s.push_str(&d.table());
+        }
+        if let Some(rows) = &self.bus {
+            s.push_str("## Message bus\n\nThe relay above split over NATS JetStream (`nats-server -js`, one node, file storage): an edge graft takes the carbon lines and publishes them with `outputs.nats` to a stream, every publish acknowledged by the stream; a consumer graft reads the stream with `inputs.nats_consumer` through a durable consumer, acknowledging each message once `outputs.graphite` wrote it to the sink, which checks every line. CPU of the three processes together (edge, nats-server, consumer) per million metrics, beside graft relaying directly; alternating passes in one run. Wire formats: line protocol one metric a message (Telegraf's default), line protocol a batch a message (`use_batch_format = true`), and graft's columnar batch (`data_format = \"graft\"`).\n\n");
+            relay_table(&mut s, rows, "chain", "graft, carbon → graphite");
         }
         s
     }

@@ -63,6 +63,7 @@ pub const INPUTS: &[Entry<dyn Input>] = &[
     },
     Entry::builtin::<inputs::kernel::Kernel>(),
     Entry::builtin::<inputs::mem::Mem>(),
+    Entry::builtin::<inputs::mqtt_consumer::Consumer>(),
     Entry::builtin::<inputs::nats_consumer::NatsConsumer>(),
     Entry::builtin::<inputs::postgresql::Postgresql>(),
     Entry::builtin::<inputs::processes::Processes>(),
@@ -84,6 +85,7 @@ pub const OUTPUTS: &[Entry<dyn Output>] = &[
     Entry::builtin::<outputs::graphite::Graphite>(),
     Entry::builtin::<outputs::influxdb::InfluxDb>(),
     Entry::builtin::<outputs::influxdb_v2::InfluxDbV2>(),
+    Entry::builtin::<outputs::mqtt::Mqtt>(),
     Entry::builtin::<outputs::nats::Nats>(),
 ];
 

@@ -34,6 +34,9 @@
 //!   graft's batch), serializers and parsers for the message-bus plugins
 //! - [`tls`]: the TLS client keys and the rustls configuration built from
 //!   them
+//! - [`outputs::mqtt`], [`inputs::mqtt_consumer`]: `outputs.mqtt` and
+//!   `inputs.mqtt_consumer`, MQTT 3.1.1 publishing and consuming with
+//!   acknowledgements; [`mqtt`]: what they share (brokers, client options)
 //! - [`http`]: the HTTP client options table the HTTP outputs embed
 //!   (timeout, proxy, headers, gzip, TLS) and the client built from it
 //! - [`listener`]: the listener layer the network inputs share (connection
@@ -59,6 +62,7 @@ pub mod graphite;
 pub mod http;
 pub mod inputs;
 pub mod listener;
+pub mod mqtt;
 pub mod nats;
 pub mod outputs;
 pub mod processors;

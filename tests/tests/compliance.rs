@@ -139,6 +139,13 @@ fn cases() -> Vec<Case> {
         ),
         unreachable(
             Kind::Input,
+            "mqtt_consumer",
+            format!(
+                "  servers = [\"tcp://127.0.0.1:{closed}\"]\n  topics = [\"compliance/#\"]\n  connection_timeout = \"1s\"\n"
+            ),
+        ),
+        unreachable(
+            Kind::Input,
             "postgresql",
             format!("  address = \"host=127.0.0.1 port={closed} user=graft sslmode=disable\"\n"),
         ),
@@ -153,6 +160,11 @@ fn cases() -> Vec<Case> {
         internal,
         rename,
         file,
+        unreachable(
+            Kind::Output,
+            "mqtt",
+            format!("  servers = [\"tcp://127.0.0.1:{closed}\"]\n  timeout = \"1s\"\n"),
+        ),
         unreachable(
             Kind::Output,
             "graphite",

@@ -7,6 +7,7 @@ pub mod diskio;
 pub mod influxdb_listener;
 pub mod kernel;
 pub mod mem;
+pub mod mqtt_consumer;
 pub mod nats_consumer;
 pub mod postgresql;
 pub mod processes;

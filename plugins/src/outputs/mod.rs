@@ -5,4 +5,5 @@ pub mod graphite;
 mod influx_http;
 pub mod influxdb;
 pub mod influxdb_v2;
+pub mod mqtt;
 pub mod nats;

@@ -8,8 +8,10 @@
 
 pub mod compliance;
 pub mod durable;
+pub mod graft_agent;
 pub mod hostile;
 pub mod influx_points;
+pub mod mosquitto;
 pub mod nats;
 pub mod probe;
 pub mod rust_source;

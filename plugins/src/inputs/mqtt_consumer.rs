@@ -1,0 +1,269 @@
+//! `inputs.mqtt_consumer`: metrics read from MQTT 3.1.1 topics, with
+//! Telegraf's options, in any of graft's data formats, acknowledged to the
+//! broker only once delivered.
+//!
+//! - `servers` (tried in turn), `topics` (filters with `+`/`#`), `qos`,
+//!   `persistent_session` (needs `client_id`), `username`/`password`, the
+//!   TLS keys (see [`crate::tls`]), `data_format` and the parser keys (see
+//!   [`crate::format`]), `topic_tag`, `[[topic_parsing]]` (see [`topic`]).
+//! - QoS 1 and 2: a message is acknowledged (PUBACK/PUBREC, rumqttc's
+//!   manual acknowledgements) only once every output has written its
+//!   metrics or holds them in a disk buffer. A message whose metrics were
+//!   lost stays unacknowledged; the broker sends it again on the next
+//!   connection of a persistent session. At-least-once: a message whose
+//!   metrics were delivered but not yet acknowledged when the connection or
+//!   graft went away comes again (counted in `messages_redelivered`).
+//! - At most `max_undelivered_messages` messages are read and not yet
+//!   delivered; at the bound graft reads no more, and the broker keeps the
+//!   rest (MQTT brokers also cap the unacknowledged messages they send one
+//!   client: mosquitto's `max_inflight_messages`, 20 by default).
+//! - The broker going away: connect again after 250 ms doubling to 30 s,
+//!   moving on to the next server; subscribe again unless the broker kept
+//!   the session.
+//! - Limits (counted, see `docs/instrumentation.md`): `max_message_size`
+//!   (a larger message cannot be skipped unread, so it costs the
+//!   connection), `max_topic_size` (the message is skipped and
+//!   acknowledged). A message that cannot be parsed is counted, logged
+//!   and acknowledged, so it cannot come back forever.
+//! - Accepted without effect: `ping_timeout` (a missing ping answer is
+//!   noticed at the next keep-alive), `client_trace`.
+
+mod config;
+mod deliver;
+mod receive;
+pub mod topic;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use async_trait::async_trait;
+use graft_api::{CallError, Input, MetricSink};
+use graft_core::{Batch, PluginError};
+use rumqttc::AsyncClient;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::builtin::{self, Builtin};
+use crate::config::With;
+use crate::mqtt::{self, Session};
+pub use config::{Config, Options, TopicParsing};
+
+/// Build from the plugin's table.
+pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
+    builtin::build::<Consumer>(table)
+}
+
+impl Builtin for Consumer {
+    const NAME: &'static str = "mqtt_consumer";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    fn validate(config: &Config) -> Result<()> {
+        check(config)
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(Consumer::new(config)?))
+    }
+}
+
+/// What the types cannot say.
+fn check(config: &Config) -> Result<()> {
+    let o = &config.own.own;
+    let tls = &config.own.shared;
+    if o.topics.is_empty() {
+        bail!("topics: at least one topic filter is needed");
+    }
+    for t in &o.topics {
+        if !rumqttc::valid_filter(t) {
+            bail!("topics: {t:?} is not a topic filter");
+        }
+    }
+    mqtt::qos(o.qos)?;
+    mqtt::keep_alive_seconds("keepalive", o.keepalive)?;
+    mqtt::parse_servers(&o.servers, tls.enabled())?;
+    tls.validate()?;
+    config.shared.validate()?;
+    if o.persistent_session && o.client_id.is_empty() {
+        bail!("persistent_session: needs a client_id, so that the broker finds the session again");
+    }
+    if o.connection_timeout < Duration::from_secs(1) {
+        bail!("connection_timeout: must be at least 1s");
+    }
+    if o.max_undelivered_messages == 0 {
+        bail!("max_undelivered_messages: must be at least 1");
+    }
+    if o.max_message_size == 0 || o.max_message_size > mqtt::MAX_PACKET_SIZE as u64 {
+        bail!("max_message_size: must be between 1 byte and 256MiB");
+    }
+    if o.max_topic_size == 0 {
+        bail!("max_topic_size: must be at least 1 byte");
+    }
+    topic::rules(&o.topic_parsing)?;
+    Ok(())
+}
+
+/// The consumer's own counters (names in `docs/instrumentation.md`).
+pub struct Counters {
+    pub messages_received: Arc<AtomicU64>,
+    pub messages_acked: Arc<AtomicU64>,
+    pub messages_malformed: Arc<AtomicU64>,
+    pub messages_redelivered: Arc<AtomicU64>,
+    pub messages_undelivered: Arc<AtomicU64>,
+    pub reconnects: Arc<AtomicU64>,
+    pub message_size_limit_hits: Arc<AtomicU64>,
+    pub topic_size_limit_hits: Arc<AtomicU64>,
+    pub undelivered_messages_limit_hits: Arc<AtomicU64>,
+}
+
+impl Counters {
+    fn of(sink: &MetricSink) -> Self {
+        Self {
+            messages_received: sink.counter("messages_received"),
+            messages_acked: sink.counter("messages_acked"),
+            messages_malformed: sink.counter("messages_malformed"),
+            messages_redelivered: sink.counter("messages_redelivered"),
+            messages_undelivered: sink.counter("messages_undelivered"),
+            reconnects: sink.counter("reconnects"),
+            message_size_limit_hits: sink.counter("message_size_limit_hits"),
+            topic_size_limit_hits: sink.counter("topic_size_limit_hits"),
+            undelivered_messages_limit_hits: sink.counter("undelivered_messages_limit_hits"),
+        }
+    }
+}
+
+/// The MQTT consumer.
+pub struct Consumer {
+    config: Option<Config>,
+    /// Why it is not connected, while it is not.
+    down: Arc<Mutex<Option<String>>>,
+    stop: Option<watch::Sender<bool>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Consumer {
+    /// Check the config; nothing is connected until `start`.
+    pub fn new(config: Config) -> Result<Self> {
+        check(&config)?;
+        Ok(Self {
+            config: Some(config),
+            down: Arc::default(),
+            stop: None,
+            tasks: Vec::new(),
+        })
+    }
+}
+
+/// How long `stop` lets the tasks hand over what they hold.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+#[async_trait]
+impl Input for Consumer {
+    /// Nothing to gather (messages go to the sink as they come); an error
+    /// while no broker is connected, so that `errors` counts the time.
+    async fn gather(&mut self) -> Result<Batch, CallError> {
+        let down = self.down.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match down {
+            Some(why) => {
+                Err(PluginError::new(format!("not connected to an MQTT broker: {why}")).into())
+            }
+            None => Ok(Batch::new()),
+        }
+    }
+
+    fn is_service(&self) -> bool {
+        true
+    }
+
+    async fn start(&mut self, sink: MetricSink) -> Result<(), PluginError> {
+        let config = self
+            .config
+            .take()
+            .ok_or_else(|| PluginError::new("the consumer was started twice"))?;
+        let failed = |e: anyhow::Error| PluginError::new(format!("{e:#}"));
+        let With {
+            own: With {
+                own: o,
+                shared: tls,
+            },
+            shared: format,
+        } = config;
+        let brokers = mqtt::parse_servers(&o.servers, tls.enabled()).map_err(failed)?;
+        let session = Session {
+            client_id: if o.client_id.is_empty() {
+                mqtt::random_client_id("graft-consumer-")
+            } else {
+                o.client_id.clone()
+            },
+            username: o.username.clone(),
+            password: o.password.clone(),
+            keep_alive: mqtt::keep_alive_seconds("keepalive", o.keepalive).map_err(failed)?,
+            clean_session: !o.persistent_session,
+            max_incoming_size: o.max_message_size as usize,
+            inflight: 100,
+            manual_acks: true,
+            tls: tls.client_config().map_err(failed)?,
+        };
+        let options = session.options(&brokers[0]).map_err(failed)?;
+        let max_undelivered = o.max_undelivered_messages;
+        let (client, mut events) = AsyncClient::new(options, max_undelivered + 64);
+        let mut network = events.network_options();
+        network.set_connection_timeout(o.connection_timeout.as_secs());
+        events.set_network_options(network);
+
+        let counters = Arc::new(Counters::of(&sink));
+        let connection = Arc::new(AtomicU64::new(0));
+        let (tx, rx) = mpsc::channel(max_undelivered);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let receiver = receive::Receiver {
+            events,
+            client: client.clone(),
+            brokers,
+            session,
+            filters: o.topics.clone(),
+            qos: mqtt::qos(o.qos).map_err(failed)?,
+            permits: Arc::new(Semaphore::new(max_undelivered)),
+            tx,
+            connection: connection.clone(),
+            counters: counters.clone(),
+            sink: sink.clone(),
+            max_topic_size: o.max_topic_size as usize,
+            max_message_size: o.max_message_size as usize,
+            stop: stop_rx,
+            down: self.down.clone(),
+        };
+        let deliverer = deliver::Deliverer {
+            rx,
+            parser: format.build("mqtt_consumer").map_err(failed)?,
+            topic_tag: (!o.topic_tag.is_empty()).then_some(o.topic_tag),
+            rules: topic::rules(&o.topic_parsing).map_err(failed)?,
+            sink,
+            client,
+            connection,
+            counters,
+            max_undelivered,
+        };
+        tracing::info!(topics = ?o.topics, qos = o.qos, "subscribing to MQTT topics");
+        self.tasks = vec![
+            tokio::spawn(receiver.run().in_current_span()),
+            tokio::spawn(deliverer.run().in_current_span()),
+        ];
+        self.stop = Some(stop_tx);
+        Ok(())
+    }
+
+    async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        for task in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(STOP_GRACE, task).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
