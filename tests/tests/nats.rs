@@ -184,7 +184,7 @@ fn core_nats_queue_group_gives_each_message_to_one_consumer() {
                 &format!("c{i}"),
                 &consumer(
                     &format!(
-                        "  servers = [\"{url}\"]\n  subjects = [\"core.>\"]\n  queue_group = \"q\""
+                        "  servers = [\"{url}\"]\n  subjects = [\"core.>\"]\n  queue_group = \"q\"\n  subject_tag = \"subject\""
                     ),
                     &outs[i],
                     &dir.path().join(format!("internal{i}")),
@@ -236,6 +236,14 @@ fn core_nats_queue_group_gives_each_message_to_one_consumer() {
     );
     assert_eq!(a.len() + b.len(), N as usize);
     assert!(a.values().chain(b.values()).all(|n| *n == 1));
+    // subject_tag: each metric carries the subject it came on.
+    let text = std::fs::read_to_string(&outs[0]).unwrap();
+    assert!(
+        text.lines()
+            .all(|l| l.starts_with("seq,source=edge,subject=core.metrics ")),
+        "{}",
+        &text[..text.len().min(500)]
+    );
     for (i, c) in consumers.iter_mut().enumerate() {
         stop_graft(c, dir.path(), &format!("c{i}"));
     }
@@ -507,4 +515,42 @@ fn publishes_the_stream_refuses_are_kept_for_a_retry_never_dropped() {
         other => panic!("a retry was expected: {other:?}"),
     }
     assert_eq!(stream_messages(&server, "FULL"), Some(10));
+}
+
+#[test]
+fn a_probe_reaches_the_server_and_creates_nothing() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("graft.toml");
+    let down = free_port();
+    std::fs::write(
+        &config,
+        format!(
+            "[[inputs.mem]]\n[[outputs.nats]]\n  servers = [\"{}\"]\n  [outputs.nats.jetstream]\n    name = \"PROBE\"\n\
+             [[outputs.nats]]\n  servers = [\"nats://127.0.0.1:{down}\"]\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let out = graft()
+        .args(["config", "check", "--connect", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let unreachable: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("could not reach"))
+        .collect();
+    assert_eq!(unreachable.len(), 1, "{stdout}");
+    assert!(
+        unreachable[0].starts_with("could not reach outputs.nats[1]:")
+            && unreachable[0].contains(&down.to_string()),
+        "{stdout}"
+    );
+    assert_eq!(
+        stream_messages(&server, "PROBE"),
+        None,
+        "the probe created the stream"
+    );
 }

@@ -122,7 +122,9 @@ impl Nats {
         })
     }
 
-    async fn open(&self) -> Result<Connected> {
+    /// Connect, and find (or, with `create`, make) the stream. A probe
+    /// (`create` false) changes nothing on the server.
+    async fn open(&self, create: bool) -> Result<Option<Connected>> {
         let tls = self.tls.client_config()?;
         let timeout = self.options.timeout;
         let client = self
@@ -132,10 +134,10 @@ impl Nats {
             })
             .await?;
         let Some(js_config) = &self.options.jetstream else {
-            return Ok(Connected {
+            return Ok(Some(Connected {
                 client,
                 target: Target::Core,
-            });
+            }));
         };
         let (stream_config, ids) = js_config.resolve(&self.options.subject)?;
         let js = jetstream::ContextBuilder::new()
@@ -151,6 +153,8 @@ impl Nats {
                     format!("jetstream.name: stream {name:?} is not there and disable_stream_creation is set")
                 });
             }
+            // The stream would be created at the start.
+            Err(_) if !create => return Ok(None),
             Err(_) => match js.create_stream(stream_config.clone()).await {
                 Ok(s) => {
                     tracing::info!(stream = %name, replicas = stream_config.num_replicas, "JetStream stream created");
@@ -180,30 +184,29 @@ impl Nats {
                 self.options.subject
             );
         }
-        Ok(Connected {
+        Ok(Some(Connected {
             client,
             target: Target::JetStream {
                 js: Box::new(js),
                 ids,
                 window: js_config.max_ack_pending,
             },
-        })
+        }))
     }
 }
 
 #[async_trait]
 impl Output for Nats {
     async fn connect(&mut self) -> Result<(), PluginError> {
-        let conn = self
-            .open()
+        self.conn = self
+            .open(true)
             .await
             .map_err(|e| PluginError::new(format!("{e:#}")))?;
-        self.conn = Some(conn);
         Ok(())
     }
 
     async fn probe(&mut self) -> Result<(), PluginError> {
-        self.open()
+        self.open(false)
             .await
             .map(drop)
             .map_err(|e| PluginError::new(format!("{e:#}")))
