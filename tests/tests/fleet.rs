@@ -149,6 +149,8 @@ fn wait_listening(child: &mut Child, port: u16, dir: &Path, name: &str) {
 
 #[test]
 fn a_fleet_loses_nothing_when_a_nats_node_and_a_consumer_die() {
+    // Built first: the bound below is on the test, not on the build.
+    graft_test_support::graft_bin();
     let began = Instant::now();
     let mut cluster = NatsCluster::start();
     let influx = InfluxD::start();

@@ -94,8 +94,9 @@ impl Source {
         let messages = consumer
             .stream()
             .max_messages_per_batch(self.batch)
-            .expires(Duration::from_secs(10))
-            .heartbeat(Duration::from_secs(3))
+            // A pull whose server died is noticed within two heartbeats.
+            .expires(Duration::from_secs(5))
+            .heartbeat(Duration::from_secs(1))
             .messages()
             .await;
         let messages = match messages {

@@ -177,7 +177,12 @@ impl NatsConsumer {
             readers
                 .spawn(async move { reader.run(messages, &mut stopped).await }.in_current_span());
         }
-        let js = async_nats::jetstream::new(client.clone());
+        // JetStream API requests (finding the stream, creating the
+        // consumer) are retried: a short timeout gets past a request lost
+        // while the cluster elects a leader.
+        let js = async_nats::jetstream::ContextBuilder::new()
+            .timeout(Duration::from_secs(3))
+            .build(client.clone());
         let many = o.jetstream_subjects.len() > 1;
         for (i, subject) in o.jetstream_subjects.iter().enumerate() {
             let durable = if many {
