@@ -554,3 +554,63 @@ fn a_probe_reaches_the_server_and_creates_nothing() {
         "the probe created the stream"
     );
 }
+
+#[test]
+fn a_stopped_consumer_hands_what_it_could_not_deliver_to_the_next() {
+    const N: u64 = 2000;
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
+    publish(
+        &server.url(),
+        "HANDOVER",
+        "handover",
+        (0..N).map(|n| seq_lines("seq", "t", n..n + 1)).collect(),
+    );
+    // The default ack wait (30 s): a takeover sooner than that is the
+    // stopping agent's nak, not the server's timer.
+    let input = format!(
+        "  servers = [\"{}\"]\n  jetstream_subjects = [\"handover\"]\n  jetstream_durable = \"pool\"\n  max_undelivered_messages = 400",
+        server.url()
+    );
+    let dead = free_port();
+    let mut stuck = start_graft(
+        dir.path(),
+        "stuck",
+        &format!(
+            "{AGENT}[[inputs.nats_consumer]]\n{input}\n[[outputs.graphite]]\n  servers = [\"127.0.0.1:{dead}\"]\n"
+        ),
+    );
+    poll_until(
+        "the first consumer to hold 400 messages",
+        Duration::from_secs(30),
+        || consumer_info(&server, "HANDOVER", "pool").is_some_and(|c| c["num_ack_pending"] == 400),
+    );
+    let stopping = Instant::now();
+    let log = stop_graft(&mut stuck, dir.path(), "stuck");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "stopped in {:?}",
+        stopping.elapsed()
+    );
+    assert!(log.contains("nak'd for another agent"), "{log}");
+    let taking_over = Instant::now();
+    let mut c = start_graft(dir.path(), "consumer", &consumer(&input, &out, &internal));
+    wait_for_all(&[&out], N, Duration::from_secs(25), || {
+        format!(
+            "{}\n{}",
+            graft_log(dir.path(), "stuck"),
+            graft_log(dir.path(), "consumer")
+        )
+    });
+    assert!(
+        taking_over.elapsed() < Duration::from_secs(25),
+        "not the ack wait"
+    );
+    poll_until("the redeliveries counted", Duration::from_secs(10), || {
+        counter(&internal, "messages_redelivered") >= 400.0
+    });
+    let got = seqs(&out, "seq");
+    assert!(got.keys().copied().eq(0..N) && got.values().all(|n| *n == 1));
+    stop_graft(&mut c, dir.path(), "consumer");
+}

@@ -2,8 +2,9 @@
 //! options, and from JetStream through a durable consumer that a pool of
 //! graft agents shares.
 //!
-//! - Core NATS: `subjects` are subscribed through `queue_group` (each
-//!   message to one agent of the group). Core NATS keeps nothing: what is
+//! - Core NATS: `subjects` (default `["telegraf"]`, none when
+//!   `jetstream_subjects` is set) are subscribed through `queue_group`
+//!   (each message to one agent of the group). Core NATS keeps nothing: what is
 //!   published while no agent listens, or dropped by the server for a slow
 //!   subscriber (`pending_message_limit` pending), is lost.
 //! - JetStream: `jetstream_subjects` are read from their stream through the
@@ -29,8 +30,10 @@
 //!   but could not be read, is counted, logged (at most every 10 s with a
 //!   count) and terminated, so that a poison message does not loop. Bad
 //!   lines among good ones cost only themselves.
-//! - Stop: reading stops, deliveries in flight get 5 s to settle, and what
-//!   is still out is left unacknowledged for redelivery.
+//! - Stop: reading stops, deliveries in flight get 5 s to settle, and the
+//!   messages of what is still out are nak'd so that another agent takes
+//!   them at once (a message whose nak is lost is delivered again after
+//!   the ack wait).
 
 mod config;
 mod consume;
@@ -151,12 +154,14 @@ impl NatsConsumer {
             unreadable: Default::default(),
             too_large: Default::default(),
             lost: Default::default(),
+            give_up: watch::channel(false).0,
         });
         let (stop, stopped) = watch::channel(false);
         let mut readers = JoinSet::new();
-        if !o.subjects.is_empty() {
+        let core = o.core_subjects();
+        if !core.is_empty() {
             let mut subs = Vec::new();
-            for s in &o.subjects {
+            for s in &core {
                 let sub = if o.queue_group.is_empty() {
                     client.subscribe(s.clone()).await
                 } else {
@@ -207,8 +212,8 @@ impl NatsConsumer {
                     .in_current_span(),
             );
         }
-        if !o.subjects.is_empty() {
-            tracing::info!(subjects = ?o.subjects, queue_group = %o.queue_group, "reading from NATS");
+        if !core.is_empty() {
+            tracing::info!(subjects = ?core, queue_group = %o.queue_group, "reading from NATS");
         }
         Ok(Running {
             stop,
