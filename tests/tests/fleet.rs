@@ -18,7 +18,8 @@ use graft_test_support::durable::kill9;
 use graft_test_support::nats::{
     NatsCluster, consumer_info, gather_fields, graft_log, post_lines, seq_lines, start_graft,
 };
-use graft_test_support::servers::{InfluxD, free_port, listening};
+use graft_test_support::nats_agents::wait_listening;
+use graft_test_support::servers::{InfluxD, free_port};
 use graft_test_support::stop;
 
 const TOTAL: u64 = 100_000;
@@ -130,21 +131,6 @@ fn logs(dir: &Path, cluster: &NatsCluster) -> String {
     }
     let nats = cluster.logs();
     s + &nats[nats.len().saturating_sub(4000)..]
-}
-
-fn wait_listening(child: &mut Child, port: u16, dir: &Path, name: &str) {
-    let start = Instant::now();
-    while !listening(port) {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{name} exited with {status}: {}", graft_log(dir, name));
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{name} did not listen: {}",
-            graft_log(dir, name)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

@@ -2,106 +2,22 @@
 //! (Debian's 2.9, started on a free loopback port with its JetStream
 //! store in a temporary directory): graft → JetStream → graft → file,
 //! counted by distinct sequence numbers; core NATS through a queue group;
-//! a poison message; a consumer killed with messages unacknowledged, taken
-//! over by another; config errors that name the key.
+//! config errors that name the key; `config check --connect`. The
+//! consumer's failure cases are in `nats_consumer.rs`, the output's
+//! acknowledgements in `nats_output.rs`.
 
 use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use graft_test_support::durable::kill9;
 use graft_test_support::nats::{
-    NatsServer, consumer_info, gather_fields, graft_log, post_lines, seq_lines, seqs, start_graft,
-    stream_messages,
+    NatsServer, consumer_info, graft_log, post_lines, seq_lines, seqs, start_graft, stream_messages,
 };
-use graft_test_support::servers::{free_port, listening};
-use graft_test_support::{graft, poll_until, stop};
-
-const AGENT: &str = r#"[agent]
-  interval = "1s"
-  round_interval = false
-  flush_interval = "100ms"
-  metric_batch_size = 2000
-  metric_buffer_limit = 1000000
-  omit_hostname = true
-"#;
-
-/// An edge agent: numbered lines posted to its listener on `listen` go to
-/// `outputs.nats` with `output` (its table's body).
-fn edge(listen: u16, output: &str) -> String {
-    format!(
-        "{AGENT}[[inputs.influxdb_listener]]\n  service_address = \"127.0.0.1:{listen}\"\n\
-         [[outputs.nats]]\n{output}\n"
-    )
-}
-
-/// A consumer agent: `inputs.nats_consumer` with `input` (its table's
-/// body), the `seq` metrics to `out`, its own counters to `internal`.
-fn consumer(input: &str, out: &Path, internal: &Path) -> String {
-    format!(
-        "{AGENT}[[inputs.nats_consumer]]\n{input}\n\
-         [[inputs.internal]]\n  collect_memstats = false\n\
-         [[outputs.file]]\n  files = [\"{}\"]\n  namepass = [\"seq\"]\n\
-         [[outputs.file]]\n  files = [\"{}\"]\n  namepass = [\"internal_gather\"]\n",
-        out.display(),
-        internal.display()
-    )
-}
-
-/// Wait until graft listens on `port`, failing with its log.
-fn wait_listening(child: &mut Child, port: u16, dir: &Path, name: &str) {
-    let start = Instant::now();
-    while !listening(port) {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{name} exited with {status}: {}", graft_log(dir, name));
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{name} did not listen: {}",
-            graft_log(dir, name)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Poll until `out` holds every number below `n` (at least once); fail
-/// naming what is missing.
-fn wait_for_all(out: &[&Path], n: u64, limit: Duration, context: impl Fn() -> String) {
-    let start = Instant::now();
-    loop {
-        let mut seen = std::collections::BTreeSet::new();
-        for o in out {
-            seen.extend(seqs(o, "seq").into_keys());
-        }
-        if (0..n).all(|i| seen.contains(&i)) {
-            return;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "after {limit:?} {} of {n} numbers arrived (first missing {:?}): {}",
-            seen.len(),
-            (0..n).find(|i| !seen.contains(i)),
-            context()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// SIGTERM graft `name`, check that it exits cleanly in time, and return
-/// its log.
-fn stop_graft(child: &mut Child, dir: &Path, name: &str) -> String {
-    let (status, _) = stop(child, Duration::from_secs(15));
-    let log = graft_log(dir, name);
-    assert!(status.success(), "{name} exited with {status}: {log}");
-    log
-}
-
-/// The latest value of counter `field` of the consumer's `internal_gather`.
-fn counter(internal: &Path, field: &str) -> f64 {
-    gather_fields(internal, "nats_consumer")
-        .and_then(|f| f.get(field).copied())
-        .unwrap_or(0.0)
-}
+use graft_test_support::nats_agents::{
+    consumer, counter, edge, stop_graft, wait_for_all, wait_listening,
+};
+use graft_test_support::servers::free_port;
+use graft_test_support::{graft, poll_until};
 
 #[test]
 fn jetstream_carries_every_number_from_edge_to_consumer_once() {
@@ -250,151 +166,6 @@ fn core_nats_queue_group_gives_each_message_to_one_consumer() {
     stop_graft(&mut e, dir.path(), "edge");
 }
 
-/// Publish `bodies` to JetStream `subject` (its stream created first),
-/// each acknowledged, with the real client.
-fn publish(url: &str, stream: &str, subject: &str, bodies: Vec<String>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = async_nats::connect(url).await.expect("connecting");
-        let js = async_nats::jetstream::new(client);
-        js.get_or_create_stream(async_nats::jetstream::stream::Config {
-            name: stream.to_owned(),
-            subjects: vec![format!("{subject}.>"), subject.to_owned()],
-            ..Default::default()
-        })
-        .await
-        .expect("creating the stream");
-        let mut acks = Vec::new();
-        for b in bodies {
-            acks.push(
-                js.publish(subject.to_owned(), b.into())
-                    .await
-                    .expect("publishing"),
-            );
-        }
-        for a in acks {
-            a.await.expect("the stream acknowledged");
-        }
-    });
-}
-
-#[test]
-fn a_poison_message_is_counted_terminated_and_never_redelivered() {
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
-    let mut bodies: Vec<String> = (0..50).map(|n| seq_lines("seq", "t", n..n + 1)).collect();
-    bodies.insert(10, "this is not line protocol\n".into());
-    // One bad line beside a good one: only the line is lost.
-    bodies.insert(20, format!("{}bad line\n", seq_lines("seq", "t", 50..51)));
-    // Past max_message_size (200 bytes): skipped and terminated, however
-    // good its lines.
-    bodies.insert(30, format!("seq,pad={} seq=999i 999\n", "x".repeat(300)));
-    publish(&server.url(), "POISON", "poison", bodies);
-    let mut c = start_graft(
-        dir.path(),
-        "consumer",
-        &consumer(
-            &format!(
-                "  servers = [\"{}\"]\n  subjects = []\n  jetstream_subjects = [\"poison\"]\n  jetstream_durable = \"p\"\n  jetstream_ack_wait = \"1s\"\n  max_message_size = \"200B\"",
-                server.url()
-            ),
-            &out,
-            &internal,
-        ),
-    );
-    wait_for_all(&[&out], 51, Duration::from_secs(30), || {
-        graft_log(dir.path(), "consumer")
-    });
-    // Past several ack waits: nothing is delivered again.
-    std::thread::sleep(Duration::from_secs(3));
-    poll_until(
-        "the counters of the last messages",
-        Duration::from_secs(10),
-        || counter(&internal, "messages_acked") == 51.0,
-    );
-    let info = consumer_info(&server, "POISON", "p").expect("the consumer");
-    assert_eq!(info["num_ack_pending"], 0, "{info}");
-    assert_eq!(info["num_redelivered"], 0, "{info}");
-    assert_eq!(info["num_pending"], 0, "{info}");
-    assert_eq!(counter(&internal, "messages_received"), 53.0);
-    assert_eq!(counter(&internal, "messages_malformed"), 1.0);
-    assert_eq!(counter(&internal, "message_size_limit_hits"), 1.0);
-    assert_eq!(counter(&internal, "messages_terminated"), 2.0);
-    assert_eq!(counter(&internal, "messages_redelivered"), 0.0);
-    assert_eq!(
-        counter(&internal, "parse_errors"),
-        3.0,
-        "the poison, the bad line and the large message"
-    );
-    let got = seqs(&out, "seq");
-    assert!(got.keys().copied().eq(0..51) && got.values().all(|n| *n == 1));
-    let log = stop_graft(&mut c, dir.path(), "consumer");
-    assert_eq!(
-        log.matches("could not be read in full").count(),
-        1,
-        "logged once for the two messages within 10 s: {log}"
-    );
-    assert_eq!(
-        log.matches("larger than max_message_size").count(),
-        1,
-        "{log}"
-    );
-}
-
-#[test]
-fn a_killed_consumers_messages_are_delivered_again_to_another() {
-    const N: u64 = 3000;
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
-    publish(
-        &server.url(),
-        "TAKEOVER",
-        "takeover",
-        (0..N).map(|n| seq_lines("seq", "t", n..n + 1)).collect(),
-    );
-    let input = format!(
-        "  servers = [\"{}\"]\n  subjects = []\n  jetstream_subjects = [\"takeover\"]\n  jetstream_durable = \"pool\"\n  jetstream_ack_wait = \"2s\"\n  max_undelivered_messages = 500",
-        server.url()
-    );
-    // The first consumer's output never succeeds: it takes 500 messages
-    // and holds them, signalling progress, until it is killed.
-    let dead = free_port();
-    let mut stuck = start_graft(
-        dir.path(),
-        "stuck",
-        &format!(
-            "{AGENT}[[inputs.nats_consumer]]\n{input}\n[[outputs.graphite]]\n  servers = [\"127.0.0.1:{dead}\"]\n"
-        ),
-    );
-    poll_until(
-        "the first consumer to hold 500 messages",
-        Duration::from_secs(30),
-        || consumer_info(&server, "TAKEOVER", "pool").is_some_and(|c| c["num_ack_pending"] == 500),
-    );
-    // Past its ack wait it still holds them (progress is signalled).
-    std::thread::sleep(Duration::from_secs(3));
-    let info = consumer_info(&server, "TAKEOVER", "pool").unwrap();
-    assert_eq!(info["num_redelivered"], 0, "{info}");
-    assert_eq!(info["num_ack_pending"], 500, "{info}");
-    kill9(&mut stuck);
-    let mut c = start_graft(dir.path(), "consumer", &consumer(&input, &out, &internal));
-    wait_for_all(&[&out], N, Duration::from_secs(60), || {
-        graft_log(dir.path(), "consumer")
-    });
-    poll_until("the redeliveries counted", Duration::from_secs(10), || {
-        counter(&internal, "messages_redelivered") >= 500.0
-    });
-    let got = seqs(&out, "seq");
-    assert!(got.keys().copied().eq(0..N));
-    assert!(got.values().all(|n| *n == 1), "nothing was written twice");
-    stop_graft(&mut c, dir.path(), "consumer");
-}
-
 #[test]
 fn config_errors_name_the_section_and_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -446,77 +217,6 @@ fn config_errors_name_the_section_and_key() {
     }
 }
 
-/// `outputs.nats` in this process, connected to `server`.
-fn output(table: &str, rt: &tokio::runtime::Runtime) -> Box<dyn graft_api::Output> {
-    let mut out = graft_plugins::outputs::nats::build(toml::from_str(table).unwrap()).unwrap();
-    rt.block_on(out.connect()).expect("connecting");
-    out
-}
-
-fn numbered(range: std::ops::Range<i64>) -> graft_core::Batch {
-    let mut b = graft_core::BatchBuilder::new();
-    for n in range {
-        b.metric("seq", n).field("seq", n);
-    }
-    b.finish()
-}
-
-#[test]
-fn a_batch_written_again_is_stored_once() {
-    let server = NatsServer::start();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut out = output(
-        &format!(
-            "servers = [\"{}\"]\nsubject = \"again\"\n[jetstream]\nname = \"AGAIN\"",
-            server.url()
-        ),
-        &rt,
-    );
-    let batch = numbered(0..500);
-    rt.block_on(out.write(&batch)).expect("the first write");
-    // As the host does after a write whose acknowledgements were lost.
-    rt.block_on(out.write(&batch))
-        .expect("the same batch again");
-    rt.block_on(out.write(&numbered(500..600)))
-        .expect("new metrics");
-    assert_eq!(stream_messages(&server, "AGAIN"), Some(600));
-}
-
-#[test]
-fn publishes_the_stream_refuses_are_kept_for_a_retry_never_dropped() {
-    let server = NatsServer::start();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    // A stream that takes 10 messages and refuses more.
-    let mut out = output(
-        &format!(
-            "servers = [\"{}\"]\nsubject = \"full\"\n[jetstream]\nname = \"FULL\"\nmax_msgs = 10\ndiscard = \"new\"",
-            server.url()
-        ),
-        &rt,
-    );
-    match rt.block_on(out.write(&numbered(0..15))) {
-        Err(graft_api::CallError::Returned(graft_core::WriteError::Partial {
-            accepted,
-            rejected,
-            message,
-        })) => {
-            assert_eq!(accepted.len(), 10, "{message}");
-            assert!(rejected.is_empty(), "nothing dropped for good: {message}");
-            assert!(message.contains("not acknowledged"), "{message}");
-        }
-        other => panic!("a partial write was expected: {other:?}"),
-    }
-    // The next write of only what is kept fails whole: retried, then
-    // buffered by the host.
-    match rt.block_on(out.write(&numbered(10..15))) {
-        Err(graft_api::CallError::Returned(graft_core::WriteError::Retry(m))) => {
-            assert!(m.contains("5 of 5"), "{m}");
-        }
-        other => panic!("a retry was expected: {other:?}"),
-    }
-    assert_eq!(stream_messages(&server, "FULL"), Some(10));
-}
-
 #[test]
 fn a_probe_reaches_the_server_and_creates_nothing() {
     let server = NatsServer::start();
@@ -553,64 +253,4 @@ fn a_probe_reaches_the_server_and_creates_nothing() {
         None,
         "the probe created the stream"
     );
-}
-
-#[test]
-fn a_stopped_consumer_hands_what_it_could_not_deliver_to_the_next() {
-    const N: u64 = 2000;
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
-    publish(
-        &server.url(),
-        "HANDOVER",
-        "handover",
-        (0..N).map(|n| seq_lines("seq", "t", n..n + 1)).collect(),
-    );
-    // The default ack wait (30 s): a takeover sooner than that is the
-    // stopping agent's nak, not the server's timer.
-    let input = format!(
-        "  servers = [\"{}\"]\n  jetstream_subjects = [\"handover\"]\n  jetstream_durable = \"pool\"\n  max_undelivered_messages = 400",
-        server.url()
-    );
-    let dead = free_port();
-    let mut stuck = start_graft(
-        dir.path(),
-        "stuck",
-        &format!(
-            "{AGENT}[[inputs.nats_consumer]]\n{input}\n[[outputs.graphite]]\n  servers = [\"127.0.0.1:{dead}\"]\n"
-        ),
-    );
-    poll_until(
-        "the first consumer to hold 400 messages",
-        Duration::from_secs(30),
-        || consumer_info(&server, "HANDOVER", "pool").is_some_and(|c| c["num_ack_pending"] == 400),
-    );
-    let stopping = Instant::now();
-    let log = stop_graft(&mut stuck, dir.path(), "stuck");
-    assert!(
-        stopping.elapsed() < Duration::from_secs(15),
-        "stopped in {:?}",
-        stopping.elapsed()
-    );
-    assert!(log.contains("nak'd for another agent"), "{log}");
-    let taking_over = Instant::now();
-    let mut c = start_graft(dir.path(), "consumer", &consumer(&input, &out, &internal));
-    wait_for_all(&[&out], N, Duration::from_secs(25), || {
-        format!(
-            "{}\n{}",
-            graft_log(dir.path(), "stuck"),
-            graft_log(dir.path(), "consumer")
-        )
-    });
-    assert!(
-        taking_over.elapsed() < Duration::from_secs(25),
-        "not the ack wait"
-    );
-    poll_until("the redeliveries counted", Duration::from_secs(10), || {
-        counter(&internal, "messages_redelivered") >= 400.0
-    });
-    let got = seqs(&out, "seq");
-    assert!(got.keys().copied().eq(0..N) && got.values().all(|n| *n == 1));
-    stop_graft(&mut c, dir.path(), "consumer");
 }
