@@ -74,3 +74,49 @@ fn publishes_the_stream_refuses_are_kept_for_a_retry_never_dropped() {
     }
     assert_eq!(stream_messages(&server, "FULL"), Some(10));
 }
+
+#[test]
+fn tls_and_credentials_are_used_and_their_absence_refused() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = graft_test_support::nats::tls_files(certs.path());
+    let server = NatsServer::start_with(&format!(
+        "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n}}\n\
+         authorization {{\n  user: graft\n  password: s3cret\n}}\n",
+        cert.display(),
+        key.display()
+    ));
+    let url = format!("tls://127.0.0.1:{}", server.port);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let table = |extra: &str| {
+        format!(
+            "servers = [\"{url}\"]\nsubject = \"secure\"\n{extra}\n[jetstream]\nname = \"SECURE\""
+        )
+    };
+    let good = format!(
+        "tls_ca = \"{}\"\nusername = \"graft\"\npassword = \"s3cret\"",
+        ca.display()
+    );
+    let mut out = output(&table(&good), &rt);
+    rt.block_on(out.write(&numbered(0..10)))
+        .expect("writing over TLS");
+    assert_eq!(stream_messages(&server, "SECURE"), Some(10));
+
+    let refused = |extra: &str| {
+        let mut o =
+            graft_plugins::outputs::nats::build(toml::from_str(&table(extra)).unwrap()).unwrap();
+        format!("{}", rt.block_on(o.connect()).expect_err(extra))
+    };
+    let e = refused("username = \"graft\"\npassword = \"s3cret\"");
+    assert!(
+        e.contains("cannot connect") && e.contains("certificate"),
+        "a CA the system does not know: {e}"
+    );
+    let e = refused(&format!(
+        "tls_ca = \"{}\"\nusername = \"graft\"\npassword = \"wrong\"",
+        ca.display()
+    ));
+    assert!(
+        e.contains("authorization violation"),
+        "a wrong password: {e}"
+    );
+}
