@@ -4,7 +4,8 @@
 //! is counted and costs only itself; graft's `outputs.mqtt` messages read
 //! back with `mosquitto_sub` are line protocol that parses to the metrics
 //! sent, on the topics the template gives, and its JSON has Telegraf's
-//! shape; config errors name the key.
+//! shape; both move on from a server that listens nowhere to the next;
+//! both reach a TLS listener; config errors name the key.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -45,13 +46,15 @@ fn wait_subscribed(broker: &Mosquitto, agent: &Agent, topic: &str) {
 #[test]
 fn lines_from_mosquitto_pub_are_read_and_a_malformed_message_costs_only_itself() {
     let broker = Mosquitto::start();
+    // The first server listens nowhere: the consumer moves on to the next.
+    let closed = free_port();
     let mut agent = Agent::start(&format!(
         r#"[agent]
   interval = "500ms"
   flush_interval = "100ms"
   omit_hostname = true
 [[inputs.mqtt_consumer]]
-  servers = ["{url}"]
+  servers = ["tcp://127.0.0.1:{closed}", "{url}"]
   topics = ["sensors/#"]
   qos = 1
   persistent_session = true
@@ -168,9 +171,10 @@ fn mosquitto_sub_reads_line_protocol_and_telegraf_json_from_graft() {
     let broker = Mosquitto::start();
     let mut lines = broker.subscribe("graft/lp/#");
     let mut json = broker.subscribe("graft/json/#");
+    let closed = free_port();
     let (mut agent, listen) = publisher(&format!(
         r#"[[outputs.mqtt]]
-  servers = ["{url}"]
+  servers = ["127.0.0.1:{closed}", "{url}"]
   topic = 'graft/lp/{{{{ .PluginName }}}}/{{{{ .Tag "host" }}}}'
   qos = 1
 [[outputs.mqtt]]
@@ -238,6 +242,71 @@ fn mosquitto_sub_reads_line_protocol_and_telegraf_json_from_graft() {
         }
     }
     assert!(agent.stop(Duration::from_secs(15)).success());
+}
+
+#[test]
+fn graft_talks_to_a_tls_broker_with_the_tls_keys_and_qos_2() {
+    let (broker, tls_port, ca) = Mosquitto::start_tls();
+    let consumer = Agent::start(&format!(
+        r#"[agent]
+  interval = "500ms"
+  flush_interval = "100ms"
+  omit_hostname = true
+[[inputs.mqtt_consumer]]
+  servers = ["ssl://127.0.0.1:{tls_port}"]
+  topics = ["secure/#"]
+  qos = 2
+  tls_ca = "{ca}"
+[[inputs.internal]]
+[[outputs.file]]
+  files = ["{{dir}}/out.lp"]
+"#,
+        ca = ca.display()
+    ));
+    consumer.wait_log("subscribed to MQTT topics", Duration::from_secs(30));
+    let (mut edge, listen) = publisher(&format!(
+        r#"[[outputs.mqtt]]
+  servers = ["mqtts://localhost:{tls_port}"]
+  topic = "secure/{{{{ .PluginName }}}}"
+  qos = 2
+  tls_ca = "{ca}"
+"#,
+        ca = ca.display()
+    ));
+    post(listen, LINES);
+    let sent: BTreeSet<Point> = points(LINES.as_bytes()).into_iter().collect();
+    let received = || -> BTreeSet<Point> {
+        consumer
+            .points("out.lp")
+            .into_iter()
+            .filter(|p| !p.name.starts_with("internal"))
+            .map(|mut p| {
+                assert_eq!(p.tags.remove("topic"), Some(format!("secure/{}", p.name)));
+                p
+            })
+            .collect()
+    };
+    wait_for(
+        "the metrics over TLS",
+        Duration::from_secs(20),
+        || received().len() >= sent.len(),
+        &consumer,
+    );
+    assert_eq!(received(), sent);
+    let file = consumer.path("out.lp");
+    wait_for(
+        "the consumer's counters",
+        Duration::from_secs(10),
+        || {
+            internal_gather(&file, "mqtt_consumer")
+                .is_some_and(|g| g.int("messages_acked") == Some(4))
+        },
+        &consumer,
+    );
+    let g = internal_gather(&file, "mqtt_consumer").unwrap();
+    assert_eq!(g.int("errors"), Some(0), "{g:?}");
+    assert!(edge.stop(Duration::from_secs(15)).success());
+    drop(broker);
 }
 
 #[test]

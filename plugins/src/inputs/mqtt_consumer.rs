@@ -9,8 +9,9 @@
 //! - QoS 1 and 2: a message is acknowledged (PUBACK/PUBREC, rumqttc's
 //!   manual acknowledgements) only once every output has written its
 //!   metrics or holds them in a disk buffer. A message whose metrics were
-//!   lost stays unacknowledged; the broker sends it again on the next
-//!   connection of a persistent session. At-least-once: a message whose
+//!   lost stays unacknowledged, and the consumer connects again so that the
+//!   broker sends it again (with a persistent session; without one, the
+//!   broker forgets it). At-least-once: a message whose
 //!   metrics were delivered but not yet acknowledged when the connection or
 //!   graft went away comes again (counted in `messages_redelivered`).
 //! - At most `max_undelivered_messages` messages are read and not yet
@@ -42,7 +43,7 @@ use async_trait::async_trait;
 use graft_api::{CallError, Input, MetricSink};
 use graft_core::{Batch, PluginError};
 use rumqttc::AsyncClient;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -157,6 +158,14 @@ impl Consumer {
     }
 }
 
+/// Requests (acknowledgements, mostly) queued for the event loop. The
+/// event loop takes one request per turn and may read ten messages in
+/// another, so acknowledgements can queue up; they must never wait for
+/// room, or the reading side (waiting for a place that an acknowledgement
+/// would free) and the event loop would wait for each other. Packet ids
+/// are 16 bits, so a session never has more unacknowledged messages.
+const REQUEST_CAPACITY: usize = 65_536 + 64;
+
 /// How long `stop` lets the tasks hand over what they hold.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -209,7 +218,7 @@ impl Input for Consumer {
         };
         let options = session.options(&brokers[0]).map_err(failed)?;
         let max_undelivered = o.max_undelivered_messages;
-        let (client, mut events) = AsyncClient::new(options, max_undelivered + 64);
+        let (client, mut events) = AsyncClient::new(options, REQUEST_CAPACITY);
         let mut network = events.network_options();
         network.set_connection_timeout(o.connection_timeout.as_secs());
         events.set_network_options(network);
@@ -218,6 +227,7 @@ impl Input for Consumer {
         let connection = Arc::new(AtomicU64::new(0));
         let (tx, rx) = mpsc::channel(max_undelivered);
         let (stop_tx, stop_rx) = watch::channel(false);
+        let redeliver = Arc::new(Notify::new());
         let receiver = receive::Receiver {
             events,
             client: client.clone(),
@@ -226,6 +236,7 @@ impl Input for Consumer {
             filters: o.topics.clone(),
             qos: mqtt::qos(o.qos).map_err(failed)?,
             permits: Arc::new(Semaphore::new(max_undelivered)),
+            permits_total: max_undelivered,
             tx,
             connection: connection.clone(),
             counters: counters.clone(),
@@ -234,6 +245,7 @@ impl Input for Consumer {
             max_message_size: o.max_message_size as usize,
             stop: stop_rx,
             down: self.down.clone(),
+            redeliver: redeliver.clone(),
         };
         let deliverer = deliver::Deliverer {
             rx,
@@ -245,8 +257,8 @@ impl Input for Consumer {
             connection,
             counters,
             max_undelivered,
+            redeliver,
         };
-        tracing::info!(topics = ?o.topics, qos = o.qos, "subscribing to MQTT topics");
         self.tasks = vec![
             tokio::spawn(receiver.run().in_current_span()),
             tokio::spawn(deliverer.run().in_current_span()),

@@ -16,11 +16,12 @@
 //! - `persistent_session` (needs `client_id`), `keep_alive` (seconds; 0,
 //!   Telegraf's default, sends no pings), `username`/`password`, the TLS
 //!   keys (see [`crate::tls`]).
-//! - Accepted without effect: `client_trace` (rumqttc logs at `trace`
-//!   under the `rumqttc` target), the `[v5]` table (MQTT 5 only, as in
-//!   Telegraf with protocol 3.1.1), `homie_device_name`/`homie_node_id`
-//!   (for the refused `homie-v4` layout).
+//! - Accepted without effect: `client_trace`, the `[v5]` table (MQTT 5
+//!   publish properties, which Telegraf too ignores with protocol 3.1.1),
+//!   `homie_device_name`/`homie_node_id` (for the refused `homie-v4`
+//!   layout).
 
+mod config;
 mod layout;
 mod link;
 pub mod topic;
@@ -31,99 +32,16 @@ use anyhow::{Result, bail};
 use async_trait::async_trait;
 use graft_api::{CallError, Output};
 use graft_core::{Batch, PluginError, WriteError};
-use serde::Deserialize;
 
 use crate::builtin::{self, Builtin};
 use crate::config::With;
-use crate::duration::de_duration;
-use crate::format::{Serializer, SerializerConfig};
+use crate::format::Serializer;
 use crate::mqtt::{self, Broker, Session};
 use crate::tls::TlsConfig;
+pub use config::{Config, Options};
 use layout::Layout;
 use link::Link;
 use topic::Template;
-
-/// `[[outputs.mqtt]]`: its own keys, the TLS keys and the data format's.
-pub type Config = With<With<Options, TlsConfig>, SerializerConfig>;
-
-/// The keys of `[[outputs.mqtt]]` besides TLS and the data format.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Options {
-    /// `servers` (default `["localhost:1883"]`): `[scheme://]host:port`.
-    #[serde(default = "default_servers")]
-    pub servers: Vec<String>,
-    /// `protocol` (default `"3.1.1"`; `"5"` is refused).
-    #[serde(default)]
-    pub protocol: String,
-    /// `topic` (default `"telegraf/{{ .Hostname }}/{{ .PluginName }}"`).
-    #[serde(default = "default_topic")]
-    pub topic: String,
-    /// `topic_prefix` (default none): `{{ .TopicPrefix }}` in `topic`.
-    #[serde(default)]
-    pub topic_prefix: String,
-    /// `qos` (default 2).
-    #[serde(default = "default_qos")]
-    pub qos: u8,
-    /// `keep_alive` (default 0 = no pings), in seconds.
-    #[serde(default)]
-    pub keep_alive: i64,
-    /// `username` (default none).
-    #[serde(default)]
-    pub username: String,
-    /// `password` (default none).
-    #[serde(default)]
-    pub password: String,
-    /// `client_id` (default `graft-output-` and random characters).
-    #[serde(default)]
-    pub client_id: String,
-    /// `timeout` (default 5s): connecting, and the longest a write waits
-    /// for the broker's next acknowledgement.
-    #[serde(default = "five_seconds", deserialize_with = "de_duration")]
-    pub timeout: Duration,
-    /// `batch` (default false; deprecated): `layout = "batch"`.
-    #[serde(default)]
-    pub batch: bool,
-    /// `retain` (default false): the broker keeps the last message of
-    /// each topic for new subscribers.
-    #[serde(default)]
-    pub retain: bool,
-    /// `persistent_session` (default false): keep the broker's session
-    /// across connections (needs `client_id`).
-    #[serde(default)]
-    pub persistent_session: bool,
-    /// `layout` (default `"non-batch"`; `"batch"`, `"field"`).
-    #[serde(default)]
-    pub layout: String,
-    /// `client_trace` (accepted; no effect).
-    #[serde(default)]
-    pub client_trace: bool,
-    /// `homie_device_name` (accepted; `homie-v4` is refused).
-    #[serde(default)]
-    pub homie_device_name: String,
-    /// `homie_node_id` (accepted; `homie-v4` is refused).
-    #[serde(default)]
-    pub homie_node_id: String,
-    /// `[v5]` (accepted; MQTT 5 publish properties do not apply to 3.1.1).
-    #[serde(default)]
-    pub v5: Option<toml::Table>,
-}
-
-fn default_servers() -> Vec<String> {
-    vec!["localhost:1883".into()]
-}
-
-fn default_topic() -> String {
-    topic::DEFAULT.into()
-}
-
-fn default_qos() -> u8 {
-    2
-}
-
-fn five_seconds() -> Duration {
-    Duration::from_secs(5)
-}
 
 /// Publishes sent and not yet acknowledged, at most.
 const INFLIGHT: u16 = 500;
@@ -173,7 +91,7 @@ fn check(config: &Config, hostname: &str) -> Result<(Template, Layout)> {
     if o.timeout.is_zero() {
         bail!("timeout: must be above 0");
     }
-    let template = Template::parse(&o.topic, &o.topic_prefix, hostname)?;
+    let template = Template::parse(o.topic(), &o.topic_prefix, hostname)?;
     let layout = Layout::parse(&o.layout, o.batch)?;
     Ok((template, layout))
 }
@@ -373,6 +291,10 @@ mod tests {
         assert_eq!(m.session.client_id, "edge");
         let m = Mqtt::new(config("").unwrap()).unwrap();
         assert_eq!(m.qos, rumqttc::QoS::ExactlyOnce, "Telegraf's default");
+        let c = config("topic_prefix = \"old\"").unwrap();
+        assert_eq!(c.own.own.topic(), topic::LEGACY, "Telegraf's older outputs");
+        let c = config("topic_prefix = \"old\"\ntopic = \"x/y\"").unwrap();
+        assert_eq!(c.own.own.topic(), "x/y");
         assert!(m.session.client_id.starts_with("graft-output-"));
         assert_eq!(m.layout, Layout::NonBatch);
     }

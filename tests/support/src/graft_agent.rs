@@ -77,7 +77,7 @@ pub struct Agent {
 
 impl Agent {
     /// Write `config` (where `{dir}` stands for the agent's directory) and
-    /// start `graft run` on it.
+    /// start `graft run` on it, logging at `info` (or `$GRAFT_TEST_LOG`).
     pub fn start(config: &str) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let config = config.replace("{dir}", &dir.path().display().to_string());
@@ -86,7 +86,10 @@ impl Agent {
         let child = crate::graft()
             .args(["run", "--config"])
             .arg(&path)
-            .env("GRAFT_LOG", "info")
+            .env(
+                "GRAFT_LOG",
+                std::env::var("GRAFT_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("graft.log")).expect("graft.log"))
             .spawn()
@@ -107,9 +110,52 @@ impl Agent {
         std::fs::read_to_string(self.path("graft.log")).unwrap_or_default()
     }
 
+    /// Wait until the agent's log holds `needle`; panics with the log
+    /// after `limit`.
+    pub fn wait_log(&self, needle: &str, limit: Duration) {
+        let start = std::time::Instant::now();
+        while !self.log().contains(needle) {
+            assert!(
+                start.elapsed() < limit,
+                "graft never logged {needle:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The metrics in the agent's file `name` so far.
     pub fn points(&self, name: &str) -> Vec<Point> {
         points(&std::fs::read(self.path(name)).unwrap_or_default())
+    }
+
+    /// CPU time (user and system) the agent has used so far, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        let Some(pid) = self.child.as_ref().map(Child::id) else {
+            return 0.0;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command (which may hold spaces) in parentheses:
+        // utime and stime are the 14th and 15th of the line.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<f64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0.0))
+            .collect();
+        let ticks = std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(100.0);
+        f.get(11)
+            .zip(f.get(12))
+            .map_or(0.0, |(u, s)| (u + s) / ticks)
     }
 
     /// Whether the agent is still running.

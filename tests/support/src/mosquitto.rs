@@ -5,7 +5,7 @@
 //! `mosquitto_pub` and `mosquitto_sub` (Debian's `mosquitto-clients`).
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -17,6 +17,8 @@ pub struct Mosquitto {
     dir: tempfile::TempDir,
     pub port: u16,
     child: Option<Child>,
+    /// The certificates of [`Mosquitto::start_tls`].
+    certs: Option<tempfile::TempDir>,
 }
 
 impl Mosquitto {
@@ -33,8 +35,17 @@ impl Mosquitto {
         let dir = tempfile::tempdir().expect("temporary directory");
         let port = free_port();
         let d = dir.path().display();
+        // Run as root, mosquitto would switch to the `mosquitto` user, who
+        // cannot write our directory: stay who we are.
+        let user = Command::new("id")
+            .arg("-un")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "root".into());
         let config = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+            "user {user}\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
              persistence_location {d}/\nautosave_interval 1\nmax_inflight_messages 1000\n\
              max_queued_messages 0\nmax_queued_bytes 0\nlog_dest file {d}/mosquitto.log\n\
              log_type error\nlog_type warning\nlog_type notice\nlog_type information\n{extra}\n"
@@ -44,9 +55,27 @@ impl Mosquitto {
             dir,
             port,
             child: None,
+            certs: None,
         };
         m.resume();
         m
+    }
+
+    /// A broker that also listens with TLS: returns it, the TLS port and
+    /// the CA (PEM) that signed its certificate (for `127.0.0.1` and
+    /// `localhost`), all made with `openssl` in its directory.
+    pub fn start_tls() -> (Self, u16, PathBuf) {
+        let certs = tempfile::tempdir().expect("temporary directory");
+        let d = certs.path().to_path_buf();
+        make_certificates(&d);
+        let port = free_port();
+        let extra = format!(
+            "listener {port} 127.0.0.1\ncafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\n",
+            d.display()
+        );
+        let mut broker = Self::start_with(&extra);
+        broker.certs = Some(certs);
+        (broker, port, d.join("ca.pem"))
     }
 
     /// `tcp://127.0.0.1:<port>`.
@@ -140,6 +169,51 @@ impl Mosquitto {
         );
     }
 
+    /// Publish each of `lines` as a message of its own, with one
+    /// `mosquitto_pub -l`.
+    pub fn publish_lines(&self, topic: &str, qos: u8, lines: &str) {
+        let mut child = Command::new(program("mosquitto_pub", "mosquitto-clients"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-t", topic, "-q", &qos.to_string(), "-l"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running mosquitto_pub");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(lines.as_bytes())
+            .expect("writing the lines");
+        let out = child.wait_with_output().expect("mosquitto_pub");
+        assert!(
+            out.status.success(),
+            "mosquitto_pub -l: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Freeze the broker (SIGSTOP): connections stay open, nothing is
+    /// answered.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Let a frozen broker go on (SIGCONT).
+    pub fn unpause(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let child = self.child.as_ref().expect("mosquitto runs");
+        let ok = Command::new("kill")
+            .args([which, &child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {which} mosquitto");
+    }
+
     /// A `mosquitto_sub` on `filter` (QoS 1), returned once the broker
     /// acknowledged the subscription.
     pub fn subscribe(&self, filter: &str) -> Subscriber {
@@ -184,6 +258,70 @@ impl Drop for Mosquitto {
             let _ = c.wait();
         }
     }
+}
+
+/// A CA, and a server certificate it signed for `127.0.0.1` and
+/// `localhost`, in `dir`: `ca.pem`, `server.pem`, `server.key`.
+fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new(program("openssl", "openssl"))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("running openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+    openssl(
+        &[
+            &[
+                "req",
+                "-x509",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=graft test CA",
+            ][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.pem"],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req", "-nodes", "-subj", "/CN=localhost"][..],
+            &ec,
+            &["-keyout", "server.key", "-out", "server.csr"],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("san.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("san.cnf");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.cnf",
+        "-out",
+        "server.pem",
+    ]);
 }
 
 fn read_lines(stdout: ChildStdout, tx: mpsc::Sender<String>) {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use graft_api::{Delivery, MetricSink};
 use graft_core::{Batch, BatchBuilder, FieldRef};
 use rumqttc::AsyncClient;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use super::Counters;
 use super::receive::{AckToken, Message};
@@ -37,6 +37,8 @@ pub struct Deliverer {
     pub connection: Arc<AtomicU64>,
     pub counters: Arc<Counters>,
     pub max_undelivered: usize,
+    /// Told when a batch was not delivered.
+    pub redeliver: Arc<Notify>,
 }
 
 /// A batch handed to the pipeline and the messages it came from.
@@ -52,6 +54,7 @@ impl Deliverer {
             self.client.clone(),
             self.connection.clone(),
             self.counters.clone(),
+            self.redeliver.clone(),
         ));
         let mut bad = BadLog::default();
         while let Some(first) = self.rx.recv().await {
@@ -116,7 +119,7 @@ impl Deliverer {
                 parsed.first_error.as_deref().unwrap_or(""),
             );
         }
-        let Some(metrics) = metrics else {
+        let Some(metrics) = metrics.filter(|m| !m.is_empty()) else {
             return parsed.metrics;
         };
         let mut found = Vec::new();
@@ -184,13 +187,15 @@ pub(super) fn copy_with_topic(
 
 /// Acknowledge each batch's messages once it is delivered, in the order
 /// the batches went out. A batch that was not delivered leaves its
-/// messages unacknowledged: the broker sends them again on the next
-/// connection (with `persistent_session`).
+/// messages unacknowledged and asks for a new connection: the broker sends
+/// them again there (with `persistent_session`), and meanwhile they would
+/// hold places in the window of unacknowledged messages it sends a client.
 async fn acknowledge(
     mut rx: mpsc::Receiver<Waiting>,
     client: AsyncClient,
     connection: Arc<AtomicU64>,
     counters: Arc<Counters>,
+    redeliver: Arc<Notify>,
 ) {
     while let Some((delivery, messages)) = rx.recv().await {
         let delivered = delivery.await.is_ok();
@@ -205,6 +210,9 @@ async fn acknowledge(
                 messages = tokens.len(),
                 "metrics of MQTT messages were not delivered; the messages stay unacknowledged"
             );
+            if !tokens.is_empty() {
+                redeliver.notify_one();
+            }
             continue;
         }
         for t in tokens {

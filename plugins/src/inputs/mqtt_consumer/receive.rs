@@ -2,7 +2,11 @@
 //! connects again with backoff when the broker goes away (moving on to the
 //! next of `servers`), subscribes, and hands each message on once it holds
 //! one of the `max_undelivered_messages` permits. Without a permit it
-//! reads nothing more, so the broker (and TCP) hold the rest.
+//! reads nothing more, so the broker (and TCP) hold the rest. rumqttc
+//! sends no ping meanwhile either: a wait longer than 1.5 × `keepalive`
+//! makes the broker drop the connection; the consumer connects again and
+//! the broker sends the unacknowledged messages again (duplicates, nothing
+//! lost, with a persistent session).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +17,7 @@ use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, Outgoing, Packet, Publish, QoS,
     SubscribeReasonCode,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use super::Counters;
 use crate::backoff::Backoff;
@@ -55,6 +59,13 @@ impl AckToken {
     }
 }
 
+/// Limits already logged on this connection (each once per connection).
+#[derive(Default)]
+struct Logged {
+    topic_size: bool,
+    undelivered: bool,
+}
+
 /// What the receiving task owns.
 pub struct Receiver {
     pub events: EventLoop,
@@ -64,6 +75,8 @@ pub struct Receiver {
     pub filters: Vec<String>,
     pub qos: QoS,
     pub permits: Arc<Semaphore>,
+    /// `max_undelivered_messages`: the permits there are.
+    pub permits_total: usize,
     pub tx: mpsc::Sender<Message>,
     /// Connections made so far; the current one's number.
     pub connection: Arc<AtomicU64>,
@@ -75,6 +88,9 @@ pub struct Receiver {
     /// Why the consumer is not connected, while it is not (what `gather`
     /// reports).
     pub down: Arc<Mutex<Option<String>>>,
+    /// Asked when messages were not delivered: connect again, so that the
+    /// broker sends them again (and frees their places in its window).
+    pub redeliver: Arc<Notify>,
 }
 
 impl Receiver {
@@ -82,17 +98,25 @@ impl Receiver {
     pub async fn run(mut self) {
         let mut backoff = Backoff::exponential(Duration::from_millis(250), Duration::from_secs(30));
         let mut current = 0;
-        let mut topic_limit_logged = false;
+        let mut logged = Logged::default();
         loop {
             let event = tokio::select! {
                 biased;
                 _ = self.stop.wait_for(|s| *s) => break,
+                () = self.redeliver.notified() => {
+                    tracing::info!(
+                        broker = %self.brokers[current],
+                        "connecting again so that the broker sends the undelivered messages again"
+                    );
+                    self.events.clean();
+                    continue;
+                }
                 e = self.events.poll() => e,
             };
             match event {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     backoff.succeed();
-                    topic_limit_logged = false;
+                    logged = Logged::default();
                     self.set_down(None);
                     if self.connection.fetch_add(1, Ordering::AcqRel) > 0 {
                         self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -118,10 +142,12 @@ impl Receiver {
                             topics = ?self.filters,
                             "the broker refused a subscription (not allowed, or a bad filter)"
                         );
+                    } else {
+                        tracing::info!(topics = ?self.filters, "subscribed to MQTT topics");
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if !self.take(p, &mut topic_limit_logged).await {
+                    if !self.take(p, &mut logged).await {
                         break;
                     }
                 }
@@ -172,7 +198,7 @@ impl Receiver {
     }
 
     /// Count a message and pass it on; false once stopping.
-    async fn take(&mut self, p: Publish, topic_limit_logged: &mut bool) -> bool {
+    async fn take(&mut self, p: Publish, logged: &mut Logged) -> bool {
         let c = &self.counters;
         c.messages_received.fetch_add(1, Ordering::Relaxed);
         if p.dup {
@@ -186,7 +212,7 @@ impl Receiver {
         if p.topic.len() > self.max_topic_size {
             c.topic_size_limit_hits.fetch_add(1, Ordering::Relaxed);
             self.sink.malformed(1);
-            if !std::mem::replace(topic_limit_logged, true) {
+            if !std::mem::replace(&mut logged.topic_size, true) {
                 tracing::warn!(
                     topic_bytes = p.topic.len(),
                     max_topic_size = self.max_topic_size,
@@ -205,7 +231,12 @@ impl Receiver {
             Err(_) => {
                 c.undelivered_messages_limit_hits
                     .fetch_add(1, Ordering::Relaxed);
-                tracing::debug!("max_undelivered_messages reached; reading waits");
+                if !std::mem::replace(&mut logged.undelivered, true) {
+                    tracing::info!(
+                        max_undelivered_messages = self.permits_total,
+                        "max_undelivered_messages reached; reading waits until the outputs deliver"
+                    );
+                }
                 tokio::select! {
                     p = self.permits.clone().acquire_owned() => match p {
                         Ok(p) => p,

@@ -131,3 +131,104 @@ fn deliver_copy(
 ) {
     deliver::copy_with_topic(metrics, topic, tag, found, out);
 }
+
+/// The delivery side alone: messages in (QoS 0, so nothing to
+/// acknowledge), one batch out with the topic tag and what topic parsing
+/// took, bad messages counted and skipped.
+#[tokio::test]
+async fn messages_waiting_together_go_out_as_one_batch_and_bad_ones_are_counted() {
+    use std::sync::atomic::Ordering;
+
+    use rumqttc::{MqttOptions, Publish, QoS};
+    use tokio::sync::{Notify, Semaphore, mpsc};
+
+    let (sink, mut pipeline) = MetricSink::channel(4, Arc::new(|| 0));
+    let counters = Arc::new(Counters::of(&sink));
+    let (client, _events) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 10);
+    let rule = Rule::new(&TopicParsing {
+        topic: "s/+/+".into(),
+        tags: "_/site/_".into(),
+        fields: "_/_/n".into(),
+        types: [("n".to_owned(), "int".to_owned())].into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let format: crate::format::ParserConfig = crate::config::parse(toml::Table::new()).unwrap();
+    let (tx, rx) = mpsc::channel(8);
+    let deliverer = deliver::Deliverer {
+        rx,
+        parser: format.build("mqtt_consumer").unwrap(),
+        topic_tag: Some("topic".into()),
+        rules: vec![rule],
+        sink: sink.clone(),
+        client,
+        connection: Arc::default(),
+        counters: counters.clone(),
+        max_undelivered: 8,
+        redeliver: Arc::new(Notify::new()),
+    };
+    let permits = Arc::new(Semaphore::new(8));
+    for (topic, body) in [
+        ("s/a/1", "m v=1\nm v=2"),
+        ("s/b/2", "not line protocol"),
+        ("s/c/x", "m v=3"),
+        ("other", "m v=4"),
+    ] {
+        tx.send(receive::Message {
+            publish: Publish::new(topic, QoS::AtMostOnce, body),
+            ack: None,
+            permit: permits.clone().try_acquire_owned().unwrap(),
+        })
+        .await
+        .unwrap();
+    }
+    drop(tx);
+    deliverer.run().await;
+    let got = pipeline.recv().await.expect("one batch");
+    assert!(
+        pipeline.try_recv().is_err(),
+        "the messages waiting went together"
+    );
+    let graft_api::Received { batch, ack } = got;
+    let rows: Vec<(Option<&str>, Option<&str>, String)> = batch
+        .iter()
+        .map(|m| {
+            (
+                m.tag("topic"),
+                m.tag("site"),
+                m.fields()
+                    .map(|(k, v)| format!("{k}={}", v.as_f64().unwrap()))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (Some("s/a/1"), Some("a"), "v=1,n=1".to_owned()),
+            (Some("s/a/1"), Some("a"), "v=2,n=1".to_owned()),
+            (Some("other"), None, "v=4".to_owned()),
+        ]
+    );
+    // The bad body, and the topic whose `n` is not an int.
+    assert_eq!(counters.messages_malformed.load(Ordering::Relaxed), 2);
+    assert_eq!(sink.malformed_count(), 2);
+    assert_eq!(
+        permits.available_permits(),
+        6,
+        "the two messages that gave metrics hold their places until delivered"
+    );
+    drop(ack.expect("sent with an acknowledgement"));
+    for _ in 0..1000 {
+        if permits.available_permits() == 8 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        permits.available_permits(),
+        8,
+        "delivered: every place is free"
+    );
+}

@@ -198,3 +198,116 @@ fn fields(m: MetricRef<'_>, topic: &str, out: &mut Messages) {
         out.push(t, payload, carried);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use graft_core::FieldRef;
+
+    use super::*;
+    use crate::format::SerializerConfig;
+
+    fn serializer(text: &str) -> Serializer {
+        crate::config::parse::<SerializerConfig>(toml::from_str(text).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+    }
+
+    fn batch() -> Batch {
+        let mut b = BatchBuilder::new();
+        b.metric("cpu", 1_000_000_000)
+            .tag("host", "a")
+            .field("idle", 90.5)
+            .field("n", 3i64);
+        b.metric("cpu", 2_000_000_000)
+            .tag("host", "b")
+            .field("idle", 80.0);
+        b.metric("mem", 3_000_000_000)
+            .tag("host", "a+b")
+            .field("used", 1i64);
+        b.metric("mem", 4_000_000_000)
+            .tag("host", "c")
+            .field("text", FieldRef::Str("x y"));
+        b.finish()
+    }
+
+    fn template(text: &str) -> Template {
+        Template::parse(text, "", "h").unwrap()
+    }
+
+    #[test]
+    fn non_batch_is_one_message_per_metric_and_a_bad_topic_rejects_only_its_metric() {
+        let m = messages(
+            Layout::NonBatch,
+            &batch(),
+            &template("t/{{ .PluginName }}/{{ .Tag \"host\" }}"),
+            &serializer(""),
+        );
+        let topics: Vec<&str> = m.list.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(topics, ["t/cpu/a", "t/cpu/b", "t/mem/c"]);
+        assert_eq!(m.list[0].1, b"cpu,host=a idle=90.5,n=3i 1000000000\n");
+        assert_eq!(m.accepted, [0, 1, 3]);
+        assert_eq!(m.rejected, [2], "its topic would hold a +");
+        assert!(m.first_error.unwrap().contains("wildcard"));
+    }
+
+    #[test]
+    fn batch_is_one_message_per_topic_in_the_order_topics_first_came() {
+        let m = messages(
+            Layout::Batch,
+            &batch(),
+            &template("t/{{ .PluginName }}"),
+            &serializer("data_format = \"json\""),
+        );
+        assert_eq!(m.list.len(), 2);
+        assert_eq!(m.list[0].0, "t/cpu");
+        let v: serde_json::Value = serde_json::from_slice(&m.list[0].1).unwrap();
+        assert_eq!(v["metrics"].as_array().unwrap().len(), 2);
+        assert_eq!(v["metrics"][1]["tags"]["host"], "b");
+        assert_eq!(m.list[1].0, "t/mem");
+        let mut accepted = m.accepted.clone();
+        accepted.sort_unstable();
+        assert_eq!(accepted, [0, 1, 2, 3]);
+        assert!(m.rejected.is_empty());
+    }
+
+    #[test]
+    fn field_is_one_message_per_field_with_the_value_as_text() {
+        let m = messages(
+            Layout::Field,
+            &batch(),
+            &template("t/{{ .Tag \"host\" }}"),
+            &serializer(""),
+        );
+        let got: Vec<(&str, &[u8])> = m
+            .list
+            .iter()
+            .map(|(t, p)| (t.as_str(), p.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("t/a/idle", &b"90.5"[..]),
+                ("t/a/n", b"3"),
+                ("t/b/idle", b"80"),
+                ("t/c/text", b"x y"),
+            ]
+        );
+        assert_eq!(m.accepted, [0, 1, 3], "each metric once");
+        assert_eq!(m.rejected, [2]);
+    }
+
+    #[test]
+    fn layouts_are_read_as_telegraf_names_them() {
+        assert_eq!(Layout::parse("", false).unwrap(), Layout::NonBatch);
+        assert_eq!(Layout::parse("", true).unwrap(), Layout::Batch);
+        assert_eq!(Layout::parse("field", false).unwrap(), Layout::Field);
+        assert!(
+            Layout::parse("homie-v4", false)
+                .unwrap_err()
+                .to_string()
+                .starts_with("layout:")
+        );
+        assert!(Layout::parse("field", true).is_err());
+    }
+}

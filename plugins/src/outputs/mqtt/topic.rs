@@ -17,6 +17,9 @@ use crate::mqtt::MAX_TOPIC_SIZE;
 /// Telegraf's default `topic`.
 pub const DEFAULT: &str = "telegraf/{{ .Hostname }}/{{ .PluginName }}";
 
+/// The topic of Telegraf's older outputs, which had only `topic_prefix`.
+pub const LEGACY: &str = "{{ .TopicPrefix }}/{{ .Hostname }}/{{ .PluginName }}";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Text(String),
