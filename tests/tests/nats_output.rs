@@ -104,8 +104,21 @@ fn tls_and_credentials_are_used_and_their_absence_refused() {
     let refused = |extra: &str| {
         let mut o =
             graft_plugins::outputs::nats::build(toml::from_str(&table(extra)).unwrap()).unwrap();
-        format!("{}", rt.block_on(o.connect()).expect_err(extra))
+        format!("{}", rt.block_on(o.probe()).expect_err(extra))
     };
+    // Unreachable at the start: the output starts, and every write fails
+    // (kept by the host for a retry) until it can connect.
+    let mut o = graft_plugins::outputs::nats::build(
+        toml::from_str(&table("username = \"graft\"\npassword = \"s3cret\"")).unwrap(),
+    )
+    .unwrap();
+    rt.block_on(o.connect()).expect("the output starts anyway");
+    match rt.block_on(o.write(&numbered(0..1))) {
+        Err(graft_api::CallError::Returned(graft_core::WriteError::Retry(m))) => {
+            assert!(m.contains("not connected to NATS"), "{m}");
+        }
+        other => panic!("a retry was expected: {other:?}"),
+    }
     let e = refused("username = \"graft\"\npassword = \"s3cret\"");
     assert!(
         e.contains("cannot connect") && e.contains("certificate"),

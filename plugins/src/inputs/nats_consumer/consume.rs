@@ -6,7 +6,7 @@
 //! lost. Unreadable messages are counted and terminated.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::AckKind;
@@ -97,7 +97,9 @@ pub struct Reader {
     pub sink: MetricSink,
     pub parser: Parser,
     pub subject_tag: Option<String>,
-    pub max_message_size: usize,
+    /// Bytes a message may have: `max_message_size`, or the server's
+    /// `max_payload` once connected.
+    pub max_message_size: AtomicUsize,
     /// One permit per message read and not yet delivered.
     pub permits: Arc<Semaphore>,
     pub counters: Counters,
@@ -175,14 +177,15 @@ impl Reader {
             add(&self.counters.redelivered, 1);
         }
         group.messages += 1;
-        if m.payload.len() > self.max_message_size {
+        let max_message_size = self.max_message_size.load(Ordering::Relaxed);
+        if m.payload.len() > max_message_size {
             add(&self.counters.message_size_limit_hits, 1);
             self.sink.malformed(1);
             if let Some(n) = self.too_large.hit() {
                 tracing::warn!(
                     subject = %m.subject,
                     bytes = m.payload.len(),
-                    max_message_size = self.max_message_size,
+                    max_message_size,
                     skipped_since_last_log = n,
                     "message larger than max_message_size skipped (terminated on JetStream, not redelivered)"
                 );

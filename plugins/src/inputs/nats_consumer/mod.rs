@@ -18,6 +18,9 @@
 //!   not created yet, or a cluster without quorum, is retried in the
 //!   background (logged at most every 10 s): a pool may start before its
 //!   stream exists and rides out a node's death.
+//! - Servers that cannot be reached at the start do not stop the agent:
+//!   the input connects in the background (backoff up to 10 s), and each
+//!   gather while it is not connected is an error (counted in `errors`).
 //! - A message is acknowledged only once every output has written its
 //!   metrics or holds them in a disk buffer ([`MetricSink::send_acked`]);
 //!   progress is signalled while that takes time, and a message whose
@@ -40,6 +43,7 @@ mod consume;
 mod jetstream;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -52,6 +56,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use crate::backoff::Backoff;
 use crate::builtin::{self, Builtin};
 use crate::config::With;
 use crate::format::{Parser, ParserConfig};
@@ -124,30 +129,55 @@ struct Running {
     stop: watch::Sender<bool>,
     readers: JoinSet<()>,
     reader: Arc<Reader>,
-    client: async_nats::Client,
+    link: Arc<Link>,
+}
+
+/// The connection as the reading task keeps it: why it is down, or the
+/// client once connected.
+#[derive(Default)]
+struct Link {
+    down: std::sync::Mutex<Option<String>>,
+    client: std::sync::Mutex<Option<async_nats::Client>>,
+}
+
+impl Link {
+    fn set_down(&self, why: Option<String>) {
+        *self.down.lock().unwrap_or_else(|e| e.into_inner()) = why;
+    }
+
+    fn client(&self) -> Option<async_nats::Client> {
+        self.client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// What connecting and reading need, apart from the input.
+#[derive(Clone)]
+struct Plan {
+    options: Options,
+    deliver_from: DeliverFrom,
+    connection: ConnectionConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl NatsConsumer {
-    async fn open(&mut self, sink: MetricSink) -> Result<Running> {
+    fn open(&mut self, sink: MetricSink) -> Result<Running> {
         let parser = self.parser.take().context("the input was started twice")?;
         let o = &self.options;
-        let tls = self.tls.client_config()?;
-        let pending = o.pending_message_limit;
-        let client = self
-            .connection
-            .connect("", tls, |c| c.subscription_capacity(pending))
-            .await?;
-        let max_payload = client.server_info().max_payload;
-        let max_message_size = match usize::try_from(o.max_message_size) {
-            Ok(0) | Err(_) => max_payload,
-            Ok(n) => n.min(max_payload.max(1)),
+        let plan = Plan {
+            options: o.clone(),
+            deliver_from: self.deliver_from,
+            connection: self.connection.clone(),
+            tls: self.tls.client_config()?,
         };
         let reader = Arc::new(Reader {
             counters: Counters::of(&sink),
             sink,
             parser,
             subject_tag: o.subject_tag.clone().filter(|t| !t.is_empty()),
-            max_message_size,
+            max_message_size: AtomicUsize::new(usize::MAX),
             permits: Arc::new(Semaphore::new(o.max_undelivered_messages)),
             progress_every: o.jetstream_ack_wait / 2,
             deliveries: Default::default(),
@@ -157,7 +187,76 @@ impl NatsConsumer {
             give_up: watch::channel(false).0,
         });
         let (stop, stopped) = watch::channel(false);
+        // Down only once an attempt failed: a gather while the first
+        // connection is being made is not an error.
+        let link = Arc::new(Link::default());
         let mut readers = JoinSet::new();
+        readers.spawn(
+            plan.run(reader.clone(), stopped, link.clone())
+                .in_current_span(),
+        );
+        Ok(Running {
+            stop,
+            readers,
+            reader,
+            link,
+        })
+    }
+}
+
+impl Plan {
+    /// Connect (again and again, with a backoff, while the servers cannot
+    /// be reached), then read until stopped.
+    async fn run(self, reader: Arc<Reader>, mut stop: watch::Receiver<bool>, link: Arc<Link>) {
+        let mut backoff = Backoff::exponential(Duration::from_millis(500), Duration::from_secs(10));
+        let gate = consume::Gate::default();
+        while !*stop.borrow() {
+            let mut sources = JoinSet::new();
+            match self.open(&reader, &stop, &mut sources).await {
+                Ok(client) => {
+                    link.set_down(None);
+                    *link.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
+                    while sources.join_next().await.is_some() {}
+                    return;
+                }
+                Err(e) => {
+                    sources.abort_all();
+                    let why = format!("{e:#}");
+                    if let Some(n) = gate.hit() {
+                        tracing::warn!(error = %why, attempts_since_last_log = n, "cannot read from NATS; trying again");
+                    }
+                    link.set_down(Some(why));
+                }
+            }
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                () = tokio::time::sleep(backoff.fail()) => {}
+            }
+        }
+    }
+
+    /// Connect, subscribe to the core subjects and start reading every
+    /// JetStream subject into `sources`.
+    async fn open(
+        &self,
+        reader: &Arc<Reader>,
+        stopped: &watch::Receiver<bool>,
+        sources: &mut JoinSet<()>,
+    ) -> Result<async_nats::Client> {
+        let o = &self.options;
+        let pending = o.pending_message_limit;
+        let client = self
+            .connection
+            .connect("", self.tls.clone(), |c| c.subscription_capacity(pending))
+            .await?;
+        let max_payload = client.server_info().max_payload.max(1);
+        let max_message_size = match usize::try_from(o.max_message_size) {
+            Ok(0) | Err(_) => max_payload,
+            Ok(n) => n.min(max_payload),
+        };
+        reader
+            .max_message_size
+            .store(max_message_size, std::sync::atomic::Ordering::Relaxed);
         let core = o.core_subjects();
         if !core.is_empty() {
             let mut subs = Vec::new();
@@ -179,8 +278,9 @@ impl NatsConsumer {
                 delivered: 1,
             });
             let (reader, mut stopped) = (reader.clone(), stopped.clone());
-            readers
+            sources
                 .spawn(async move { reader.run(messages, &mut stopped).await }.in_current_span());
+            tracing::info!(subjects = ?core, queue_group = %o.queue_group, "reading from NATS");
         }
         // JetStream API requests (finding the stream, creating the
         // consumer) are retried: a short timeout gets past a request lost
@@ -206,21 +306,13 @@ impl NatsConsumer {
                 // next.
                 batch: (o.max_undelivered_messages / 2).clamp(1, 500),
             };
-            readers.spawn(
+            sources.spawn(
                 source
                     .run(reader.clone(), stopped.clone())
                     .in_current_span(),
             );
         }
-        if !core.is_empty() {
-            tracing::info!(subjects = ?core, queue_group = %o.queue_group, "reading from NATS");
-        }
-        Ok(Running {
-            stop,
-            readers,
-            reader,
-            client,
-        })
+        Ok(client)
     }
 
     /// The durable consumer `durable` of `subject`, as created when
@@ -250,8 +342,24 @@ fn now_ns() -> i64 {
 
 #[async_trait]
 impl Input for NatsConsumer {
+    /// An error (counted in `errors`) while the servers cannot be reached.
     async fn gather(&mut self) -> Result<Batch, CallError> {
-        Ok(Batch::new())
+        let Some(running) = &self.running else {
+            return Ok(Batch::new());
+        };
+        let down = running
+            .link
+            .down
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(why) = down {
+            return Err(PluginError::new(format!("not connected to NATS: {why}")).into());
+        }
+        match running.link.client().map(|c| c.connection_state()) {
+            Some(async_nats::connection::State::Connected) | None => Ok(Batch::new()),
+            Some(_) => Err(PluginError::new("disconnected from NATS; reconnecting").into()),
+        }
     }
 
     fn is_service(&self) -> bool {
@@ -261,7 +369,6 @@ impl Input for NatsConsumer {
     async fn start(&mut self, sink: MetricSink) -> Result<(), PluginError> {
         let running = self
             .open(sink)
-            .await
             .map_err(|e| PluginError::new(format!("{e:#}")))?;
         self.running = Some(running);
         Ok(())
@@ -274,7 +381,9 @@ impl Input for NatsConsumer {
         let _ = running.stop.send(true);
         while running.readers.join_next().await.is_some() {}
         running.reader.drain(STOP_GRACE).await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), running.client.flush()).await;
+        if let Some(client) = running.link.client() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;
+        }
     }
 }
 

@@ -23,6 +23,9 @@
 //!   window are also stored once, which for line protocol with timestamps
 //!   is the same point anyway; set `message_id = "none"` with
 //!   `influx_omit_timestamp`.
+//! - Servers that cannot be reached at the start do not stop the agent:
+//!   the output connects at the next write, and until then each write
+//!   fails (counted in `errors`) and the metrics wait in its buffer.
 //! - A metric that cannot be serialized, or whose message alone passes
 //!   `max_payload`, is rejected (counted by the host in
 //!   `metrics_rejected`).
@@ -198,10 +201,15 @@ impl Nats {
 #[async_trait]
 impl Output for Nats {
     async fn connect(&mut self) -> Result<(), PluginError> {
-        self.conn = self
-            .open(true)
-            .await
-            .map_err(|e| PluginError::new(format!("{e:#}")))?;
+        match self.open(true).await {
+            Ok(conn) => self.conn = conn,
+            // Connected again at the next write: the agent starts, the
+            // metrics wait in the buffer, each failed write is counted.
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "cannot reach NATS yet; trying again at the next write"
+            ),
+        }
         Ok(())
     }
 
@@ -213,9 +221,14 @@ impl Output for Nats {
     }
 
     async fn write(&mut self, batch: &Batch) -> Result<(), CallError<WriteError>> {
+        if self.conn.is_none() {
+            self.conn = self.open(true).await.map_err(|e| {
+                CallError::Returned(WriteError::Retry(format!("not connected to NATS: {e:#}")))
+            })?;
+        }
         let Some(conn) = &self.conn else {
             return Err(CallError::Returned(WriteError::Retry(
-                "not connected".into(),
+                "not connected to NATS".into(),
             )));
         };
         let max_payload = conn.client.server_info().max_payload.max(1);
