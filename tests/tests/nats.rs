@@ -2,7 +2,8 @@
 //! (Debian's 2.9, started on a free loopback port with its JetStream
 //! store in a temporary directory): graft → JetStream → graft → file,
 //! counted by distinct sequence numbers; core NATS through a queue group;
-//! config errors that name the key; `config check --connect`. The
+//! config errors that name the key; `config check --connect`; agents
+//! started before the server, connecting once it is up. The
 //! consumer's failure cases are in `nats_consumer.rs`, the output's
 //! acknowledgements in `nats_output.rs`.
 
@@ -253,4 +254,53 @@ fn a_probe_reaches_the_server_and_creates_nothing() {
         None,
         "the probe created the stream"
     );
+}
+
+#[test]
+fn agents_started_before_the_server_connect_once_it_is_up() {
+    const N: u64 = 1000;
+    let mut server = NatsServer::start();
+    server.kill9();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
+    let listen = free_port();
+    let url = server.url();
+    let mut e = start_graft(
+        dir.path(),
+        "edge",
+        &edge(
+            listen,
+            &format!(
+                "  servers = [\"{url}\"]\n  subject = \"late\"\n  [outputs.nats.jetstream]\n    name = \"LATE\""
+            ),
+        ),
+    );
+    wait_listening(&mut e, listen, dir.path(), "edge");
+    let mut c = start_graft(
+        dir.path(),
+        "consumer",
+        &consumer(
+            &format!("  servers = [\"{url}\"]\n  jetstream_subjects = [\"late\"]"),
+            &out,
+            &internal,
+        ),
+    );
+    post_lines(listen, seq_lines("seq", "edge", 0..N));
+    poll_until(
+        "the consumer to count its failed attempts",
+        Duration::from_secs(20),
+        || counter(&internal, "errors") >= 1.0,
+    );
+    server.resume();
+    server.wait_ready();
+    wait_for_all(&[&out], N, Duration::from_secs(40), || {
+        format!(
+            "edge: {}\nconsumer: {}",
+            graft_log(dir.path(), "edge"),
+            graft_log(dir.path(), "consumer")
+        )
+    });
+    assert_eq!(stream_messages(&server, "LATE"), Some(N));
+    stop_graft(&mut c, dir.path(), "consumer");
+    stop_graft(&mut e, dir.path(), "edge");
 }
