@@ -146,6 +146,11 @@ fn cases() -> Vec<Case> {
         ),
         unreachable(
             Kind::Input,
+            "nats_consumer",
+            format!("  servers = [\"nats://127.0.0.1:{closed}\"]\n"),
+        ),
+        unreachable(
+            Kind::Input,
             "postgresql",
             format!("  address = \"host=127.0.0.1 port={closed} user=graft sslmode=disable\"\n"),
         ),
@@ -164,6 +169,11 @@ fn cases() -> Vec<Case> {
             Kind::Output,
             "mqtt",
             format!("  servers = [\"tcp://127.0.0.1:{closed}\"]\n  timeout = \"1s\"\n"),
+        ),
+        unreachable(
+            Kind::Output,
+            "nats",
+            format!("  servers = [\"nats://127.0.0.1:{closed}\"]\n  timeout = \"1s\"\n"),
         ),
         unreachable(
             Kind::Output,

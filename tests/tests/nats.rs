@@ -2,106 +2,23 @@
 //! (Debian's 2.9, started on a free loopback port with its JetStream
 //! store in a temporary directory): graft → JetStream → graft → file,
 //! counted by distinct sequence numbers; core NATS through a queue group;
-//! a poison message; a consumer killed with messages unacknowledged, taken
-//! over by another; config errors that name the key.
+//! config errors that name the key; `config check --connect`; agents
+//! started before the server, connecting once it is up. The
+//! consumer's failure cases are in `nats_consumer.rs`, the output's
+//! acknowledgements in `nats_output.rs`.
 
 use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use graft_test_support::durable::kill9;
 use graft_test_support::nats::{
-    NatsServer, consumer_info, gather_fields, graft_log, post_lines, seq_lines, seqs, start_graft,
-    stream_messages,
+    NatsServer, consumer_info, graft_log, post_lines, seq_lines, seqs, start_graft, stream_messages,
 };
-use graft_test_support::servers::{free_port, listening};
-use graft_test_support::{graft, poll_until, stop};
-
-const AGENT: &str = r#"[agent]
-  interval = "1s"
-  round_interval = false
-  flush_interval = "100ms"
-  metric_batch_size = 2000
-  metric_buffer_limit = 1000000
-  omit_hostname = true
-"#;
-
-/// An edge agent: numbered lines posted to its listener on `listen` go to
-/// `outputs.nats` with `output` (its table's body).
-fn edge(listen: u16, output: &str) -> String {
-    format!(
-        "{AGENT}[[inputs.influxdb_listener]]\n  service_address = \"127.0.0.1:{listen}\"\n\
-         [[outputs.nats]]\n{output}\n"
-    )
-}
-
-/// A consumer agent: `inputs.nats_consumer` with `input` (its table's
-/// body), the `seq` metrics to `out`, its own counters to `internal`.
-fn consumer(input: &str, out: &Path, internal: &Path) -> String {
-    format!(
-        "{AGENT}[[inputs.nats_consumer]]\n{input}\n\
-         [[inputs.internal]]\n  collect_memstats = false\n\
-         [[outputs.file]]\n  files = [\"{}\"]\n  namepass = [\"seq\"]\n\
-         [[outputs.file]]\n  files = [\"{}\"]\n  namepass = [\"internal_gather\"]\n",
-        out.display(),
-        internal.display()
-    )
-}
-
-/// Wait until graft listens on `port`, failing with its log.
-fn wait_listening(child: &mut Child, port: u16, dir: &Path, name: &str) {
-    let start = Instant::now();
-    while !listening(port) {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{name} exited with {status}: {}", graft_log(dir, name));
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{name} did not listen: {}",
-            graft_log(dir, name)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Poll until `out` holds every number below `n` (at least once); fail
-/// naming what is missing.
-fn wait_for_all(out: &[&Path], n: u64, limit: Duration, context: impl Fn() -> String) {
-    let start = Instant::now();
-    loop {
-        let mut seen = std::collections::BTreeSet::new();
-        for o in out {
-            seen.extend(seqs(o, "seq").into_keys());
-        }
-        if (0..n).all(|i| seen.contains(&i)) {
-            return;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "after {limit:?} {} of {n} numbers arrived (first missing {:?}): {}",
-            seen.len(),
-            (0..n).find(|i| !seen.contains(i)),
-            context()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// SIGTERM graft `name`, check that it exits cleanly in time, and return
-/// its log.
-fn stop_graft(child: &mut Child, dir: &Path, name: &str) -> String {
-    let (status, _) = stop(child, Duration::from_secs(15));
-    let log = graft_log(dir, name);
-    assert!(status.success(), "{name} exited with {status}: {log}");
-    log
-}
-
-/// The latest value of counter `field` of the consumer's `internal_gather`.
-fn counter(internal: &Path, field: &str) -> f64 {
-    gather_fields(internal, "nats_consumer")
-        .and_then(|f| f.get(field).copied())
-        .unwrap_or(0.0)
-}
+use graft_test_support::nats_agents::{
+    consumer, counter, edge, stop_graft, wait_for_all, wait_listening,
+};
+use graft_test_support::servers::free_port;
+use graft_test_support::{graft, poll_until};
 
 #[test]
 fn jetstream_carries_every_number_from_edge_to_consumer_once() {
@@ -184,7 +101,7 @@ fn core_nats_queue_group_gives_each_message_to_one_consumer() {
                 &format!("c{i}"),
                 &consumer(
                     &format!(
-                        "  servers = [\"{url}\"]\n  subjects = [\"core.>\"]\n  queue_group = \"q\""
+                        "  servers = [\"{url}\"]\n  subjects = [\"core.>\"]\n  queue_group = \"q\"\n  subject_tag = \"subject\""
                     ),
                     &outs[i],
                     &dir.path().join(format!("internal{i}")),
@@ -236,146 +153,18 @@ fn core_nats_queue_group_gives_each_message_to_one_consumer() {
     );
     assert_eq!(a.len() + b.len(), N as usize);
     assert!(a.values().chain(b.values()).all(|n| *n == 1));
+    // subject_tag: each metric carries the subject it came on.
+    let text = std::fs::read_to_string(&outs[0]).unwrap();
+    assert!(
+        text.lines()
+            .all(|l| l.starts_with("seq,source=edge,subject=core.metrics ")),
+        "{}",
+        &text[..text.len().min(500)]
+    );
     for (i, c) in consumers.iter_mut().enumerate() {
         stop_graft(c, dir.path(), &format!("c{i}"));
     }
     stop_graft(&mut e, dir.path(), "edge");
-}
-
-/// Publish `bodies` to JetStream `subject` (its stream created first),
-/// each acknowledged, with the real client.
-fn publish(url: &str, stream: &str, subject: &str, bodies: Vec<String>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = async_nats::connect(url).await.expect("connecting");
-        let js = async_nats::jetstream::new(client);
-        js.get_or_create_stream(async_nats::jetstream::stream::Config {
-            name: stream.to_owned(),
-            subjects: vec![format!("{subject}.>"), subject.to_owned()],
-            ..Default::default()
-        })
-        .await
-        .expect("creating the stream");
-        let mut acks = Vec::new();
-        for b in bodies {
-            acks.push(
-                js.publish(subject.to_owned(), b.into())
-                    .await
-                    .expect("publishing"),
-            );
-        }
-        for a in acks {
-            a.await.expect("the stream acknowledged");
-        }
-    });
-}
-
-#[test]
-fn a_poison_message_is_counted_terminated_and_never_redelivered() {
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
-    let mut bodies: Vec<String> = (0..50).map(|n| seq_lines("seq", "t", n..n + 1)).collect();
-    bodies.insert(10, "this is not line protocol\n".into());
-    // One bad line beside a good one: only the line is lost.
-    bodies.insert(20, format!("{}bad line\n", seq_lines("seq", "t", 50..51)));
-    publish(&server.url(), "POISON", "poison", bodies);
-    let mut c = start_graft(
-        dir.path(),
-        "consumer",
-        &consumer(
-            &format!(
-                "  servers = [\"{}\"]\n  subjects = []\n  jetstream_subjects = [\"poison\"]\n  jetstream_durable = \"p\"\n  jetstream_ack_wait = \"1s\"",
-                server.url()
-            ),
-            &out,
-            &internal,
-        ),
-    );
-    wait_for_all(&[&out], 51, Duration::from_secs(30), || {
-        graft_log(dir.path(), "consumer")
-    });
-    // Past several ack waits: nothing is delivered again.
-    std::thread::sleep(Duration::from_secs(3));
-    poll_until(
-        "the counters of the last messages",
-        Duration::from_secs(10),
-        || counter(&internal, "messages_acked") == 51.0,
-    );
-    let info = consumer_info(&server, "POISON", "p").expect("the consumer");
-    assert_eq!(info["num_ack_pending"], 0, "{info}");
-    assert_eq!(info["num_redelivered"], 0, "{info}");
-    assert_eq!(info["num_pending"], 0, "{info}");
-    assert_eq!(counter(&internal, "messages_received"), 52.0);
-    assert_eq!(counter(&internal, "messages_malformed"), 1.0);
-    assert_eq!(counter(&internal, "messages_terminated"), 1.0);
-    assert_eq!(counter(&internal, "messages_redelivered"), 0.0);
-    assert_eq!(
-        counter(&internal, "parse_errors"),
-        2.0,
-        "the poison and the bad line"
-    );
-    let got = seqs(&out, "seq");
-    assert!(got.keys().copied().eq(0..51) && got.values().all(|n| *n == 1));
-    let log = stop_graft(&mut c, dir.path(), "consumer");
-    assert_eq!(
-        log.matches("could not be read in full").count(),
-        1,
-        "logged once for the two messages within 10 s: {log}"
-    );
-}
-
-#[test]
-fn a_killed_consumers_messages_are_delivered_again_to_another() {
-    const N: u64 = 3000;
-    let server = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
-    publish(
-        &server.url(),
-        "TAKEOVER",
-        "takeover",
-        (0..N).map(|n| seq_lines("seq", "t", n..n + 1)).collect(),
-    );
-    let input = format!(
-        "  servers = [\"{}\"]\n  subjects = []\n  jetstream_subjects = [\"takeover\"]\n  jetstream_durable = \"pool\"\n  jetstream_ack_wait = \"2s\"\n  max_undelivered_messages = 500",
-        server.url()
-    );
-    // The first consumer's output never succeeds: it takes 500 messages
-    // and holds them, signalling progress, until it is killed.
-    let dead = free_port();
-    let mut stuck = start_graft(
-        dir.path(),
-        "stuck",
-        &format!(
-            "{AGENT}[[inputs.nats_consumer]]\n{input}\n[[outputs.graphite]]\n  servers = [\"127.0.0.1:{dead}\"]\n"
-        ),
-    );
-    poll_until(
-        "the first consumer to hold 500 messages",
-        Duration::from_secs(30),
-        || consumer_info(&server, "TAKEOVER", "pool").is_some_and(|c| c["num_ack_pending"] == 500),
-    );
-    // Past its ack wait it still holds them (progress is signalled).
-    std::thread::sleep(Duration::from_secs(3));
-    let info = consumer_info(&server, "TAKEOVER", "pool").unwrap();
-    assert_eq!(info["num_redelivered"], 0, "{info}");
-    assert_eq!(info["num_ack_pending"], 500, "{info}");
-    kill9(&mut stuck);
-    let mut c = start_graft(dir.path(), "consumer", &consumer(&input, &out, &internal));
-    wait_for_all(&[&out], N, Duration::from_secs(60), || {
-        graft_log(dir.path(), "consumer")
-    });
-    poll_until("the redeliveries counted", Duration::from_secs(10), || {
-        counter(&internal, "messages_redelivered") >= 500.0
-    });
-    let got = seqs(&out, "seq");
-    assert!(got.keys().copied().eq(0..N));
-    assert!(got.values().all(|n| *n == 1), "nothing was written twice");
-    stop_graft(&mut c, dir.path(), "consumer");
 }
 
 #[test]
@@ -427,4 +216,91 @@ fn config_errors_name_the_section_and_key() {
             "{table}: the error does not name the file, {names} and {key}: {err}"
         );
     }
+}
+
+#[test]
+fn a_probe_reaches_the_server_and_creates_nothing() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("graft.toml");
+    let down = free_port();
+    std::fs::write(
+        &config,
+        format!(
+            "[[inputs.mem]]\n[[outputs.nats]]\n  servers = [\"{}\"]\n  [outputs.nats.jetstream]\n    name = \"PROBE\"\n\
+             [[outputs.nats]]\n  servers = [\"nats://127.0.0.1:{down}\"]\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let out = graft()
+        .args(["config", "check", "--connect", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let unreachable: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("could not reach"))
+        .collect();
+    assert_eq!(unreachable.len(), 1, "{stdout}");
+    assert!(
+        unreachable[0].starts_with("could not reach outputs.nats[1]:")
+            && unreachable[0].contains(&down.to_string()),
+        "{stdout}"
+    );
+    assert_eq!(
+        stream_messages(&server, "PROBE"),
+        None,
+        "the probe created the stream"
+    );
+}
+
+#[test]
+fn agents_started_before_the_server_connect_once_it_is_up() {
+    const N: u64 = 1000;
+    let mut server = NatsServer::start();
+    server.kill9();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
+    let listen = free_port();
+    let url = server.url();
+    let mut e = start_graft(
+        dir.path(),
+        "edge",
+        &edge(
+            listen,
+            &format!(
+                "  servers = [\"{url}\"]\n  subject = \"late\"\n  [outputs.nats.jetstream]\n    name = \"LATE\""
+            ),
+        ),
+    );
+    wait_listening(&mut e, listen, dir.path(), "edge");
+    let mut c = start_graft(
+        dir.path(),
+        "consumer",
+        &consumer(
+            &format!("  servers = [\"{url}\"]\n  jetstream_subjects = [\"late\"]"),
+            &out,
+            &internal,
+        ),
+    );
+    post_lines(listen, seq_lines("seq", "edge", 0..N));
+    poll_until(
+        "the consumer to count its failed attempts",
+        Duration::from_secs(20),
+        || counter(&internal, "errors") >= 1.0,
+    );
+    server.resume();
+    server.wait_ready();
+    wait_for_all(&[&out], N, Duration::from_secs(40), || {
+        format!(
+            "edge: {}\nconsumer: {}",
+            graft_log(dir.path(), "edge"),
+            graft_log(dir.path(), "consumer")
+        )
+    });
+    assert_eq!(stream_messages(&server, "LATE"), Some(N));
+    stop_graft(&mut c, dir.path(), "consumer");
+    stop_graft(&mut e, dir.path(), "edge");
 }

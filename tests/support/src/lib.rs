@@ -13,6 +13,7 @@ pub mod hostile;
 pub mod influx_points;
 pub mod mosquitto;
 pub mod nats;
+pub mod nats_agents;
 pub mod probe;
 pub mod rust_source;
 pub mod servers;

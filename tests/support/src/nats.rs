@@ -31,8 +31,20 @@ pub struct NatsServer {
 impl NatsServer {
     /// A single server with JetStream, ready.
     pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// A single server with JetStream and `extra` added to its config
+    /// (`tls { ... }`, `authorization { ... }`), ready.
+    pub fn start_with(extra: &str) -> Self {
         let temp = tempfile::tempdir().expect("temporary directory");
         let mut s = Self::configure(temp.path().to_path_buf(), "single", None);
+        if !extra.is_empty() {
+            let file = temp.path().join("nats.conf");
+            let mut config = std::fs::read_to_string(&file).expect("nats.conf");
+            config += extra;
+            std::fs::write(&file, config).expect("writing nats.conf");
+        }
         s._temp = Some(temp);
         s.resume();
         s.wait_ready();
@@ -149,6 +161,11 @@ impl NatsServer {
         self.child.is_some()
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The monitoring endpoint `path` (`jsz?consumers=true`) as JSON.
     pub fn monitor(&self, path: &str) -> serde_json::Value {
         let url = format!("http://127.0.0.1:{}/{path}", self.monitor_port);
@@ -228,6 +245,82 @@ impl NatsCluster {
             .collect::<Vec<_>>()
             .join("\n")
     }
+}
+
+/// Test certificates made with `openssl` in `dir`: a CA (`ca.pem`) and a
+/// server certificate for 127.0.0.1 signed by it (`server.pem`,
+/// `server.key`). Returns the three paths.
+pub fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new(program("openssl", "openssl"))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("running openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("san.ext");
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=graft test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
 }
 
 /// The durable consumer `durable` of `stream` as `/jsz` shows it

@@ -14,10 +14,11 @@ use crate::duration::{de_duration, de_size};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
-    /// `subjects` (default `["telegraf"]`): core NATS subjects to
-    /// subscribe to (wildcards allowed), through `queue_group`.
-    #[serde(default = "default_subjects")]
-    pub subjects: Vec<String>,
+    /// `subjects` (default `["telegraf"]` as in Telegraf, but none when
+    /// `jetstream_subjects` is set): core NATS subjects to subscribe to
+    /// (wildcards allowed), through `queue_group`.
+    #[serde(default)]
+    pub subjects: Option<Vec<String>>,
     /// `queue_group` (default `"telegraf_consumers"`): agents in one queue
     /// group share the core subjects' messages; empty: every agent gets
     /// every message.
@@ -84,10 +85,6 @@ pub struct Options {
     pub metric_buffer: Option<u64>,
 }
 
-fn default_subjects() -> Vec<String> {
-    vec!["telegraf".into()]
-}
-
 fn default_queue_group() -> String {
     "telegraf_consumers".into()
 }
@@ -121,11 +118,11 @@ impl Options {
         if self.subject_parsing.is_some() {
             bail!("subject_parsing: not supported by graft yet; use subject_tag");
         }
-        if self.subjects.is_empty() && self.jetstream_subjects.is_empty() {
+        if self.core_subjects().is_empty() && self.jetstream_subjects.is_empty() {
             bail!("subjects and jetstream_subjects: set at least one subject to read");
         }
         for (key, list) in [
-            ("subjects", &self.subjects),
+            ("subjects", &self.core_subjects()),
             ("jetstream_subjects", &self.jetstream_subjects),
         ] {
             for (i, s) in list.iter().enumerate() {
@@ -159,6 +156,17 @@ impl Options {
             "" | "all" => Ok(DeliverFrom::All),
             "new" => Ok(DeliverFrom::New),
             other => bail!("jetstream_deliver_policy: {other:?} is not \"all\" or \"new\""),
+        }
+    }
+
+    /// The core NATS subjects: `subjects`, or Telegraf's default
+    /// `["telegraf"]` when neither `subjects` nor `jetstream_subjects` is
+    /// set.
+    pub fn core_subjects(&self) -> Vec<String> {
+        match &self.subjects {
+            Some(s) => s.clone(),
+            None if self.jetstream_subjects.is_empty() => vec!["telegraf".into()],
+            None => Vec::new(),
         }
     }
 

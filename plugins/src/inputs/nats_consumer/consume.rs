@@ -6,7 +6,7 @@
 //! lost. Unreadable messages are counted and terminated.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::AckKind;
@@ -97,7 +97,9 @@ pub struct Reader {
     pub sink: MetricSink,
     pub parser: Parser,
     pub subject_tag: Option<String>,
-    pub max_message_size: usize,
+    /// Bytes a message may have: `max_message_size`, or the server's
+    /// `max_payload` once connected.
+    pub max_message_size: AtomicUsize,
     /// One permit per message read and not yet delivered.
     pub permits: Arc<Semaphore>,
     pub counters: Counters,
@@ -107,6 +109,9 @@ pub struct Reader {
     pub unreadable: Gate,
     pub too_large: Gate,
     pub lost: Gate,
+    /// Set when stopping past the grace: deliveries still out are given up
+    /// (their messages nak'd).
+    pub give_up: watch::Sender<bool>,
 }
 
 impl Reader {
@@ -172,14 +177,15 @@ impl Reader {
             add(&self.counters.redelivered, 1);
         }
         group.messages += 1;
-        if m.payload.len() > self.max_message_size {
+        let max_message_size = self.max_message_size.load(Ordering::Relaxed);
+        if m.payload.len() > max_message_size {
             add(&self.counters.message_size_limit_hits, 1);
             self.sink.malformed(1);
             if let Some(n) = self.too_large.hit() {
                 tracing::warn!(
                     subject = %m.subject,
                     bytes = m.payload.len(),
-                    max_message_size = self.max_message_size,
+                    max_message_size,
                     skipped_since_last_log = n,
                     "message larger than max_message_size skipped (terminated on JetStream, not redelivered)"
                 );
@@ -274,9 +280,15 @@ impl Reader {
     /// being worked on meanwhile.
     async fn settle(&self, delivery: Delivery, ackers: &[Acker]) -> bool {
         tokio::pin!(delivery);
+        let mut give_up = self.give_up.subscribe();
+        let gave_up = async move {
+            let _ = give_up.wait_for(|g| *g).await;
+        };
+        tokio::pin!(gave_up);
         loop {
             tokio::select! {
                 r = &mut delivery => return r.is_ok(),
+                () = &mut gave_up => return false,
                 () = tokio::time::sleep(self.progress_every) => {
                     for a in ackers {
                         let _ = a.ack_with(AckKind::Progress).await;
@@ -318,15 +330,29 @@ impl Reader {
         }
     }
 
-    /// Let deliveries in flight settle for at most `grace`; what is still
-    /// out stays unacknowledged and is delivered again after ack wait.
+    /// Let deliveries in flight settle for at most `grace`; the messages
+    /// of those still out are then nak'd, so that another agent takes them
+    /// at once (their metrics sit in a memory buffer that the outputs'
+    /// last flush may still write: a duplicate then).
     pub async fn drain(&self, grace: Duration) {
         let mut tasks = self.deliveries.lock().await;
         let all = async { while tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(grace, all).await.is_err() {
-            tracing::info!(
-                in_flight = tasks.len(),
-                "stopping with messages still being written; they are left unacknowledged for redelivery"
+        if tokio::time::timeout(grace, all).await.is_ok() {
+            return;
+        }
+        tracing::warn!(
+            batches = tasks.len(),
+            "stopping with metrics not yet written; their messages are nak'd for another agent to take"
+        );
+        let _ = self.give_up.send(true);
+        let all = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(2), all)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                batches = tasks.len(),
+                "some messages could not be nak'd in time; they are delivered again after the ack wait"
             );
         }
     }

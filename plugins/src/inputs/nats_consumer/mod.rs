@@ -2,8 +2,9 @@
 //! options, and from JetStream through a durable consumer that a pool of
 //! graft agents shares.
 //!
-//! - Core NATS: `subjects` are subscribed through `queue_group` (each
-//!   message to one agent of the group). Core NATS keeps nothing: what is
+//! - Core NATS: `subjects` (default `["telegraf"]`, none when
+//!   `jetstream_subjects` is set) are subscribed through `queue_group`
+//!   (each message to one agent of the group). Core NATS keeps nothing: what is
 //!   published while no agent listens, or dropped by the server for a slow
 //!   subscriber (`pending_message_limit` pending), is lost.
 //! - JetStream: `jetstream_subjects` are read from their stream through the
@@ -13,7 +14,13 @@
 //!   Every agent with that name pulls from the same consumer, so each
 //!   message goes to one of them, and a message an agent took and did not
 //!   acknowledge (it died, or stopped before its outputs wrote the
-//!   metrics) is delivered again to another after the ack wait.
+//!   metrics) is delivered again to another after the ack wait. A stream
+//!   not created yet, or a cluster without quorum, is retried in the
+//!   background (logged at most every 10 s): a pool may start before its
+//!   stream exists and rides out a node's death.
+//! - Servers that cannot be reached at the start do not stop the agent:
+//!   the input connects in the background (backoff up to 10 s), and each
+//!   gather while it is not connected is an error (counted in `errors`).
 //! - A message is acknowledged only once every output has written its
 //!   metrics or holds them in a disk buffer ([`MetricSink::send_acked`]);
 //!   progress is signalled while that takes time, and a message whose
@@ -26,17 +33,21 @@
 //!   but could not be read, is counted, logged (at most every 10 s with a
 //!   count) and terminated, so that a poison message does not loop. Bad
 //!   lines among good ones cost only themselves.
-//! - Stop: reading stops, deliveries in flight get 5 s to settle, and what
-//!   is still out is left unacknowledged for redelivery.
+//! - Stop: reading stops, deliveries in flight get 5 s to settle, and the
+//!   messages of what is still out are nak'd so that another agent takes
+//!   them at once (a message whose nak is lost is delivered again after
+//!   the ack wait).
 
 mod config;
 mod consume;
+mod jetstream;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use async_nats::jetstream::{self, consumer};
+use async_nats::jetstream::consumer;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use graft_api::{CallError, Input, MetricSink};
@@ -45,6 +56,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use crate::backoff::Backoff;
 use crate::builtin::{self, Builtin};
 use crate::config::With;
 use crate::format::{Parser, ParserConfig};
@@ -117,42 +129,138 @@ struct Running {
     stop: watch::Sender<bool>,
     readers: JoinSet<()>,
     reader: Arc<Reader>,
-    client: async_nats::Client,
+    link: Arc<Link>,
+}
+
+/// The connection as the reading task keeps it: why it is down, or the
+/// client once connected.
+#[derive(Default)]
+struct Link {
+    down: std::sync::Mutex<Option<String>>,
+    client: std::sync::Mutex<Option<async_nats::Client>>,
+}
+
+impl Link {
+    fn set_down(&self, why: Option<String>) {
+        *self.down.lock().unwrap_or_else(|e| e.into_inner()) = why;
+    }
+
+    fn client(&self) -> Option<async_nats::Client> {
+        self.client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// What connecting and reading need, apart from the input.
+#[derive(Clone)]
+struct Plan {
+    options: Options,
+    deliver_from: DeliverFrom,
+    connection: ConnectionConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl NatsConsumer {
-    async fn open(&mut self, sink: MetricSink) -> Result<Running> {
+    fn open(&mut self, sink: MetricSink) -> Result<Running> {
         let parser = self.parser.take().context("the input was started twice")?;
         let o = &self.options;
-        let tls = self.tls.client_config()?;
-        let pending = o.pending_message_limit;
-        let client = self
-            .connection
-            .connect("", tls, |c| c.subscription_capacity(pending))
-            .await?;
-        let max_payload = client.server_info().max_payload;
-        let max_message_size = match usize::try_from(o.max_message_size) {
-            Ok(0) | Err(_) => max_payload,
-            Ok(n) => n.min(max_payload.max(1)),
+        let plan = Plan {
+            options: o.clone(),
+            deliver_from: self.deliver_from,
+            connection: self.connection.clone(),
+            tls: self.tls.client_config()?,
         };
         let reader = Arc::new(Reader {
             counters: Counters::of(&sink),
             sink,
             parser,
             subject_tag: o.subject_tag.clone().filter(|t| !t.is_empty()),
-            max_message_size,
+            max_message_size: AtomicUsize::new(usize::MAX),
             permits: Arc::new(Semaphore::new(o.max_undelivered_messages)),
             progress_every: o.jetstream_ack_wait / 2,
             deliveries: Default::default(),
             unreadable: Default::default(),
             too_large: Default::default(),
             lost: Default::default(),
+            give_up: watch::channel(false).0,
         });
         let (stop, stopped) = watch::channel(false);
+        // Down only once an attempt failed: a gather while the first
+        // connection is being made is not an error.
+        let link = Arc::new(Link::default());
         let mut readers = JoinSet::new();
-        if !o.subjects.is_empty() {
+        readers.spawn(
+            plan.run(reader.clone(), stopped, link.clone())
+                .in_current_span(),
+        );
+        Ok(Running {
+            stop,
+            readers,
+            reader,
+            link,
+        })
+    }
+}
+
+impl Plan {
+    /// Connect (again and again, with a backoff, while the servers cannot
+    /// be reached), then read until stopped.
+    async fn run(self, reader: Arc<Reader>, mut stop: watch::Receiver<bool>, link: Arc<Link>) {
+        let mut backoff = Backoff::exponential(Duration::from_millis(500), Duration::from_secs(10));
+        let gate = consume::Gate::default();
+        while !*stop.borrow() {
+            let mut sources = JoinSet::new();
+            match self.open(&reader, &stop, &mut sources).await {
+                Ok(client) => {
+                    link.set_down(None);
+                    *link.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
+                    while sources.join_next().await.is_some() {}
+                    return;
+                }
+                Err(e) => {
+                    sources.abort_all();
+                    let why = format!("{e:#}");
+                    if let Some(n) = gate.hit() {
+                        tracing::warn!(error = %why, attempts_since_last_log = n, "cannot read from NATS; trying again");
+                    }
+                    link.set_down(Some(why));
+                }
+            }
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                () = tokio::time::sleep(backoff.fail()) => {}
+            }
+        }
+    }
+
+    /// Connect, subscribe to the core subjects and start reading every
+    /// JetStream subject into `sources`.
+    async fn open(
+        &self,
+        reader: &Arc<Reader>,
+        stopped: &watch::Receiver<bool>,
+        sources: &mut JoinSet<()>,
+    ) -> Result<async_nats::Client> {
+        let o = &self.options;
+        let pending = o.pending_message_limit;
+        let client = self
+            .connection
+            .connect("", self.tls.clone(), |c| c.subscription_capacity(pending))
+            .await?;
+        let max_payload = client.server_info().max_payload.max(1);
+        let max_message_size = match usize::try_from(o.max_message_size) {
+            Ok(0) | Err(_) => max_payload,
+            Ok(n) => n.min(max_payload),
+        };
+        reader
+            .max_message_size
+            .store(max_message_size, std::sync::atomic::Ordering::Relaxed);
+        let core = o.core_subjects();
+        if !core.is_empty() {
             let mut subs = Vec::new();
-            for s in &o.subjects {
+            for s in &core {
                 let sub = if o.queue_group.is_empty() {
                     client.subscribe(s.clone()).await
                 } else {
@@ -170,61 +278,49 @@ impl NatsConsumer {
                 delivered: 1,
             });
             let (reader, mut stopped) = (reader.clone(), stopped.clone());
-            readers
+            sources
                 .spawn(async move { reader.run(messages, &mut stopped).await }.in_current_span());
+            tracing::info!(subjects = ?core, queue_group = %o.queue_group, "reading from NATS");
         }
-        let js = jetstream::new(client.clone());
+        // JetStream API requests (finding the stream, creating the
+        // consumer) are retried: a short timeout gets past a request lost
+        // while the cluster elects a leader.
+        let js = async_nats::jetstream::ContextBuilder::new()
+            .timeout(Duration::from_secs(3))
+            .build(client.clone());
         let many = o.jetstream_subjects.len() > 1;
         for (i, subject) in o.jetstream_subjects.iter().enumerate() {
-            let name = if many {
+            let durable = if many {
                 format!("{}-{i}", o.durable())
             } else {
                 o.durable().to_owned()
             };
-            let consumer = self.consumer(&js, subject, &name).await?;
-            let (reader, mut stopped) = (reader.clone(), stopped.clone());
-            let batch = o.max_undelivered_messages.min(1000);
-            readers.spawn(
-                async move { pull(consumer, batch, &reader, &mut stopped).await }.in_current_span(),
+            let source = jetstream::Source {
+                js: js.clone(),
+                subject: subject.clone(),
+                stream: o.jetstream_stream.clone(),
+                config: self.consumer_config(subject, durable),
+                // Half the bound per pull request: the server serves
+                // waiting requests in turn, so smaller requests spread a
+                // stream over the pool, and a request stays open for the
+                // next.
+                batch: (o.max_undelivered_messages / 2).clamp(1, 500),
+            };
+            sources.spawn(
+                source
+                    .run(reader.clone(), stopped.clone())
+                    .in_current_span(),
             );
         }
-        tracing::info!(
-            subjects = ?o.subjects,
-            jetstream_subjects = ?o.jetstream_subjects,
-            queue_group = %o.queue_group,
-            durable = %o.durable(),
-            "reading from NATS"
-        );
-        Ok(Running {
-            stop,
-            readers,
-            reader,
-            client,
-        })
+        Ok(client)
     }
 
-    /// The durable consumer `name` of the stream that takes `subject`,
-    /// created when missing.
-    async fn consumer(
-        &self,
-        js: &jetstream::Context,
-        subject: &str,
-        name: &str,
-    ) -> Result<consumer::PullConsumer> {
+    /// The durable consumer `durable` of `subject`, as created when
+    /// missing.
+    fn consumer_config(&self, subject: &str, durable: String) -> consumer::pull::Config {
         let o = &self.options;
-        let stream_name = if o.jetstream_stream.is_empty() {
-            js.stream_by_subject(subject)
-                .await
-                .with_context(|| format!("jetstream_subjects: no stream takes {subject:?}"))?
-        } else {
-            o.jetstream_stream.clone()
-        };
-        let stream = js
-            .get_stream(&stream_name)
-            .await
-            .with_context(|| format!("jetstream_stream: reading stream {stream_name:?}"))?;
-        let config = consumer::pull::Config {
-            durable_name: Some(name.to_owned()),
+        consumer::pull::Config {
+            durable_name: Some(durable),
             ack_policy: consumer::AckPolicy::Explicit,
             ack_wait: o.jetstream_ack_wait,
             max_deliver: o.jetstream_max_deliver,
@@ -235,70 +331,7 @@ impl NatsConsumer {
                 DeliverFrom::New => consumer::DeliverPolicy::New,
             },
             ..Default::default()
-        };
-        stream
-            .get_or_create_consumer(name, config)
-            .await
-            .with_context(|| {
-                format!("jetstream_durable: consumer {name:?} of stream {stream_name:?}")
-            })
-    }
-}
-
-/// Pull from `consumer` until stopped; a pull stream that ends (the
-/// server went away for long) is opened again after a second.
-async fn pull(
-    consumer: consumer::PullConsumer,
-    batch: usize,
-    reader: &Arc<Reader>,
-    stop: &mut watch::Receiver<bool>,
-) {
-    let errors = consume::Gate::default();
-    while !*stop.borrow() {
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(batch)
-            .expires(Duration::from_secs(10))
-            .heartbeat(Duration::from_secs(3))
-            .messages()
-            .await;
-        match messages {
-            Ok(messages) => {
-                let messages = messages.filter_map(|m| {
-                    let m = match m {
-                        Ok(m) => Some(incoming(m)),
-                        Err(e) => {
-                            if let Some(n) = errors.hit() {
-                                tracing::warn!(error = %e, errors_since_last_log = n, "pulling from JetStream failed; going on");
-                            }
-                            None
-                        }
-                    };
-                    std::future::ready(m)
-                });
-                reader.run(Box::pin(messages), stop).await;
-            }
-            Err(e) => {
-                if let Some(n) = errors.hit() {
-                    tracing::warn!(error = %e, errors_since_last_log = n, "cannot pull from JetStream; trying again in 1 s");
-                }
-            }
         }
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-    }
-}
-
-fn incoming(m: jetstream::Message) -> Incoming {
-    let delivered = m.info().map_or(1, |i| i.delivered);
-    let (m, acker) = m.split();
-    Incoming {
-        subject: m.subject.to_string(),
-        payload: m.payload,
-        acker: Some(acker),
-        delivered,
     }
 }
 
@@ -309,8 +342,24 @@ fn now_ns() -> i64 {
 
 #[async_trait]
 impl Input for NatsConsumer {
+    /// An error (counted in `errors`) while the servers cannot be reached.
     async fn gather(&mut self) -> Result<Batch, CallError> {
-        Ok(Batch::new())
+        let Some(running) = &self.running else {
+            return Ok(Batch::new());
+        };
+        let down = running
+            .link
+            .down
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(why) = down {
+            return Err(PluginError::new(format!("not connected to NATS: {why}")).into());
+        }
+        match running.link.client().map(|c| c.connection_state()) {
+            Some(async_nats::connection::State::Connected) | None => Ok(Batch::new()),
+            Some(_) => Err(PluginError::new("disconnected from NATS; reconnecting").into()),
+        }
     }
 
     fn is_service(&self) -> bool {
@@ -320,7 +369,6 @@ impl Input for NatsConsumer {
     async fn start(&mut self, sink: MetricSink) -> Result<(), PluginError> {
         let running = self
             .open(sink)
-            .await
             .map_err(|e| PluginError::new(format!("{e:#}")))?;
         self.running = Some(running);
         Ok(())
@@ -333,7 +381,9 @@ impl Input for NatsConsumer {
         let _ = running.stop.send(true);
         while running.readers.join_next().await.is_some() {}
         running.reader.drain(STOP_GRACE).await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), running.client.flush()).await;
+        if let Some(client) = running.link.client() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;
+        }
     }
 }
 

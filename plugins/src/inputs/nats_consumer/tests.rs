@@ -15,7 +15,7 @@ fn error(text: &str) -> String {
 fn defaults_are_telegrafs() {
     let c = config("").unwrap();
     let o = &c.own.own.own;
-    assert_eq!(o.subjects, ["telegraf"]);
+    assert_eq!(o.core_subjects(), ["telegraf"]);
     assert_eq!(o.queue_group, "telegraf_consumers");
     assert_eq!(o.durable(), "telegraf_consumers");
     assert_eq!(o.max_undelivered_messages, 1000);
@@ -41,6 +41,14 @@ fn every_part_of_the_table_names_its_bad_keys() {
     assert!(error("servers = [\"nats://[::1\"]").contains("servers[0]"));
     assert!(error("nkey_seed = \"/s\"\ncredentials = \"/c\"").contains("nkey_seed"));
     assert!(error("max_message_size = \"lots\"").contains("max_message_size"));
+}
+
+#[test]
+fn jetstream_subjects_alone_subscribe_to_no_core_subject() {
+    let c = config("jetstream_subjects = [\"m.>\"]").unwrap();
+    assert!(c.own.own.own.core_subjects().is_empty());
+    let c = config("jetstream_subjects = [\"m.>\"]\nsubjects = [\"c\"]").unwrap();
+    assert_eq!(c.own.own.own.core_subjects(), ["c"]);
 }
 
 #[test]

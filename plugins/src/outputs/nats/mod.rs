@@ -23,6 +23,9 @@
 //!   window are also stored once, which for line protocol with timestamps
 //!   is the same point anyway; set `message_id = "none"` with
 //!   `influx_omit_timestamp`.
+//! - Servers that cannot be reached at the start do not stop the agent:
+//!   the output connects at the next write, and until then each write
+//!   fails (counted in `errors`) and the metrics wait in its buffer.
 //! - A metric that cannot be serialized, or whose message alone passes
 //!   `max_payload`, is rejected (counted by the host in
 //!   `metrics_rejected`).
@@ -122,7 +125,9 @@ impl Nats {
         })
     }
 
-    async fn open(&self) -> Result<Connected> {
+    /// Connect, and find (or, with `create`, make) the stream. A probe
+    /// (`create` false) changes nothing on the server.
+    async fn open(&self, create: bool) -> Result<Option<Connected>> {
         let tls = self.tls.client_config()?;
         let timeout = self.options.timeout;
         let client = self
@@ -132,10 +137,10 @@ impl Nats {
             })
             .await?;
         let Some(js_config) = &self.options.jetstream else {
-            return Ok(Connected {
+            return Ok(Some(Connected {
                 client,
                 target: Target::Core,
-            });
+            }));
         };
         let (stream_config, ids) = js_config.resolve(&self.options.subject)?;
         let js = jetstream::ContextBuilder::new()
@@ -151,6 +156,8 @@ impl Nats {
                     format!("jetstream.name: stream {name:?} is not there and disable_stream_creation is set")
                 });
             }
+            // The stream would be created at the start.
+            Err(_) if !create => return Ok(None),
             Err(_) => match js.create_stream(stream_config.clone()).await {
                 Ok(s) => {
                     tracing::info!(stream = %name, replicas = stream_config.num_replicas, "JetStream stream created");
@@ -180,39 +187,48 @@ impl Nats {
                 self.options.subject
             );
         }
-        Ok(Connected {
+        Ok(Some(Connected {
             client,
             target: Target::JetStream {
                 js: Box::new(js),
                 ids,
                 window: js_config.max_ack_pending,
             },
-        })
+        }))
     }
 }
 
 #[async_trait]
 impl Output for Nats {
     async fn connect(&mut self) -> Result<(), PluginError> {
-        let conn = self
-            .open()
-            .await
-            .map_err(|e| PluginError::new(format!("{e:#}")))?;
-        self.conn = Some(conn);
+        match self.open(true).await {
+            Ok(conn) => self.conn = conn,
+            // Connected again at the next write: the agent starts, the
+            // metrics wait in the buffer, each failed write is counted.
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "cannot reach NATS yet; trying again at the next write"
+            ),
+        }
         Ok(())
     }
 
     async fn probe(&mut self) -> Result<(), PluginError> {
-        self.open()
+        self.open(false)
             .await
             .map(drop)
             .map_err(|e| PluginError::new(format!("{e:#}")))
     }
 
     async fn write(&mut self, batch: &Batch) -> Result<(), CallError<WriteError>> {
+        if self.conn.is_none() {
+            self.conn = self.open(true).await.map_err(|e| {
+                CallError::Returned(WriteError::Retry(format!("not connected to NATS: {e:#}")))
+            })?;
+        }
         let Some(conn) = &self.conn else {
             return Err(CallError::Returned(WriteError::Retry(
-                "not connected".into(),
+                "not connected to NATS".into(),
             )));
         };
         let max_payload = conn.client.server_info().max_payload.max(1);

@@ -1,0 +1,220 @@
+//! `inputs.nats_consumer` when things go wrong, against a real
+//! `nats-server`: a poison message, a message past `max_message_size`, a
+//! consumer killed with messages unacknowledged (taken over by another
+//! after the ack wait), a consumer stopped with metrics it could not
+//! write (nak'd and taken over at once).
+
+use std::time::{Duration, Instant};
+
+use graft_test_support::durable::kill9;
+use graft_test_support::nats::{
+    NatsServer, consumer_info, graft_log, seq_lines, seqs, start_graft,
+};
+use graft_test_support::nats_agents::{AGENT, consumer, counter, stop_graft, wait_for_all};
+use graft_test_support::poll_until;
+use graft_test_support::servers::free_port;
+
+/// Publish `bodies` to JetStream `subject` (its stream created first),
+/// each acknowledged, with the real client.
+fn publish(url: &str, stream: &str, subject: &str, bodies: Vec<String>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(url).await.expect("connecting");
+        let js = async_nats::jetstream::new(client);
+        js.get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: stream.to_owned(),
+            subjects: vec![format!("{subject}.>"), subject.to_owned()],
+            ..Default::default()
+        })
+        .await
+        .expect("creating the stream");
+        let mut acks = Vec::new();
+        for b in bodies {
+            acks.push(
+                js.publish(subject.to_owned(), b.into())
+                    .await
+                    .expect("publishing"),
+            );
+        }
+        for a in acks {
+            a.await.expect("the stream acknowledged");
+        }
+    });
+}
+
+#[test]
+fn a_poison_message_is_counted_terminated_and_never_redelivered() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
+    let mut bodies: Vec<String> = (0..50).map(|n| seq_lines("seq", "t", n..n + 1)).collect();
+    bodies.insert(10, "this is not line protocol\n".into());
+    // One bad line beside a good one: only the line is lost.
+    bodies.insert(20, format!("{}bad line\n", seq_lines("seq", "t", 50..51)));
+    // Past max_message_size (200 bytes): skipped and terminated, however
+    // good its lines.
+    bodies.insert(30, format!("seq,pad={} seq=999i 999\n", "x".repeat(300)));
+    publish(&server.url(), "POISON", "poison", bodies);
+    let mut c = start_graft(
+        dir.path(),
+        "consumer",
+        &consumer(
+            &format!(
+                "  servers = [\"{}\"]\n  subjects = []\n  jetstream_subjects = [\"poison\"]\n  jetstream_durable = \"p\"\n  jetstream_ack_wait = \"1s\"\n  max_message_size = \"200B\"",
+                server.url()
+            ),
+            &out,
+            &internal,
+        ),
+    );
+    wait_for_all(&[&out], 51, Duration::from_secs(30), || {
+        graft_log(dir.path(), "consumer")
+    });
+    // Past several ack waits: nothing is delivered again.
+    std::thread::sleep(Duration::from_secs(3));
+    poll_until(
+        "the counters of the last messages",
+        Duration::from_secs(10),
+        || counter(&internal, "messages_acked") == 51.0,
+    );
+    let info = consumer_info(&server, "POISON", "p").expect("the consumer");
+    assert_eq!(info["num_ack_pending"], 0, "{info}");
+    assert_eq!(info["num_redelivered"], 0, "{info}");
+    assert_eq!(info["num_pending"], 0, "{info}");
+    assert_eq!(counter(&internal, "messages_received"), 53.0);
+    assert_eq!(counter(&internal, "messages_malformed"), 1.0);
+    assert_eq!(counter(&internal, "message_size_limit_hits"), 1.0);
+    assert_eq!(counter(&internal, "messages_terminated"), 2.0);
+    assert_eq!(counter(&internal, "messages_redelivered"), 0.0);
+    assert_eq!(
+        counter(&internal, "parse_errors"),
+        3.0,
+        "the poison, the bad line and the large message"
+    );
+    let got = seqs(&out, "seq");
+    assert!(got.keys().copied().eq(0..51) && got.values().all(|n| *n == 1));
+    let log = stop_graft(&mut c, dir.path(), "consumer");
+    assert_eq!(
+        log.matches("could not be read in full").count(),
+        1,
+        "logged once for the two messages within 10 s: {log}"
+    );
+    assert_eq!(
+        log.matches("larger than max_message_size").count(),
+        1,
+        "{log}"
+    );
+}
+
+#[test]
+fn a_killed_consumers_messages_are_delivered_again_to_another() {
+    const N: u64 = 3000;
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
+    publish(
+        &server.url(),
+        "TAKEOVER",
+        "takeover",
+        (0..N).map(|n| seq_lines("seq", "t", n..n + 1)).collect(),
+    );
+    let input = format!(
+        "  servers = [\"{}\"]\n  subjects = []\n  jetstream_subjects = [\"takeover\"]\n  jetstream_durable = \"pool\"\n  jetstream_ack_wait = \"2s\"\n  max_undelivered_messages = 500",
+        server.url()
+    );
+    // The first consumer's output never succeeds: it takes 500 messages
+    // and holds them, signalling progress, until it is killed.
+    let dead = free_port();
+    let mut stuck = start_graft(
+        dir.path(),
+        "stuck",
+        &format!(
+            "{AGENT}[[inputs.nats_consumer]]\n{input}\n[[outputs.graphite]]\n  servers = [\"127.0.0.1:{dead}\"]\n"
+        ),
+    );
+    poll_until(
+        "the first consumer to hold 500 messages",
+        Duration::from_secs(30),
+        || consumer_info(&server, "TAKEOVER", "pool").is_some_and(|c| c["num_ack_pending"] == 500),
+    );
+    // Past its ack wait it still holds them (progress is signalled).
+    std::thread::sleep(Duration::from_secs(3));
+    let info = consumer_info(&server, "TAKEOVER", "pool").unwrap();
+    assert_eq!(info["num_redelivered"], 0, "{info}");
+    assert_eq!(info["num_ack_pending"], 500, "{info}");
+    kill9(&mut stuck);
+    let mut c = start_graft(dir.path(), "consumer", &consumer(&input, &out, &internal));
+    wait_for_all(&[&out], N, Duration::from_secs(60), || {
+        graft_log(dir.path(), "consumer")
+    });
+    poll_until("the redeliveries counted", Duration::from_secs(10), || {
+        counter(&internal, "messages_redelivered") >= 500.0
+    });
+    let got = seqs(&out, "seq");
+    assert!(got.keys().copied().eq(0..N));
+    assert!(got.values().all(|n| *n == 1), "nothing was written twice");
+    stop_graft(&mut c, dir.path(), "consumer");
+}
+
+#[test]
+fn a_stopped_consumer_hands_what_it_could_not_deliver_to_the_next() {
+    const N: u64 = 2000;
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
+    publish(
+        &server.url(),
+        "HANDOVER",
+        "handover",
+        (0..N).map(|n| seq_lines("seq", "t", n..n + 1)).collect(),
+    );
+    // The default ack wait (30 s): a takeover sooner than that is the
+    // stopping agent's nak, not the server's timer.
+    let input = format!(
+        "  servers = [\"{}\"]\n  jetstream_subjects = [\"handover\"]\n  jetstream_durable = \"pool\"\n  max_undelivered_messages = 400",
+        server.url()
+    );
+    let dead = free_port();
+    let mut stuck = start_graft(
+        dir.path(),
+        "stuck",
+        &format!(
+            "{AGENT}[[inputs.nats_consumer]]\n{input}\n[[outputs.graphite]]\n  servers = [\"127.0.0.1:{dead}\"]\n"
+        ),
+    );
+    poll_until(
+        "the first consumer to hold 400 messages",
+        Duration::from_secs(30),
+        || consumer_info(&server, "HANDOVER", "pool").is_some_and(|c| c["num_ack_pending"] == 400),
+    );
+    let stopping = Instant::now();
+    let log = stop_graft(&mut stuck, dir.path(), "stuck");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "stopped in {:?}",
+        stopping.elapsed()
+    );
+    assert!(log.contains("nak'd for another agent"), "{log}");
+    let taking_over = Instant::now();
+    let mut c = start_graft(dir.path(), "consumer", &consumer(&input, &out, &internal));
+    wait_for_all(&[&out], N, Duration::from_secs(25), || {
+        format!(
+            "{}\n{}",
+            graft_log(dir.path(), "stuck"),
+            graft_log(dir.path(), "consumer")
+        )
+    });
+    assert!(
+        taking_over.elapsed() < Duration::from_secs(25),
+        "not the ack wait"
+    );
+    poll_until("the redeliveries counted", Duration::from_secs(10), || {
+        counter(&internal, "messages_redelivered") >= 400.0
+    });
+    let got = seqs(&out, "seq");
+    assert!(got.keys().copied().eq(0..N) && got.values().all(|n| *n == 1));
+    stop_graft(&mut c, dir.path(), "consumer");
+}

@@ -1,0 +1,135 @@
+//! `outputs.nats` in this process against a real `nats-server`: what the
+//! stream acknowledges decides what the host keeps; a batch written again
+//! is stored once.
+
+use graft_test_support::nats::{NatsServer, stream_messages};
+
+/// `outputs.nats` in this process, connected to `server`.
+fn output(table: &str, rt: &tokio::runtime::Runtime) -> Box<dyn graft_api::Output> {
+    let mut out = graft_plugins::outputs::nats::build(toml::from_str(table).unwrap()).unwrap();
+    rt.block_on(out.connect()).expect("connecting");
+    out
+}
+
+fn numbered(range: std::ops::Range<i64>) -> graft_core::Batch {
+    let mut b = graft_core::BatchBuilder::new();
+    for n in range {
+        b.metric("seq", n).field("seq", n);
+    }
+    b.finish()
+}
+
+#[test]
+fn a_batch_written_again_is_stored_once() {
+    let server = NatsServer::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut out = output(
+        &format!(
+            "servers = [\"{}\"]\nsubject = \"again\"\n[jetstream]\nname = \"AGAIN\"",
+            server.url()
+        ),
+        &rt,
+    );
+    let batch = numbered(0..500);
+    rt.block_on(out.write(&batch)).expect("the first write");
+    // As the host does after a write whose acknowledgements were lost.
+    rt.block_on(out.write(&batch))
+        .expect("the same batch again");
+    rt.block_on(out.write(&numbered(500..600)))
+        .expect("new metrics");
+    assert_eq!(stream_messages(&server, "AGAIN"), Some(600));
+}
+
+#[test]
+fn publishes_the_stream_refuses_are_kept_for_a_retry_never_dropped() {
+    let server = NatsServer::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // A stream that takes 10 messages and refuses more.
+    let mut out = output(
+        &format!(
+            "servers = [\"{}\"]\nsubject = \"full\"\n[jetstream]\nname = \"FULL\"\nmax_msgs = 10\ndiscard = \"new\"",
+            server.url()
+        ),
+        &rt,
+    );
+    match rt.block_on(out.write(&numbered(0..15))) {
+        Err(graft_api::CallError::Returned(graft_core::WriteError::Partial {
+            accepted,
+            rejected,
+            message,
+        })) => {
+            assert_eq!(accepted.len(), 10, "{message}");
+            assert!(rejected.is_empty(), "nothing dropped for good: {message}");
+            assert!(message.contains("not acknowledged"), "{message}");
+        }
+        other => panic!("a partial write was expected: {other:?}"),
+    }
+    // The next write of only what is kept fails whole: retried, then
+    // buffered by the host.
+    match rt.block_on(out.write(&numbered(10..15))) {
+        Err(graft_api::CallError::Returned(graft_core::WriteError::Retry(m))) => {
+            assert!(m.contains("5 of 5"), "{m}");
+        }
+        other => panic!("a retry was expected: {other:?}"),
+    }
+    assert_eq!(stream_messages(&server, "FULL"), Some(10));
+}
+
+#[test]
+fn tls_and_credentials_are_used_and_their_absence_refused() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = graft_test_support::nats::tls_files(certs.path());
+    let server = NatsServer::start_with(&format!(
+        "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n}}\n\
+         authorization {{\n  user: graft\n  password: s3cret\n}}\n",
+        cert.display(),
+        key.display()
+    ));
+    let url = format!("tls://127.0.0.1:{}", server.port);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let table = |extra: &str| {
+        format!(
+            "servers = [\"{url}\"]\nsubject = \"secure\"\n{extra}\n[jetstream]\nname = \"SECURE\""
+        )
+    };
+    let good = format!(
+        "tls_ca = \"{}\"\nusername = \"graft\"\npassword = \"s3cret\"",
+        ca.display()
+    );
+    let mut out = output(&table(&good), &rt);
+    rt.block_on(out.write(&numbered(0..10)))
+        .expect("writing over TLS");
+    assert_eq!(stream_messages(&server, "SECURE"), Some(10));
+
+    let refused = |extra: &str| {
+        let mut o =
+            graft_plugins::outputs::nats::build(toml::from_str(&table(extra)).unwrap()).unwrap();
+        format!("{}", rt.block_on(o.probe()).expect_err(extra))
+    };
+    // Unreachable at the start: the output starts, and every write fails
+    // (kept by the host for a retry) until it can connect.
+    let mut o = graft_plugins::outputs::nats::build(
+        toml::from_str(&table("username = \"graft\"\npassword = \"s3cret\"")).unwrap(),
+    )
+    .unwrap();
+    rt.block_on(o.connect()).expect("the output starts anyway");
+    match rt.block_on(o.write(&numbered(0..1))) {
+        Err(graft_api::CallError::Returned(graft_core::WriteError::Retry(m))) => {
+            assert!(m.contains("not connected to NATS"), "{m}");
+        }
+        other => panic!("a retry was expected: {other:?}"),
+    }
+    let e = refused("username = \"graft\"\npassword = \"s3cret\"");
+    assert!(
+        e.contains("cannot connect") && e.contains("certificate"),
+        "a CA the system does not know: {e}"
+    );
+    let e = refused(&format!(
+        "tls_ca = \"{}\"\nusername = \"graft\"\npassword = \"wrong\"",
+        ca.display()
+    ));
+    assert!(
+        e.contains("authorization violation"),
+        "a wrong password: {e}"
+    );
+}
