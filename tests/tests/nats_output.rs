@@ -133,3 +133,50 @@ fn tls_and_credentials_are_used_and_their_absence_refused() {
         "a wrong password: {e}"
     );
 }
+
+/// Sends `signal` (`-STOP`, `-CONT`) to the server process.
+fn signal(server: &NatsServer, signal: &str) {
+    let pid = server.pid().expect("the server runs").to_string();
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+#[test]
+fn lost_acknowledgements_cost_a_write_one_timeout_not_one_per_message() {
+    let mut server = NatsServer::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut out = output(
+        &format!(
+            "servers = [\"{}\"]\nsubject = \"lost\"\n[jetstream]\nname = \"LOST\"\nasync_ack_timeout = \"1s\"",
+            server.url()
+        ),
+        &rt,
+    );
+    // The server stops reading: no publish of this write is acknowledged.
+    signal(&server, "-STOP");
+    let started = std::time::Instant::now();
+    let result = rt.block_on(out.write(&numbered(0..200)));
+    let took = started.elapsed();
+    signal(&server, "-CONT");
+    match result {
+        Err(graft_api::CallError::Returned(graft_core::WriteError::Retry(m))) => {
+            assert!(m.contains("200 of 200"), "{m}");
+            assert!(m.contains("async_ack_timeout"), "{m}");
+        }
+        other => panic!("a retry of the whole write was expected: {other:?}"),
+    }
+    // One deadline for the write: one at a time it took 200 × 1 s.
+    assert!(
+        took < std::time::Duration::from_secs(15),
+        "the write took {took:?}"
+    );
+    server.wait_ready();
+    // The retry stores each metric once (the stream may already hold
+    // what it had read before it stopped).
+    rt.block_on(out.write(&numbered(0..200)))
+        .expect("the retry once the server answers");
+    assert_eq!(stream_messages(&server, "LOST"), Some(200));
+}

@@ -12,8 +12,9 @@
 //! - JetStream: the stream is created when missing (unless
 //!   `disable_stream_creation`), and an existing one must take `subject`.
 //!   A write publishes all its messages at once, at most
-//!   `jetstream.max_ack_pending` awaiting acknowledgement, and then reads
-//!   every acknowledgement (each within `async_ack_timeout`). Metrics whose
+//!   `jetstream.max_ack_pending` awaiting acknowledgement, and awaits the
+//!   acknowledgements together under one deadline for the whole write,
+//!   `async_ack_timeout` from its first publish. Metrics whose
 //!   publish was not acknowledged are kept by the host for a retry (a
 //!   partial write), then buffered: never dropped silently.
 //! - Each message carries `Nats-Msg-Id`, a digest of subject and body
@@ -32,6 +33,8 @@
 
 mod config;
 mod publish;
+
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use async_nats::Subject;
@@ -83,6 +86,7 @@ enum Target {
         js: Box<jetstream::Context>,
         ids: MessageId,
         window: usize,
+        ack_timeout: Duration,
     },
 }
 
@@ -193,6 +197,7 @@ impl Nats {
                 js: Box::new(js),
                 ids,
                 window: js_config.max_ack_pending,
+                ack_timeout: js_config.async_ack_timeout,
             },
         }))
     }
@@ -266,9 +271,21 @@ impl Output for Nats {
                     Err(e) => (Vec::new(), e),
                 }
             }
-            Target::JetStream { js, ids, window } => {
-                let acked =
-                    publish::jetstream(js, &self.subject, &prepared.messages, *ids, *window).await;
+            Target::JetStream {
+                js,
+                ids,
+                window,
+                ack_timeout,
+            } => {
+                let acked = publish::jetstream(
+                    js,
+                    &self.subject,
+                    &prepared.messages,
+                    *ids,
+                    *window,
+                    *ack_timeout,
+                )
+                .await;
                 if acked.duplicates > 0 {
                     tracing::debug!(
                         duplicates = acked.duplicates,

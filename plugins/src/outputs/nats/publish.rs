@@ -2,13 +2,16 @@
 //! split under the server's `max_payload`), publishing them, and reading
 //! what the stream acknowledged into the host's [`WriteError`].
 
-use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::ops::Range;
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+use tokio::time::{Instant, timeout_at};
+
 use async_nats::Subject;
-use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
+use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
 use graft_core::{Batch, WriteError};
 use md5::{Digest, Md5};
@@ -190,33 +193,61 @@ pub struct Acked {
 }
 
 /// Publish to JetStream with at most `window` publishes awaiting their
-/// acknowledgement at once, and collect the acknowledgements.
+/// acknowledgement at once, and collect the acknowledgements, all under
+/// one deadline: `ack_timeout` from the first publish. Acknowledgements
+/// are awaited together, so lost ones (a node killed, a reconnect) cost
+/// the write `ack_timeout` once, not once per message; what is not
+/// acknowledged (or not even sent) by the deadline fails, for a retry.
 pub async fn jetstream(
     js: &jetstream::Context,
     subject: &Subject,
     messages: &[Message],
     ids: MessageId,
     window: usize,
+    ack_timeout: Duration,
 ) -> Acked {
+    let deadline = Instant::now() + ack_timeout;
+    let late = || format!("not acknowledged within async_ack_timeout ({ack_timeout:?})");
     let mut acked = Acked::default();
-    let mut pending: VecDeque<(Range<usize>, PublishAckFuture)> = VecDeque::new();
-    for m in messages {
-        if pending.len() >= window
-            && let Some((rows, ack)) = pending.pop_front()
-        {
-            settle(&mut acked, rows, ack.await.map_err(|e| e.to_string()));
+    let mut pending = FuturesUnordered::new();
+    let mut sent = 0;
+    'publish: for m in messages {
+        while pending.len() >= window.max(1) {
+            match timeout_at(deadline, pending.next()).await {
+                Ok(Some((rows, result))) => settle(&mut acked, rows, result),
+                Ok(None) => break,
+                Err(_) => break 'publish,
+            }
         }
         let mut publish = PublishMessage::build().payload(m.body.clone());
         if ids == MessageId::Content {
             publish = publish.message_id(content_id(subject.as_str(), &m.body));
         }
-        match js.send_publish(subject.clone(), publish).await {
-            Ok(ack) => pending.push_back((m.rows.clone(), ack)),
-            Err(e) => settle(&mut acked, m.rows.clone(), Err(e.to_string())),
+        let rows = m.rows.clone();
+        match timeout_at(deadline, js.send_publish(subject.clone(), publish)).await {
+            Ok(Ok(ack)) => {
+                pending.push(async move { (rows, ack.await.map_err(|e| e.to_string())) })
+            }
+            Ok(Err(e)) => settle(&mut acked, rows, Err(e.to_string())),
+            Err(_) => break,
+        }
+        sent += 1;
+    }
+    loop {
+        match timeout_at(deadline, pending.next()).await {
+            Ok(Some((rows, result))) => settle(&mut acked, rows, result),
+            Ok(None) => break,
+            Err(_) => {
+                // Past the deadline: the rest failed, unread.
+                acked.failed += pending.len();
+                acked.first_error.get_or_insert_with(late);
+                break;
+            }
         }
     }
-    for (rows, ack) in pending {
-        settle(&mut acked, rows, ack.await.map_err(|e| e.to_string()));
+    if sent < messages.len() {
+        acked.failed += messages.len() - sent;
+        acked.first_error.get_or_insert_with(late);
     }
     acked
 }
