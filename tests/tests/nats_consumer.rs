@@ -218,3 +218,66 @@ fn a_stopped_consumer_hands_what_it_could_not_deliver_to_the_next() {
     assert!(got.keys().copied().eq(0..N) && got.values().all(|n| *n == 1));
     stop_graft(&mut c, dir.path(), "consumer");
 }
+
+#[test]
+fn an_agent_whose_output_is_down_hands_its_messages_to_the_pool() {
+    const N: u64 = 2000;
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
+    let stuck_internal = dir.path().join("stuck_internal");
+    publish(
+        &server.url(),
+        "STARVE",
+        "starve",
+        (0..N).map(|n| seq_lines("seq", "t", n..n + 1)).collect(),
+    );
+    let input = format!(
+        "  servers = [\"{}\"]\n  subjects = []\n  jetstream_subjects = [\"starve\"]\n  jetstream_durable = \"pool\"\n  jetstream_ack_wait = \"2s\"\n  jetstream_max_hold = \"4s\"\n  max_undelivered_messages = 200",
+        server.url()
+    );
+    // Its graphite output never succeeds; it keeps running all along.
+    let dead = free_port();
+    let mut stuck = start_graft(
+        dir.path(),
+        "stuck",
+        &format!(
+            "{AGENT}[[inputs.nats_consumer]]\n{input}\n[[inputs.internal]]\n  collect_memstats = false\n\
+             [[outputs.graphite]]\n  servers = [\"127.0.0.1:{dead}\"]\n  namepass = [\"seq\"]\n\
+             [[outputs.file]]\n  files = [\"{}\"]\n  namepass = [\"internal_gather\"]\n",
+            stuck_internal.display()
+        ),
+    );
+    // It takes no more than its own bound, though the pool's is 10 × that.
+    poll_until(
+        "the stuck agent to hold 200 messages",
+        Duration::from_secs(30),
+        || consumer_info(&server, "STARVE", "pool").is_some_and(|c| c["num_ack_pending"] == 200),
+    );
+    // The next agent is not starved, and gets the stuck agent's messages
+    // once that one stops holding them (after jetstream_max_hold).
+    let mut c = start_graft(dir.path(), "consumer", &consumer(&input, &out, &internal));
+    wait_for_all(&[&out], N, Duration::from_secs(60), || {
+        format!(
+            "{}\n{}",
+            graft_log(dir.path(), "stuck"),
+            graft_log(dir.path(), "consumer")
+        )
+    });
+    let got = seqs(&out, "seq");
+    assert!(got.keys().copied().eq(0..N));
+    assert!(got.values().all(|n| *n == 1), "nothing was written twice");
+    poll_until(
+        "the stuck agent's hold limit counted",
+        Duration::from_secs(10),
+        || counter(&stuck_internal, "hold_limit_hits") >= 200.0,
+    );
+    let log = graft_log(dir.path(), "stuck");
+    assert!(log.contains("jetstream_max_hold"), "{log}");
+    assert!(
+        stuck.try_wait().unwrap().is_none(),
+        "the stuck agent still runs"
+    );
+    stop_graft(&mut stuck, dir.path(), "stuck");
+    stop_graft(&mut c, dir.path(), "consumer");
+}

@@ -69,12 +69,27 @@ pub struct Options {
     /// pending messages by count (`pending_message_limit`) only.
     #[serde(default = "default_pending_bytes", deserialize_with = "de_size")]
     pub pending_bytes_limit: u64,
-    /// `max_undelivered_messages` (default 1000): messages read but not yet
-    /// written by the outputs; at the limit graft stops reading until
-    /// some are delivered. For JetStream it is also the consumer's
-    /// `max_ack_pending`, shared by the pool.
+    /// `max_undelivered_messages` (default 1000): messages this agent read
+    /// but whose metrics are not yet written by the outputs; at the limit
+    /// graft stops reading until some are delivered. A bound of this
+    /// agent only: the pool's is `jetstream_max_ack_pending`.
     #[serde(default = "default_max_undelivered")]
     pub max_undelivered_messages: usize,
+    /// `jetstream_max_ack_pending` (graft's; default 0 = 10 ×
+    /// `max_undelivered_messages`): the durable consumer's
+    /// `max_ack_pending`, messages unacknowledged across the whole pool.
+    /// Larger than one agent's bound, so that one stuck agent cannot hold
+    /// every pending message.
+    #[serde(default)]
+    pub jetstream_max_ack_pending: i64,
+    /// `jetstream_max_hold` (graft's; default 0 = 3 ×
+    /// `jetstream_ack_wait`): how long this agent keeps a message whose
+    /// metrics its outputs have not written yet, signalling progress.
+    /// Past it, progress stops and the message is nak'd, so that the
+    /// server gives it to another agent of the pool (counted in
+    /// `hold_limit_hits`).
+    #[serde(default, deserialize_with = "de_duration")]
+    pub jetstream_max_hold: Duration,
     /// `max_message_size` (graft's; default 0 = the server's
     /// `max_payload`): a larger message is skipped (and terminated on
     /// JetStream), counted in `message_size_limit_hits`.
@@ -149,6 +164,12 @@ impl Options {
         if self.jetstream_ack_wait < Duration::from_secs(1) {
             bail!("jetstream_ack_wait: must be at least 1s");
         }
+        if self.jetstream_max_ack_pending < 0 {
+            bail!("jetstream_max_ack_pending: must be 0 (10 × max_undelivered_messages) or more");
+        }
+        if !self.jetstream_max_hold.is_zero() && self.jetstream_max_hold < self.jetstream_ack_wait {
+            bail!("jetstream_max_hold: must be at least jetstream_ack_wait (or 0 for 3 × it)");
+        }
         if self.jetstream_max_deliver < 0 {
             bail!("jetstream_max_deliver: must be 0 (no limit) or more");
         }
@@ -167,6 +188,26 @@ impl Options {
             Some(s) => s.clone(),
             None if self.jetstream_subjects.is_empty() => vec!["telegraf".into()],
             None => Vec::new(),
+        }
+    }
+
+    /// The durable consumer's `max_ack_pending` for the whole pool.
+    pub fn pool_max_ack_pending(&self) -> i64 {
+        match self.jetstream_max_ack_pending {
+            0 => i64::try_from(self.max_undelivered_messages)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(10),
+            n => n,
+        }
+    }
+
+    /// How long a message is held (progress signalled) before it is
+    /// released to the pool.
+    pub fn max_hold(&self) -> Duration {
+        if self.jetstream_max_hold.is_zero() {
+            self.jetstream_ack_wait * 3
+        } else {
+            self.jetstream_max_hold
         }
     }
 

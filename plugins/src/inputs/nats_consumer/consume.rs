@@ -48,6 +48,7 @@ pub struct Counters {
     pub ack_errors: Arc<AtomicU64>,
     pub message_size_limit_hits: Arc<AtomicU64>,
     pub undelivered_messages_limit_hits: Arc<AtomicU64>,
+    pub hold_limit_hits: Arc<AtomicU64>,
 }
 
 impl Counters {
@@ -62,6 +63,7 @@ impl Counters {
             ack_errors: sink.counter("ack_errors"),
             message_size_limit_hits: sink.counter("message_size_limit_hits"),
             undelivered_messages_limit_hits: sink.counter("undelivered_messages_limit_hits"),
+            hold_limit_hits: sink.counter("hold_limit_hits"),
         }
     }
 }
@@ -105,6 +107,10 @@ pub struct Reader {
     pub counters: Counters,
     /// How often progress is signalled for a message still being written.
     pub progress_every: Duration,
+    /// How long messages are held (progress signalled) before they are
+    /// nak'd for another agent of the pool.
+    pub max_hold: Duration,
+    pub held_too_long: Gate,
     pub deliveries: Mutex<JoinSet<()>>,
     pub unreadable: Gate,
     pub too_large: Gate,
@@ -256,10 +262,10 @@ impl Reader {
         };
         let reader = self.clone();
         let task = async move {
-            let delivered = reader.settle(delivery, &ackers).await;
-            if delivered {
+            let settled = reader.settle(delivery, &ackers).await;
+            if settled == Settled::Delivered {
                 reader.answer_all(&ackers, AckKind::Ack).await;
-            } else {
+            } else if settled == Settled::Lost {
                 if let Some(n) = reader.lost.hit() {
                     tracing::warn!(
                         messages = ackers.len(),
@@ -277,22 +283,49 @@ impl Reader {
     }
 
     /// Wait for a delivery, telling the server the messages are still
-    /// being worked on meanwhile.
-    async fn settle(&self, delivery: Delivery, ackers: &[Acker]) -> bool {
+    /// being worked on meanwhile, for at most `max_hold`: then they are
+    /// nak'd for another agent, and the delivery (holding its permits, so
+    /// that this agent reads no more meanwhile) is awaited unanswered.
+    async fn settle(&self, delivery: Delivery, ackers: &[Acker]) -> Settled {
         tokio::pin!(delivery);
         let mut give_up = self.give_up.subscribe();
         let gave_up = async move {
             let _ = give_up.wait_for(|g| *g).await;
         };
         tokio::pin!(gave_up);
+        let held_since = Instant::now();
+        let mut released = false;
         loop {
             tokio::select! {
-                r = &mut delivery => return r.is_ok(),
-                () = &mut gave_up => return false,
-                () = tokio::time::sleep(self.progress_every) => {
-                    for a in ackers {
-                        let _ = a.ack_with(AckKind::Progress).await;
+                r = &mut delivery => {
+                    return match (released, r.is_ok()) {
+                        (true, _) => Settled::Released,
+                        (false, true) => Settled::Delivered,
+                        (false, false) => Settled::Lost,
+                    };
+                }
+                () = &mut gave_up => {
+                    return if released { Settled::Released } else { Settled::Lost };
+                }
+                () = tokio::time::sleep(self.progress_every), if !released && !ackers.is_empty() => {
+                    if held_since.elapsed() < self.max_hold {
+                        for a in ackers {
+                            let _ = a.ack_with(AckKind::Progress).await;
+                        }
+                        continue;
                     }
+                    released = true;
+                    add(&self.counters.hold_limit_hits, ackers.len());
+                    if let Some(n) = self.held_too_long.hit() {
+                        tracing::warn!(
+                            messages = ackers.len(),
+                            held_for = ?held_since.elapsed(),
+                            max_hold = ?self.max_hold,
+                            batches_since_last_log = n,
+                            "metrics not written within jetstream_max_hold; their messages are nak'd for another agent of the pool"
+                        );
+                    }
+                    self.answer_all(ackers, AckKind::Nak(None)).await;
                 }
             }
         }
@@ -356,6 +389,17 @@ impl Reader {
             );
         }
     }
+}
+
+/// How a delivery ended for its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    /// Written: acknowledge them.
+    Delivered,
+    /// Lost, or given up at stop: nak them.
+    Lost,
+    /// Already nak'd past `max_hold`: nothing more to say.
+    Released,
 }
 
 /// Messages taken together.

@@ -6,6 +6,7 @@
 //! start before its stream exists and ride out a node's death.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -83,7 +84,11 @@ impl Source {
         }
     }
 
-    /// Pull from `consumer` until stopped or until pulling fails.
+    /// Pull from `consumer` until stopped or until pulling fails. Each
+    /// pull request asks for no more messages than this agent has room
+    /// for (`max_undelivered_messages` less what is out), so the server
+    /// hands this agent only what it can take at once and leaves the
+    /// rest of the pool's `max_ack_pending` to the other agents.
     async fn pull(
         &self,
         consumer: &consumer::PullConsumer,
@@ -91,35 +96,48 @@ impl Source {
         stop: &mut watch::Receiver<bool>,
         errors: &Gate,
     ) {
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(self.batch)
-            // A pull whose server died is noticed within two heartbeats.
-            .expires(Duration::from_secs(5))
-            .heartbeat(Duration::from_secs(1))
-            .messages()
-            .await;
-        let messages = match messages {
-            Ok(m) => m,
-            Err(e) => {
-                if let Some(n) = errors.hit() {
-                    tracing::warn!(error = %e, errors_since_last_log = n, "cannot pull from JetStream; trying again");
-                }
-                return;
+        // Set when a pull failed: reading stops, and the consumer is
+        // opened again after a backoff.
+        let failed = Arc::new(AtomicBool::new(false));
+        let state = (consumer.clone(), reader.clone(), failed.clone(), self.batch);
+        let requests = futures_util::stream::unfold(state, |state| async move {
+            let (consumer, reader, failed, batch) = &state;
+            if failed.load(Ordering::Relaxed) {
+                return None;
             }
-        };
-        let messages = messages.filter_map(|m| {
-            let m = match m {
-                Ok(m) => Some(incoming(m)),
-                Err(e) => {
-                    if let Some(n) = errors.hit() {
-                        tracing::warn!(error = %e, errors_since_last_log = n, "pulling from JetStream failed; going on");
-                    }
-                    None
-                }
-            };
-            std::future::ready(m)
+            // The reader holds one permit while it waits for a message.
+            let room = (reader.permits.available_permits() + 1).min(*batch);
+            let pulled = consumer
+                .batch()
+                .max_messages(room)
+                // A pull whose server died ends a few seconds after this.
+                .expires(Duration::from_secs(5))
+                .heartbeat(Duration::from_secs(1))
+                .messages()
+                .await
+                .map_err(|e| format!("cannot pull from JetStream: {e}"));
+            Some((pulled, state))
         });
+        let messages = requests
+            .flat_map(|pulled| match pulled {
+                Ok(batch) => batch
+                    .map(|m| m.map_err(|e| format!("pulling from JetStream failed: {e}")))
+                    .left_stream(),
+                Err(e) => futures_util::stream::once(std::future::ready(Err(e))).right_stream(),
+            })
+            .filter_map(|m| {
+                let m = match m {
+                    Ok(m) => Some(incoming(m)),
+                    Err(e) => {
+                        failed.store(true, Ordering::Relaxed);
+                        if let Some(n) = errors.hit() {
+                            tracing::warn!(error = %e, errors_since_last_log = n, "reading from JetStream failed; trying again");
+                        }
+                        None
+                    }
+                };
+                std::future::ready(m)
+            });
         reader.run(Box::pin(messages), stop).await;
     }
 }

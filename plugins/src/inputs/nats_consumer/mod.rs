@@ -10,7 +10,9 @@
 //! - JetStream: `jetstream_subjects` are read from their stream through the
 //!   durable pull consumer `jetstream_durable` (default `queue_group`),
 //!   created when missing with explicit acknowledgement,
-//!   `jetstream_ack_wait` and `max_ack_pending = max_undelivered_messages`.
+//!   `jetstream_ack_wait` and `max_ack_pending = jetstream_max_ack_pending`
+//!   (default 10 × `max_undelivered_messages`: the pool's bound, larger
+//!   than one agent's).
 //!   Every agent with that name pulls from the same consumer, so each
 //!   message goes to one of them, and a message an agent took and did not
 //!   acknowledge (it died, or stopped before its outputs wrote the
@@ -25,7 +27,11 @@
 //!   metrics or holds them in a disk buffer ([`MetricSink::send_acked`]);
 //!   progress is signalled while that takes time, and a message whose
 //!   metrics were lost is nak'd for redelivery: at-least-once, duplicates
-//!   only after a failure.
+//!   only after a failure. Progress stops after `jetstream_max_hold`
+//!   (default 3 × `jetstream_ack_wait`): the message is then nak'd, and
+//!   another agent of the pool takes it, so that an agent whose outputs
+//!   are down does not starve the pool (its metrics may still be written
+//!   later by that agent: a duplicate).
 //! - At most `max_undelivered_messages` messages are out (read, not yet
 //!   delivered); at that bound reading pauses, which pushes back on the
 //!   server instead of growing memory.
@@ -180,6 +186,8 @@ impl NatsConsumer {
             max_message_size: AtomicUsize::new(usize::MAX),
             permits: Arc::new(Semaphore::new(o.max_undelivered_messages)),
             progress_every: o.jetstream_ack_wait / 2,
+            max_hold: o.max_hold(),
+            held_too_long: Default::default(),
             deliveries: Default::default(),
             unreadable: Default::default(),
             too_large: Default::default(),
@@ -300,10 +308,10 @@ impl Plan {
                 subject: subject.clone(),
                 stream: o.jetstream_stream.clone(),
                 config: self.consumer_config(subject, durable),
-                // Half the bound per pull request: the server serves
-                // waiting requests in turn, so smaller requests spread a
-                // stream over the pool, and a request stays open for the
-                // next.
+                // At most half the bound per pull request (and no more
+                // than there is room for): the server serves waiting
+                // requests in turn, so smaller requests spread a stream
+                // over the pool.
                 batch: (o.max_undelivered_messages / 2).clamp(1, 500),
             };
             sources.spawn(
@@ -325,7 +333,7 @@ impl Plan {
             ack_wait: o.jetstream_ack_wait,
             max_deliver: o.jetstream_max_deliver,
             filter_subject: subject.to_owned(),
-            max_ack_pending: i64::try_from(o.max_undelivered_messages).unwrap_or(i64::MAX),
+            max_ack_pending: o.pool_max_ack_pending(),
             deliver_policy: match self.deliver_from {
                 DeliverFrom::All => consumer::DeliverPolicy::All,
                 DeliverFrom::New => consumer::DeliverPolicy::New,

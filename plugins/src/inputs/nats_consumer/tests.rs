@@ -64,3 +64,24 @@ fn telegrafs_other_keys_are_taken() {
     assert_eq!(o.max_message_size, 64 << 10);
     assert_eq!(o.subject_tag.as_deref(), Some("subject"));
 }
+
+#[test]
+fn the_pool_bound_is_larger_than_one_agents_and_holding_is_bounded() {
+    let c = config("jetstream_subjects = [\"m\"]\nmax_undelivered_messages = 200").unwrap();
+    let o = &c.own.own.own;
+    assert_eq!(o.pool_max_ack_pending(), 2000);
+    assert_eq!(o.max_hold(), Duration::from_secs(90));
+    let c = config(
+        "jetstream_subjects = [\"m\"]\njetstream_max_ack_pending = 50\njetstream_ack_wait = \"2s\"\n\
+         jetstream_max_hold = \"5s\"",
+    )
+    .unwrap();
+    let o = &c.own.own.own;
+    assert_eq!(o.pool_max_ack_pending(), 50);
+    assert_eq!(o.max_hold(), Duration::from_secs(5));
+    assert!(error("jetstream_max_ack_pending = -1").contains("jetstream_max_ack_pending"));
+    assert!(
+        error("jetstream_ack_wait = \"10s\"\njetstream_max_hold = \"5s\"")
+            .contains("jetstream_max_hold")
+    );
+}
