@@ -180,3 +180,65 @@ fn lost_acknowledgements_cost_a_write_one_timeout_not_one_per_message() {
         .expect("the retry once the server answers");
     assert_eq!(stream_messages(&server, "LOST"), Some(200));
 }
+
+/// Metrics `sized` with a string field of `pad` bytes each (`seq` = n).
+fn padded(pads: &[usize]) -> graft_core::Batch {
+    let mut b = graft_core::BatchBuilder::new();
+    for (n, pad) in pads.iter().enumerate() {
+        let s = "x".repeat(*pad);
+        b.metric("sized", n as i64)
+            .field("seq", n as i64)
+            .field("s", s.as_str());
+    }
+    b.finish()
+}
+
+/// A write whose metrics `too_large` (rows) can never be published: they
+/// are rejected for good, the others accepted.
+fn assert_rejected_for_size(
+    result: Result<(), graft_api::CallError<graft_core::WriteError>>,
+    total: usize,
+    too_large: &[u32],
+) {
+    match result {
+        Err(graft_api::CallError::Returned(graft_core::WriteError::Partial {
+            accepted,
+            rejected,
+            message,
+        })) => {
+            assert_eq!(rejected, too_large, "{message}");
+            assert_eq!(accepted.len(), total - too_large.len(), "{message}");
+        }
+        other => panic!("a partial write with rejections was expected: {other:?}"),
+    }
+}
+
+#[test]
+fn messages_too_large_for_the_server_or_stream_are_rejected_not_retried() {
+    // max_payload 1024: a body of ~1000 bytes passes it once the
+    // Nats-Msg-Id header (59 bytes) is added.
+    let server = NatsServer::start_with("max_payload: 1024\n");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut out = output(
+        &format!(
+            "servers = [\"{}\"]\nsubject = \"big\"\n[jetstream]\nname = \"BIG\"",
+            server.url()
+        ),
+        &rt,
+    );
+    let batch = padded(&[10, 980, 850, 2000]);
+    assert_rejected_for_size(rt.block_on(out.write(&batch)), 4, &[1, 3]);
+    assert_eq!(stream_messages(&server, "BIG"), Some(2));
+
+    // A stream whose max_msg_size (400) is below max_payload.
+    let mut out = output(
+        &format!(
+            "servers = [\"{}\"]\nsubject = \"small\"\n[jetstream]\nname = \"SMALL\"\nmax_msg_size = 400",
+            server.url()
+        ),
+        &rt,
+    );
+    let batch = padded(&[10, 300, 380, 600]);
+    assert_rejected_for_size(rt.block_on(out.write(&batch)), 4, &[2, 3]);
+    assert_eq!(stream_messages(&server, "SMALL"), Some(2));
+}

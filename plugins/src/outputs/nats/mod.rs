@@ -28,8 +28,11 @@
 //!   the output connects at the next write, and until then each write
 //!   fails (counted in `errors`) and the metrics wait in its buffer.
 //! - A metric that cannot be serialized, or whose message alone passes
-//!   `max_payload`, is rejected (counted by the host in
-//!   `metrics_rejected`).
+//!   the largest message that can be published (the server's
+//!   `max_payload` or the stream's `max_msg_size`, whichever is smaller,
+//!   less the `Nats-Msg-Id` header), is rejected (counted by the host in
+//!   `metrics_rejected`), never retried; so is a message the server or
+//!   stream refuses for its size anyway.
 
 mod config;
 mod publish;
@@ -87,6 +90,8 @@ enum Target {
         ids: MessageId,
         window: usize,
         ack_timeout: Duration,
+        /// The stream's `max_msg_size`, when it sets one.
+        stream_max: Option<usize>,
     },
 }
 
@@ -198,6 +203,9 @@ impl Nats {
                 ids,
                 window: js_config.max_ack_pending,
                 ack_timeout: js_config.async_ack_timeout,
+                stream_max: usize::try_from(info.config.max_message_size)
+                    .ok()
+                    .filter(|n| *n > 0),
             },
         }))
     }
@@ -237,15 +245,22 @@ impl Output for Nats {
             )));
         };
         let max_payload = conn.client.server_info().max_payload.max(1);
-        let prepared = if self.options.use_batch_format {
-            publish::batched(batch, &self.serializer, max_payload)
+        let limit = match &conn.target {
+            Target::Core => publish::body_limit(max_payload, None, None),
+            Target::JetStream {
+                ids, stream_max, ..
+            } => publish::body_limit(max_payload, *stream_max, Some(*ids)),
+        };
+        let mut prepared = if self.options.use_batch_format {
+            publish::batched(batch, &self.serializer, limit)
         } else {
-            publish::per_metric(batch, &self.serializer, max_payload)
+            publish::per_metric(batch, &self.serializer, limit)
         };
         if let Some(why) = &prepared.first_rejection {
             tracing::warn!(
                 rejected = prepared.rejected.len(),
                 max_payload,
+                limit,
                 error = %why,
                 "metrics that cannot be published were rejected"
             );
@@ -276,6 +291,7 @@ impl Output for Nats {
                 ids,
                 window,
                 ack_timeout,
+                ..
             } => {
                 let acked = publish::jetstream(
                     js,
@@ -292,14 +308,22 @@ impl Output for Nats {
                         "the stream already had some messages (a retry); stored once"
                     );
                 }
+                if !acked.too_large.is_empty() {
+                    tracing::warn!(
+                        rejected = acked.too_large.len(),
+                        error = acked.first_error.as_deref().unwrap_or(""),
+                        "metrics whose messages the stream or server refused for their size were rejected"
+                    );
+                }
                 let message = match acked.first_error {
                     Some(e) => format!(
                         "{} of {} publishes were not acknowledged by the stream: {e}",
-                        acked.failed,
+                        acked.failed + acked.too_large.len(),
                         prepared.messages.len()
                     ),
                     None => prepared.first_rejection.clone().unwrap_or_default(),
                 };
+                prepared.rejected.extend(acked.too_large);
                 (acked.accepted, message)
             }
         };

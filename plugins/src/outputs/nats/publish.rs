@@ -11,7 +11,8 @@ use futures_util::stream::FuturesUnordered;
 use tokio::time::{Instant, timeout_at};
 
 use async_nats::Subject;
-use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::jetstream::{self, ErrorCode, message::PublishMessage};
 use bytes::Bytes;
 use graft_core::{Batch, WriteError};
 use md5::{Digest, Md5};
@@ -59,7 +60,7 @@ pub fn per_metric(batch: &Batch, serializer: &Serializer, max_payload: usize) ->
             let len = body.len();
             out.reject(row, || {
                 format!(
-                    "metric {:?}: its message ({len} bytes) passes the server's max_payload ({max_payload} bytes)",
+                    "metric {:?}: its message ({len} bytes) passes the largest the server and stream take ({max_payload} bytes: max_payload less headers, or the stream's max_msg_size)",
                     m.name()
                 )
             });
@@ -122,7 +123,7 @@ fn pack(
         let len = body.len();
         out.reject(rows.start, || {
             format!(
-                "metric {:?}: its message ({len} bytes) passes the server's max_payload ({max_payload} bytes)",
+                "metric {:?}: its message ({len} bytes) passes the largest the server and stream take ({max_payload} bytes: max_payload less headers, or the stream's max_msg_size)",
                 batch.get(rows.start).name()
             )
         });
@@ -132,6 +133,27 @@ fn pack(
         body: Bytes::from(body),
         rows,
     });
+}
+
+/// The largest body a message may have: the server's `max_payload` (or
+/// the stream's `max_msg_size`, when set and smaller) less the headers
+/// each message carries. A larger one can never be published: rejected,
+/// not retried.
+pub fn body_limit(max_payload: usize, stream_max: Option<usize>, ids: Option<MessageId>) -> usize {
+    let limit = stream_max.map_or(max_payload, |s| s.min(max_payload));
+    limit.saturating_sub(header_len(ids)).max(1)
+}
+
+/// Bytes of the header block of a message: `NATS/1.0` and `Nats-Msg-Id`
+/// with its 32 hex digits, as the client writes them; none on core NATS
+/// or without ids.
+fn header_len(ids: Option<MessageId>) -> usize {
+    match ids {
+        Some(MessageId::Content) => {
+            "NATS/1.0\r\n".len() + "Nats-Msg-Id: ".len() + 32 + "\r\n".len() + "\r\n".len()
+        }
+        Some(MessageId::None) | None => 0,
+    }
 }
 
 /// `Nats-Msg-Id` of a message: a digest of its subject and body, so that
@@ -188,6 +210,9 @@ pub struct Acked {
     pub duplicates: usize,
     /// Messages not acknowledged.
     pub failed: usize,
+    /// Rows of messages refused for their size (by the client or the
+    /// stream): never to be retried.
+    pub too_large: Vec<u32>,
     /// Why the first of them failed.
     pub first_error: Option<String>,
 }
@@ -225,10 +250,8 @@ pub async fn jetstream(
         }
         let rows = m.rows.clone();
         match timeout_at(deadline, js.send_publish(subject.clone(), publish)).await {
-            Ok(Ok(ack)) => {
-                pending.push(async move { (rows, ack.await.map_err(|e| e.to_string())) })
-            }
-            Ok(Err(e)) => settle(&mut acked, rows, Err(e.to_string())),
+            Ok(Ok(ack)) => pending.push(async move { (rows, ack.await) }),
+            Ok(Err(e)) => settle(&mut acked, rows, Err(e)),
             Err(_) => break,
         }
         sent += 1;
@@ -255,18 +278,33 @@ pub async fn jetstream(
 fn settle(
     acked: &mut Acked,
     rows: Range<usize>,
-    result: Result<jetstream::publish::PublishAck, String>,
+    result: Result<jetstream::publish::PublishAck, PublishError>,
 ) {
     match result {
         Ok(ack) => {
             acked.duplicates += usize::from(ack.duplicate);
             acked.accepted.extend(rows.map(|r| r as u32));
         }
+        Err(e) if too_large(&e) => {
+            acked.too_large.extend(rows.map(|r| r as u32));
+            acked.first_error.get_or_insert_with(|| e.to_string());
+        }
         Err(e) => {
             acked.failed += 1;
-            acked.first_error.get_or_insert(e);
+            acked.first_error.get_or_insert_with(|| e.to_string());
         }
     }
+}
+
+/// Whether a publish was refused for its size: by the client (past
+/// `max_payload`) or by the stream (past its `max_msg_size`).
+fn too_large(e: &PublishError) -> bool {
+    if e.kind() == PublishErrorKind::MaxPayloadExceeded {
+        return true;
+    }
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<jetstream::Error>())
+        .is_some_and(|j| j.error_code() == ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM)
 }
 
 /// The host's answer for a write: `Ok` when every metric went, else which
