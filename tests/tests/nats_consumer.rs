@@ -281,3 +281,71 @@ fn an_agent_whose_output_is_down_hands_its_messages_to_the_pool() {
     stop_graft(&mut stuck, dir.path(), "stuck");
     stop_graft(&mut c, dir.path(), "consumer");
 }
+
+#[test]
+fn a_slow_core_consumer_drops_past_pending_bytes_limit_and_counts() {
+    const N: u64 = 300;
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let internal = dir.path().join("internal");
+    // Its output never succeeds: it reads 10 messages and no more, and
+    // the rest wait in its queue of at most 100 KiB.
+    let dead = free_port();
+    let mut slow = start_graft(
+        dir.path(),
+        "slow",
+        &format!(
+            "{AGENT}[[inputs.nats_consumer]]\n  servers = [\"{}\"]\n  subjects = [\"slow\"]\n  \
+             max_undelivered_messages = 10\n  pending_bytes_limit = 102400\n\
+             [[inputs.internal]]\n  collect_memstats = false\n\
+             [[outputs.graphite]]\n  servers = [\"127.0.0.1:{dead}\"]\n  namepass = [\"seq\"]\n\
+             [[outputs.file]]\n  files = [\"{}\"]\n  namepass = [\"internal_gather\"]\n",
+            server.url(),
+            internal.display()
+        ),
+    );
+    poll_until("the consumer subscribed", Duration::from_secs(30), || {
+        server.monitor("connz?subs=true")["connections"]
+            .as_array()
+            .is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c["subscriptions_list"]
+                        .as_array()
+                        .is_some_and(|s| s.iter().any(|x| x == "slow"))
+                })
+            })
+    });
+    // N messages of 10 000 bytes each.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(server.url()).await.expect("connecting");
+        for n in 0..N {
+            let line = format!("seq,source=s seq={n}i,pad=\"{}\" {n}\n", "x".repeat(9950));
+            client
+                .publish("slow", line.into())
+                .await
+                .expect("publishing");
+        }
+        client.flush().await.expect("flushing");
+    });
+    poll_until("the drops counted", Duration::from_secs(30), || {
+        counter(&internal, "pending_limit_hits") >= 250.0
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (hits, received) = (
+        counter(&internal, "pending_limit_hits"),
+        counter(&internal, "messages_received"),
+    );
+    // What was read and what waits is kept: at least 10 each.
+    assert!(hits <= (N - 20) as f64, "dropped {hits}");
+    assert!(
+        received >= 10.0 && hits + received <= N as f64,
+        "{hits} {received}"
+    );
+    let log = graft_log(dir.path(), "slow");
+    assert!(log.contains("slow consumer"), "{log}");
+    stop_graft(&mut slow, dir.path(), "slow");
+}

@@ -60,13 +60,14 @@ pub struct Options {
     /// `"new"` (messages from now on).
     #[serde(default)]
     pub jetstream_deliver_policy: String,
-    /// `pending_message_limit` (default 65536): messages of a core
-    /// subscription waiting to be read; past it the server's messages are
-    /// dropped for this subscriber (a slow consumer, logged).
+    /// `pending_message_limit` (default 65536): messages of the core
+    /// subscriptions waiting to be read; past it messages are dropped (a
+    /// slow consumer), counted in `pending_limit_hits`.
     #[serde(default = "default_pending_messages")]
     pub pending_message_limit: usize,
-    /// `pending_bytes_limit` (default 64 MiB): accepted; the client bounds
-    /// pending messages by count (`pending_message_limit`) only.
+    /// `pending_bytes_limit` (default 64 MiB): bytes of the messages of the
+    /// core subscriptions waiting to be read; past it messages are dropped,
+    /// counted in `pending_limit_hits`.
     #[serde(default = "default_pending_bytes", deserialize_with = "de_size")]
     pub pending_bytes_limit: u64,
     /// `max_undelivered_messages` (default 1000): messages this agent read
@@ -151,6 +152,9 @@ impl Options {
         }
         if self.pending_message_limit == 0 {
             bail!("pending_message_limit: must be at least 1");
+        }
+        if self.pending_bytes_limit == 0 {
+            bail!("pending_bytes_limit: must be at least 1");
         }
         if !self.jetstream_subjects.is_empty() && self.durable().is_empty() {
             bail!("jetstream_durable: a durable consumer needs a name (or set queue_group)");

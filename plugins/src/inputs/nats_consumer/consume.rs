@@ -49,6 +49,7 @@ pub struct Counters {
     pub message_size_limit_hits: Arc<AtomicU64>,
     pub undelivered_messages_limit_hits: Arc<AtomicU64>,
     pub hold_limit_hits: Arc<AtomicU64>,
+    pub pending_limit_hits: Arc<AtomicU64>,
 }
 
 impl Counters {
@@ -64,6 +65,7 @@ impl Counters {
             message_size_limit_hits: sink.counter("message_size_limit_hits"),
             undelivered_messages_limit_hits: sink.counter("undelivered_messages_limit_hits"),
             hold_limit_hits: sink.counter("hold_limit_hits"),
+            pending_limit_hits: sink.counter("pending_limit_hits"),
         }
     }
 }

@@ -6,7 +6,10 @@
 //!   `jetstream_subjects` is set) are subscribed through `queue_group`
 //!   (each message to one agent of the group). Core NATS keeps nothing: what is
 //!   published while no agent listens, or dropped by the server for a slow
-//!   subscriber (`pending_message_limit` pending), is lost.
+//!   subscriber, is lost. Messages read wait for the pipeline in a queue
+//!   of at most `pending_message_limit` messages and `pending_bytes_limit`
+//!   bytes; past either a message is dropped and counted
+//!   (`pending_limit_hits`), as Telegraf's slow consumer.
 //! - JetStream: `jetstream_subjects` are read from their stream through the
 //!   durable pull consumer `jetstream_durable` (default `queue_group`),
 //!   created when missing with explicit acknowledgement,
@@ -47,6 +50,7 @@
 mod config;
 mod consume;
 mod jetstream;
+mod pending;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -285,6 +289,14 @@ impl Plan {
                 acker: None,
                 delivered: 1,
             });
+            let messages = pending::bounded(
+                messages,
+                pending::Limits {
+                    messages: o.pending_message_limit,
+                    bytes: usize::try_from(o.pending_bytes_limit).unwrap_or(usize::MAX),
+                    hits: reader.counters.pending_limit_hits.clone(),
+                },
+            );
             let (reader, mut stopped) = (reader.clone(), stopped.clone());
             sources
                 .spawn(async move { reader.run(messages, &mut stopped).await }.in_current_span());
