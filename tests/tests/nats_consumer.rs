@@ -349,3 +349,55 @@ fn a_slow_core_consumer_drops_past_pending_bytes_limit_and_counts() {
     assert!(log.contains("slow consumer"), "{log}");
     stop_graft(&mut slow, dir.path(), "slow");
 }
+
+#[test]
+fn a_durable_consumer_of_another_subject_is_not_read_and_says_why() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
+    publish(
+        &server.url(),
+        "SHARED",
+        "wanted",
+        (0..5).map(|n| seq_lines("seq", "t", n..n + 1)).collect(),
+    );
+    // Someone else's durable consumer "pool", on another subject.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(server.url()).await.expect("connecting");
+        let js = async_nats::jetstream::new(client);
+        let stream = js.get_stream("SHARED").await.expect("the stream");
+        stream
+            .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                durable_name: Some("pool".into()),
+                filter_subject: "wanted.other".into(),
+                ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+                ..Default::default()
+            })
+            .await
+            .expect("creating the other consumer");
+    });
+    let input = format!(
+        "  servers = [\"{}\"]\n  subjects = []\n  jetstream_subjects = [\"wanted\"]\n  jetstream_durable = \"pool\"",
+        server.url()
+    );
+    let mut c = start_graft(dir.path(), "consumer", &consumer(&input, &out, &internal));
+    poll_until("the mismatch reported", Duration::from_secs(30), || {
+        graft_log(dir.path(), "consumer").contains("not reading from JetStream")
+    });
+    poll_until("gathers failing", Duration::from_secs(15), || {
+        counter(&internal, "errors") >= 1.0
+    });
+    let log = graft_log(dir.path(), "consumer");
+    assert!(
+        log.contains("jetstream_durable") && log.contains("wanted.other"),
+        "{log}"
+    );
+    assert_eq!(counter(&internal, "messages_received"), 0.0);
+    let info = consumer_info(&server, "SHARED", "pool").unwrap();
+    assert_eq!(info["delivered"]["consumer_seq"], 0, "nothing read: {info}");
+    stop_graft(&mut c, dir.path(), "consumer");
+}

@@ -27,6 +27,9 @@ pub struct Source {
     pub config: consumer::pull::Config,
     /// Messages asked for per pull request.
     pub batch: usize,
+    /// Where a durable consumer that cannot be used (made for another
+    /// subject) is reported: every gather is then an error.
+    pub fatal: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Source {
@@ -52,6 +55,37 @@ impl Source {
             .with_context(|| format!("consumer {name:?} of stream {stream_name:?}"))
     }
 
+    /// An existing durable consumer must read what ours would: the same
+    /// filter subject and explicit acknowledgements. Other differences
+    /// (ack wait, max ack pending) are the pool's and only logged.
+    fn same_as_ours(&self, consumer: &consumer::PullConsumer) -> Result<(), String> {
+        let theirs = &consumer.cached_info().config;
+        let name = theirs.durable_name.as_deref().unwrap_or_default();
+        if theirs.filter_subject != self.config.filter_subject {
+            return Err(format!(
+                "jetstream_durable: the existing consumer {name:?} reads {:?}, not {:?}; name another durable consumer (or delete that one)",
+                theirs.filter_subject, self.config.filter_subject
+            ));
+        }
+        if theirs.ack_policy != consumer::AckPolicy::Explicit {
+            return Err(format!(
+                "jetstream_durable: the existing consumer {name:?} has ack policy {:?}, not explicit; name another durable consumer (or delete that one)",
+                theirs.ack_policy
+            ));
+        }
+        if theirs.ack_wait != self.config.ack_wait
+            || theirs.max_ack_pending != self.config.max_ack_pending
+        {
+            tracing::warn!(
+                durable = %name,
+                ack_wait = ?theirs.ack_wait,
+                max_ack_pending = theirs.max_ack_pending,
+                "the existing durable consumer's ack wait or max ack pending differ from this agent's config; the consumer's apply"
+            );
+        }
+        Ok(())
+    }
+
     /// Read until `stop`: open the consumer, pull from it, and open it
     /// again whenever that fails.
     pub async fn run(self, reader: Arc<Reader>, mut stop: watch::Receiver<bool>) {
@@ -72,6 +106,11 @@ impl Source {
                     }
                 }
                 Ok(consumer) => {
+                    if let Err(why) = self.same_as_ours(&consumer) {
+                        tracing::error!(subject = %self.subject, durable = %durable, error = %why, "not reading from JetStream");
+                        *self.fatal.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+                        return;
+                    }
                     tracing::info!(subject = %self.subject, durable = %durable, "reading from JetStream");
                     backoff.succeed();
                     self.pull(&consumer, &reader, &mut stop, &errors).await;

@@ -12,7 +12,10 @@
 //!   (`pending_limit_hits`), as Telegraf's slow consumer.
 //! - JetStream: `jetstream_subjects` are read from their stream through the
 //!   durable pull consumer `jetstream_durable` (default `queue_group`),
-//!   created when missing with explicit acknowledgement,
+//!   created when missing with explicit acknowledgement (an existing one
+//!   must read the same subject with explicit acknowledgements, else
+//!   nothing is read from it and every gather is an error naming
+//!   `jetstream_durable`),
 //!   `jetstream_ack_wait` and `max_ack_pending = jetstream_max_ack_pending`
 //!   (default 10 × `max_undelivered_messages`: the pool's bound, larger
 //!   than one agent's).
@@ -147,6 +150,9 @@ struct Running {
 #[derive(Default)]
 struct Link {
     down: std::sync::Mutex<Option<String>>,
+    /// Why reading cannot go on at all (a durable consumer of another
+    /// subject): every gather is this error.
+    fatal: Arc<std::sync::Mutex<Option<String>>>,
     client: std::sync::Mutex<Option<async_nats::Client>>,
 }
 
@@ -224,7 +230,7 @@ impl Plan {
         let gate = consume::Gate::default();
         while !*stop.borrow() {
             let mut sources = JoinSet::new();
-            match self.open(&reader, &stop, &mut sources).await {
+            match self.open(&reader, &stop, &mut sources, &link).await {
                 Ok(client) => {
                     link.set_down(None);
                     *link.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
@@ -254,6 +260,7 @@ impl Plan {
         reader: &Arc<Reader>,
         stopped: &watch::Receiver<bool>,
         sources: &mut JoinSet<()>,
+        link: &Link,
     ) -> Result<async_nats::Client> {
         let o = &self.options;
         let pending = o.pending_message_limit;
@@ -325,6 +332,7 @@ impl Plan {
                 // requests in turn, so smaller requests spread a stream
                 // over the pool.
                 batch: (o.max_undelivered_messages / 2).clamp(1, 500),
+                fatal: link.fatal.clone(),
             };
             sources.spawn(
                 source
@@ -375,6 +383,15 @@ impl Input for NatsConsumer {
             .clone();
         if let Some(why) = down {
             return Err(PluginError::new(format!("not connected to NATS: {why}")).into());
+        }
+        let fatal = running
+            .link
+            .fatal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(why) = fatal {
+            return Err(PluginError::new(why).into());
         }
         match running.link.client().map(|c| c.connection_state()) {
             Some(async_nats::connection::State::Connected) | None => Ok(Batch::new()),
