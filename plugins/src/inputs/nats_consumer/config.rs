@@ -101,6 +101,14 @@ pub struct Options {
     pub metric_buffer: Option<u64>,
 }
 
+/// Largest `max_undelivered_messages`: permits of one semaphore, far
+/// below tokio's limit, and more messages than memory should hold.
+pub const MAX_UNDELIVERED: usize = 1 << 20;
+/// Largest `pending_message_limit`: the client's channel capacity.
+pub const MAX_PENDING_MESSAGES: usize = 1 << 24;
+/// Largest `jetstream_max_ack_pending`.
+pub const MAX_POOL_ACK_PENDING: i64 = 1 << 30;
+
 fn default_queue_group() -> String {
     "telegraf_consumers".into()
 }
@@ -147,11 +155,11 @@ impl Options {
                 }
             }
         }
-        if self.max_undelivered_messages == 0 {
-            bail!("max_undelivered_messages: must be at least 1");
+        if !(1..=MAX_UNDELIVERED).contains(&self.max_undelivered_messages) {
+            bail!("max_undelivered_messages: must be between 1 and {MAX_UNDELIVERED}");
         }
-        if self.pending_message_limit == 0 {
-            bail!("pending_message_limit: must be at least 1");
+        if !(1..=MAX_PENDING_MESSAGES).contains(&self.pending_message_limit) {
+            bail!("pending_message_limit: must be between 1 and {MAX_PENDING_MESSAGES}");
         }
         if self.pending_bytes_limit == 0 {
             bail!("pending_bytes_limit: must be at least 1");
@@ -168,8 +176,10 @@ impl Options {
         if self.jetstream_ack_wait < Duration::from_secs(1) {
             bail!("jetstream_ack_wait: must be at least 1s");
         }
-        if self.jetstream_max_ack_pending < 0 {
-            bail!("jetstream_max_ack_pending: must be 0 (10 × max_undelivered_messages) or more");
+        if !(0..=MAX_POOL_ACK_PENDING).contains(&self.jetstream_max_ack_pending) {
+            bail!(
+                "jetstream_max_ack_pending: must be between 0 (10 × max_undelivered_messages) and {MAX_POOL_ACK_PENDING}"
+            );
         }
         if !self.jetstream_max_hold.is_zero() && self.jetstream_max_hold < self.jetstream_ack_wait {
             bail!("jetstream_max_hold: must be at least jetstream_ack_wait (or 0 for 3 × it)");

@@ -85,3 +85,25 @@ fn the_pool_bound_is_larger_than_one_agents_and_holding_is_bounded() {
             .contains("jetstream_max_hold")
     );
 }
+
+#[test]
+fn bounds_that_would_panic_are_refused_naming_the_key() {
+    let huge = u64::MAX / 2;
+    assert!(
+        error(&format!("max_undelivered_messages = {}", i64::MAX))
+            .contains("max_undelivered_messages")
+    );
+    assert!(
+        error(&format!("pending_message_limit = {}", i64::MAX)).contains("pending_message_limit")
+    );
+    assert!(
+        error(&format!("jetstream_max_ack_pending = {huge}")).contains("jetstream_max_ack_pending")
+    );
+    assert!(error("pending_bytes_limit = 0").contains("pending_bytes_limit"));
+    let c = config(&format!(
+        "max_undelivered_messages = {}",
+        config::MAX_UNDELIVERED
+    ))
+    .unwrap();
+    assert!(c.own.own.own.pool_max_ack_pending() > 0);
+}

@@ -184,6 +184,10 @@ pub struct JetStreamConfig {
     pub max_ack_pending: usize,
 }
 
+/// Largest `jetstream.max_ack_pending`: permits of one semaphore (the
+/// client takes them all at once as a `u32`), far below tokio's limit.
+pub const MAX_ACK_PENDING: usize = 1 << 20;
+
 fn one() -> usize {
     1
 }
@@ -288,8 +292,8 @@ impl JetStreamConfig {
             "none" => MessageId::None,
             other => bail!("jetstream.message_id: {other:?} is not \"content\" or \"none\""),
         };
-        if self.max_ack_pending == 0 {
-            bail!("jetstream.max_ack_pending: must be at least 1");
+        if !(1..=MAX_ACK_PENDING).contains(&self.max_ack_pending) {
+            bail!("jetstream.max_ack_pending: must be between 1 and {MAX_ACK_PENDING}");
         }
         if self.async_ack_timeout.is_zero() {
             bail!("jetstream.async_ack_timeout: must be above zero");

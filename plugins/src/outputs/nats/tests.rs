@@ -51,6 +51,17 @@ fn every_part_of_the_table_names_its_bad_keys() {
     assert!(error("[jetstream]\nname = \"S\"\nmax_age = \"forever\"").contains("max_age"));
     assert!(error("[jetstream]\nname = \"S\"\nbogus = 1").contains("`bogus`"));
     assert!(error("[jetstream]\nname = \"a.b\"").contains("jetstream.name"));
+    assert!(
+        error(&format!(
+            "[jetstream]\nname = \"S\"\nmax_ack_pending = {}",
+            i64::MAX
+        ))
+        .contains("jetstream.max_ack_pending")
+    );
+    assert!(
+        error("[jetstream]\nname = \"S\"\nmax_ack_pending = 0")
+            .contains("jetstream.max_ack_pending")
+    );
 }
 
 #[test]
