@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use async_nats::jetstream::stream;
 use serde::Deserialize;
 
-use crate::duration::de_duration;
+use crate::duration::{Spelling, de_duration};
 
 /// The keys of `[[outputs.nats]]` besides the connection's, TLS and the
 /// serializer's.
@@ -86,8 +86,9 @@ pub struct JetStreamConfig {
     /// `discard_new_per_subject` (default false).
     #[serde(default)]
     pub discard_new_per_subject: bool,
-    /// `max_age` (default 0 = forever).
-    #[serde(default, deserialize_with = "de_duration")]
+    /// `max_age` (default 0 = forever): a duration string (`"24h"`), or as
+    /// in Telegraf (a Go duration) an integer of nanoseconds.
+    #[serde(default, deserialize_with = "de_go_duration")]
     pub max_age: Duration,
     /// `max_msgs_per_subject` (default 0 = unlimited).
     #[serde(default)]
@@ -110,8 +111,10 @@ pub struct JetStreamConfig {
     #[serde(default)]
     pub template_owner: String,
     /// `duplicate_window` (default 0 = the server's, 2m): how long the
-    /// stream remembers message ids.
-    #[serde(default, deserialize_with = "de_duration")]
+    /// stream remembers message ids. A duration string (`"2m"`), or as in
+    /// Telegraf (a Go duration) an integer of nanoseconds
+    /// (`120000000000`).
+    #[serde(default, deserialize_with = "de_go_duration")]
     pub duplicate_window: Duration,
     /// `placement` (default none): `cluster` and `tags`.
     #[serde(default)]
@@ -128,8 +131,8 @@ pub struct JetStreamConfig {
     /// `allow_rollup_hdrs` (default false).
     #[serde(default)]
     pub allow_rollup_hdrs: bool,
-    /// `allow_direct` (default false).
-    #[serde(default)]
+    /// `allow_direct` (default true, as Telegraf's).
+    #[serde(default = "yes")]
     pub allow_direct: bool,
     /// `mirror_direct` (default false).
     #[serde(default)]
@@ -187,6 +190,26 @@ pub struct JetStreamConfig {
 /// Largest `jetstream.max_ack_pending`: permits of one semaphore (the
 /// client takes them all at once as a `u32`), far below tokio's limit.
 pub const MAX_ACK_PENDING: usize = 1 << 20;
+
+fn yes() -> bool {
+    true
+}
+
+/// A duration key of Telegraf's JetStream table, a Go `time.Duration`
+/// there: a string with units as everywhere, but a bare integer is
+/// nanoseconds (not seconds as elsewhere), and a float is refused.
+fn de_go_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    use serde::de::Error as _;
+    match <Spelling as Deserialize>::deserialize(d)? {
+        Spelling::Integer(n) => u64::try_from(n)
+            .map(Duration::from_nanos)
+            .map_err(|_| D::Error::custom(format!("{n} is negative"))),
+        Spelling::Float(f) => Err(D::Error::custom(format!(
+            "{f}: a bare number is nanoseconds here (a Go duration); write an integer or a string such as \"2m\""
+        ))),
+        other => other.duration().map_err(D::Error::custom),
+    }
+}
 
 fn one() -> usize {
     1

@@ -198,3 +198,35 @@ fn the_hosts_answer_keeps_exactly_the_unacknowledged() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn go_durations_of_the_stream_are_nanoseconds_as_in_telegraf() {
+    let stream = |keys: &str| {
+        let c = config(&format!("[jetstream]\nname = \"S\"\n{keys}")).unwrap();
+        c.own
+            .own
+            .own
+            .jetstream
+            .unwrap()
+            .resolve("telegraf")
+            .unwrap()
+            .0
+    };
+    // Telegraf's README sample.
+    let s = stream("duplicate_window = 120000000000\nmax_age = 0");
+    assert_eq!(s.duplicate_window, Duration::from_secs(120));
+    assert_eq!(s.max_age, Duration::ZERO);
+    let s = stream("duplicate_window = \"2m\"\nmax_age = \"24h\"");
+    assert_eq!(s.duplicate_window, Duration::from_secs(120));
+    assert_eq!(s.max_age, Duration::from_secs(86400));
+    assert_eq!(
+        stream("max_age = 3600000000000").max_age,
+        Duration::from_secs(3600)
+    );
+    // Telegraf's other defaults: direct gets allowed, -1 for no limit.
+    let s = stream("max_msgs = -1\nmax_bytes = -1\nmax_msg_size = -1\nmax_consumers = -1");
+    assert!(s.allow_direct);
+    assert_eq!(s.max_messages, -1);
+    assert!(error("[jetstream]\nname = \"S\"\nmax_age = 1.5").contains("max_age"));
+    assert!(error("[jetstream]\nname = \"S\"\nduplicate_window = -5").contains("duplicate_window"));
+}
