@@ -6,7 +6,7 @@
 //!   `persistent_session` (needs `client_id`), `username`/`password`, the
 //!   TLS keys (see [`crate::tls`]), `data_format` and the parser keys (see
 //!   [`crate::format`]), `topic_tag`, `[[topic_parsing]]` (see [`topic`]).
-//! - QoS 1 and 2: a message is acknowledged (PUBACK/PUBREC, rumqttc's
+//! - QoS 1 (and 2, see below): a message is acknowledged (PUBACK, rumqttc's
 //!   manual acknowledgements) only once every output has written its
 //!   metrics or holds them in a disk buffer. A message whose metrics were
 //!   lost stays unacknowledged, and the consumer connects again so that the
@@ -14,9 +14,12 @@
 //!   broker forgets it). At-least-once: a message whose metrics were
 //!   delivered but not yet acknowledged when the connection or graft went
 //!   away comes again (counted in `messages_redelivered`).
-//!   QoS 2 is at-least-once from end to end too: its PUBREC goes out only
-//!   after delivery, and a message the broker sends again before that is
-//!   read again.
+//!   `qos = 2` is taken as 1 (the subscription asks for QoS 1, so the
+//!   broker sends QoS 2 messages at QoS 1): rumqttc forgets an incoming
+//!   QoS 2 message awaiting its PUBREL when a connection drops, and ends
+//!   the next connection of a persistent session when the broker sends
+//!   that PUBREL again, over and over (rumqtt issue #664). The consumer is
+//!   at-least-once end to end either way, never exactly-once.
 //! - At most `max_undelivered_messages` messages are read and not yet
 //!   delivered; at the bound graft reads no more, and the broker keeps the
 //!   rest. Brokers also cap the unacknowledged messages they send one
@@ -47,7 +50,7 @@ use anyhow::{Result, bail};
 use async_trait::async_trait;
 use graft_api::{CallError, Input, MetricSink};
 use graft_core::{Batch, PluginError};
-use rumqttc::AsyncClient;
+use rumqttc::{AsyncClient, QoS};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -110,6 +113,24 @@ fn check(config: &Config) -> Result<()> {
     }
     topic::rules(&o.topic_parsing)?;
     Ok(())
+}
+
+/// The QoS the consumer subscribes with: QoS 2 is taken as 1 (logged
+/// once): rumqttc forgets incoming QoS 2 state on a reconnect, then ends
+/// every new connection of a persistent session when the broker sends the
+/// PUBREL again (rumqtt issue #664). QoS 1 keeps the same at-least-once
+/// promise, since acknowledgements wait for delivery.
+fn subscription_qos(configured: QoS) -> QoS {
+    if configured != QoS::ExactlyOnce {
+        return configured;
+    }
+    tracing::warn!(
+        qos = 2,
+        subscribed_qos = 1,
+        "qos = 2 is taken as 1 (at-least-once, as QoS 2 would be here): the MQTT client \
+         cannot resume QoS 2 messages across reconnects of a persistent session"
+    );
+    QoS::AtLeastOnce
 }
 
 /// The consumer's own counters (names in `docs/instrumentation.md`).
@@ -239,7 +260,7 @@ impl Input for Consumer {
             brokers,
             session,
             filters: o.topics.clone(),
-            qos: mqtt::qos(o.qos).map_err(failed)?,
+            qos: subscription_qos(mqtt::qos(o.qos).map_err(failed)?),
             permits: Arc::new(Semaphore::new(max_undelivered)),
             permits_total: max_undelivered,
             tx,

@@ -29,7 +29,7 @@ pub struct Options {
     /// topic; `""` adds none.
     #[serde(default = "default_topic_tag")]
     pub topic_tag: String,
-    /// `qos` (default 0).
+    /// `qos` (default 0); 2 is taken as 1 (subscribed at QoS 1).
     #[serde(default)]
     pub qos: u8,
     /// `connection_timeout` (default 30s, at least 1s): connecting, and
