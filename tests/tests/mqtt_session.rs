@@ -1,11 +1,15 @@
 //! `inputs.mqtt_consumer`'s session against a real mosquitto on loopback:
 //! `qos = 2` subscribes at QoS 1 (the broker's own log shows the QoS it
-//! sends at), and a persistent session keeps every message across broker
-//! restarts.
+//! sends at), a persistent session keeps every message across broker
+//! restarts, and a batch that was not delivered makes the consumer connect
+//! again (for the broker to send it again) only with a persistent session.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use graft_api::{Input, MetricSink, Received};
 use graft_test_support::graft_agent::{Agent, internal_gather};
 use graft_test_support::mosquitto::Mosquitto;
 
@@ -101,4 +105,109 @@ fn qos_2_is_taken_as_1_and_a_persistent_session_survives_broker_restarts() {
         &agent,
     );
     assert!(agent.stop(Duration::from_secs(15)).success());
+}
+
+/// The consumer alone on `broker` (topics `u/#`, QoS 1, `extra` keys),
+/// started on a sink whose batches the test receives.
+async fn lone_consumer(
+    broker: &Mosquitto,
+    extra: &str,
+) -> (
+    Box<dyn Input>,
+    MetricSink,
+    tokio::sync::mpsc::Receiver<Received>,
+) {
+    let table: toml::Table = format!(
+        "servers = [\"{}\"]\ntopics = [\"u/#\"]\nqos = 1\n{extra}",
+        broker.url()
+    )
+    .parse()
+    .unwrap();
+    let mut input = graft_plugins::inputs::mqtt_consumer::build(table).unwrap();
+    let (sink, rx) = MetricSink::channel(64, Arc::new(|| 0));
+    input.start(sink.clone()).await.unwrap();
+    (input, sink, rx)
+}
+
+/// The next batch's `seq` numbers and its acknowledgement (none within
+/// 20 s: panics).
+async fn next(rx: &mut tokio::sync::mpsc::Receiver<Received>) -> (Vec<i64>, graft_api::Ack) {
+    let r = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .expect("a batch within 20 s")
+        .expect("the consumer is running");
+    let seq = r
+        .batch
+        .iter()
+        .filter(|m| m.name() == "seq")
+        .flat_map(|m| {
+            m.fields()
+                .filter_map(|(_, v)| v.as_f64())
+                .collect::<Vec<_>>()
+        })
+        .map(|v| v as i64)
+        .collect();
+    (seq, r.ack.expect("QoS 1 batches carry an acknowledgement"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undelivered_batch_reconnects_only_with_a_persistent_session() {
+    for persistent in [false, true] {
+        let broker = Mosquitto::start();
+        let extra = if persistent {
+            "persistent_session = true\nclient_id = \"consumer-undelivered\"\n"
+        } else {
+            ""
+        };
+        let (mut input, sink, mut rx) = lone_consumer(&broker, extra).await;
+        // Subscribed once a probe comes through.
+        let start = Instant::now();
+        loop {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "never subscribed"
+            );
+            broker.publish("u/probe", 1, b"probe v=1i");
+            if let Ok(Some(r)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
+                drop(r);
+                break;
+            }
+        }
+        while rx.try_recv().is_ok() {}
+        broker.publish("u/seq", 1, b"seq n=1i");
+        let (seq, ack) = next(&mut rx).await;
+        assert_eq!(seq, [1]);
+        ack.fail();
+        drop(ack);
+        let undelivered = sink.counter("messages_undelivered");
+        let start = Instant::now();
+        while undelivered.load(Ordering::Relaxed) == 0 {
+            assert!(start.elapsed() < Duration::from_secs(10), "not counted");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for n in 2..=5 {
+            broker.publish("u/seq", 1, format!("seq n={n}i").as_bytes());
+        }
+        let mut got = BTreeSet::new();
+        let want: BTreeSet<i64> = if persistent { 1..=5 } else { 2..=5 }.collect();
+        while !want.is_subset(&got) {
+            let (seq, ack) = next(&mut rx).await;
+            got.extend(seq);
+            drop(ack);
+        }
+        let reconnects = sink.counter("reconnects").load(Ordering::Relaxed);
+        if persistent {
+            assert!(reconnects >= 1, "connected again for the broker to resend");
+        } else {
+            assert_eq!(
+                reconnects, 0,
+                "a clean session gains nothing from reconnecting"
+            );
+            assert!(
+                !got.contains(&1),
+                "a clean session's broker resends nothing"
+            );
+        }
+        input.stop().await;
+    }
 }

@@ -9,9 +9,10 @@
 //! - QoS 1 (and 2, see below): a message is acknowledged (PUBACK, rumqttc's
 //!   manual acknowledgements) only once every output has written its
 //!   metrics or holds them in a disk buffer. A message whose metrics were
-//!   lost stays unacknowledged, and the consumer connects again so that the
-//!   broker sends it again (with a persistent session; without one, the
-//!   broker forgets it). At-least-once: a message whose metrics were
+//!   lost stays unacknowledged; with a persistent session the consumer
+//!   connects again so that the broker sends it again (without one, the
+//!   broker would send nothing again and drop what it queued, so the
+//!   consumer stays connected and the message is lost). At-least-once: a message whose metrics were
 //!   delivered but not yet acknowledged when the connection or graft went
 //!   away comes again (counted in `messages_redelivered`).
 //!   `qos = 2` is taken as 1 (the subscription asks for QoS 1, so the
@@ -283,7 +284,7 @@ impl Input for Consumer {
             connection,
             counters,
             max_undelivered,
-            redeliver,
+            redeliver: o.persistent_session.then_some(redeliver),
         };
         self.tasks = vec![
             tokio::spawn(receiver.run().in_current_span()),

@@ -37,8 +37,10 @@ pub struct Deliverer {
     pub connection: Arc<AtomicU64>,
     pub counters: Arc<Counters>,
     pub max_undelivered: usize,
-    /// Told when a batch was not delivered.
-    pub redeliver: Arc<Notify>,
+    /// Told when a batch was not delivered, with a persistent session
+    /// only: without one the broker sends nothing again, and drops what it
+    /// queued for the client when it goes.
+    pub redeliver: Option<Arc<Notify>>,
 }
 
 /// A batch handed to the pipeline and the messages it came from.
@@ -187,15 +189,17 @@ pub(super) fn copy_with_topic(
 
 /// Acknowledge each batch's messages once it is delivered, in the order
 /// the batches went out. A batch that was not delivered leaves its
-/// messages unacknowledged and asks for a new connection: the broker sends
-/// them again there (with `persistent_session`), and meanwhile they would
-/// hold places in the window of unacknowledged messages it sends a client.
+/// messages unacknowledged and, with `persistent_session` (`redeliver`),
+/// asks for a new connection: the broker sends them again there, and
+/// meanwhile they would hold places in the window of unacknowledged
+/// messages it sends a client. Without a persistent session a new
+/// connection would only lose what the broker queued.
 async fn acknowledge(
     mut rx: mpsc::Receiver<Waiting>,
     client: AsyncClient,
     connection: Arc<AtomicU64>,
     counters: Arc<Counters>,
-    redeliver: Arc<Notify>,
+    redeliver: Option<Arc<Notify>>,
 ) {
     while let Some((delivery, messages)) = rx.recv().await {
         let delivered = delivery.await.is_ok();
@@ -210,8 +214,10 @@ async fn acknowledge(
                 messages = tokens.len(),
                 "metrics of MQTT messages were not delivered; the messages stay unacknowledged"
             );
-            if !tokens.is_empty() {
-                redeliver.notify_one();
+            if let Some(r) = &redeliver
+                && !tokens.is_empty()
+            {
+                r.notify_one();
             }
             continue;
         }

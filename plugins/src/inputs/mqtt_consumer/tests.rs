@@ -140,7 +140,7 @@ async fn messages_waiting_together_go_out_as_one_batch_and_bad_ones_are_counted(
     use std::sync::atomic::Ordering;
 
     use rumqttc::{MqttOptions, Publish, QoS};
-    use tokio::sync::{Notify, Semaphore, mpsc};
+    use tokio::sync::{Semaphore, mpsc};
 
     let (sink, mut pipeline) = MetricSink::channel(4, Arc::new(|| 0));
     let counters = Arc::new(Counters::of(&sink));
@@ -165,7 +165,7 @@ async fn messages_waiting_together_go_out_as_one_batch_and_bad_ones_are_counted(
         connection: Arc::default(),
         counters: counters.clone(),
         max_undelivered: 8,
-        redeliver: Arc::new(Notify::new()),
+        redeliver: None,
     };
     let permits = Arc::new(Semaphore::new(8));
     for (topic, body) in [
