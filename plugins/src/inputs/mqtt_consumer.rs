@@ -80,6 +80,11 @@ impl Builtin for Consumer {
     }
 }
 
+/// The most `max_undelivered_messages` may be: it sizes a semaphore and a
+/// channel, which panic far above it (and a broker hands a client at most
+/// 65 535 unacknowledged messages anyway).
+const MAX_UNDELIVERED_MESSAGES: usize = 1_000_000;
+
 /// What the types cannot say.
 fn check(config: &Config) -> Result<()> {
     let o = &config.own.own;
@@ -103,8 +108,11 @@ fn check(config: &Config) -> Result<()> {
     if o.connection_timeout < Duration::from_secs(1) {
         bail!("connection_timeout: must be at least 1s");
     }
-    if o.max_undelivered_messages == 0 {
-        bail!("max_undelivered_messages: must be at least 1");
+    if !(1..=MAX_UNDELIVERED_MESSAGES).contains(&o.max_undelivered_messages) {
+        bail!(
+            "max_undelivered_messages: {} is out of range; must be between 1 and {MAX_UNDELIVERED_MESSAGES}",
+            o.max_undelivered_messages
+        );
     }
     if o.max_message_size == 0 || o.max_message_size > mqtt::MAX_PACKET_SIZE as u64 {
         bail!("max_message_size: must be between 1 byte and 256MiB");

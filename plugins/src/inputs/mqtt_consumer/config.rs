@@ -36,8 +36,9 @@ pub struct Options {
     /// writing to the broker.
     #[serde(default = "thirty_seconds", deserialize_with = "de_duration")]
     pub connection_timeout: Duration,
-    /// `max_undelivered_messages` (default 1000): messages read and not
-    /// yet delivered by the outputs; at the bound, graft reads no more.
+    /// `max_undelivered_messages` (default 1000, 1 to 1 000 000): messages
+    /// read and not yet delivered by the outputs; at the bound, graft reads
+    /// no more.
     #[serde(default = "default_max_undelivered")]
     pub max_undelivered_messages: usize,
     /// `persistent_session` (default false): the broker keeps the session

@@ -71,6 +71,14 @@ fn errors_name_the_key() {
             "topics = [\"a\"]\nmax_undelivered_messages = 0",
             "max_undelivered_messages",
         ),
+        (
+            "topics = [\"a\"]\nmax_undelivered_messages = 1000001",
+            "max_undelivered_messages",
+        ),
+        (
+            "topics = [\"a\"]\nmax_undelivered_messages = 9223372036854775807",
+            "max_undelivered_messages",
+        ),
         ("topics = [\"a\"]\nservers = [\"ws://h:1\"]", "servers"),
         ("topics = [\"a\"]\nkeepalive = -5", "keepalive"),
         ("topics = [\"a\"]\nmax_topic_size = 0", "max_topic_size"),
