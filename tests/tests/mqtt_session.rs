@@ -1,8 +1,10 @@
 //! `inputs.mqtt_consumer`'s session against a real mosquitto on loopback:
 //! `qos = 2` subscribes at QoS 1 (the broker's own log shows the QoS it
 //! sends at), a persistent session keeps every message across broker
-//! restarts, and a batch that was not delivered makes the consumer connect
-//! again (for the broker to send it again) only with a persistent session.
+//! restarts, a batch that was not delivered makes the consumer connect
+//! again (for the broker to send it again) only with a persistent session,
+//! and an acknowledgement of a message from a connection that is gone is
+//! never written on the next one.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -210,4 +212,74 @@ async fn an_undelivered_batch_reconnects_only_with_a_persistent_session() {
         }
         input.stop().await;
     }
+}
+
+/// The PUBACKs mosquitto's debug log shows from `client` since it last
+/// started.
+fn pubacks_since_start(broker: &Mosquitto, client: &str) -> usize {
+    let log = broker.log();
+    let since = log.rsplit("starting").next().unwrap_or("");
+    since
+        .lines()
+        .filter(|l| l.contains(&format!("Received PUBACK from {client}")))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_from_a_connection_that_is_gone_is_not_written_on_the_next() {
+    let mut broker = Mosquitto::start_with("log_type debug\n");
+    let client = "consumer-stale-ack";
+    let (mut input, _sink, mut rx) =
+        lone_consumer(&broker, &format!("client_id = \"{client}\"\n")).await;
+    let subscribed = async |rx: &mut tokio::sync::mpsc::Receiver<Received>, broker: &Mosquitto| {
+        let start = Instant::now();
+        loop {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "never subscribed"
+            );
+            // QoS 0: probes are never acknowledged.
+            broker.publish("u/probe", 0, b"probe v=1i");
+            if let Ok(Some(r)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
+                drop(r);
+                break;
+            }
+        }
+        while rx.try_recv().is_ok() {}
+    };
+    subscribed(&mut rx, &broker).await;
+    broker.publish("u/seq", 1, b"seq n=1i");
+    let (seq, first) = next(&mut rx).await;
+    assert_eq!(seq, [1]);
+    // The connection goes while the message is on its way; it is
+    // delivered (and its acknowledgement queued) before the next one.
+    broker.stop();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    broker.resume();
+    subscribed(&mut rx, &broker).await;
+    // The new clean session numbers its messages from 1 again.
+    broker.publish("u/seq", 1, b"seq n=2i");
+    let (seq, second) = next(&mut rx).await;
+    assert_eq!(seq, [2]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        pubacks_since_start(&broker, client),
+        0,
+        "an acknowledgement from the old connection reached the new one:\n{}",
+        broker.log()
+    );
+    drop(second);
+    let start = Instant::now();
+    while pubacks_since_start(&broker, client) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{}",
+            broker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pubacks_since_start(&broker, client), 1, "{}", broker.log());
+    input.stop().await;
 }

@@ -263,9 +263,10 @@ impl Input for Consumer {
         let (tx, rx) = mpsc::channel(max_undelivered);
         let (stop_tx, stop_rx) = watch::channel(false);
         let redeliver = Arc::new(Notify::new());
+        let (acks_tx, acks_rx) = mpsc::unbounded_channel();
         let receiver = receive::Receiver {
             events,
-            client: client.clone(),
+            client,
             brokers,
             session,
             filters: o.topics.clone(),
@@ -273,7 +274,7 @@ impl Input for Consumer {
             permits: Arc::new(Semaphore::new(max_undelivered)),
             permits_total: max_undelivered,
             tx,
-            connection: connection.clone(),
+            connection,
             counters: counters.clone(),
             sink: sink.clone(),
             max_topic_size: o.max_topic_size as usize,
@@ -281,6 +282,7 @@ impl Input for Consumer {
             stop: stop_rx,
             down: self.down.clone(),
             redeliver: redeliver.clone(),
+            acks: acks_rx,
         };
         let deliverer = deliver::Deliverer {
             rx,
@@ -288,8 +290,7 @@ impl Input for Consumer {
             topic_tag: (!o.topic_tag.is_empty()).then_some(o.topic_tag),
             rules: topic::rules(&o.topic_parsing).map_err(failed)?,
             sink,
-            client,
-            connection,
+            acks: acks_tx,
             counters,
             max_undelivered,
             redeliver: o.persistent_session.then_some(redeliver),

@@ -6,12 +6,11 @@
 //! empty) is acknowledged at once: it would fail again, and again.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use graft_api::{Delivery, MetricSink};
 use graft_core::{Batch, BatchBuilder, FieldRef};
-use rumqttc::AsyncClient;
 use tokio::sync::{Notify, mpsc};
 
 use super::Counters;
@@ -33,8 +32,9 @@ pub struct Deliverer {
     pub topic_tag: Option<String>,
     pub rules: Vec<Rule>,
     pub sink: MetricSink,
-    pub client: AsyncClient,
-    pub connection: Arc<AtomicU64>,
+    /// Where acknowledgements go: the receiving side writes them, if their
+    /// connection is still up.
+    pub acks: mpsc::UnboundedSender<AckToken>,
     pub counters: Arc<Counters>,
     pub max_undelivered: usize,
     /// Told when a batch was not delivered, with a persistent session
@@ -53,8 +53,7 @@ impl Deliverer {
         let (tx, rx) = mpsc::channel::<Waiting>(self.max_undelivered.max(1));
         let acker = tokio::spawn(acknowledge(
             rx,
-            self.client.clone(),
-            self.connection.clone(),
+            self.acks.clone(),
             self.counters.clone(),
             self.redeliver.clone(),
         ));
@@ -75,9 +74,7 @@ impl Deliverer {
                     carried.push(m);
                 } else if let Some(a) = m.ack {
                     drop(m.permit);
-                    if a.send(&self.client, &self.connection).await {
-                        self.counters.messages_acked.fetch_add(1, Ordering::Relaxed);
-                    }
+                    let _ = self.acks.send(a);
                 }
             }
             if carried.is_empty() {
@@ -196,8 +193,7 @@ pub(super) fn copy_with_topic(
 /// connection would only lose what the broker queued.
 async fn acknowledge(
     mut rx: mpsc::Receiver<Waiting>,
-    client: AsyncClient,
-    connection: Arc<AtomicU64>,
+    acks: mpsc::UnboundedSender<AckToken>,
     counters: Arc<Counters>,
     redeliver: Option<Arc<Notify>>,
 ) {
@@ -222,9 +218,7 @@ async fn acknowledge(
             continue;
         }
         for t in tokens {
-            if t.send(&client, &connection).await {
-                counters.messages_acked.fetch_add(1, Ordering::Relaxed);
-            }
+            let _ = acks.send(t);
         }
     }
 }

@@ -7,6 +7,13 @@
 //! makes the broker drop the connection; the consumer connects again and
 //! the broker sends the unacknowledged messages again (duplicates, nothing
 //! lost, with a persistent session).
+//!
+//! Acknowledgements come back to this task and are handed to rumqttc only
+//! here, between polls, and only for a message of the connection that is
+//! up: a connection that fails does so inside a poll, which drops the
+//! acknowledgements still queued, so none is ever written on a later
+//! connection (where the broker may have given its packet id to another
+//! message).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,14 +56,6 @@ impl AckToken {
         p.pkid = self.pkid;
         p
     }
-
-    /// Acknowledge the message, unless its connection is gone: the broker
-    /// then sends it again, and a PUBACK on the new connection could
-    /// acknowledge another message with the same packet id.
-    pub async fn send(self, client: &AsyncClient, current: &AtomicU64) -> bool {
-        self.connection == current.load(Ordering::Acquire)
-            && client.ack(&self.publish()).await.is_ok()
-    }
 }
 
 /// Limits already logged on this connection (each once per connection).
@@ -91,6 +90,8 @@ pub struct Receiver {
     /// Asked when messages were not delivered: connect again, so that the
     /// broker sends them again (and frees their places in its window).
     pub redeliver: Arc<Notify>,
+    /// Messages to acknowledge, from the delivery side.
+    pub acks: mpsc::UnboundedReceiver<AckToken>,
 }
 
 impl Receiver {
@@ -99,6 +100,8 @@ impl Receiver {
         let mut backoff = Backoff::exponential(Duration::from_millis(250), Duration::from_secs(30));
         let mut current = 0;
         let mut logged = Logged::default();
+        // Whether a connection is up (between its CONNACK and its failure).
+        let mut up = false;
         loop {
             let event = tokio::select! {
                 biased;
@@ -109,14 +112,24 @@ impl Receiver {
                         "connecting again so that the broker sends the undelivered messages again"
                     );
                     self.events.clean();
+                    up = false;
                     continue;
                 }
-                e = self.events.poll() => e,
+                Some(token) = self.acks.recv() => Err(token),
+                e = self.events.poll() => Ok(e),
+            };
+            let event = match event {
+                Ok(e) => e,
+                Err(token) => {
+                    self.ack(token, up);
+                    continue;
+                }
             };
             match event {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     backoff.succeed();
                     logged = Logged::default();
+                    up = true;
                     self.set_down(None);
                     if self.connection.fetch_add(1, Ordering::AcqRel) > 0 {
                         self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -153,6 +166,7 @@ impl Receiver {
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    up = false;
                     let wait = backoff.fail();
                     self.set_down(Some(format!("{}: {e}", self.brokers[current])));
                     if matches!(
@@ -219,10 +233,8 @@ impl Receiver {
                     "a message's topic is longer than max_topic_size; it is skipped and acknowledged"
                 );
             }
-            if let Some(a) = ack
-                && a.send(&self.client, &self.connection).await
-            {
-                c.messages_acked.fetch_add(1, Ordering::Relaxed);
+            if let Some(a) = ack {
+                self.ack(a, true);
             }
             return true;
         }
@@ -252,6 +264,31 @@ impl Receiver {
             permit,
         };
         self.tx.send(message).await.is_ok()
+    }
+
+    /// Hand an acknowledgement to rumqttc if its message came on the
+    /// connection that is up; else drop it (the broker sends the message
+    /// again, and the packet id may now be another message's). Queued
+    /// here, between polls, it is either written on this connection or
+    /// dropped by rumqttc when this connection fails.
+    fn ack(&self, token: AckToken, up: bool) {
+        if !up || token.connection != self.connection.load(Ordering::Acquire) {
+            tracing::debug!(
+                pkid = token.pkid,
+                "acknowledgement of a message from a connection that is gone dropped"
+            );
+            return;
+        }
+        match self.client.try_ack(&token.publish()) {
+            Ok(()) => {
+                self.counters.messages_acked.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => tracing::debug!(
+                pkid = token.pkid,
+                error = %e,
+                "acknowledgement not queued; the broker sends the message again"
+            ),
+        }
     }
 
     /// Say DISCONNECT and let it reach the broker (at most a second).
