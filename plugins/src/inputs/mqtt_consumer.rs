@@ -31,8 +31,10 @@
 //!   moving on to the next server; subscribe again unless the broker kept
 //!   the session.
 //! - Limits (counted, see `docs/instrumentation.md`): `max_message_size`
-//!   (a larger message cannot be skipped unread, so it costs the
-//!   connection), `max_topic_size` (the message is skipped and
+//!   (of the payload: a larger one is skipped and acknowledged while its
+//!   packet fits a payload of `max_message_size` on a topic of
+//!   `max_topic_size`; a larger packet cannot be skipped unread, so it
+//!   costs the connection, logged at most once a minute), `max_topic_size` (the message is skipped and
 //!   acknowledged). A message that cannot be parsed is counted, logged
 //!   and acknowledged, so it cannot come back forever.
 //! - Accepted without effect: `ping_timeout` (a missing ping answer is
@@ -142,6 +144,16 @@ fn subscription_qos(configured: QoS) -> QoS {
     QoS::AtLeastOnce
 }
 
+/// The largest PUBLISH read: a payload of `max_message_size` on a topic of
+/// `max_topic_size` (with the topic's length and the packet id), so that a
+/// message the broker admits under a payload limit equal to
+/// `max_message_size` is read; a larger payload within it is skipped and
+/// acknowledged. Only a larger packet costs the connection.
+fn packet_limit(max_message_size: u64, max_topic_size: u64) -> usize {
+    let topic = max_topic_size.min(mqtt::MAX_TOPIC_SIZE as u64);
+    (max_message_size + topic + 4).min(mqtt::MAX_PACKET_SIZE as u64) as usize
+}
+
 /// The consumer's own counters (names in `docs/instrumentation.md`).
 pub struct Counters {
     pub messages_received: Arc<AtomicU64>,
@@ -246,7 +258,7 @@ impl Input for Consumer {
             password: o.password.clone(),
             keep_alive: mqtt::keep_alive_seconds("keepalive", o.keepalive).map_err(failed)?,
             clean_session: !o.persistent_session,
-            max_incoming_size: o.max_message_size as usize,
+            max_incoming_size: packet_limit(o.max_message_size, o.max_topic_size),
             inflight: 100,
             manual_acks: true,
             tls: tls.client_config().map_err(failed)?,

@@ -65,8 +65,10 @@ pub struct Options {
     /// `client_trace` (accepted; no effect).
     #[serde(default)]
     pub client_trace: bool,
-    /// `max_message_size` (graft's; default 1MiB): a larger message ends
-    /// the connection (MQTT cannot skip a message unread).
+    /// `max_message_size` (graft's; default 1MiB): of a message's payload.
+    /// A larger one is skipped and acknowledged, unless its packet is also
+    /// larger than this plus `max_topic_size`: that ends the connection
+    /// (MQTT cannot skip a message unread).
     #[serde(default = "default_max_message", deserialize_with = "de_size")]
     pub max_message_size: u64,
     /// `max_topic_size` (graft's; default 1KiB): a message on a longer

@@ -17,7 +17,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use graft_api::MetricSink;
 use rumqttc::{
@@ -62,8 +62,14 @@ impl AckToken {
 #[derive(Default)]
 struct Logged {
     topic_size: bool,
+    message_size: bool,
     undelivered: bool,
 }
+
+/// How often a connection lost to a message over `max_message_size` is
+/// logged, at most (with a persistent session the broker sends it again
+/// on every connection).
+const OVERSIZE_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// What the receiving task owns.
 pub struct Receiver {
@@ -102,6 +108,10 @@ impl Receiver {
         let mut logged = Logged::default();
         // Whether a connection is up (between its CONNACK and its failure).
         let mut up = false;
+        // Connections lost to an oversized message: when last logged, and
+        // how many since.
+        let mut oversize_logged: Option<Instant> = None;
+        let mut oversize_since = 0u64;
         loop {
             let event = tokio::select! {
                 biased;
@@ -179,12 +189,19 @@ impl Receiver {
                             .message_size_limit_hits
                             .fetch_add(1, Ordering::Relaxed);
                         self.sink.malformed(1);
-                        tracing::warn!(
-                            broker = %self.brokers[current],
-                            max_message_size = self.max_message_size,
-                            retry_in_ms = wait.as_millis() as u64,
-                            "a message is larger than max_message_size; the connection is dropped"
-                        );
+                        oversize_since += 1;
+                        if oversize_logged.is_none_or(|t| t.elapsed() >= OVERSIZE_LOG_EVERY) {
+                            tracing::warn!(
+                                broker = %self.brokers[current],
+                                max_message_size = self.max_message_size,
+                                retry_in_ms = wait.as_millis() as u64,
+                                connections_lost = oversize_since,
+                                "a message is larger than max_message_size; the connection is dropped \
+                                 (logged at most once a minute)"
+                            );
+                            oversize_logged = Some(Instant::now());
+                            oversize_since = 0;
+                        }
                     } else {
                         tracing::warn!(
                             broker = %self.brokers[current],
@@ -231,6 +248,21 @@ impl Receiver {
                     topic_bytes = p.topic.len(),
                     max_topic_size = self.max_topic_size,
                     "a message's topic is longer than max_topic_size; it is skipped and acknowledged"
+                );
+            }
+            if let Some(a) = ack {
+                self.ack(a, true);
+            }
+            return true;
+        }
+        if p.payload.len() > self.max_message_size {
+            c.message_size_limit_hits.fetch_add(1, Ordering::Relaxed);
+            self.sink.malformed(1);
+            if !std::mem::replace(&mut logged.message_size, true) {
+                tracing::warn!(
+                    payload_bytes = p.payload.len(),
+                    max_message_size = self.max_message_size,
+                    "a message is larger than max_message_size; it is skipped and acknowledged"
                 );
             }
             if let Some(a) = ack {
