@@ -102,6 +102,16 @@ impl Running {
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
+    /// The last lines of what it and its companions printed.
+    pub fn log_tails(&self) -> String {
+        let mut s = format!("--- {}\n{}", self.name, self.log_tail());
+        for c in &self.companions {
+            s.push('\n');
+            s.push_str(&c.log_tails());
+        }
+        s
+    }
+
     /// Wait until `port` accepts connections.
     pub fn wait_listening(&mut self, port: u16) -> Result<()> {
         let start = Instant::now();
@@ -153,7 +163,10 @@ pub fn graft(name: &str, binary: &Path, config: &str) -> Result<Running> {
     cmd.args(["run", "--config"])
         .arg(&path)
         .env("GRAFT_CACHE_DIR", dir.path().join("cache"))
-        .env("GRAFT_LOG", "warn")
+        .env(
+            "GRAFT_LOG",
+            std::env::var("GRAFT_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .current_dir(dir.path());
     spawn(name, cmd, dir)
 }

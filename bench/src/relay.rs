@@ -197,9 +197,10 @@ fn pass(
         relay.check_alive()?;
         if start.elapsed() > limit || last.1.elapsed() > Duration::from_secs(30) {
             bail!(
-                "{}: only {lines} of {n} lines arrived (nothing new for {:.0} s)",
+                "{}: only {lines} of {n} lines arrived (nothing new for {:.0} s); its log:\n{}",
                 relay.name,
-                last.1.elapsed().as_secs_f64()
+                last.1.elapsed().as_secs_f64(),
+                relay.log_tails()
             );
         }
         meters.iter_mut().for_each(CpuMeter::sample);

@@ -341,6 +341,10 @@ fn config_errors_name_file_section_and_key() {
             "[[inputs.mqtt_consumer]]\n  topics = [\"a\"]\n  max_undelivered_messages = 0\n",
             "max_undelivered_messages",
         ),
+        (
+            "[[inputs.mqtt_consumer]]\n  topics = [\"a\"]\n  max_undelivered_messages = 4611686018427387904\n",
+            "max_undelivered_messages",
+        ),
     ] {
         let path = dir.path().join("graft.toml");
         std::fs::write(&path, format!("[[inputs.cpu]]\n[[outputs.file]]\n{table}")).unwrap();

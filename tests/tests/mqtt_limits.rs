@@ -2,7 +2,11 @@
 //! `max_undelivered_messages` messages are read while the outputs deliver
 //! nothing, none of them is acknowledged, and a new consumer on the same
 //! persistent session gets every message; a message over `max_topic_size`
-//! costs only itself, one over `max_message_size` only the connection.
+//! costs only itself, one over `max_message_size` only the connection; a
+//! payload of exactly `max_message_size` (what a broker with that payload
+//! limit admits) is read, and one a little larger costs only itself; a
+//! persistent session's oversized message, sent again on every connection,
+//! is logged once a minute, not once a connection.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -203,4 +207,110 @@ fn a_long_topic_costs_its_message_and_a_large_message_its_connection() {
         "{}",
         agent.log()
     );
+}
+
+#[test]
+fn a_payload_at_max_message_size_is_read_and_a_little_larger_one_skipped() {
+    let broker = Mosquitto::start();
+    let agent = Agent::start(&format!(
+        r#"[agent]
+  interval = "300ms"
+  flush_interval = "100ms"
+  omit_hostname = true
+[[inputs.mqtt_consumer]]
+  servers = ["{url}"]
+  topics = ["limits/#"]
+  qos = 1
+  persistent_session = true
+  client_id = "at-limit"
+  max_message_size = "1KiB"
+[[inputs.internal]]
+[[outputs.file]]
+  files = ["{{dir}}/out.lp"]
+"#,
+        url = broker.url()
+    ));
+    agent.wait_log(SUBSCRIBED, Duration::from_secs(30));
+    let sized = |n: i64, bytes: usize| {
+        let head = format!("lim n={n}i,pad=\"");
+        let body = format!("{head}{}\"", "x".repeat(bytes - head.len() - 1));
+        assert_eq!(body.len(), bytes);
+        body
+    };
+    // A broker with `message_size_limit 1024` (the docs' advice) admits
+    // this one: its packet (topic and packet id added) is larger.
+    broker.publish("limits/edge", 1, sized(1, 1024).as_bytes());
+    broker.publish("limits/over", 1, sized(2, 1100).as_bytes());
+    broker.publish("limits/ok", 1, b"lim n=3i");
+    let landed = || -> BTreeSet<i64> {
+        agent
+            .points("out.lp")
+            .iter()
+            .filter(|p| p.name == "lim")
+            .filter_map(|p| p.int("n"))
+            .collect()
+    };
+    wait_until(
+        &agent,
+        "the messages within the limit",
+        Duration::from_secs(30),
+        || landed().contains(&1) && landed().contains(&3),
+    );
+    wait_until(&agent, "the counters", Duration::from_secs(10), || {
+        gather(&agent).is_some_and(|g| {
+            g.int("message_size_limit_hits") == Some(1) && g.int("messages_acked") == Some(3)
+        })
+    });
+    assert_eq!(landed(), BTreeSet::from([1, 3]));
+    let g = gather(&agent).unwrap();
+    assert_eq!(
+        g.int("reconnects"),
+        Some(0),
+        "no connection was lost: {g:?}"
+    );
+    assert!(
+        agent.log().contains("it is skipped and acknowledged"),
+        "{}",
+        agent.log()
+    );
+}
+
+#[test]
+fn an_oversized_message_sent_again_on_every_connection_is_logged_once() {
+    let broker = Mosquitto::start();
+    let mut agent = Agent::start(&format!(
+        r#"[agent]
+  interval = "300ms"
+  flush_interval = "100ms"
+  omit_hostname = true
+[[inputs.mqtt_consumer]]
+  servers = ["{url}"]
+  topics = ["limits/#"]
+  qos = 1
+  persistent_session = true
+  client_id = "oversized-loop"
+  max_message_size = "1KiB"
+  max_topic_size = "64B"
+[[inputs.internal]]
+[[outputs.file]]
+  files = ["{{dir}}/out.lp"]
+"#,
+        url = broker.url()
+    ));
+    agent.wait_log(SUBSCRIBED, Duration::from_secs(30));
+    broker.publish("limits/big", 1, "x".repeat(4096).as_bytes());
+    // Backoff 250 ms, 500 ms, 1 s: three lost connections within seconds.
+    wait_until(
+        &agent,
+        "three lost connections",
+        Duration::from_secs(30),
+        || gather(&agent).is_some_and(|g| g.int("message_size_limit_hits") >= Some(3)),
+    );
+    let lines = agent
+        .log()
+        .lines()
+        .filter(|l| l.contains("larger than max_message_size; the connection is dropped"))
+        .count();
+    assert_eq!(lines, 1, "{}", agent.log());
+    assert!(agent.stop(Duration::from_secs(15)).success());
 }

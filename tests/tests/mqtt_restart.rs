@@ -149,8 +149,20 @@ fn nothing_is_lost_when_the_broker_restarts_mid_stream() {
         broker.log()
     );
     assert!(distinct.iter().all(|n| (0..total as i64).contains(n)));
+    // The latest `internal` sample may predate the reconnect (it is taken
+    // every interval): wait, bounded, for one that shows it all.
     let file = sink.path("out.lp");
-    let g = internal_gather(&file, "mqtt_consumer").expect("internal_gather");
+    let shows_all = |g: &graft_test_support::graft_agent::Point| {
+        g.int("reconnects") >= Some(1) && g.int("messages_received") >= Some(total as i64)
+    };
+    let start = Instant::now();
+    let g = loop {
+        let g = internal_gather(&file, "mqtt_consumer");
+        if g.as_ref().is_some_and(shows_all) || start.elapsed() > Duration::from_secs(30) {
+            break g.expect("an internal_gather sample of mqtt_consumer");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
     println!(
         "{total} metrics, {lines} lines written ({} duplicates); consumer: {g:?}",
         lines - distinct.len()

@@ -6,17 +6,21 @@
 //!   `persistent_session` (needs `client_id`), `username`/`password`, the
 //!   TLS keys (see [`crate::tls`]), `data_format` and the parser keys (see
 //!   [`crate::format`]), `topic_tag`, `[[topic_parsing]]` (see [`topic`]).
-//! - QoS 1 and 2: a message is acknowledged (PUBACK/PUBREC, rumqttc's
+//! - QoS 1 (and 2, see below): a message is acknowledged (PUBACK, rumqttc's
 //!   manual acknowledgements) only once every output has written its
 //!   metrics or holds them in a disk buffer. A message whose metrics were
-//!   lost stays unacknowledged, and the consumer connects again so that the
-//!   broker sends it again (with a persistent session; without one, the
-//!   broker forgets it). At-least-once: a message whose metrics were
+//!   lost stays unacknowledged; with a persistent session the consumer
+//!   connects again so that the broker sends it again (without one, the
+//!   broker would send nothing again and drop what it queued, so the
+//!   consumer stays connected and the message is lost). At-least-once: a message whose metrics were
 //!   delivered but not yet acknowledged when the connection or graft went
 //!   away comes again (counted in `messages_redelivered`).
-//!   QoS 2 is at-least-once from end to end too: its PUBREC goes out only
-//!   after delivery, and a message the broker sends again before that is
-//!   read again.
+//!   `qos = 2` is taken as 1 (the subscription asks for QoS 1, so the
+//!   broker sends QoS 2 messages at QoS 1): rumqttc forgets an incoming
+//!   QoS 2 message awaiting its PUBREL when a connection drops, and ends
+//!   the next connection of a persistent session when the broker sends
+//!   that PUBREL again, over and over (rumqtt issue #664). The consumer is
+//!   at-least-once end to end either way, never exactly-once.
 //! - At most `max_undelivered_messages` messages are read and not yet
 //!   delivered; at the bound graft reads no more, and the broker keeps the
 //!   rest. Brokers also cap the unacknowledged messages they send one
@@ -27,8 +31,10 @@
 //!   moving on to the next server; subscribe again unless the broker kept
 //!   the session.
 //! - Limits (counted, see `docs/instrumentation.md`): `max_message_size`
-//!   (a larger message cannot be skipped unread, so it costs the
-//!   connection), `max_topic_size` (the message is skipped and
+//!   (of the payload: a larger one is skipped and acknowledged while its
+//!   packet fits a payload of `max_message_size` on a topic of
+//!   `max_topic_size`; a larger packet cannot be skipped unread, so it
+//!   costs the connection, logged at most once a minute), `max_topic_size` (the message is skipped and
 //!   acknowledged). A message that cannot be parsed is counted, logged
 //!   and acknowledged, so it cannot come back forever.
 //! - Accepted without effect: `ping_timeout` (a missing ping answer is
@@ -47,7 +53,7 @@ use anyhow::{Result, bail};
 use async_trait::async_trait;
 use graft_api::{CallError, Input, MetricSink};
 use graft_core::{Batch, PluginError};
-use rumqttc::AsyncClient;
+use rumqttc::{AsyncClient, QoS};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -76,6 +82,11 @@ impl Builtin for Consumer {
     }
 }
 
+/// The most `max_undelivered_messages` may be: it sizes a semaphore and a
+/// channel, which panic far above it (and a broker hands a client at most
+/// 65 535 unacknowledged messages anyway).
+const MAX_UNDELIVERED_MESSAGES: usize = 1_000_000;
+
 /// What the types cannot say.
 fn check(config: &Config) -> Result<()> {
     let o = &config.own.own;
@@ -99,8 +110,11 @@ fn check(config: &Config) -> Result<()> {
     if o.connection_timeout < Duration::from_secs(1) {
         bail!("connection_timeout: must be at least 1s");
     }
-    if o.max_undelivered_messages == 0 {
-        bail!("max_undelivered_messages: must be at least 1");
+    if !(1..=MAX_UNDELIVERED_MESSAGES).contains(&o.max_undelivered_messages) {
+        bail!(
+            "max_undelivered_messages: {} is out of range; must be between 1 and {MAX_UNDELIVERED_MESSAGES}",
+            o.max_undelivered_messages
+        );
     }
     if o.max_message_size == 0 || o.max_message_size > mqtt::MAX_PACKET_SIZE as u64 {
         bail!("max_message_size: must be between 1 byte and 256MiB");
@@ -110,6 +124,34 @@ fn check(config: &Config) -> Result<()> {
     }
     topic::rules(&o.topic_parsing)?;
     Ok(())
+}
+
+/// The QoS the consumer subscribes with: QoS 2 is taken as 1 (logged
+/// once): rumqttc forgets incoming QoS 2 state on a reconnect, then ends
+/// every new connection of a persistent session when the broker sends the
+/// PUBREL again (rumqtt issue #664). QoS 1 keeps the same at-least-once
+/// promise, since acknowledgements wait for delivery.
+fn subscription_qos(configured: QoS) -> QoS {
+    if configured != QoS::ExactlyOnce {
+        return configured;
+    }
+    tracing::warn!(
+        qos = 2,
+        subscribed_qos = 1,
+        "qos = 2 is taken as 1 (at-least-once, as QoS 2 would be here): the MQTT client \
+         cannot resume QoS 2 messages across reconnects of a persistent session"
+    );
+    QoS::AtLeastOnce
+}
+
+/// The largest PUBLISH read: a payload of `max_message_size` on a topic of
+/// `max_topic_size` (with the topic's length and the packet id), so that a
+/// message the broker admits under a payload limit equal to
+/// `max_message_size` is read; a larger payload within it is skipped and
+/// acknowledged. Only a larger packet costs the connection.
+fn packet_limit(max_message_size: u64, max_topic_size: u64) -> usize {
+    let topic = max_topic_size.min(mqtt::MAX_TOPIC_SIZE as u64);
+    (max_message_size + topic + 4).min(mqtt::MAX_PACKET_SIZE as u64) as usize
 }
 
 /// The consumer's own counters (names in `docs/instrumentation.md`).
@@ -216,7 +258,7 @@ impl Input for Consumer {
             password: o.password.clone(),
             keep_alive: mqtt::keep_alive_seconds("keepalive", o.keepalive).map_err(failed)?,
             clean_session: !o.persistent_session,
-            max_incoming_size: o.max_message_size as usize,
+            max_incoming_size: packet_limit(o.max_message_size, o.max_topic_size),
             inflight: 100,
             manual_acks: true,
             tls: tls.client_config().map_err(failed)?,
@@ -233,17 +275,18 @@ impl Input for Consumer {
         let (tx, rx) = mpsc::channel(max_undelivered);
         let (stop_tx, stop_rx) = watch::channel(false);
         let redeliver = Arc::new(Notify::new());
+        let (acks_tx, acks_rx) = mpsc::unbounded_channel();
         let receiver = receive::Receiver {
             events,
-            client: client.clone(),
+            client,
             brokers,
             session,
             filters: o.topics.clone(),
-            qos: mqtt::qos(o.qos).map_err(failed)?,
+            qos: subscription_qos(mqtt::qos(o.qos).map_err(failed)?),
             permits: Arc::new(Semaphore::new(max_undelivered)),
             permits_total: max_undelivered,
             tx,
-            connection: connection.clone(),
+            connection,
             counters: counters.clone(),
             sink: sink.clone(),
             max_topic_size: o.max_topic_size as usize,
@@ -251,6 +294,7 @@ impl Input for Consumer {
             stop: stop_rx,
             down: self.down.clone(),
             redeliver: redeliver.clone(),
+            acks: acks_rx,
         };
         let deliverer = deliver::Deliverer {
             rx,
@@ -258,11 +302,10 @@ impl Input for Consumer {
             topic_tag: (!o.topic_tag.is_empty()).then_some(o.topic_tag),
             rules: topic::rules(&o.topic_parsing).map_err(failed)?,
             sink,
-            client,
-            connection,
+            acks: acks_tx,
             counters,
             max_undelivered,
-            redeliver,
+            redeliver: o.persistent_session.then_some(redeliver),
         };
         self.tasks = vec![
             tokio::spawn(receiver.run().in_current_span()),

@@ -29,15 +29,16 @@ pub struct Options {
     /// topic; `""` adds none.
     #[serde(default = "default_topic_tag")]
     pub topic_tag: String,
-    /// `qos` (default 0).
+    /// `qos` (default 0); 2 is taken as 1 (subscribed at QoS 1).
     #[serde(default)]
     pub qos: u8,
     /// `connection_timeout` (default 30s, at least 1s): connecting, and
     /// writing to the broker.
     #[serde(default = "thirty_seconds", deserialize_with = "de_duration")]
     pub connection_timeout: Duration,
-    /// `max_undelivered_messages` (default 1000): messages read and not
-    /// yet delivered by the outputs; at the bound, graft reads no more.
+    /// `max_undelivered_messages` (default 1000, 1 to 1 000 000): messages
+    /// read and not yet delivered by the outputs; at the bound, graft reads
+    /// no more.
     #[serde(default = "default_max_undelivered")]
     pub max_undelivered_messages: usize,
     /// `persistent_session` (default false): the broker keeps the session
@@ -64,8 +65,10 @@ pub struct Options {
     /// `client_trace` (accepted; no effect).
     #[serde(default)]
     pub client_trace: bool,
-    /// `max_message_size` (graft's; default 1MiB): a larger message ends
-    /// the connection (MQTT cannot skip a message unread).
+    /// `max_message_size` (graft's; default 1MiB): of a message's payload.
+    /// A larger one is skipped and acknowledged, unless its packet is also
+    /// larger than this plus `max_topic_size`: that ends the connection
+    /// (MQTT cannot skip a message unread).
     #[serde(default = "default_max_message", deserialize_with = "de_size")]
     pub max_message_size: u64,
     /// `max_topic_size` (graft's; default 1KiB): a message on a longer

@@ -6,12 +6,11 @@
 //! empty) is acknowledged at once: it would fail again, and again.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use graft_api::{Delivery, MetricSink};
 use graft_core::{Batch, BatchBuilder, FieldRef};
-use rumqttc::AsyncClient;
 use tokio::sync::{Notify, mpsc};
 
 use super::Counters;
@@ -33,12 +32,15 @@ pub struct Deliverer {
     pub topic_tag: Option<String>,
     pub rules: Vec<Rule>,
     pub sink: MetricSink,
-    pub client: AsyncClient,
-    pub connection: Arc<AtomicU64>,
+    /// Where acknowledgements go: the receiving side writes them, if their
+    /// connection is still up.
+    pub acks: mpsc::UnboundedSender<AckToken>,
     pub counters: Arc<Counters>,
     pub max_undelivered: usize,
-    /// Told when a batch was not delivered.
-    pub redeliver: Arc<Notify>,
+    /// Told when a batch was not delivered, with a persistent session
+    /// only: without one the broker sends nothing again, and drops what it
+    /// queued for the client when it goes.
+    pub redeliver: Option<Arc<Notify>>,
 }
 
 /// A batch handed to the pipeline and the messages it came from.
@@ -51,8 +53,7 @@ impl Deliverer {
         let (tx, rx) = mpsc::channel::<Waiting>(self.max_undelivered.max(1));
         let acker = tokio::spawn(acknowledge(
             rx,
-            self.client.clone(),
-            self.connection.clone(),
+            self.acks.clone(),
             self.counters.clone(),
             self.redeliver.clone(),
         ));
@@ -73,9 +74,7 @@ impl Deliverer {
                     carried.push(m);
                 } else if let Some(a) = m.ack {
                     drop(m.permit);
-                    if a.send(&self.client, &self.connection).await {
-                        self.counters.messages_acked.fetch_add(1, Ordering::Relaxed);
-                    }
+                    let _ = self.acks.send(a);
                 }
             }
             if carried.is_empty() {
@@ -187,15 +186,16 @@ pub(super) fn copy_with_topic(
 
 /// Acknowledge each batch's messages once it is delivered, in the order
 /// the batches went out. A batch that was not delivered leaves its
-/// messages unacknowledged and asks for a new connection: the broker sends
-/// them again there (with `persistent_session`), and meanwhile they would
-/// hold places in the window of unacknowledged messages it sends a client.
+/// messages unacknowledged and, with `persistent_session` (`redeliver`),
+/// asks for a new connection: the broker sends them again there, and
+/// meanwhile they would hold places in the window of unacknowledged
+/// messages it sends a client. Without a persistent session a new
+/// connection would only lose what the broker queued.
 async fn acknowledge(
     mut rx: mpsc::Receiver<Waiting>,
-    client: AsyncClient,
-    connection: Arc<AtomicU64>,
+    acks: mpsc::UnboundedSender<AckToken>,
     counters: Arc<Counters>,
-    redeliver: Arc<Notify>,
+    redeliver: Option<Arc<Notify>>,
 ) {
     while let Some((delivery, messages)) = rx.recv().await {
         let delivered = delivery.await.is_ok();
@@ -210,15 +210,15 @@ async fn acknowledge(
                 messages = tokens.len(),
                 "metrics of MQTT messages were not delivered; the messages stay unacknowledged"
             );
-            if !tokens.is_empty() {
-                redeliver.notify_one();
+            if let Some(r) = &redeliver
+                && !tokens.is_empty()
+            {
+                r.notify_one();
             }
             continue;
         }
         for t in tokens {
-            if t.send(&client, &connection).await {
-                counters.messages_acked.fetch_add(1, Ordering::Relaxed);
-            }
+            let _ = acks.send(t);
         }
     }
 }

@@ -7,10 +7,17 @@
 //! makes the broker drop the connection; the consumer connects again and
 //! the broker sends the unacknowledged messages again (duplicates, nothing
 //! lost, with a persistent session).
+//!
+//! Acknowledgements come back to this task and are handed to rumqttc only
+//! here, between polls, and only for a message of the connection that is
+//! up: a connection that fails does so inside a poll, which drops the
+//! acknowledgements still queued, so none is ever written on a later
+//! connection (where the broker may have given its packet id to another
+//! message).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use graft_api::MetricSink;
 use rumqttc::{
@@ -49,22 +56,20 @@ impl AckToken {
         p.pkid = self.pkid;
         p
     }
-
-    /// Acknowledge the message, unless its connection is gone: the broker
-    /// then sends it again, and a PUBACK on the new connection could
-    /// acknowledge another message with the same packet id.
-    pub async fn send(self, client: &AsyncClient, current: &AtomicU64) -> bool {
-        self.connection == current.load(Ordering::Acquire)
-            && client.ack(&self.publish()).await.is_ok()
-    }
 }
 
 /// Limits already logged on this connection (each once per connection).
 #[derive(Default)]
 struct Logged {
     topic_size: bool,
+    message_size: bool,
     undelivered: bool,
 }
+
+/// How often a connection lost to a message over `max_message_size` is
+/// logged, at most (with a persistent session the broker sends it again
+/// on every connection).
+const OVERSIZE_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// What the receiving task owns.
 pub struct Receiver {
@@ -91,6 +96,8 @@ pub struct Receiver {
     /// Asked when messages were not delivered: connect again, so that the
     /// broker sends them again (and frees their places in its window).
     pub redeliver: Arc<Notify>,
+    /// Messages to acknowledge, from the delivery side.
+    pub acks: mpsc::UnboundedReceiver<AckToken>,
 }
 
 impl Receiver {
@@ -99,6 +106,12 @@ impl Receiver {
         let mut backoff = Backoff::exponential(Duration::from_millis(250), Duration::from_secs(30));
         let mut current = 0;
         let mut logged = Logged::default();
+        // Whether a connection is up (between its CONNACK and its failure).
+        let mut up = false;
+        // Connections lost to an oversized message: when last logged, and
+        // how many since.
+        let mut oversize_logged: Option<Instant> = None;
+        let mut oversize_since = 0u64;
         loop {
             let event = tokio::select! {
                 biased;
@@ -109,14 +122,24 @@ impl Receiver {
                         "connecting again so that the broker sends the undelivered messages again"
                     );
                     self.events.clean();
+                    up = false;
                     continue;
                 }
-                e = self.events.poll() => e,
+                Some(token) = self.acks.recv() => Err(token),
+                e = self.events.poll() => Ok(e),
+            };
+            let event = match event {
+                Ok(e) => e,
+                Err(token) => {
+                    self.ack(token, up);
+                    continue;
+                }
             };
             match event {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     backoff.succeed();
                     logged = Logged::default();
+                    up = true;
                     self.set_down(None);
                     if self.connection.fetch_add(1, Ordering::AcqRel) > 0 {
                         self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -153,6 +176,7 @@ impl Receiver {
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    up = false;
                     let wait = backoff.fail();
                     self.set_down(Some(format!("{}: {e}", self.brokers[current])));
                     if matches!(
@@ -165,12 +189,19 @@ impl Receiver {
                             .message_size_limit_hits
                             .fetch_add(1, Ordering::Relaxed);
                         self.sink.malformed(1);
-                        tracing::warn!(
-                            broker = %self.brokers[current],
-                            max_message_size = self.max_message_size,
-                            retry_in_ms = wait.as_millis() as u64,
-                            "a message is larger than max_message_size; the connection is dropped"
-                        );
+                        oversize_since += 1;
+                        if oversize_logged.is_none_or(|t| t.elapsed() >= OVERSIZE_LOG_EVERY) {
+                            tracing::warn!(
+                                broker = %self.brokers[current],
+                                max_message_size = self.max_message_size,
+                                retry_in_ms = wait.as_millis() as u64,
+                                connections_lost = oversize_since,
+                                "a message is larger than max_message_size; the connection is dropped \
+                                 (logged at most once a minute)"
+                            );
+                            oversize_logged = Some(Instant::now());
+                            oversize_since = 0;
+                        }
                     } else {
                         tracing::warn!(
                             broker = %self.brokers[current],
@@ -219,10 +250,23 @@ impl Receiver {
                     "a message's topic is longer than max_topic_size; it is skipped and acknowledged"
                 );
             }
-            if let Some(a) = ack
-                && a.send(&self.client, &self.connection).await
-            {
-                c.messages_acked.fetch_add(1, Ordering::Relaxed);
+            if let Some(a) = ack {
+                self.ack(a, true);
+            }
+            return true;
+        }
+        if p.payload.len() > self.max_message_size {
+            c.message_size_limit_hits.fetch_add(1, Ordering::Relaxed);
+            self.sink.malformed(1);
+            if !std::mem::replace(&mut logged.message_size, true) {
+                tracing::warn!(
+                    payload_bytes = p.payload.len(),
+                    max_message_size = self.max_message_size,
+                    "a message is larger than max_message_size; it is skipped and acknowledged"
+                );
+            }
+            if let Some(a) = ack {
+                self.ack(a, true);
             }
             return true;
         }
@@ -252,6 +296,31 @@ impl Receiver {
             permit,
         };
         self.tx.send(message).await.is_ok()
+    }
+
+    /// Hand an acknowledgement to rumqttc if its message came on the
+    /// connection that is up; else drop it (the broker sends the message
+    /// again, and the packet id may now be another message's). Queued
+    /// here, between polls, it is either written on this connection or
+    /// dropped by rumqttc when this connection fails.
+    fn ack(&self, token: AckToken, up: bool) {
+        if !up || token.connection != self.connection.load(Ordering::Acquire) {
+            tracing::debug!(
+                pkid = token.pkid,
+                "acknowledgement of a message from a connection that is gone dropped"
+            );
+            return;
+        }
+        match self.client.try_ack(&token.publish()) {
+            Ok(()) => {
+                self.counters.messages_acked.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => tracing::debug!(
+                pkid = token.pkid,
+                error = %e,
+                "acknowledgement not queued; the broker sends the message again"
+            ),
+        }
     }
 
     /// Say DISCONNECT and let it reach the broker (at most a second).

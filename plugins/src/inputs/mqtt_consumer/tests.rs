@@ -71,6 +71,14 @@ fn errors_name_the_key() {
             "topics = [\"a\"]\nmax_undelivered_messages = 0",
             "max_undelivered_messages",
         ),
+        (
+            "topics = [\"a\"]\nmax_undelivered_messages = 1000001",
+            "max_undelivered_messages",
+        ),
+        (
+            "topics = [\"a\"]\nmax_undelivered_messages = 9223372036854775807",
+            "max_undelivered_messages",
+        ),
         ("topics = [\"a\"]\nservers = [\"ws://h:1\"]", "servers"),
         ("topics = [\"a\"]\nkeepalive = -5", "keepalive"),
         ("topics = [\"a\"]\nmax_topic_size = 0", "max_topic_size"),
@@ -139,12 +147,11 @@ fn deliver_copy(
 async fn messages_waiting_together_go_out_as_one_batch_and_bad_ones_are_counted() {
     use std::sync::atomic::Ordering;
 
-    use rumqttc::{MqttOptions, Publish, QoS};
-    use tokio::sync::{Notify, Semaphore, mpsc};
+    use rumqttc::{Publish, QoS};
+    use tokio::sync::{Semaphore, mpsc};
 
     let (sink, mut pipeline) = MetricSink::channel(4, Arc::new(|| 0));
     let counters = Arc::new(Counters::of(&sink));
-    let (client, _events) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 10);
     let rule = Rule::new(&TopicParsing {
         topic: "s/+/+".into(),
         tags: "_/site/_".into(),
@@ -161,11 +168,10 @@ async fn messages_waiting_together_go_out_as_one_batch_and_bad_ones_are_counted(
         topic_tag: Some("topic".into()),
         rules: vec![rule],
         sink: sink.clone(),
-        client,
-        connection: Arc::default(),
+        acks: mpsc::unbounded_channel().0,
         counters: counters.clone(),
         max_undelivered: 8,
-        redeliver: Arc::new(Notify::new()),
+        redeliver: None,
     };
     let permits = Arc::new(Semaphore::new(8));
     for (topic, body) in [
