@@ -22,6 +22,7 @@ use graft_test_support::{graft, poll_until};
 
 #[test]
 fn jetstream_carries_every_number_from_edge_to_consumer_once() {
+    let _serial = graft_test_support::nats::one_at_a_time();
     const N: u64 = 20_000;
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
@@ -89,6 +90,7 @@ fn jetstream_carries_every_number_from_edge_to_consumer_once() {
 
 #[test]
 fn core_nats_queue_group_gives_each_message_to_one_consumer() {
+    let _serial = graft_test_support::nats::one_at_a_time();
     const N: u64 = 4000;
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
@@ -169,6 +171,7 @@ fn core_nats_queue_group_gives_each_message_to_one_consumer() {
 
 #[test]
 fn config_errors_name_the_section_and_key() {
+    let _serial = graft_test_support::nats::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("graft.toml");
     for (table, names, key) in [
@@ -220,6 +223,7 @@ fn config_errors_name_the_section_and_key() {
 
 #[test]
 fn a_probe_reaches_the_server_and_creates_nothing() {
+    let _serial = graft_test_support::nats::one_at_a_time();
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("graft.toml");
@@ -258,6 +262,7 @@ fn a_probe_reaches_the_server_and_creates_nothing() {
 
 #[test]
 fn agents_started_before_the_server_connect_once_it_is_up() {
+    let _serial = graft_test_support::nats::one_at_a_time();
     const N: u64 = 1000;
     let mut server = NatsServer::start();
     server.kill9();

@@ -47,6 +47,7 @@ fn publish(url: &str, stream: &str, subject: &str, bodies: Vec<String>) {
 
 #[test]
 fn a_poison_message_is_counted_terminated_and_never_redelivered() {
+    let _serial = graft_test_support::nats::one_at_a_time();
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
@@ -111,6 +112,7 @@ fn a_poison_message_is_counted_terminated_and_never_redelivered() {
 
 #[test]
 fn a_killed_consumers_messages_are_delivered_again_to_another() {
+    let _serial = graft_test_support::nats::one_at_a_time();
     const N: u64 = 3000;
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
@@ -161,6 +163,7 @@ fn a_killed_consumers_messages_are_delivered_again_to_another() {
 
 #[test]
 fn a_stopped_consumer_hands_what_it_could_not_deliver_to_the_next() {
+    let _serial = graft_test_support::nats::one_at_a_time();
     const N: u64 = 2000;
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
@@ -221,6 +224,7 @@ fn a_stopped_consumer_hands_what_it_could_not_deliver_to_the_next() {
 
 #[test]
 fn an_agent_whose_output_is_down_hands_its_messages_to_the_pool() {
+    let _serial = graft_test_support::nats::one_at_a_time();
     const N: u64 = 2000;
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
@@ -284,6 +288,7 @@ fn an_agent_whose_output_is_down_hands_its_messages_to_the_pool() {
 
 #[test]
 fn a_slow_core_consumer_drops_past_pending_bytes_limit_and_counts() {
+    let _serial = graft_test_support::nats::one_at_a_time();
     const N: u64 = 300;
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
@@ -352,6 +357,7 @@ fn a_slow_core_consumer_drops_past_pending_bytes_limit_and_counts() {
 
 #[test]
 fn a_durable_consumer_of_another_subject_is_not_read_and_says_why() {
+    let _serial = graft_test_support::nats::one_at_a_time();
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));

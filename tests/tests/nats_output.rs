@@ -21,6 +21,7 @@ fn numbered(range: std::ops::Range<i64>) -> graft_core::Batch {
 
 #[test]
 fn a_batch_written_again_is_stored_once() {
+    let _serial = graft_test_support::nats::one_at_a_time();
     let server = NatsServer::start();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut out = output(
@@ -42,6 +43,7 @@ fn a_batch_written_again_is_stored_once() {
 
 #[test]
 fn publishes_the_stream_refuses_are_kept_for_a_retry_never_dropped() {
+    let _serial = graft_test_support::nats::one_at_a_time();
     let server = NatsServer::start();
     let rt = tokio::runtime::Runtime::new().unwrap();
     // A stream that takes 10 messages and refuses more.
@@ -77,6 +79,7 @@ fn publishes_the_stream_refuses_are_kept_for_a_retry_never_dropped() {
 
 #[test]
 fn tls_and_credentials_are_used_and_their_absence_refused() {
+    let _serial = graft_test_support::nats::one_at_a_time();
     let certs = tempfile::tempdir().unwrap();
     let (ca, cert, key) = graft_test_support::nats::tls_files(certs.path());
     let server = NatsServer::start_with(&format!(
@@ -146,6 +149,7 @@ fn signal(server: &NatsServer, signal: &str) {
 
 #[test]
 fn lost_acknowledgements_cost_a_write_one_timeout_not_one_per_message() {
+    let _serial = graft_test_support::nats::one_at_a_time();
     let mut server = NatsServer::start();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut out = output(
@@ -215,6 +219,7 @@ fn assert_rejected_for_size(
 
 #[test]
 fn messages_too_large_for_the_server_or_stream_are_rejected_not_retried() {
+    let _serial = graft_test_support::nats::one_at_a_time();
     // max_payload 1024: a body of ~1000 bytes passes it once the
     // Nats-Msg-Id header (59 bytes) is added.
     let server = NatsServer::start_with("max_payload: 1024\n");
