@@ -443,6 +443,16 @@ pub fn graft_log(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
 }
 
+/// Holds the tests of one test binary to one at a time: each starts its own
+/// servers and agents, several JetStream servers and graft agents at once
+/// outrun a 2-core machine's timeouts, and a failed test must not poison
+/// the others.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -498,14 +508,4 @@ mod tests {
         c.nodes[2].resume();
         c.nodes[2].wait_ready();
     }
-}
-
-/// Holds the tests of one test binary to one at a time: each starts its own
-/// servers and agents, several JetStream servers and graft agents at once
-/// outrun a 2-core machine's timeouts, and a failed test must not poison
-/// the others.
-pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
