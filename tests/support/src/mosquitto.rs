@@ -10,7 +10,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::servers::{free_port, listening, program};
+use crate::servers::{free_port, listening, program, terminate, wait_ready};
 
 /// A running (or stopped) mosquitto.
 pub struct Mosquitto {
@@ -124,38 +124,19 @@ impl Mosquitto {
             .spawn()
             .expect("starting mosquitto");
         self.child = Some(child);
-        let start = Instant::now();
-        while !listening(self.port) {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!("mosquitto exited with {status}: {}", self.log());
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "mosquitto did not listen within 20 s: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (port, log) = (self.port, self.dir.path().join("mosquitto.log"));
+        wait_ready(
+            &mut self.child,
+            "mosquitto",
+            Duration::from_secs(20),
+            || listening(port),
+            || std::fs::read_to_string(&log).unwrap_or_default(),
+        );
     }
 
     /// Stop the broker (SIGTERM: it saves its sessions and messages).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let start = Instant::now();
-            while child.try_wait().ok().flatten().is_none() {
-                if start.elapsed() > Duration::from_secs(20) {
-                    let _ = child.kill();
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        terminate(&mut self.child);
     }
 
     /// Stop and start again on the same port.

@@ -8,9 +8,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::servers::{free_port, http, program};
+use crate::servers::{free_port, http, program, wait_ready};
 
 /// How long a server (or a cluster) may take to be ready.
 const READY_WITHIN: Duration = Duration::from_secs(30);
@@ -116,37 +116,21 @@ impl NatsServer {
     /// Whether `/healthz` answers 200 (JetStream up, and in a cluster in
     /// contact with a meta leader).
     pub fn healthy(&self) -> bool {
-        http()
-            .get(format!("http://127.0.0.1:{}/healthz", self.monitor_port))
-            .timeout(Duration::from_secs(2))
-            .send()
-            .is_ok_and(|r| r.status().is_success())
+        healthy(&format!("http://127.0.0.1:{}/healthz", self.monitor_port))
     }
 
     /// Wait until [`NatsServer::healthy`]; fail with the log after
     /// [`READY_WITHIN`] or when the server exits.
     pub fn wait_ready(&mut self) {
-        let start = Instant::now();
-        while !self.healthy() {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!(
-                    "nats-server {} exited with {status}: {}",
-                    self.name,
-                    self.log()
-                );
-            }
-            assert!(
-                start.elapsed() < READY_WITHIN,
-                "nats-server {} was not healthy within {READY_WITHIN:?}: {}",
-                self.name,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let healthz = format!("http://127.0.0.1:{}/healthz", self.monitor_port);
+        let log = self.dir.join("nats.log");
+        wait_ready(
+            &mut self.child,
+            &format!("nats-server {} (/healthz)", self.name),
+            READY_WITHIN,
+            || healthy(&healthz),
+            || std::fs::read_to_string(&log).unwrap_or_default(),
+        );
     }
 
     /// `kill -9` the server; its store stays for [`NatsServer::resume`].
@@ -441,6 +425,15 @@ pub fn start_graft(dir: &Path, name: &str, config: &str) -> Child {
 /// What graft `name` started by [`start_graft`] in `dir` logged.
 pub fn graft_log(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
+}
+
+/// Whether the monitoring endpoint `healthz` answers with success.
+fn healthy(healthz: &str) -> bool {
+    http()
+        .get(healthz)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .is_ok_and(|r| r.status().is_success())
 }
 
 /// Holds the tests of one test binary to one at a time: each starts its own

@@ -111,47 +111,26 @@ bind-address = "127.0.0.1:{rpc}"
             .spawn()
             .expect("starting influxd");
         self.child = Some(child);
-        let start = Instant::now();
         let client = http();
-        loop {
-            if client
-                .get(format!("{}/ping", self.url()))
-                .send()
-                .is_ok_and(|r| r.status().as_u16() == 204)
-            {
-                return;
-            }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!("influxd exited with {status}: {}", self.log());
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "influxd did not answer /ping within 30 s: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let ping = format!("{}/ping", self.url());
+        let log = self.dir.path().join("influxd.log");
+        wait_ready(
+            &mut self.child,
+            "influxd (/ping)",
+            Duration::from_secs(30),
+            || {
+                client
+                    .get(&ping)
+                    .send()
+                    .is_ok_and(|r| r.status().as_u16() == 204)
+            },
+            || std::fs::read_to_string(&log).unwrap_or_default(),
+        );
     }
 
     /// Stop the server (SIGTERM, then wait); data stays for `resume`.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let start = Instant::now();
-            while child.try_wait().ok().flatten().is_none() {
-                if start.elapsed() > Duration::from_secs(20) {
-                    let _ = child.kill();
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.wait();
-        }
+        terminate(&mut self.child);
     }
 
     /// The server's log so far.
@@ -482,5 +461,46 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Wait until `ready()` holds for the server `child` runs; panic with
+/// `log()` if it exits first or `within` passes.
+pub fn wait_ready(
+    child: &mut Option<Child>,
+    what: &str,
+    within: Duration,
+    mut ready: impl FnMut() -> bool,
+    log: impl Fn() -> String,
+) {
+    let start = Instant::now();
+    while !ready() {
+        if let Some(status) = child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            panic!("{what} exited with {status}: {}", log());
+        }
+        assert!(
+            start.elapsed() < within,
+            "{what} was not ready within {within:?}: {}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Stop the server `child` runs, if any: SIGTERM (it saves what it
+/// keeps), then SIGKILL after 20 s.
+pub fn terminate(child: &mut Option<Child>) {
+    if let Some(mut child) = child.take() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while child.try_wait().ok().flatten().is_none() {
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.wait();
     }
 }
