@@ -167,8 +167,10 @@ fn lost_acknowledgements_cost_a_write_one_timeout_not_one_per_message() {
     signal(&server, "-CONT");
     match result {
         Err(graft_api::CallError::Returned(graft_core::WriteError::Retry(m))) => {
+            // Graft's deadline for the write or the client's own ack
+            // timeout (the same `async_ack_timeout`), whichever ends first.
             assert!(m.contains("200 of 200"), "{m}");
-            assert!(m.contains("async_ack_timeout"), "{m}");
+            assert!(m.contains("not acknowledged"), "{m}");
         }
         other => panic!("a retry of the whole write was expected: {other:?}"),
     }
