@@ -45,6 +45,44 @@ fn publish(url: &str, stream: &str, subject: &str, bodies: Vec<String>) {
     });
 }
 
+/// `n` messages of one numbered metric each (`seq` 0..n) on `subject`.
+fn publish_numbered(server: &NatsServer, stream: &str, subject: &str, n: u64) {
+    publish(
+        &server.url(),
+        stream,
+        subject,
+        (0..n).map(|k| seq_lines("seq", "t", k..k + 1)).collect(),
+    );
+}
+
+/// Start the agent "stuck": it reads with `input`, its graphite output
+/// never succeeds (nobody listens), and `extra` sections go with it. Waits
+/// until the durable consumer "pool" of `stream` holds `holds` messages for
+/// it.
+fn start_stuck(
+    dir: &std::path::Path,
+    server: &NatsServer,
+    stream: &str,
+    input: &str,
+    extra: &str,
+    holds: u64,
+) -> std::process::Child {
+    let dead = free_port();
+    let stuck = start_graft(
+        dir,
+        "stuck",
+        &format!(
+            "{AGENT}[[inputs.nats_consumer]]\n{input}\n{extra}[[outputs.graphite]]\n  servers = [\"127.0.0.1:{dead}\"]\n  namepass = [\"seq\"]\n"
+        ),
+    );
+    poll_until(
+        &format!("the stuck agent to hold {holds} messages"),
+        Duration::from_secs(30),
+        || consumer_info(server, stream, "pool").is_some_and(|c| c["num_ack_pending"] == holds),
+    );
+    stuck
+}
+
 #[test]
 fn a_poison_message_is_counted_terminated_and_never_redelivered() {
     let _serial = graft_test_support::nats::one_at_a_time();
@@ -117,31 +155,14 @@ fn a_killed_consumers_messages_are_delivered_again_to_another() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
-    publish(
-        &server.url(),
-        "TAKEOVER",
-        "takeover",
-        (0..N).map(|n| seq_lines("seq", "t", n..n + 1)).collect(),
-    );
+    publish_numbered(&server, "TAKEOVER", "takeover", N);
     let input = format!(
         "  servers = [\"{}\"]\n  subjects = []\n  jetstream_subjects = [\"takeover\"]\n  jetstream_durable = \"pool\"\n  jetstream_ack_wait = \"2s\"\n  max_undelivered_messages = 500",
         server.url()
     );
     // The first consumer's output never succeeds: it takes 500 messages
     // and holds them, signalling progress, until it is killed.
-    let dead = free_port();
-    let mut stuck = start_graft(
-        dir.path(),
-        "stuck",
-        &format!(
-            "{AGENT}[[inputs.nats_consumer]]\n{input}\n[[outputs.graphite]]\n  servers = [\"127.0.0.1:{dead}\"]\n"
-        ),
-    );
-    poll_until(
-        "the first consumer to hold 500 messages",
-        Duration::from_secs(30),
-        || consumer_info(&server, "TAKEOVER", "pool").is_some_and(|c| c["num_ack_pending"] == 500),
-    );
+    let mut stuck = start_stuck(dir.path(), &server, "TAKEOVER", &input, "", 500);
     // Past its ack wait it still holds them (progress is signalled).
     std::thread::sleep(Duration::from_secs(3));
     let info = consumer_info(&server, "TAKEOVER", "pool").unwrap();
@@ -168,31 +189,14 @@ fn a_stopped_consumer_hands_what_it_could_not_deliver_to_the_next() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
-    publish(
-        &server.url(),
-        "HANDOVER",
-        "handover",
-        (0..N).map(|n| seq_lines("seq", "t", n..n + 1)).collect(),
-    );
+    publish_numbered(&server, "HANDOVER", "handover", N);
     // The default ack wait (30 s): a takeover sooner than that is the
     // stopping agent's nak, not the server's timer.
     let input = format!(
         "  servers = [\"{}\"]\n  jetstream_subjects = [\"handover\"]\n  jetstream_durable = \"pool\"\n  max_undelivered_messages = 400",
         server.url()
     );
-    let dead = free_port();
-    let mut stuck = start_graft(
-        dir.path(),
-        "stuck",
-        &format!(
-            "{AGENT}[[inputs.nats_consumer]]\n{input}\n[[outputs.graphite]]\n  servers = [\"127.0.0.1:{dead}\"]\n"
-        ),
-    );
-    poll_until(
-        "the first consumer to hold 400 messages",
-        Duration::from_secs(30),
-        || consumer_info(&server, "HANDOVER", "pool").is_some_and(|c| c["num_ack_pending"] == 400),
-    );
+    let mut stuck = start_stuck(dir.path(), &server, "HANDOVER", &input, "", 400);
     let stopping = Instant::now();
     let log = stop_graft(&mut stuck, dir.path(), "stuck");
     assert!(
@@ -230,34 +234,19 @@ fn an_agent_whose_output_is_down_hands_its_messages_to_the_pool() {
     let dir = tempfile::tempdir().unwrap();
     let (out, internal) = (dir.path().join("out"), dir.path().join("internal"));
     let stuck_internal = dir.path().join("stuck_internal");
-    publish(
-        &server.url(),
-        "STARVE",
-        "starve",
-        (0..N).map(|n| seq_lines("seq", "t", n..n + 1)).collect(),
-    );
+    publish_numbered(&server, "STARVE", "starve", N);
     let input = format!(
         "  servers = [\"{}\"]\n  subjects = []\n  jetstream_subjects = [\"starve\"]\n  jetstream_durable = \"pool\"\n  jetstream_ack_wait = \"2s\"\n  jetstream_max_hold = \"4s\"\n  max_undelivered_messages = 200",
         server.url()
     );
     // Its graphite output never succeeds; it keeps running all along.
-    let dead = free_port();
-    let mut stuck = start_graft(
-        dir.path(),
-        "stuck",
-        &format!(
-            "{AGENT}[[inputs.nats_consumer]]\n{input}\n[[inputs.internal]]\n  collect_memstats = false\n\
-             [[outputs.graphite]]\n  servers = [\"127.0.0.1:{dead}\"]\n  namepass = [\"seq\"]\n\
-             [[outputs.file]]\n  files = [\"{}\"]\n  namepass = [\"internal_gather\"]\n",
-            stuck_internal.display()
-        ),
-    );
     // It takes no more than its own bound, though the pool's is 10 × that.
-    poll_until(
-        "the stuck agent to hold 200 messages",
-        Duration::from_secs(30),
-        || consumer_info(&server, "STARVE", "pool").is_some_and(|c| c["num_ack_pending"] == 200),
+    let extra = format!(
+        "[[inputs.internal]]\n  collect_memstats = false\n\
+         [[outputs.file]]\n  files = [\"{}\"]\n  namepass = [\"internal_gather\"]\n",
+        stuck_internal.display()
     );
+    let mut stuck = start_stuck(dir.path(), &server, "STARVE", &input, &extra, 200);
     // The next agent is not starved, and gets the stuck agent's messages
     // once that one stops holding them (after jetstream_max_hold).
     let mut c = start_graft(dir.path(), "consumer", &consumer(&input, &out, &internal));
