@@ -33,6 +33,42 @@ fn wait_until(agent: &Agent, what: &str, limit: Duration, mut done: impl FnMut()
     }
 }
 
+/// A consumer of `limits/#` on a persistent session `client_id` with the
+/// limit keys `limits`, writing what it reads and its counters to
+/// `out.lp`, once it has subscribed.
+fn limited(broker: &Mosquitto, client_id: &str, limits: &str) -> Agent {
+    let agent = Agent::start(&format!(
+        r#"[agent]
+  interval = "300ms"
+  flush_interval = "100ms"
+  omit_hostname = true
+[[inputs.mqtt_consumer]]
+  servers = ["{url}"]
+  topics = ["limits/#"]
+  qos = 1
+  persistent_session = true
+  client_id = "{client_id}"
+{limits}
+[[inputs.internal]]
+[[outputs.file]]
+  files = ["{{dir}}/out.lp"]
+"#,
+        url = broker.url()
+    ));
+    agent.wait_log(SUBSCRIBED, Duration::from_secs(30));
+    agent
+}
+
+/// The `n` of every `lim` metric written so far.
+fn landed(agent: &Agent) -> Vec<i64> {
+    agent
+        .points("out.lp")
+        .iter()
+        .filter(|p| p.name == "lim")
+        .filter_map(|p| p.int("n"))
+        .collect()
+}
+
 #[test]
 fn the_in_flight_bound_holds_and_a_new_consumer_gets_every_message() {
     const MESSAGES: i64 = 200;
@@ -152,26 +188,11 @@ fn the_in_flight_bound_holds_and_a_new_consumer_gets_every_message() {
 #[test]
 fn a_long_topic_costs_its_message_and_a_large_message_its_connection() {
     let broker = Mosquitto::start();
-    let agent = Agent::start(&format!(
-        r#"[agent]
-  interval = "300ms"
-  flush_interval = "100ms"
-  omit_hostname = true
-[[inputs.mqtt_consumer]]
-  servers = ["{url}"]
-  topics = ["limits/#"]
-  qos = 1
-  persistent_session = true
-  client_id = "limited"
-  max_topic_size = "64B"
-  max_message_size = "1KiB"
-[[inputs.internal]]
-[[outputs.file]]
-  files = ["{{dir}}/out.lp"]
-"#,
-        url = broker.url()
-    ));
-    agent.wait_log(SUBSCRIBED, Duration::from_secs(30));
+    let agent = limited(
+        &broker,
+        "limited",
+        "  max_topic_size = \"64B\"\n  max_message_size = \"1KiB\"",
+    );
     let long_topic = format!("limits/{}", "t".repeat(100));
     broker.publish(&long_topic, 1, b"lim n=1i");
     // QoS 0, so that the broker does not send it again on the next
@@ -180,14 +201,7 @@ fn a_long_topic_costs_its_message_and_a_large_message_its_connection() {
     broker.publish("limits/big", 0, big.as_bytes());
     agent.wait_log("larger than max_message_size", Duration::from_secs(20));
     broker.publish("limits/ok", 1, b"lim n=3i");
-    let landed = || -> Vec<i64> {
-        agent
-            .points("out.lp")
-            .iter()
-            .filter(|p| p.name == "lim")
-            .filter_map(|p| p.int("n"))
-            .collect()
-    };
+    let landed = || landed(&agent);
     wait_until(
         &agent,
         "the message after the limits",
@@ -212,25 +226,7 @@ fn a_long_topic_costs_its_message_and_a_large_message_its_connection() {
 #[test]
 fn a_payload_at_max_message_size_is_read_and_a_little_larger_one_skipped() {
     let broker = Mosquitto::start();
-    let agent = Agent::start(&format!(
-        r#"[agent]
-  interval = "300ms"
-  flush_interval = "100ms"
-  omit_hostname = true
-[[inputs.mqtt_consumer]]
-  servers = ["{url}"]
-  topics = ["limits/#"]
-  qos = 1
-  persistent_session = true
-  client_id = "at-limit"
-  max_message_size = "1KiB"
-[[inputs.internal]]
-[[outputs.file]]
-  files = ["{{dir}}/out.lp"]
-"#,
-        url = broker.url()
-    ));
-    agent.wait_log(SUBSCRIBED, Duration::from_secs(30));
+    let agent = limited(&broker, "at-limit", "  max_message_size = \"1KiB\"");
     let sized = |n: i64, bytes: usize| {
         let head = format!("lim n={n}i,pad=\"");
         let body = format!("{head}{}\"", "x".repeat(bytes - head.len() - 1));
@@ -242,14 +238,7 @@ fn a_payload_at_max_message_size_is_read_and_a_little_larger_one_skipped() {
     broker.publish("limits/edge", 1, sized(1, 1024).as_bytes());
     broker.publish("limits/over", 1, sized(2, 1100).as_bytes());
     broker.publish("limits/ok", 1, b"lim n=3i");
-    let landed = || -> BTreeSet<i64> {
-        agent
-            .points("out.lp")
-            .iter()
-            .filter(|p| p.name == "lim")
-            .filter_map(|p| p.int("n"))
-            .collect()
-    };
+    let landed = || landed(&agent).into_iter().collect::<BTreeSet<i64>>();
     wait_until(
         &agent,
         "the messages within the limit",
@@ -278,26 +267,11 @@ fn a_payload_at_max_message_size_is_read_and_a_little_larger_one_skipped() {
 #[test]
 fn an_oversized_message_sent_again_on_every_connection_is_logged_once() {
     let broker = Mosquitto::start();
-    let mut agent = Agent::start(&format!(
-        r#"[agent]
-  interval = "300ms"
-  flush_interval = "100ms"
-  omit_hostname = true
-[[inputs.mqtt_consumer]]
-  servers = ["{url}"]
-  topics = ["limits/#"]
-  qos = 1
-  persistent_session = true
-  client_id = "oversized-loop"
-  max_message_size = "1KiB"
-  max_topic_size = "64B"
-[[inputs.internal]]
-[[outputs.file]]
-  files = ["{{dir}}/out.lp"]
-"#,
-        url = broker.url()
-    ));
-    agent.wait_log(SUBSCRIBED, Duration::from_secs(30));
+    let mut agent = limited(
+        &broker,
+        "oversized-loop",
+        "  max_message_size = \"1KiB\"\n  max_topic_size = \"64B\"",
+    );
     broker.publish("limits/big", 1, "x".repeat(4096).as_bytes());
     // Backoff 250 ms, 500 ms, 1 s: three lost connections within seconds.
     wait_until(
