@@ -4,5 +4,9 @@
 //!
 //! - [`naming`]: Telegraf's rules from a measurement and field to a metric
 //!   name, and the sanitising of metric and label names
+//! - [`text`]: the text format 0.0.4 and OpenMetrics text read into metric
+//!   families within limits, and Telegraf's `metric_version` 1 and 2
+//!   mappings from them to graft metrics
 
 pub mod naming;
+pub mod text;
