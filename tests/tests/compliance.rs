@@ -149,6 +149,16 @@ fn cases() -> Vec<Case> {
             "nats_consumer",
             format!("  servers = [\"nats://127.0.0.1:{closed}\"]\n"),
         ),
+        {
+            // A target that fails costs only its scrape: counted, not an error of the gather.
+            let mut case = Case::new(
+                Kind::Input,
+                "prometheus",
+                format!("  urls = [\"http://127.0.0.1:{closed}/metrics\"]\n  timeout = \"1s\"\n"),
+            );
+            case.counts = Some("scrape_errors");
+            case
+        },
         unreachable(
             Kind::Input,
             "postgresql",
