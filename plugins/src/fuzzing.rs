@@ -157,6 +157,7 @@ pub fn prometheus_text(data: &[u8]) {
         max_line_size: 64,
         max_labels: 2,
         max_samples: 16,
+        max_decoded_size: 4096,
     };
     for format in [Format::Text, Format::OpenMetrics] {
         for limits in [Limits::default(), small] {
@@ -164,6 +165,7 @@ pub fn prometheus_text(data: &[u8]) {
                 continue;
             };
             assert!(parsed.samples <= limits.max_samples);
+            assert!(parsed.decoded_size <= limits.max_decoded_size);
             assert_eq!(parsed.malformed == 0, parsed.first_error.is_none());
             for f in &parsed.families {
                 for s in &f.samples {

@@ -2,8 +2,9 @@
 //! values of series that do not move (memory size, filesystem sizes, the
 //! build info) match what node-exporter's own `/metrics` says, series for
 //! series, with its labels as tags, in `metric_version` 1 and 2; a target
-//! that answers garbage or too large a body loses only itself, and the
-//! input's counters say so through `inputs.internal`.
+//! that answers garbage, too large a body or a body that would grow ten
+//! times its size once read loses only itself, and the input's counters
+//! say so through `inputs.internal`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -219,15 +220,21 @@ fn a_target_answering_garbage_or_too_much_loses_only_itself() {
     let mut garbage = b"\x00\x01\xfe\xff binary junk {{{\n".to_vec();
     garbage.extend_from_slice(b"graft_survivor{a=\"1\"} 42\nhalf{a=\"1\" 3\n\x89PNG\r\n");
     let garbage = fixed_target(garbage);
-    let big = fixed_target(b"graft_big 1\n".repeat(200_000));
+    let big = fixed_target(b"graft_big 1\n".repeat(700_000));
+    // 4 MiB of samples with 100 one-letter labels each: within
+    // content_length_limit, but about 50 MB once read.
+    let labels: Vec<String> = (0..100).map(|i| format!("l{i}=\"v\"")).collect();
+    let line = format!("graft_bomb{{{}}} 1\n", labels.join(","));
+    let bomb = fixed_target(line.repeat(4 * 1024 * 1024 / line.len()).into_bytes());
     let agent = Agent::start(&format!(
         r#"[agent]
   interval = "1s"
   flush_interval = "200ms"
   omit_hostname = true
 [[inputs.prometheus]]
-  urls = ["{ne}", "{garbage}", "{big}"]
-  content_length_limit = "1MiB"
+  urls = ["{ne}", "{garbage}", "{big}", "{bomb}"]
+  content_length_limit = "6MiB"
+  max_decoded_size = "16MiB"
 [[inputs.internal]]
 [[outputs.file]]
   files = ["{{dir}}/out.lp"]
@@ -239,7 +246,7 @@ fn a_target_answering_garbage_or_too_much_loses_only_itself() {
         &agent,
         "two rounds counted",
         Duration::from_secs(25),
-        || counters().is_some_and(|g| g.int("scrapes").unwrap_or(0) >= 6),
+        || counters().is_some_and(|g| g.int("scrapes").unwrap_or(0) >= 8),
     );
     let points = agent.points("out.lp");
     assert!(
@@ -259,24 +266,34 @@ fn a_target_answering_garbage_or_too_much_loses_only_itself() {
     assert!(
         !points
             .iter()
-            .any(|p| p.name == "graft_big" || p.name == "half")
+            .any(|p| ["graft_big", "graft_bomb", "half"].contains(&p.name.as_str()))
     );
     let g = counters().expect("the input's counters");
     let scrapes = g.int("scrapes").unwrap();
-    let rounds = scrapes / 3;
-    // Only the large body fails; each of its failures is a limit hit (the
-    // counters may be read between the two increments of one failure).
-    let (errors, hits) = (
-        g.int("scrape_errors").unwrap(),
-        g.int("body_size_limit_hits").unwrap(),
-    );
-    assert!(errors.abs_diff(hits) <= 1 && errors >= rounds, "{g:?}");
+    let rounds = scrapes / 4;
+    // Only the large body and the label bomb fail; each failure is a limit
+    // hit (the counters may be read between the increments of a failure).
+    let errors = g.int("scrape_errors").unwrap();
+    let body = g.int("body_size_limit_hits").unwrap();
+    let decoded = g.int("decoded_size_limit_hits").unwrap();
+    assert!(errors.abs_diff(body + decoded) <= 2, "{g:?}");
+    assert!(body >= rounds && decoded >= rounds, "{g:?}");
     // Three bad lines in each garbage body.
     assert!(g.int("parse_errors").unwrap() >= 3 * rounds, "{g:?}");
     assert_eq!(g.int("parse_errors").unwrap() % 3, 0, "{g:?}");
+    let log = agent.log();
     assert!(
-        agent.log().contains("content_length_limit"),
-        "{}",
-        agent.log()
+        log.contains("content_length_limit") && log.contains("max_decoded_size"),
+        "{log}"
     );
+    // The bomb never grew the agent: its memory stays far below what the
+    // body would take once read.
+    let rss = agent
+        .points("out.lp")
+        .iter()
+        .filter(|p| p.name == "internal_memstats")
+        .filter_map(|p| p.int("rss_bytes"))
+        .max()
+        .expect("internal_memstats");
+    assert!(rss < 200 * 1024 * 1024, "rss {rss}");
 }

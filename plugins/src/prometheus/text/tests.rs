@@ -5,7 +5,7 @@
 use graft_core::{BatchBuilder, FieldRef, MetricKind};
 
 use super::schema::{Mapping, MetricVersion, format_g};
-use super::{Format, Limits, LineError, TooManySamples, parse};
+use super::{Format, Limits, LineError, Refused, parse};
 
 const NOW: i64 = 1_700_000_000_000_000_000;
 
@@ -332,6 +332,7 @@ fn limits_cost_the_line_or_the_body() {
         max_line_size: 25,
         max_labels: 2,
         max_samples: 3,
+        max_decoded_size: 1 << 20,
     };
     let body = format!(
         "a 1\n{} 2\nb{{x=\"1\",y=\"2\",z=\"3\"}} 3\nc 4\n",
@@ -350,7 +351,35 @@ fn limits_cost_the_line_or_the_body() {
     let body = "a 1\nb 2\nc 3\nd 4\n";
     assert_eq!(
         parse(body.as_bytes(), Format::Text, &limits).unwrap_err(),
-        TooManySamples(3)
+        Refused::Samples(3)
+    );
+}
+
+#[test]
+fn many_short_labels_are_bounded_by_what_they_take_in_memory() {
+    let line = format!(
+        "m{{{}}} 1\n",
+        (0..100)
+            .map(|i| format!("l{i}=\"v\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let body = line.repeat(200);
+    let limits = Limits {
+        max_decoded_size: 1 << 20,
+        ..Limits::default()
+    };
+    let parsed = parse(body.as_bytes(), Format::Text, &Limits::default()).unwrap();
+    // Each label takes far more than its 7 bytes in the body.
+    assert!(
+        parsed.decoded_size > 10 * body.len(),
+        "{}",
+        parsed.decoded_size
+    );
+    assert!(parsed.decoded_size > 1 << 20);
+    assert_eq!(
+        parse(body.as_bytes(), Format::Text, &limits).unwrap_err(),
+        Refused::DecodedSize(1 << 20)
     );
 }
 
