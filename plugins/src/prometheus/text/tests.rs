@@ -446,3 +446,28 @@ fn floats_are_named_as_go_formats_them() {
         assert_eq!(format_g(v), s, "{v}");
     }
 }
+
+/// Telegraf's `openmetrics/testcases/valid_stateset`.
+#[test]
+fn a_stateset_is_one_metric_per_series_in_v1_and_one_per_state_in_v2() {
+    let body = "# TYPE alarm_system_state stateset\n\
+        alarm_system_state{entity=\"ground floor\",alarm_system_state=\"door ok\"} 1.0\n\
+        alarm_system_state{entity=\"ground floor\",alarm_system_state=\"window 2 ok\"} 0.0\n\
+        alarm_system_state{entity=\"basement\",alarm_system_state=\"window 1 ok\"} 1.0\n\
+        # EOF\n";
+    assert_eq!(
+        render(body, Format::OpenMetrics, MetricVersion::V1),
+        [
+            "alarm_system_state,entity=ground floor door_ok=true,window_2_ok=false untyped",
+            "alarm_system_state,entity=basement window_1_ok=true untyped",
+        ]
+    );
+    assert_eq!(
+        render(body, Format::OpenMetrics, MetricVersion::V2),
+        [
+            "openmetric,entity=ground floor alarm_system_state_door_ok=true untyped",
+            "openmetric,entity=ground floor alarm_system_state_window_2_ok=false untyped",
+            "openmetric,entity=basement alarm_system_state_window_1_ok=true untyped",
+        ]
+    );
+}
