@@ -122,6 +122,8 @@ enum Failure {
     Scrape(#[from] ScrapeError),
     #[error(transparent)]
     Refused(#[from] text::Refused),
+    #[error("reading the body failed: {0}")]
+    Reader(String),
 }
 
 impl Prometheus {
@@ -144,12 +146,13 @@ impl Prometheus {
     fn read(
         &mut self,
         i: usize,
-        body: &Body,
+        parsed: Result<text::Exposition, text::Refused>,
+        format: text::Format,
         now_ns: i64,
         out: &mut BatchBuilder,
     ) -> Result<usize, Failure> {
         let target = &self.settings.targets[i];
-        let parsed = match text::parse(&body.bytes, body.format, &self.settings.limits) {
+        let parsed = match parsed {
             Ok(parsed) => parsed,
             Err(e) => {
                 add(
@@ -192,7 +195,7 @@ impl Prometheus {
         }
         let mapping = Mapping {
             version: self.settings.version,
-            format: body.format,
+            format,
             ignore_timestamp: self.settings.ignore_timestamp,
             now_ns,
             tags: &tags,
@@ -258,12 +261,24 @@ impl Input for Prometheus {
         let mut out = BatchBuilder::new();
         for (i, body) in bodies.into_iter().enumerate() {
             add(&self.stats.scrapes, 1);
-            let result = match &body {
-                Ok(b) => self.read(i, b, now_ns, &mut out),
-                Err(_) => Ok(0),
-            };
             let (result, response) = match body {
-                Ok(b) => (result, Some((b.response_time, b.bytes.len()))),
+                Ok(Body {
+                    bytes,
+                    format,
+                    response_time,
+                }) => {
+                    let response = Some((response_time, bytes.len()));
+                    let limits = self.settings.limits;
+                    // Reading a large body is CPU work: off the reactor.
+                    let parsed =
+                        tokio::task::spawn_blocking(move || text::parse(&bytes, format, &limits))
+                            .await;
+                    let result = match parsed {
+                        Ok(parsed) => self.read(i, parsed, format, now_ns, &mut out),
+                        Err(e) => Err(Failure::Reader(e.to_string())),
+                    };
+                    (result, response)
+                }
                 Err(e) => (Err(e.into()), None),
             };
             self.outcome(i, &result);
