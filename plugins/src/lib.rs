@@ -46,6 +46,8 @@
 //! - [`inputs::nats_consumer`], [`outputs::nats`]: NATS subjects and
 //!   JetStream streams, read by a durable consumer a pool of agents shares
 //! - [`nats`]: the connection keys and client the NATS plugins share
+//! - [`prometheus`]: Prometheus names, exposition formats and remote-write
+//!   messages, shared by the Prometheus-shaped plugins
 //! - [`backoff`]: the delay before retrying after consecutive failures
 //! - [`builtin`]: what every built-in offers the registry (config type,
 //!   pure validate, build)
@@ -66,4 +68,5 @@ pub mod mqtt;
 pub mod nats;
 pub mod outputs;
 pub mod processors;
+pub mod prometheus;
 pub mod tls;

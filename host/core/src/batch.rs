@@ -7,6 +7,7 @@
 
 use std::ops::Range;
 
+use crate::kind::MetricKind;
 use crate::strings::{StringTable, StringTableError, Sym};
 use crate::value::{FieldRef, Value};
 
@@ -22,6 +23,9 @@ pub struct Batch {
     pub(crate) field_offsets: Vec<u32>,
     pub(crate) field_keys: Vec<Sym>,
     pub(crate) field_values: Vec<Value>,
+    /// The kind of each metric, or empty when every metric is untyped (the
+    /// common case costs nothing).
+    pub(crate) kinds: Vec<MetricKind>,
 }
 
 /// The raw columns of a batch, as they cross the WASM boundary.
@@ -39,6 +43,9 @@ pub struct BatchParts {
     pub field_offsets: Vec<u32>,
     pub field_keys: Vec<Sym>,
     pub field_values: Vec<Value>,
+    /// The kind of each metric, or empty when all are untyped. Contract 0.1
+    /// does not carry kinds: a batch from a WASM plugin comes back untyped.
+    pub kinds: Vec<MetricKind>,
 }
 
 /// Why columns do not form a valid batch.
@@ -100,6 +107,7 @@ impl Batch {
             field_offsets: vec![0],
             field_keys: Vec::new(),
             field_values: Vec::new(),
+            kinds: Vec::new(),
         }
     }
 
@@ -122,6 +130,7 @@ impl Batch {
             field_offsets: parts.field_offsets,
             field_keys: parts.field_keys,
             field_values: parts.field_values,
+            kinds: parts.kinds,
         })
     }
 
@@ -149,6 +158,7 @@ impl Batch {
             field_offsets: self.field_offsets,
             field_keys: self.field_keys,
             field_values: self.field_values,
+            kinds: self.kinds,
         }
     }
 
@@ -198,6 +208,16 @@ impl Batch {
         self.field_keys.len()
     }
 
+    /// The kind of metric `i`.
+    pub(crate) fn kind_at(&self, i: usize) -> MetricKind {
+        self.kinds.get(i).copied().unwrap_or_default()
+    }
+
+    /// Give every metric a kind entry, so that one can be set.
+    pub(crate) fn materialize_kinds(&mut self) {
+        self.kinds.resize(self.names.len(), MetricKind::Untyped);
+    }
+
     pub(crate) fn tag_range(&self, i: usize) -> Range<usize> {
         self.tag_offsets[i] as usize..self.tag_offsets[i + 1] as usize
     }
@@ -218,6 +238,11 @@ impl<'a> MetricRef<'a> {
     /// Position in the batch.
     pub fn index(&self) -> usize {
         self.i
+    }
+
+    /// What the metric's values mean over time.
+    pub fn kind(&self) -> MetricKind {
+        self.batch.kind_at(self.i)
     }
 
     /// The measurement name.
@@ -262,6 +287,7 @@ impl std::fmt::Debug for MetricRef<'_> {
             .field("tags", &self.tags().collect::<Vec<_>>())
             .field("fields", &self.fields().collect::<Vec<_>>())
             .field("timestamp", &self.timestamp())
+            .field("kind", &self.kind())
             .finish()
     }
 }
@@ -292,6 +318,9 @@ impl Batch {
             }
         };
         check_len("timestamps", self.timestamps.len(), n)?;
+        if !self.kinds.is_empty() {
+            check_len("kinds", self.kinds.len(), n)?;
+        }
         check_len("tag-offsets", self.tag_offsets.len(), n + 1)?;
         check_len("field-offsets", self.field_offsets.len(), n + 1)?;
         check_len("tag-values", self.tag_values.len(), self.tag_keys.len())?;

@@ -304,3 +304,62 @@ fn retain_fields_and_tags_and_partition() {
         ["cpu", "cpu", "mem"]
     );
 }
+
+#[test]
+fn kinds_follow_their_metrics_through_edits() {
+    use crate::MetricKind::{Counter, Gauge, Untyped};
+    let mut b = BatchBuilder::new();
+    b.metric("a", 1).field("v", 1.0);
+    b.metric("b", 2).kind(Counter).field("v", 2.0);
+    // A metric left without fields is not added, and neither is its kind.
+    b.metric("empty", 3).kind(Gauge);
+    b.metric("c", 4).kind(Gauge).field("v", 3.0);
+    let batch = b.finish();
+    let kinds = |b: &Batch| {
+        b.iter()
+            .map(|m| (m.name().to_owned(), m.kind()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        kinds(&batch),
+        [
+            ("a".into(), Untyped),
+            ("b".into(), Counter),
+            ("c".into(), Gauge)
+        ]
+    );
+
+    let mut kept = batch.clone();
+    kept.retain(|m| m.name() != "b");
+    assert_eq!(kinds(&kept), [("a".into(), Untyped), ("c".into(), Gauge)]);
+
+    let (yes, no) = batch.clone().partition(|m| m.name() == "b");
+    assert_eq!(kinds(&yes), [("b".into(), Counter)]);
+    assert_eq!(kinds(&no), [("a".into(), Untyped), ("c".into(), Gauge)]);
+
+    let mut plain = BatchBuilder::new();
+    plain.metric("p", 5).field("v", 0.0);
+    let mut joined = plain.finish();
+    joined.append(&batch.slice(1..3));
+    assert_eq!(
+        kinds(&joined),
+        [
+            ("p".into(), Untyped),
+            ("b".into(), Counter),
+            ("c".into(), Gauge)
+        ]
+    );
+
+    let mut copy = BatchBuilder::new();
+    for m in batch.iter() {
+        copy.push(m);
+    }
+    assert_eq!(kinds(&copy.finish()), kinds(&batch));
+
+    let parts = batch.clone().into_parts();
+    assert_eq!(parts.kinds.len(), 3);
+    let mut bad = parts.clone();
+    bad.kinds.pop();
+    assert!(Batch::from_parts(bad).is_err());
+    assert_eq!(kinds(&Batch::from_parts(parts).unwrap()), kinds(&batch));
+}

@@ -3,6 +3,7 @@
 //! float, at least one field (a metric left without one is not added).
 
 use crate::batch::{Batch, MetricRef};
+use crate::kind::MetricKind;
 use crate::strings::Sym;
 use crate::value::{FieldRef, Value};
 
@@ -52,6 +53,7 @@ impl BatchBuilder {
     /// Copy a metric from another batch.
     pub fn push(&mut self, metric: MetricRef<'_>) {
         let mut m = self.metric(metric.name(), metric.timestamp());
+        m.kind(metric.kind());
         for (k, v) in metric.tags() {
             m.tag(k, v);
         }
@@ -77,6 +79,9 @@ impl<'a> MetricBuilder<'a> {
     fn start(batch: &'a mut Batch, name: Sym, timestamp: i64) -> Self {
         batch.names.push(name);
         batch.timestamps.push(timestamp);
+        if !batch.kinds.is_empty() {
+            batch.kinds.push(MetricKind::Untyped);
+        }
         let tag_start = batch.tag_keys.len();
         let field_start = batch.field_keys.len();
         Self {
@@ -111,6 +116,17 @@ impl<'a> MetricBuilder<'a> {
         self
     }
 
+    /// Set what the metric's values mean over time (untyped by default).
+    pub fn kind(&mut self, kind: MetricKind) -> &mut Self {
+        if kind != MetricKind::Untyped || !self.batch.kinds.is_empty() {
+            self.batch.materialize_kinds();
+            if let Some(k) = self.batch.kinds.last_mut() {
+                *k = kind;
+            }
+        }
+        self
+    }
+
     /// Change the timestamp.
     pub fn timestamp(&mut self, timestamp: i64) -> &mut Self {
         if let Some(t) = self.batch.timestamps.last_mut() {
@@ -124,6 +140,7 @@ impl<'a> MetricBuilder<'a> {
         if b.field_keys.len() == self.field_start {
             b.names.pop();
             b.timestamps.pop();
+            b.kinds.truncate(b.names.len());
             b.tag_keys.truncate(self.tag_start);
             b.tag_values.truncate(self.tag_start);
             return;

@@ -12,12 +12,14 @@
 //! - [`builder`]: building batches metric by metric
 //! - [`strings`]: the per-batch string table
 //! - [`value`]: field values, borrowed and symbolic
+//! - [`kind`]: what a metric's values mean over time (counter, gauge, ...)
 //! - [`lineproto`]: InfluxDB line protocol, as Telegraf writes it
 //! - [`lineparse`]: InfluxDB line protocol parser
 //! - [`plugin`]: the errors a plugin returns on purpose
 
 pub mod batch;
 pub mod builder;
+pub mod kind;
 pub mod lineparse;
 pub mod lineproto;
 pub mod plugin;
@@ -27,6 +29,7 @@ pub mod value;
 
 pub use batch::{Batch, BatchError, BatchParts, MetricRef};
 pub use builder::{BatchBuilder, MetricBuilder};
+pub use kind::MetricKind;
 pub use plugin::{PluginError, WriteError};
 pub use strings::{StringTable, Sym};
 pub use value::{FieldRef, Value};

@@ -133,7 +133,7 @@ pub(super) fn record_at(data: &[u8], at: usize) -> Option<(usize, frame::RecordH
     // A cheap look at the codec's version byte first: resynchronising tries
     // every offset, and most fail here before any checksum is computed.
     let version = data.get(at + frame::FRAME_HEADER + frame::PAYLOAD_HEADER);
-    if version != Some(&graft_core::batch::codec::VERSION) {
+    if !version.is_some_and(|&v| graft_core::batch::codec::is_version(v)) {
         return None;
     }
     match frame::check_frame(&data[at..]) {

@@ -49,6 +49,7 @@ pub(crate) fn from_wit(b: types::Batch) -> Result<Batch, BatchError> {
         field_offsets: b.field_offsets,
         field_keys: b.field_keys,
         field_values: b.field_values.into_iter().map(value_from_wit).collect(),
+        kinds: Vec::new(),
     })
 }
 

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use async_trait::async_trait;
 use graft_api::{CallError, Input, MetricSink};
-use graft_core::{Batch, BatchBuilder, PluginError};
+use graft_core::{Batch, BatchBuilder, MetricKind, PluginError};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -179,8 +179,11 @@ impl Statsd {
                 }
             }
         }
+        // Typed as Telegraf's statsd types them (AddGauge, AddCounter);
+        // timings and sets stay untyped.
         for e in st.gauges.values() {
             let mut m = b.metric(&e.name, now);
+            m.kind(MetricKind::Gauge);
             e.tags.iter().for_each(|(k, t)| {
                 m.tag(k, t);
             });
@@ -190,6 +193,7 @@ impl Statsd {
         }
         for e in st.counters.values() {
             let mut m = b.metric(&e.name, now);
+            m.kind(MetricKind::Counter);
             e.tags.iter().for_each(|(k, t)| {
                 m.tag(k, t);
             });

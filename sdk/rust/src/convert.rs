@@ -19,6 +19,7 @@ pub(crate) fn batch_from_wit(b: WitBatch) -> Batch {
         field_offsets: b.field_offsets,
         field_keys: b.field_keys,
         field_values: b.field_values.into_iter().map(value_from_wit).collect(),
+        kinds: Vec::new(),
     };
     Batch::from_trusted_parts(parts)
 }

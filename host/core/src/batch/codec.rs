@@ -2,7 +2,8 @@
 //! write-ahead log: the columns copied in bulk, little-endian, behind a
 //! version byte and a fixed header of counts.
 //!
-//! Layout (version 1; `uN`/`iN` little-endian):
+//! Layout (version 1, or 2 when some metric has a kind; `uN`/`iN`
+//! little-endian):
 //!
 //! ```text
 //! u8  version = 1
@@ -14,7 +15,11 @@
 //! (N+1) × u32  field offsets    F × u32  field keys
 //! F × u8       field types (0 float, 1 int, 2 uint, 3 bool, 4 string)
 //! F × u64      field payloads (float bits, int, uint, 0/1, string symbol)
+//! N × u8       kinds (version 2 only; see `MetricKind::as_byte`)
 //! ```
+//!
+//! A batch of untyped metrics is written as version 1, byte for byte what
+//! graft wrote before metrics had kinds, so old logs and peers read it.
 //!
 //! [`decode`] checks the total length the header implies against the input
 //! before it allocates anything, so a lying header costs nothing; the
@@ -22,10 +27,19 @@
 //! invariant.
 
 use super::{Batch, BatchError, BatchParts};
+use crate::kind::MetricKind;
 use crate::value::Value;
 
-/// The encoding this code writes and reads.
-pub const VERSION: u8 = 1;
+/// The newest encoding this code writes and reads.
+pub const VERSION: u8 = 2;
+
+/// The encoding of batches without kinds.
+const UNTYPED: u8 = 1;
+
+/// Whether `byte` is a version byte [`decode`] reads.
+pub fn is_version(byte: u8) -> bool {
+    (UNTYPED..=VERSION).contains(&byte)
+}
 
 /// Version byte and five `u32` counts.
 const HEADER: usize = 1 + 5 * 4;
@@ -33,7 +47,7 @@ const HEADER: usize = 1 + 5 * 4;
 /// Why bytes are not an encoded batch.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CodecError {
-    #[error("unknown batch encoding version {found} (this graft reads version {VERSION})")]
+    #[error("unknown batch encoding version {found} (this graft reads versions 1 to {VERSION})")]
     Version { found: u8 },
     #[error("the encoded batch should be {expected} bytes long, but {actual} bytes were given")]
     Length { expected: u64, actual: usize },
@@ -45,6 +59,10 @@ pub enum CodecError {
     Bool { index: usize, payload: u64 },
     #[error("field value {index} is string symbol {payload}, which does not fit 32 bits")]
     Symbol { index: usize, payload: u64 },
+    #[error("a batch without metrics is written as version 1, not {VERSION}")]
+    EmptyTyped,
+    #[error("metric {index} has the unknown kind {tag}")]
+    Kind { index: usize, tag: u8 },
     #[error("the decoded columns do not form a valid batch: {0}")]
     Invalid(#[from] BatchError),
 }
@@ -53,14 +71,19 @@ pub enum CodecError {
 pub fn encoded_len(batch: &Batch) -> usize {
     let (data, ends) = batch.strings.raw_parts();
     let (n, t, f) = (batch.len(), batch.tag_keys.len(), batch.field_keys.len());
-    HEADER + data.len() + 4 * ends.len() + 12 * n + 8 * (n + 1) + 8 * t + 13 * f
+    let kinds = if batch.kinds.is_empty() { 0 } else { n };
+    HEADER + data.len() + 4 * ends.len() + 12 * n + 8 * (n + 1) + 8 * t + 13 * f + kinds
 }
 
 /// Append the encoding of `batch` to `out`.
 pub fn encode(batch: &Batch, out: &mut Vec<u8>) {
     out.reserve(encoded_len(batch));
     let (data, ends) = batch.strings.raw_parts();
-    out.push(VERSION);
+    out.push(if batch.kinds.is_empty() {
+        UNTYPED
+    } else {
+        VERSION
+    });
     for count in [
         ends.len(),
         data.len(),
@@ -97,6 +120,7 @@ pub fn encode(batch: &Batch, out: &mut Vec<u8>) {
         }
         .to_le_bytes()
     });
+    out.extend(batch.kinds.iter().map(|k| k.as_byte()));
 }
 
 /// Append `xs`, each as the `W` bytes `bytes` gives, in one resize.
@@ -116,7 +140,7 @@ pub fn decode(bytes: &[u8]) -> Result<Batch, CodecError> {
         actual: bytes.len(),
     };
     let (&version, rest) = bytes.split_first().ok_or_else(short)?;
-    if version != VERSION {
+    if !is_version(version) {
         return Err(CodecError::Version { found: version });
     }
     let mut input = Input(rest);
@@ -126,7 +150,12 @@ pub fn decode(bytes: &[u8]) -> Result<Batch, CodecError> {
     };
     let (s, b, n, t, f) = (count()?, count()?, count()?, count()?, count()?);
     // u32 counts: this cannot overflow a u64.
-    let expected = HEADER as u64 + b + 4 * s + 12 * n + 8 * (n + 1) + 8 * t + 13 * f;
+    if version != UNTYPED && n == 0 {
+        // Keeps the encoding canonical: an empty batch has no kinds.
+        return Err(CodecError::EmptyTyped);
+    }
+    let kinds = if version == UNTYPED { 0 } else { n };
+    let expected = HEADER as u64 + b + 4 * s + 12 * n + 8 * (n + 1) + 8 * t + 13 * f + kinds;
     if expected != bytes.len() as u64 {
         return Err(CodecError::Length {
             expected,
@@ -156,6 +185,12 @@ pub fn decode(bytes: &[u8]) -> Result<Batch, CodecError> {
         .enumerate()
         .map(|(index, (&tag, payload))| value(index, tag, payload))
         .collect::<Result<Vec<_>, _>>()?;
+    let kinds = input
+        .take(kinds as usize)?
+        .iter()
+        .enumerate()
+        .map(|(index, &tag)| MetricKind::from_byte(tag).ok_or(CodecError::Kind { index, tag }))
+        .collect::<Result<Vec<_>, _>>()?;
     let parts = BatchParts {
         string_data,
         string_ends,
@@ -167,6 +202,7 @@ pub fn decode(bytes: &[u8]) -> Result<Batch, CodecError> {
         field_offsets,
         field_keys,
         field_values,
+        kinds,
     };
     Ok(Batch::from_parts(parts)?)
 }

@@ -149,3 +149,39 @@ fn bad_values_are_named() {
     let msg = decode(&out[..5]).unwrap_err().to_string();
     assert!(msg.contains("21 bytes"), "{msg}");
 }
+
+#[test]
+fn kinds_round_trip_and_untyped_batches_keep_version_1() {
+    use crate::{BatchBuilder, MetricKind};
+    let mut b = BatchBuilder::new();
+    b.metric("plain", 1).field("v", 1.0);
+    let untyped = b.finish();
+    let mut bytes = Vec::new();
+    encode(&untyped, &mut bytes);
+    assert_eq!(bytes[0], 1, "an untyped batch is written as version 1");
+    assert_eq!(bytes.len(), encoded_len(&untyped));
+
+    let mut b = BatchBuilder::from_batch(untyped);
+    b.metric("requests", 2)
+        .kind(MetricKind::Counter)
+        .field("total", 5u64);
+    b.metric("temp", 3).kind(MetricKind::Gauge).field("c", 21.5);
+    let typed = b.finish();
+    let mut bytes = Vec::new();
+    encode(&typed, &mut bytes);
+    assert_eq!(bytes[0], VERSION);
+    assert_eq!(bytes.len(), encoded_len(&typed));
+    let back = decode(&bytes).unwrap();
+    let kinds: Vec<MetricKind> = back.iter().map(|m| m.kind()).collect();
+    assert_eq!(
+        kinds,
+        [MetricKind::Untyped, MetricKind::Counter, MetricKind::Gauge]
+    );
+
+    let last = bytes.len() - 1;
+    bytes[last] = 9;
+    assert_eq!(
+        decode(&bytes).unwrap_err(),
+        CodecError::Kind { index: 2, tag: 9 }
+    );
+}

@@ -137,6 +137,9 @@ impl Batch {
             }
             out.names.push(self.names[i]);
             out.timestamps.push(self.timestamps[i]);
+            if !self.kinds.is_empty() {
+                out.kinds.push(self.kinds[i]);
+            }
             let tags = self.tag_range(i);
             out.tag_keys.extend_from_slice(&self.tag_keys[tags.clone()]);
             out.tag_values.extend_from_slice(&self.tag_values[tags]);
@@ -312,10 +315,17 @@ impl Batch {
         let mut map = |this: &mut Batch, sym: Sym| -> Sym {
             *remap[sym as usize].get_or_insert_with(|| this.strings.intern(other.strings.get(sym)))
         };
+        let typed = !self.kinds.is_empty() || !other.kinds.is_empty();
+        if typed {
+            self.materialize_kinds();
+        }
         for i in rows {
             let name = map(self, other.names[i]);
             self.names.push(name);
             self.timestamps.push(other.timestamps[i]);
+            if typed {
+                self.kinds.push(other.kind_at(i));
+            }
             for t in other.tag_range(i) {
                 let k = map(self, other.tag_keys[t]);
                 let v = map(self, other.tag_values[t]);

@@ -46,6 +46,13 @@ async fn telegraf_field_mapping() {
             "users_current_den001 metric_type=gauge value=Float(40.0)",
         ]
     );
+    // Counters and gauges are typed as Telegraf types them.
+    let kinds: std::collections::BTreeMap<&str, MetricKind> =
+        b.iter().map(|m| (m.name(), m.kind())).collect();
+    assert_eq!(kinds["deploys_test"], MetricKind::Counter);
+    assert_eq!(kinds["users_current_den001"], MetricKind::Gauge);
+    assert_eq!(kinds["load_time"], MetricKind::Untyped);
+    assert_eq!(kinds["uniques"], MetricKind::Untyped);
     // Deleted after the gather.
     assert!(s.gather().await.unwrap().is_empty());
 }
