@@ -582,7 +582,7 @@ fn a_family_that_changes_type_starts_over() {
 }
 
 #[test]
-fn openmetrics_counters_end_in_total_and_the_exposition_in_eof() {
+fn openmetrics_counters_end_in_total_and_times_are_seconds() {
     let mut o = options(Version::V2);
     o.export_timestamp = true;
     let mut c = Collection::new(o);
