@@ -87,6 +87,7 @@ pub const OUTPUTS: &[Entry<dyn Output>] = &[
     Entry::builtin::<outputs::influxdb_v2::InfluxDbV2>(),
     Entry::builtin::<outputs::mqtt::Mqtt>(),
     Entry::builtin::<outputs::nats::Nats>(),
+    Entry::builtin::<outputs::prometheus_client::PrometheusClient>(),
 ];
 
 /// Look an entry up by section name.
