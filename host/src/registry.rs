@@ -67,6 +67,7 @@ pub const INPUTS: &[Entry<dyn Input>] = &[
     Entry::builtin::<inputs::nats_consumer::NatsConsumer>(),
     Entry::builtin::<inputs::postgresql::Postgresql>(),
     Entry::builtin::<inputs::processes::Processes>(),
+    Entry::builtin::<inputs::prometheus::Prometheus>(),
     Entry::builtin::<inputs::carbon::SocketListener>(),
     Entry::builtin::<inputs::statsd::Statsd>(),
     Entry::builtin::<inputs::swap::Swap>(),

@@ -35,3 +35,8 @@ fn statsd_corpus_replays() {
 fn message_body_corpus_replays() {
     assert!(replay("message_body", graft_plugins::fuzzing::message_body) >= 5);
 }
+
+#[test]
+fn prometheus_text_corpus_replays() {
+    assert!(replay("prometheus_text", graft_plugins::fuzzing::prometheus_text) >= 6);
+}
