@@ -38,7 +38,6 @@
 mod api;
 pub mod body;
 mod config;
-mod serve;
 mod write;
 
 use std::net::SocketAddr;
@@ -57,6 +56,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::builtin::{self, Builtin};
+use crate::listener::http as serve;
 pub use config::Config;
 use config::{Acknowledge, DEFAULT_MAX_BODY, at_least_a_second};
 

@@ -44,8 +44,9 @@ pub struct Converted {
     pub request: ExportMetricsServiceRequest,
     /// Data points in the request.
     pub data_points: u64,
-    /// graft metrics that could not be converted.
-    pub skipped: u64,
+    /// The graft metrics (indices into the batch) that could not be
+    /// converted.
+    pub skipped: Vec<u32>,
     /// Why the first of them could not.
     pub first_error: Option<String>,
 }
@@ -58,11 +59,11 @@ pub fn convert(batch: &Batch, resource: &[(String, String)], separator: &str) ->
         separator,
         ..Default::default()
     };
-    let mut skipped = 0;
+    let mut skipped = Vec::new();
     let mut first_error = None;
     for m in batch.iter() {
         if let Err(e) = c.add(m) {
-            skipped += 1;
+            skipped.push(m.index() as u32);
             first_error.get_or_insert_with(|| format!("metric {:?}: {e}", m.name()));
         }
     }

@@ -1,4 +1,5 @@
-//! The listener's accept side: at most `max_connections` open connections,
+//! The accept side of the HTTP listeners (the InfluxDB listener, the OTLP
+//! receiver): at most `max_connections` open connections,
 //! each served by hyper's HTTP/1 with `read_timeout` for a request's
 //! headers and for an idle keep-alive connection (as Go's `http.Server`
 //! under Telegraf uses its `ReadTimeout`), and `write_timeout` for a peer
@@ -27,7 +28,7 @@ use crate::listener::{ConnectionBudget, Refused};
 
 /// Counters of the accept side (names in `docs/instrumentation.md`).
 #[derive(Clone)]
-pub(super) struct AcceptCounters {
+pub struct AcceptCounters {
     pub connections_limit_hits: Arc<AtomicU64>,
     pub process_connections_limit_hits: Arc<AtomicU64>,
     pub header_timeouts: Arc<AtomicU64>,
@@ -36,7 +37,7 @@ pub(super) struct AcceptCounters {
 }
 
 /// What the accept loop needs.
-pub(super) struct Accept {
+pub struct Accept {
     pub listener: TcpListener,
     pub app: Router,
     pub max_connections: usize,
@@ -47,7 +48,7 @@ pub(super) struct Accept {
 
 /// Serve until `stop` turns true, then let the open connections finish
 /// their requests (hyper's graceful shutdown) for up to `grace`.
-pub(super) async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Duration) {
+pub async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Duration) {
     // This listener's share of the process-wide connection budget, with its
     // own maximum (the same budget carbon, socket_listener and statsd use).
     let limiter = ConnectionBudget::global().limiter(a.max_connections.max(1));
