@@ -72,6 +72,7 @@ fn cases() -> Vec<Case> {
         free_port(),
         free_port(),
     );
+    let (otlp_grpc, otlp_http) = (free_port(), free_port());
     let mut rename = Case::new(
         Kind::Processor,
         "rename",
@@ -81,6 +82,12 @@ fn cases() -> Vec<Case> {
     rename.lands = Some("compliance_rename_to");
     let mut file = Case::new(Kind::Output, "file", "  files = [\"{out}\"]\n");
     file.works = vec!["metrics_written"];
+    let mut prometheus_client = Case::new(
+        Kind::Output,
+        "prometheus_client",
+        format!("  listen = \"127.0.0.1:{}\"\n", free_port()),
+    );
+    prometheus_client.works = vec!["metrics_written"];
     let mut internal = Case::new(Kind::Input, "internal", "");
     internal.works = vec!["metrics_gathered"];
     internal.lands = Some("internal_agent");
@@ -137,6 +144,29 @@ fn cases() -> Vec<Case> {
                 );
             },
         ),
+        listener(
+            "opentelemetry",
+            otlp_http,
+            format!(
+                "  service_address = \"127.0.0.1:{otlp_grpc}\"\n  http_service_address = \"127.0.0.1:{otlp_http}\"\n"
+            ),
+            "compliance_opentelemetry",
+            move || {
+                let url = format!("http://127.0.0.1:{otlp_http}/v1/metrics");
+                let json = |body: &'static str| {
+                    http()
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .expect("posting to the OTLP receiver");
+                };
+                json("not an OTLP request");
+                json(
+                    r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"compliance_opentelemetry","gauge":{"dataPoints":[{"timeUnixNano":"1700000000000000000","asDouble":1}]}}]}]}]}"#,
+                );
+            },
+        ),
         unreachable(
             Kind::Input,
             "mqtt_consumer",
@@ -175,6 +205,7 @@ fn cases() -> Vec<Case> {
         internal,
         rename,
         file,
+        prometheus_client,
         unreachable(
             Kind::Output,
             "mqtt",
@@ -184,6 +215,11 @@ fn cases() -> Vec<Case> {
             Kind::Output,
             "nats",
             format!("  servers = [\"nats://127.0.0.1:{closed}\"]\n  timeout = \"1s\"\n"),
+        ),
+        unreachable(
+            Kind::Output,
+            "opentelemetry",
+            format!("  service_address = \"127.0.0.1:{closed}\"\n  timeout = \"1s\"\n"),
         ),
         unreachable(
             Kind::Output,

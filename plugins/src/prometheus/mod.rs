@@ -4,9 +4,12 @@
 //!
 //! - [`naming`]: Telegraf's rules from a measurement and field to a metric
 //!   name, and the sanitising of metric and label names
+//! - [`expose`]: metrics kept as metric families for scraping, written in
+//!   the text format or OpenMetrics (`outputs.prometheus_client`)
 //! - [`text`]: the text format 0.0.4 and OpenMetrics text read into metric
 //!   families within limits, and Telegraf's `metric_version` 1 and 2
 //!   mappings from them to graft metrics
 
+pub mod expose;
 pub mod naming;
 pub mod text;
