@@ -471,3 +471,69 @@ fn a_stateset_is_one_metric_per_series_in_v1_and_one_per_state_in_v2() {
         ]
     );
 }
+
+/// What `inputs.prometheus` reads, exposed again by
+/// `outputs.prometheus_client`'s collection and read back: the same
+/// metrics, kinds included, in both versions (Telegraf's round trip).
+#[test]
+fn exposed_metrics_read_back_the_same() {
+    use crate::prometheus::expose::{
+        Collection, Format as Exposed, Options, TypeMappings, Version,
+    };
+    let body = format!(
+        "{HISTOGRAM}{SUMMARY}# TYPE c counter\nc{{a=\"x\"}} 5\n# TYPE g gauge\ng 2.5\nu 7\n"
+    );
+    for (version, exposed) in [
+        (MetricVersion::V1, Version::V1),
+        (MetricVersion::V2, Version::V2),
+    ] {
+        let read = |text: &str| {
+            let parsed = parse(text.as_bytes(), Format::Text, &Limits::default()).unwrap();
+            assert_eq!(parsed.malformed, 0, "{:?}\n{text}", parsed.first_error);
+            let mut out = BatchBuilder::new();
+            Mapping {
+                version,
+                format: Format::Text,
+                ignore_timestamp: false,
+                now_ns: NOW,
+                tags: &[],
+            }
+            .add(&parsed.families, &mut out);
+            out.finish()
+        };
+        let first = read(&body);
+        let mut collection = Collection::new(Options {
+            version: exposed,
+            string_as_label: true,
+            export_timestamp: false,
+            expiration: None,
+            max_series: 1000,
+            types: TypeMappings::default(),
+        });
+        collection.add(&first, std::time::Instant::now());
+        let mut text = String::new();
+        collection.render(Exposed::Text, &mut text);
+        let again = read(&text);
+        let rows = |b: &graft_core::Batch| {
+            let mut rows: Vec<String> = b
+                .iter()
+                .map(|m| {
+                    let mut fields: Vec<String> =
+                        m.fields().map(|(k, v)| format!("{k}={v:?}")).collect();
+                    fields.sort();
+                    let tags: Vec<String> = m.tags().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!(
+                        "{} {} {} {}",
+                        m.name(),
+                        tags.join(","),
+                        fields.join(","),
+                        m.kind()
+                    )
+                })
+                .collect();
+            rows.sort();
+            rows
+        };
+        assert_eq!(rows(&again), rows(&first), "{version:?}\n{text}");
+    }
+}
