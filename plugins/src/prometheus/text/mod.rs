@@ -399,6 +399,14 @@ impl Reader {
         };
         let family = &mut self.out.families[i];
         let mut labels = s.labels;
+        // Counted before `le`, `quantile` or the state leave the labels:
+        // the state is kept as a string of its own.
+        let cost = std::mem::size_of::<Sample>()
+            + labels.capacity() * std::mem::size_of::<(String, String)>()
+            + labels
+                .iter()
+                .map(|(k, v)| string_cost(k) + string_cost(v))
+                .sum::<usize>();
         let part = match (family.kind, part) {
             (FamilyType::Histogram | FamilyType::GaugeHistogram, Part::Value) => Part::Bucket(
                 take_number(&mut labels, "le").ok_or(LineError::MissingLabel("bucket", "le"))?,
@@ -416,13 +424,7 @@ impl Reader {
             }
             (_, part) => part,
         };
-        self.out.decoded_size += std::mem::size_of::<Sample>()
-            + labels
-                .iter()
-                .map(|(k, v)| {
-                    std::mem::size_of::<(String, String)>() + string_cost(k) + string_cost(v)
-                })
-                .sum::<usize>();
+        self.out.decoded_size += cost;
         family.samples.push(Sample {
             part,
             labels,
