@@ -188,6 +188,8 @@ pub struct Collection {
     series: usize,
     /// The bound was hit and not yet logged as left.
     limited: bool,
+    /// When expired series were last looked for by a write.
+    last_expired: Option<Instant>,
     counters: ExposeCounters,
 }
 
@@ -199,6 +201,7 @@ impl Collection {
             families: BTreeMap::new(),
             series: 0,
             limited: false,
+            last_expired: None,
             counters: ExposeCounters::default(),
         }
     }
@@ -222,8 +225,15 @@ impl Collection {
     /// Take a batch in at `now`, after dropping what expired: each series
     /// keeps its latest value (a metric older than the series' is skipped).
     pub fn add(&mut self, batch: &Batch, now: Instant) {
-        // Expired series first: they make room under `max_series`.
-        self.expire(now);
+        // Expired series first: they make room under `max_series`. Looking
+        // for them costs a pass over every series: at most once a second.
+        if self
+            .last_expired
+            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1))
+        {
+            self.last_expired = Some(now);
+            self.expire(now);
+        }
         let mut updates = Vec::new();
         for m in batch.iter() {
             updates.clear();
@@ -242,6 +252,9 @@ impl Collection {
                 self.series -= fam.series.len();
                 fam.series.clear();
                 fam.kind = u.kind;
+                self.counters
+                    .series
+                    .store(self.series as u64, Ordering::Relaxed);
             }
             if let Some(s) = fam.series.get_mut(&u.key) {
                 if time < s.time {
@@ -325,7 +338,7 @@ impl Collection {
             export_timestamp: self.options.export_timestamp,
             union_labels: self.options.version == Version::V1,
         };
-        for (name, fam) in &self.families {
+        for (name, fam) in self.families.iter().filter(|(_, f)| !f.series.is_empty()) {
             render::family(out, name, fam, &style);
         }
     }
