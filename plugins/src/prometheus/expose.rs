@@ -18,6 +18,10 @@ pub mod map;
 pub mod render;
 
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
+mod render_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, HashMap};
