@@ -2,8 +2,9 @@
 //! `prometheus`, on a free loopback port): graft's `inputs.cpu`,
 //! `inputs.mem` and `inputs.statsd` queried back through `/api/v1/query`
 //! with Telegraf's names, labels and TYPEs; HTTPS with basic
-//! authentication scraped by Prometheus (and refused without the
-//! credentials), `ip_range` refusing a scraper; graft's own
+//! authentication or mutual TLS scraped by Prometheus (and refused without
+//! the credentials or certificate), `ip_range` refusing a scraper; a
+//! cardinality explosion bounded by `max_series`; graft's own
 //! `inputs.internal` exposed the same way (the self-metrics recipe).
 
 use std::net::UdpSocket;
@@ -135,8 +136,9 @@ fn prometheus_scrapes_cpu_mem_and_a_statsd_counter_with_telegraf_names_labels_an
     assert_eq!(metadata_type(&p, "process_cpu_seconds_total"), "counter");
 }
 
-/// A CA and a certificate for 127.0.0.1 it signed, made by the openssl
-/// CLI in `dir`: `ca.pem`, `cert.pem`, `key.pem`.
+/// A CA, a certificate for 127.0.0.1 and a client certificate it signed,
+/// made by the openssl CLI in `dir`: `ca.pem`, `cert.pem`, `key.pem`,
+/// `client.pem`, `client.key`.
 fn certificates(dir: &Path) {
     let run = |args: &[&str]| {
         let out = Command::new("openssl")
@@ -178,6 +180,8 @@ fn certificates(dir: &Path) {
         "cert.csr",
     ]);
     std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    // An X.509 v3 client certificate (webpki refuses v1 ones).
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
     run(&[
         "x509",
         "-req",
@@ -195,14 +199,44 @@ fn certificates(dir: &Path) {
         "-out",
         "cert.pem",
     ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=scraper",
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "client.ext",
+        "-out",
+        "client.pem",
+    ]);
 }
 
 #[test]
-fn prometheus_scrapes_https_with_basic_auth_and_is_refused_without_it_ip_range_refuses_others() {
+fn prometheus_scrapes_https_with_basic_auth_or_a_client_certificate_and_is_refused_without_ip_range_refuses_others()
+ {
     let certs = tempfile::tempdir().unwrap();
     certificates(certs.path());
     let dir = certs.path().display().to_string();
-    let (secure, ranged) = (free_port(), free_port());
+    let (secure, ranged, mutual) = (free_port(), free_port(), free_port());
     let agent = Agent::start(&format!(
         "[agent]
   interval = \"1s\"
@@ -217,6 +251,11 @@ fn prometheus_scrapes_https_with_basic_auth_and_is_refused_without_it_ip_range_r
 [[outputs.prometheus_client]]
   listen = \"127.0.0.1:{ranged}\"
   ip_range = [\"10.0.0.0/8\", \"::1/128\"]
+[[outputs.prometheus_client]]
+  listen = \"127.0.0.1:{mutual}\"
+  tls_cert = \"{dir}/cert.pem\"
+  tls_key = \"{dir}/key.pem\"
+  tls_allowed_cacerts = [\"{dir}/ca.pem\"]
 "
     ));
     agent.wait_log("serving metrics for Prometheus", Duration::from_secs(20));
@@ -230,20 +269,37 @@ fn prometheus_scrapes_https_with_basic_auth_and_is_refused_without_it_ip_range_r
         scrape_job("anonymous", &target, "1s")
     );
     let plain = scrape_job("plain", &target, "1s");
-    let p = Prometheus::start_with(&format!("scrape_configs:\n{authed}{anonymous}{plain}"));
+    let mutual_target = format!("127.0.0.1:{mutual}");
+    let certified = format!(
+        "{}    scheme: https\n    tls_config:\n      ca_file: {dir}/ca.pem\n      cert_file: {dir}/client.pem\n      key_file: {dir}/client.key\n",
+        scrape_job("certified", &mutual_target, "1s")
+    );
+    let uncertified = format!(
+        "{}    scheme: https\n    tls_config:\n      ca_file: {dir}/ca.pem\n",
+        scrape_job("uncertified", &mutual_target, "1s")
+    );
+    let p = Prometheus::start_with(&format!(
+        "scrape_configs:\n{authed}{anonymous}{plain}{certified}{uncertified}"
+    ));
 
     let total = one(&p, "mem_total{job=\"authed\"}");
     assert_eq!(total.value, mem_total());
     // The other two jobs are down: 401 without credentials, and plain
     // HTTP sent to the TLS port.
+    // Mutual TLS: the scraper with a client certificate the CA signed
+    // gets the metrics.
+    let total = one(&p, "mem_total{job=\"certified\"}");
+    assert_eq!(total.value, mem_total());
+    // The others are down: 401 without credentials, plain HTTP sent to
+    // the TLS port, no client certificate where one is required.
     p.wait_for(
-        "count(up{job!=\"authed\"} == 0) == 2",
+        "count(up{job=~\"anonymous|plain|uncertified\"} == 0) == 3",
         Duration::from_secs(20),
     );
     let up = p.query("up == 0");
     let mut down: Vec<&str> = up.iter().filter_map(|s| s.label("job")).collect();
     down.sort_unstable();
-    assert_eq!(down, ["anonymous", "plain"], "{up:?}");
+    assert_eq!(down, ["anonymous", "plain", "uncertified"], "{up:?}");
     let targets = p.api("/api/v1/targets");
     let error = targets["activeTargets"]
         .as_array()
@@ -253,7 +309,10 @@ fn prometheus_scrapes_https_with_basic_auth_and_is_refused_without_it_ip_range_r
         .map(|t| t["lastError"].to_string())
         .unwrap();
     assert!(error.contains("401"), "{error}");
-    assert!(p.query("mem_total{job=~\"anonymous|plain\"}").is_empty());
+    assert!(
+        p.query("mem_total{job=~\"anonymous|plain|uncertified\"}")
+            .is_empty()
+    );
 
     // 127.0.0.1 is outside `ip_range`: 403, no metrics.
     let r = http()
@@ -300,4 +359,65 @@ fn graft_self_metrics_are_scraped_through_inputs_internal() {
     let gathered = one(&p, "internal_gather_metrics_gathered{input=\"internal\"}");
     assert!(gathered.value > 0.0, "{gathered:?}");
     assert!(one(&p, "process_resident_memory_bytes").value > 1e6);
+}
+
+#[test]
+fn a_cardinality_explosion_keeps_max_series_counts_every_other_series_and_logs_once() {
+    let (port, statsd) = (free_port(), free_port());
+    let agent = Agent::start(&format!(
+        "[agent]
+  interval = \"1s\"
+  flush_interval = \"1s\"
+[[inputs.statsd]]
+  protocol = \"tcp\"
+  service_address = \"127.0.0.1:{statsd}\"
+[[inputs.internal]]
+  collect_memstats = false
+[[outputs.prometheus_client]]
+  listen = \"127.0.0.1:{port}\"
+  max_series = 100
+  collectors_exclude = [\"gocollector\", \"process\"]
+  namedrop = [\"internal*\"]
+[[outputs.file]]
+  files = [\"{{dir}}/internal.out\"]
+  namepass = [\"internal_write\"]
+"
+    ));
+    agent.wait_log("serving metrics for Prometheus", Duration::from_secs(20));
+    // 500 distinct gauges, each emitted once (statsd forgets a gauge once
+    // emitted): 100 kept, 400 refused.
+    let lines: String = (0..500)
+        .map(|i| format!("graft_explode_{i}:{i}|g\n"))
+        .collect();
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", statsd)).unwrap();
+    std::io::Write::write_all(&mut tcp, lines.as_bytes()).unwrap();
+    drop(tcp);
+
+    let start = Instant::now();
+    let hits = loop {
+        let latest = agent.points("internal.out").into_iter().rfind(|p| {
+            p.name == "internal_write"
+                && p.tags.get("output").map(String::as_str) == Some("prometheus_client")
+        });
+        let hits = latest.as_ref().and_then(|p| p.int("series_limit_hits"));
+        if hits == Some(400) || start.elapsed() > Duration::from_secs(20) {
+            break (hits, latest);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(hits.0, Some(400), "{:?}\n{}", hits.1, agent.log());
+    assert_eq!(hits.1.unwrap().int("series"), Some(100));
+    let body = http()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let served: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("graft_explode_"))
+        .collect();
+    assert_eq!(served.len(), 100, "{body}");
+    let log = agent.log();
+    assert_eq!(log.matches("max_series reached").count(), 1, "{log}");
 }
