@@ -194,6 +194,9 @@ pub struct Collection {
     limited: bool,
     /// When expired series were last looked for by a write.
     last_expired: Option<Instant>,
+    /// Changes with every write and expiry: an exposition written at the
+    /// same generation is still right.
+    generation: u64,
     counters: ExposeCounters,
 }
 
@@ -206,6 +209,7 @@ impl Collection {
             series: 0,
             limited: false,
             last_expired: None,
+            generation: 0,
             counters: ExposeCounters::default(),
         }
     }
@@ -221,6 +225,12 @@ impl Collection {
         self.series
     }
 
+    /// A number that changes whenever what [`Collection::render`] writes
+    /// may have changed.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Whether no series is kept.
     pub fn is_empty(&self) -> bool {
         self.series == 0
@@ -229,6 +239,7 @@ impl Collection {
     /// Take a batch in at `now`, after dropping what expired: each series
     /// keeps its latest value (a metric older than the series' is skipped).
     pub fn add(&mut self, batch: &Batch, now: Instant) {
+        self.generation += 1;
         // Expired series first: they make room under `max_series`. Looking
         // for them costs a pass over every series: at most once a second.
         if self
@@ -318,6 +329,7 @@ impl Collection {
         if expired == 0 {
             return;
         }
+        self.generation += 1;
         self.series -= expired;
         self.counters
             .series_expired
