@@ -38,6 +38,8 @@ pub struct Serialized {
     pub series: usize,
     /// Samples in the request.
     pub samples: usize,
+    /// Metrics none of whose fields gave a sample.
+    pub metrics_left_out: usize,
     /// Fields that gave no sample (strings, histogram fields without `le`,
     /// names with nothing valid left, ...).
     pub skipped_fields: usize,
@@ -115,11 +117,16 @@ fn label(name: &str, value: &str) -> Label {
 pub fn serialize(batch: &Batch, options: Options) -> Serialized {
     let mut series = Series::default();
     let mut labels = Vec::new();
+    let mut metrics_left_out = 0;
     for m in batch.iter() {
         common_labels(m, options, &mut labels);
         let timestamp = m.timestamp().div_euclid(1_000_000);
+        let skipped = series.skipped;
         for (key, value) in m.fields() {
             add_field(&mut series, m, key, value, &labels, timestamp);
+        }
+        if series.skipped - skipped == m.fields().len() {
+            metrics_left_out += 1;
         }
     }
     let mut timeseries = series.order;
@@ -141,6 +148,7 @@ pub fn serialize(batch: &Batch, options: Options) -> Serialized {
         body: remote::compress(&request.encode_to_vec()),
         series: request.timeseries.len(),
         samples,
+        metrics_left_out,
         skipped_fields: series.skipped,
         last_error: series.last_error,
     }
