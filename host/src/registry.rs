@@ -83,6 +83,7 @@ pub const AGGREGATORS: &[Entry<dyn Aggregator>] = &[];
 pub const OUTPUTS: &[Entry<dyn Output>] = &[
     Entry::builtin::<outputs::file::FileOutput>(),
     Entry::builtin::<outputs::graphite::Graphite>(),
+    Entry::builtin::<outputs::http::Http>(),
     Entry::builtin::<outputs::influxdb::InfluxDb>(),
     Entry::builtin::<outputs::influxdb_v2::InfluxDbV2>(),
     Entry::builtin::<outputs::mqtt::Mqtt>(),
