@@ -54,6 +54,7 @@ pub const INPUTS: &[Entry<dyn Input>] = &[
     Entry::builtin::<inputs::cpu::Cpu>(),
     Entry::builtin::<inputs::disk::Disk>(),
     Entry::builtin::<inputs::diskio::DiskIo>(),
+    Entry::builtin::<inputs::http_listener_v2::HttpListenerV2>(),
     Entry::builtin::<inputs::influxdb_listener::Listener>(),
     Entry::builtin::<inputs::influxdb_listener::ListenerV2>(),
     Entry {

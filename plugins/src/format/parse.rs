@@ -232,6 +232,15 @@ impl Parser {
         self
     }
 
+    /// Skip remote write series with more than `labels` labels (256 by
+    /// default).
+    pub fn with_max_labels(mut self, labels: usize) -> Self {
+        if let Kind::RemoteWrite(options) = &mut self.kind {
+            options.max_labels = labels;
+        }
+        self
+    }
+
     /// Read `body` into `out`; metrics without a time get `now_ns`.
     pub fn parse(&self, body: &[u8], now_ns: i64, out: &mut BatchBuilder) -> Parsed {
         let before = out.len();

@@ -38,7 +38,6 @@
 mod api;
 pub mod body;
 mod config;
-mod serve;
 mod write;
 
 use std::net::SocketAddr;
@@ -57,8 +56,9 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::builtin::{self, Builtin};
-pub use config::Config;
-use config::{Acknowledge, DEFAULT_MAX_BODY, at_least_a_second};
+use crate::listener::http as serve;
+pub use config::{Acknowledge, Config};
+use config::{DEFAULT_MAX_BODY, at_least_a_second};
 
 /// Build `inputs.influxdb_listener` (default port 8186).
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
@@ -258,13 +258,7 @@ impl Input for Listener {
             })?;
         self.local = listener.local_addr().ok();
         let read_timeout = settings.read_timeout;
-        let accept_counters = serve::AcceptCounters {
-            connections_limit_hits: sink.counter("connections_limit_hits"),
-            process_connections_limit_hits: sink.counter("process_connections_limit_hits"),
-            header_timeouts: sink.counter("header_timeouts"),
-            idle_timeouts: sink.counter("idle_timeouts"),
-            write_timeouts: sink.counter("write_timeouts"),
-        };
+        let accept_counters = serve::AcceptCounters::new(&sink);
         let counters = WriteCounters {
             concurrent_writes_limit_hits: sink.counter("concurrent_writes_limit_hits"),
             refusal_logged_at: AtomicU64::new(u64::MAX),

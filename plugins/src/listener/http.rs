@@ -1,4 +1,5 @@
-//! The listener's accept side: at most `max_connections` open connections,
+//! The accept side of the HTTP listeners (`inputs.influxdb_listener`,
+//! `inputs.http_listener_v2`): at most `max_connections` open connections,
 //! each served by hyper's HTTP/1 with `read_timeout` for a request's
 //! headers and for an idle keep-alive connection (as Go's `http.Server`
 //! under Telegraf uses its `ReadTimeout`), and `write_timeout` for a peer
@@ -6,7 +7,7 @@
 //! connection; it is counted and logged once for the connection.
 
 use std::convert::Infallible;
-use std::io;
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,11 +24,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::listener::{ConnectionBudget, Refused};
+use super::{ConnectionBudget, Refused};
 
 /// Counters of the accept side (names in `docs/instrumentation.md`).
 #[derive(Clone)]
-pub(super) struct AcceptCounters {
+pub struct AcceptCounters {
     pub connections_limit_hits: Arc<AtomicU64>,
     pub process_connections_limit_hits: Arc<AtomicU64>,
     pub header_timeouts: Arc<AtomicU64>,
@@ -35,8 +36,22 @@ pub(super) struct AcceptCounters {
     pub write_timeouts: Arc<AtomicU64>,
 }
 
+impl AcceptCounters {
+    /// The counters, kept in the sink's (names in
+    /// `docs/instrumentation.md`).
+    pub fn new(sink: &graft_api::MetricSink) -> Self {
+        Self {
+            connections_limit_hits: sink.counter("connections_limit_hits"),
+            process_connections_limit_hits: sink.counter("process_connections_limit_hits"),
+            header_timeouts: sink.counter("header_timeouts"),
+            idle_timeouts: sink.counter("idle_timeouts"),
+            write_timeouts: sink.counter("write_timeouts"),
+        }
+    }
+}
+
 /// What the accept loop needs.
-pub(super) struct Accept {
+pub struct Accept {
     pub listener: TcpListener,
     pub app: Router,
     pub max_connections: usize,
@@ -47,7 +62,7 @@ pub(super) struct Accept {
 
 /// Serve until `stop` turns true, then let the open connections finish
 /// their requests (hyper's graceful shutdown) for up to `grace`.
-pub(super) async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Duration) {
+pub async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Duration) {
     // This listener's share of the process-wide connection budget, with its
     // own maximum (the same budget carbon, socket_listener and statsd use).
     let limiter = ConnectionBudget::global().limiter(a.max_connections.max(1));
@@ -284,4 +299,39 @@ impl AsyncWrite for Counted {
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
+}
+
+/// Why a compressed body could not be inflated.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inflate {
+    /// Larger than the limit once inflated.
+    TooLarge,
+    /// Not readable (broken gzip).
+    Bad(String),
+    /// The listener is stopping.
+    Stopping,
+}
+
+/// Inflate a gzip body: at most `limit` bytes, a piece at a time; every gzip member of
+/// the body, as Go's reader (InfluxDB's, Telegraf's) reads them.
+pub fn gunzip(raw: &[u8], limit: usize, stopping: &AtomicBool) -> Result<Vec<u8>, Inflate> {
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(limit));
+    let mut dec = flate2::read::MultiGzDecoder::new(raw).take(limit as u64 + 1);
+    let mut piece = vec![0u8; 64 << 10];
+    loop {
+        let n = dec
+            .read(&mut piece)
+            .map_err(|e| Inflate::Bad(format!("reading the gzip body: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&piece[..n]);
+        if out.len() > limit {
+            return Err(Inflate::TooLarge);
+        }
+        if stopping.load(Ordering::Relaxed) {
+            return Err(Inflate::Stopping);
+        }
+    }
+    Ok(out)
 }
