@@ -35,3 +35,8 @@ fn statsd_corpus_replays() {
 fn message_body_corpus_replays() {
     assert!(replay("message_body", graft_plugins::fuzzing::message_body) >= 5);
 }
+
+#[test]
+fn remote_write_corpus_replays() {
+    assert!(replay("remote_write", graft_plugins::fuzzing::remote_write) >= 6);
+}
