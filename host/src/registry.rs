@@ -68,6 +68,7 @@ pub const INPUTS: &[Entry<dyn Input>] = &[
     Entry::builtin::<inputs::nats_consumer::NatsConsumer>(),
     Entry::builtin::<inputs::postgresql::Postgresql>(),
     Entry::builtin::<inputs::processes::Processes>(),
+    Entry::builtin::<inputs::prometheus::Prometheus>(),
     Entry::builtin::<inputs::carbon::SocketListener>(),
     Entry::builtin::<inputs::statsd::Statsd>(),
     Entry::builtin::<inputs::swap::Swap>(),
@@ -89,6 +90,7 @@ pub const OUTPUTS: &[Entry<dyn Output>] = &[
     Entry::builtin::<outputs::influxdb_v2::InfluxDbV2>(),
     Entry::builtin::<outputs::mqtt::Mqtt>(),
     Entry::builtin::<outputs::nats::Nats>(),
+    Entry::builtin::<outputs::prometheus_client::PrometheusClient>(),
 ];
 
 /// Look an entry up by section name.

@@ -198,3 +198,51 @@ pub fn remote_write(data: &[u8]) {
         assert_eq!(series, written.series);
     }
 }
+
+/// A scrape body in both exposition formats, within the default limits and
+/// tiny ones, mapped in both metric versions. What is kept stays within
+/// the limits, every metric has a finite field, and a skipped line is
+/// reported.
+pub fn prometheus_text(data: &[u8]) {
+    use crate::prometheus::text::schema::{Mapping, MetricVersion};
+    use crate::prometheus::text::{self, Format, Limits};
+    let small = Limits {
+        max_line_size: 64,
+        max_labels: 2,
+        max_samples: 16,
+    };
+    for format in [Format::Text, Format::OpenMetrics] {
+        for limits in [Limits::default(), small] {
+            let Ok(parsed) = text::parse(data, format, &limits) else {
+                continue;
+            };
+            assert!(parsed.samples <= limits.max_samples);
+            assert_eq!(parsed.malformed == 0, parsed.first_error.is_none());
+            for f in &parsed.families {
+                for s in &f.samples {
+                    assert!(s.labels.len() <= limits.max_labels, "{s:?}");
+                }
+            }
+            for version in [MetricVersion::V1, MetricVersion::V2] {
+                let mut out = BatchBuilder::new();
+                let n = Mapping {
+                    version,
+                    format,
+                    ignore_timestamp: false,
+                    now_ns: 0,
+                    tags: &[("url", "http://127.0.0.1/metrics")],
+                }
+                .add(&parsed.families, &mut out);
+                let batch = out.finish();
+                assert_eq!(n, batch.len());
+                for m in batch.iter() {
+                    assert_eq!(m.tag("url"), Some("http://127.0.0.1/metrics"));
+                    assert!(m.fields().next().is_some(), "{m:?}");
+                    for (_, v) in m.fields() {
+                        assert!(v.as_f64().is_none_or(f64::is_finite), "{m:?}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -40,3 +40,8 @@ fn message_body_corpus_replays() {
 fn remote_write_corpus_replays() {
     assert!(replay("remote_write", graft_plugins::fuzzing::remote_write) >= 6);
 }
+
+#[test]
+fn prometheus_text_corpus_replays() {
+    assert!(replay("prometheus_text", graft_plugins::fuzzing::prometheus_text) >= 6);
+}

@@ -81,6 +81,12 @@ fn cases() -> Vec<Case> {
     rename.lands = Some("compliance_rename_to");
     let mut file = Case::new(Kind::Output, "file", "  files = [\"{out}\"]\n");
     file.works = vec!["metrics_written"];
+    let mut prometheus_client = Case::new(
+        Kind::Output,
+        "prometheus_client",
+        format!("  listen = \"127.0.0.1:{}\"\n", free_port()),
+    );
+    prometheus_client.works = vec!["metrics_written"];
     let mut internal = Case::new(Kind::Input, "internal", "");
     internal.works = vec!["metrics_gathered"];
     internal.lands = Some("internal_agent");
@@ -165,6 +171,7 @@ fn cases() -> Vec<Case> {
         internal,
         rename,
         file,
+        prometheus_client,
         unreachable(
             Kind::Output,
             "mqtt",

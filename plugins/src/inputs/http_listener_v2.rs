@@ -16,6 +16,7 @@
 //!   write series is counted and skipped, the rest is taken, and the
 //!   answer is 400 naming how many were skipped (Prometheus does not retry
 //!   a 4xx, so nothing is sent twice).
+//! - HTTPS with `tls_cert`/`tls_key`, mutual with `tls_allowed_cacerts`.
 //! - Peers are bounded as the InfluxDB listener bounds them (the shared
 //!   accept loop of [`crate::listener::http`]): `max_connections`,
 //!   `max_concurrent_writes`, header, idle and write timeouts. Every limit
@@ -45,6 +46,7 @@ use crate::config::With;
 use crate::format::{Parser, ParserConfig};
 use crate::inputs::influxdb_listener::Acknowledge;
 use crate::listener::http::{self as serve, AcceptCounters};
+use crate::tls_server::ServerTls;
 use config::DEFAULT_MAX_BODY;
 pub use config::Options;
 
@@ -73,14 +75,11 @@ impl Builtin for HttpListenerV2 {
 
 /// What the types cannot say.
 fn check(o: &Options) -> Result<()> {
-    if o.tls_cert.is_some()
-        || o.tls_key.is_some()
-        || o.tls_allowed_cacerts.is_some()
-        || o.tls_min_version.is_some()
-    {
-        bail!(
-            "tls_cert/tls_key/tls_allowed_cacerts/tls_min_version: TLS is not supported by this listener yet; put a TLS-terminating proxy in front"
-        );
+    if o.tls_cert.is_some() != o.tls_key.is_some() {
+        bail!("tls_cert and tls_key: set both or neither");
+    }
+    if o.tls_cert.is_none() && !o.tls_allowed_cacerts.is_empty() {
+        bail!("tls_allowed_cacerts: needs tls_cert and tls_key");
     }
     if o.service_address.starts_with("unix://") || o.socket_mode.is_some() {
         bail!("service_address: unix sockets are not supported; use tcp://host:port");
@@ -134,6 +133,7 @@ pub struct HttpListenerV2 {
     read_timeout: Duration,
     write_timeout: Duration,
     settings: Option<write::Settings>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     server: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     stopping: Arc<AtomicBool>,
     local: Option<SocketAddr>,
@@ -169,6 +169,19 @@ impl HttpListenerV2 {
             a if a.starts_with(':') => format!("0.0.0.0{a}"),
             a => a.to_owned(),
         };
+        let tls = match (&o.tls_cert, &o.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                ServerTls {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    client_cas: o.tls_allowed_cacerts.clone(),
+                    min_version: o.tls_min_version.clone(),
+                    max_version: o.tls_max_version.clone(),
+                }
+                .config()?,
+            ),
+            _ => None,
+        };
         let mut paths = o.paths;
         paths.extend(o.path);
         Ok(Self {
@@ -193,6 +206,7 @@ impl HttpListenerV2 {
                 acknowledge: (o.acknowledge == Acknowledge::Durable)
                     .then_some(o.acknowledge_timeout),
             }),
+            tls,
             server: None,
             stopping: Arc::new(AtomicBool::new(false)),
             local: None,
@@ -236,12 +250,14 @@ impl Input for HttpListenerV2 {
             read_timeout: self.read_timeout,
             write_timeout: self.write_timeout,
             counters: AcceptCounters::new(&sink),
+            tls: self.tls.clone().map(tokio_rustls::TlsAcceptor::from),
         };
         let (tx, rx) = watch::channel(false);
         let task = tokio::spawn(serve::serve(accept, rx, STOP_GRACE).in_current_span());
         tracing::info!(
             address = %self.local.map_or(self.address.clone(), |a| a.to_string()),
             max_connections = self.max_connections,
+            tls = self.tls.is_some(),
             "listening"
         );
         self.server = Some((tx, task));

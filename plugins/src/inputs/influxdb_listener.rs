@@ -258,7 +258,14 @@ impl Input for Listener {
             })?;
         self.local = listener.local_addr().ok();
         let read_timeout = settings.read_timeout;
-        let accept_counters = serve::AcceptCounters::new(&sink);
+        let accept_counters = serve::AcceptCounters {
+            connections_limit_hits: sink.counter("connections_limit_hits"),
+            process_connections_limit_hits: sink.counter("process_connections_limit_hits"),
+            header_timeouts: sink.counter("header_timeouts"),
+            idle_timeouts: sink.counter("idle_timeouts"),
+            write_timeouts: sink.counter("write_timeouts"),
+            tls_handshake_errors: Default::default(),
+        };
         let counters = WriteCounters {
             concurrent_writes_limit_hits: sink.counter("concurrent_writes_limit_hits"),
             refusal_logged_at: AtomicU64::new(u64::MAX),
@@ -286,6 +293,7 @@ impl Input for Listener {
             read_timeout,
             write_timeout: self.write_timeout,
             counters: accept_counters,
+            tls: None,
         };
         let (tx, rx) = watch::channel(false);
         let task = tokio::spawn(serve::serve(accept, rx, STOP_GRACE).in_current_span());

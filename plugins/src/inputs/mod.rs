@@ -12,6 +12,7 @@ pub mod mqtt_consumer;
 pub mod nats_consumer;
 pub mod postgresql;
 pub mod processes;
+pub mod prometheus;
 pub mod statsd;
 pub mod swap;
 pub mod system;

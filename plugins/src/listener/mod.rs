@@ -21,6 +21,8 @@
 //! - [`framing`]: newline framing that never buffers more than the
 //!   maximum line and scans each byte once.
 //! - [`udp`]: datagrams with a maximum size.
+//! - [`http`]: the HTTP servers' accept loop (connection budget, TLS,
+//!   header, idle and write timeouts) under an axum router.
 //! - [`stats`]: the counters, reported in `internal_gather` (names in
 //!   `docs/instrumentation.md`).
 

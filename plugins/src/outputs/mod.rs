@@ -8,3 +8,4 @@ pub mod influxdb;
 pub mod influxdb_v2;
 pub mod mqtt;
 pub mod nats;
+pub mod prometheus_client;

@@ -15,6 +15,7 @@ pub mod mosquitto;
 pub mod nats;
 pub mod nats_agents;
 pub mod probe;
+pub mod prometheus;
 pub mod rust_source;
 pub mod servers;
 

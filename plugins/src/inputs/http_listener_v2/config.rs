@@ -5,6 +5,7 @@
 //! reads.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -91,20 +92,24 @@ pub struct Options {
     /// `acknowledge_timeout` (default 30s): with `acknowledge = "durable"`.
     #[serde(default = "thirty_seconds", deserialize_with = "de_duration")]
     pub acknowledge_timeout: Duration,
-    /// TLS (`tls_cert`, `tls_key`, `tls_allowed_cacerts`,
-    /// `tls_min_version`): refused for now; put a TLS-terminating proxy in
-    /// front.
+    /// `tls_cert`, `tls_key` (default none): serve HTTPS with this
+    /// certificate chain and key (PEM), both or neither.
     #[serde(default)]
-    pub tls_cert: Option<String>,
+    pub tls_cert: Option<PathBuf>,
     /// See `tls_cert`.
     #[serde(default)]
-    pub tls_key: Option<String>,
-    /// See `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// `tls_allowed_cacerts` (default none): require client certificates
+    /// that chain to these CAs (mutual TLS).
     #[serde(default)]
-    pub tls_allowed_cacerts: Option<Vec<String>>,
-    /// See `tls_cert`.
+    pub tls_allowed_cacerts: Vec<PathBuf>,
+    /// `tls_min_version` (default `"TLS12"`), `tls_max_version` (default
+    /// `"TLS13"`).
     #[serde(default)]
     pub tls_min_version: Option<String>,
+    /// See `tls_min_version`.
+    #[serde(default)]
+    pub tls_max_version: Option<String>,
 }
 
 fn default_address() -> String {

@@ -244,7 +244,7 @@ fn config_errors_name_the_key() {
         format!("{:#}", r.expect_err(text))
     };
     assert!(err("pathz = []").contains("pathz"));
-    assert!(err("tls_cert = \"c.pem\"").contains("tls_cert"));
+    assert!(err("tls_cert = \"c.pem\"").contains("tls_key"));
     assert!(err("service_address = \"unix:///tmp/x.sock\"").contains("service_address"));
     assert!(err("data_source = \"header\"").contains("data_source"));
     assert!(err("basic_username = \"u\"").contains("basic_password"));
