@@ -213,3 +213,90 @@ fn a_prometheus_remote_write_lands_in_graft_with_labels_as_tags() {
         agent.log()
     );
 }
+
+#[test]
+fn a_sample_prometheus_refuses_is_rejected_and_counted_not_retried_forever() {
+    let prometheus = Prometheus::start_with("scrape_configs: []\n");
+    let listen = free_port();
+    let agent = Agent::start(&format!(
+        r#"[agent]
+  interval = "500ms"
+  flush_interval = "200ms"
+  omit_hostname = true
+[[inputs.influxdb_listener]]
+  service_address = "127.0.0.1:{listen}"
+[[inputs.internal]]
+[[outputs.http]]
+  alias = "prom"
+  url = "{prom}"
+  data_format = "prometheusremotewrite"
+  namedrop = ["internal*"]
+[[outputs.file]]
+  files = ["{{dir}}/internal.lp"]
+  namepass = ["internal_write"]
+"#,
+        prom = prometheus.remote_write_url(),
+    ));
+    wait(
+        "graft listening",
+        Duration::from_secs(15),
+        || listening(listen),
+        || agent.log(),
+    );
+    let send = |body: String| {
+        let r = http()
+            .post(format!("http://127.0.0.1:{listen}/write"))
+            .body(body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+    };
+    // A first sample sets the range of Prometheus's head block; one three
+    // hours older than it is then out of bounds, answered 400.
+    send(format!("warm,host=a v=1 {}\n", now_ms() * 1_000_000));
+    wait(
+        "a first sample in Prometheus",
+        Duration::from_secs(20),
+        || !prometheus.query("warm_v").is_empty(),
+        || format!("{}\n{}", prometheus.log(), agent.log()),
+    );
+    send(format!(
+        "old,host=a v=1 {}\n",
+        (now_ms() - 3 * 3600 * 1000) * 1_000_000
+    ));
+    let rejected = || {
+        agent
+            .points("internal.lp")
+            .into_iter()
+            .rfind(|p| p.tags.get("alias").map(String::as_str) == Some("prom"))
+            .and_then(|p| p.int("metrics_rejected"))
+    };
+    wait(
+        "the refused sample counted as rejected",
+        Duration::from_secs(20),
+        || rejected() == Some(1),
+        || format!("{}\n{}", prometheus.log(), agent.log()),
+    );
+    // The output goes on: what comes next lands, the refused one is not
+    // sent again.
+    for i in 0..5 {
+        send(format!(
+            "new,host=a v={i} {}\n",
+            (now_ms() - 5000 + i * 1000) * 1_000_000
+        ));
+    }
+    wait(
+        "later samples in Prometheus",
+        Duration::from_secs(20),
+        || {
+            prometheus
+                .query("count_over_time(new_v[5m])")
+                .first()
+                .is_some_and(|s| s.value == 5.0)
+        },
+        || format!("{}\n{}", prometheus.log(), agent.log()),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(rejected(), Some(1), "{}", agent.log());
+    assert!(prometheus.query("old_v").is_empty());
+}
