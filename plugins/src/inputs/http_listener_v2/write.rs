@@ -321,11 +321,26 @@ async fn decode(
                 Err(e) => Err(Decode::Bad(format!("inflating failed: {e}"))),
             }
         }
-        "snappy" => match remote::decompress(raw, limit) {
-            Ok(d) => Ok(d),
-            Err(RemoteError::TooLarge { .. }) => Err(Decode::TooLarge),
-            Err(e) => Err(Decode::Bad(e.to_string())),
-        },
+        "snappy" => {
+            let decompress = {
+                let raw = raw.clone();
+                move || remote::decompress(&raw, limit)
+            };
+            // A snappy body grows at most about 32 times: a small one is
+            // decompressed inline, a large one off the reactor.
+            let r = if raw.len() > PARSE_INLINE_MAX {
+                tokio::task::spawn_blocking(decompress)
+                    .await
+                    .map_err(|e| Decode::Bad(format!("decompressing failed: {e}")))?
+            } else {
+                decompress()
+            };
+            match r {
+                Ok(d) => Ok(d),
+                Err(RemoteError::TooLarge { .. }) => Err(Decode::TooLarge),
+                Err(e) => Err(Decode::Bad(e.to_string())),
+            }
+        }
         _ => Ok(raw.to_vec()),
     }
 }
