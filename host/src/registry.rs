@@ -66,6 +66,7 @@ pub const INPUTS: &[Entry<dyn Input>] = &[
     Entry::builtin::<inputs::mem::Mem>(),
     Entry::builtin::<inputs::mqtt_consumer::Consumer>(),
     Entry::builtin::<inputs::nats_consumer::NatsConsumer>(),
+    Entry::builtin::<inputs::opentelemetry::OpenTelemetry>(),
     Entry::builtin::<inputs::postgresql::Postgresql>(),
     Entry::builtin::<inputs::processes::Processes>(),
     Entry::builtin::<inputs::prometheus::Prometheus>(),
@@ -91,6 +92,7 @@ pub const OUTPUTS: &[Entry<dyn Output>] = &[
     Entry::builtin::<outputs::mqtt::Mqtt>(),
     Entry::builtin::<outputs::nats::Nats>(),
     Entry::builtin::<outputs::prometheus_client::PrometheusClient>(),
+    Entry::builtin::<outputs::opentelemetry::OpenTelemetry>(),
 ];
 
 /// Look an entry up by section name.

@@ -73,6 +73,7 @@ fn cases() -> Vec<Case> {
         free_port(),
         free_port(),
     );
+    let (otlp_grpc, otlp_http) = (free_port(), free_port());
     let mut rename = Case::new(
         Kind::Processor,
         "rename",
@@ -156,6 +157,29 @@ fn cases() -> Vec<Case> {
                 );
             },
         ),
+        listener(
+            "opentelemetry",
+            otlp_http,
+            format!(
+                "  service_address = \"127.0.0.1:{otlp_grpc}\"\n  http_service_address = \"127.0.0.1:{otlp_http}\"\n"
+            ),
+            "compliance_opentelemetry",
+            move || {
+                let url = format!("http://127.0.0.1:{otlp_http}/v1/metrics");
+                let json = |body: &'static str| {
+                    http()
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .expect("posting to the OTLP receiver");
+                };
+                json("not an OTLP request");
+                json(
+                    r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"compliance_opentelemetry","gauge":{"dataPoints":[{"timeUnixNano":"1700000000000000000","asDouble":1}]}}]}]}]}"#,
+                );
+            },
+        ),
         unreachable(
             Kind::Input,
             "mqtt_consumer",
@@ -194,6 +218,11 @@ fn cases() -> Vec<Case> {
             Kind::Output,
             "nats",
             format!("  servers = [\"nats://127.0.0.1:{closed}\"]\n  timeout = \"1s\"\n"),
+        ),
+        unreachable(
+            Kind::Output,
+            "opentelemetry",
+            format!("  service_address = \"127.0.0.1:{closed}\"\n  timeout = \"1s\"\n"),
         ),
         unreachable(
             Kind::Output,

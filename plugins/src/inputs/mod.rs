@@ -10,6 +10,7 @@ pub mod kernel;
 pub mod mem;
 pub mod mqtt_consumer;
 pub mod nats_consumer;
+pub mod opentelemetry;
 pub mod postgresql;
 pub mod processes;
 pub mod prometheus;

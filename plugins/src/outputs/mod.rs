@@ -9,3 +9,4 @@ pub mod influxdb_v2;
 pub mod mqtt;
 pub mod nats;
 pub mod prometheus_client;
+pub mod opentelemetry;
