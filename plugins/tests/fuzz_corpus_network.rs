@@ -35,3 +35,8 @@ fn statsd_corpus_replays() {
 fn message_body_corpus_replays() {
     assert!(replay("message_body", graft_plugins::fuzzing::message_body) >= 5);
 }
+
+#[test]
+fn otlp_metrics_corpus_replays() {
+    assert!(replay("otlp_metrics", graft_plugins::fuzzing::otlp_metrics) >= 6);
+}
