@@ -248,3 +248,35 @@ pub fn prometheus_text(data: &[u8]) {
         }
     }
 }
+
+/// An OTLP metrics export from arbitrary bytes, as `inputs.opentelemetry`
+/// reads one (protobuf, and JSON as OTLP/HTTP takes it), mapped with both
+/// schemas and converted back as `outputs.opentelemetry` would. Every data
+/// point is either mapped or counted as rejected.
+pub fn otlp_metrics(data: &[u8]) {
+    use prost::Message as _;
+
+    use crate::opentelemetry::proto::collector::ExportMetricsServiceRequest;
+    use crate::opentelemetry::{Schema, from_graft, to_graft};
+    let decoded = [
+        ExportMetricsServiceRequest::decode(data).ok(),
+        serde_json::from_slice::<ExportMetricsServiceRequest>(data).ok(),
+    ];
+    for request in decoded.into_iter().flatten() {
+        let points = to_graft::data_points(&request);
+        for schema in [Schema::PrometheusV1, Schema::PrometheusV2] {
+            let mut out = BatchBuilder::new();
+            let outcome = to_graft::map_request(&request, schema, &mut out);
+            assert_eq!(outcome.accepted + outcome.rejected, points);
+            assert_eq!(outcome.rejected == 0, outcome.first_error.is_none());
+            let batch = out.finish();
+            let back = from_graft::convert(&batch, &[], "_");
+            assert!(back.skipped.len() <= batch.len());
+            assert_eq!(back.skipped.is_empty(), back.first_error.is_none());
+            // What was converted encodes and decodes again.
+            let bytes = back.request.encode_to_vec();
+            let again = ExportMetricsServiceRequest::decode(&bytes[..]).expect("re-decode");
+            assert_eq!(to_graft::data_points(&again), back.data_points);
+        }
+    }
+}

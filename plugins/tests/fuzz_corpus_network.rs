@@ -45,3 +45,8 @@ fn remote_write_corpus_replays() {
 fn prometheus_text_corpus_replays() {
     assert!(replay("prometheus_text", graft_plugins::fuzzing::prometheus_text) >= 6);
 }
+
+#[test]
+fn otlp_metrics_corpus_replays() {
+    assert!(replay("otlp_metrics", graft_plugins::fuzzing::otlp_metrics) >= 6);
+}
