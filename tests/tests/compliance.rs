@@ -65,6 +65,7 @@ fn unreachable(kind: Kind, name: &'static str, options: String) -> Case {
 
 fn cases() -> Vec<Case> {
     let closed = free_port();
+    let http_v2 = free_port();
     let (carbon, socket, statsd, influx, influx_v2) = (
         free_port(),
         free_port(),
@@ -141,6 +142,18 @@ fn cases() -> Vec<Case> {
                 post(
                     &format!("http://127.0.0.1:{influx_v2}/api/v2/write?org=o&bucket=compliance"),
                     "not line protocol\ncompliance_influxdb_v2_listener value=1i\n",
+                );
+            },
+        ),
+        listener(
+            "http_listener_v2",
+            http_v2,
+            format!("  service_address = \"127.0.0.1:{http_v2}\"\n  data_format = \"influx\"\n"),
+            "compliance_http_listener_v2",
+            move || {
+                post(
+                    &format!("http://127.0.0.1:{http_v2}/telegraf"),
+                    "not line protocol\ncompliance_http_listener_v2 value=1i\n",
                 );
             },
         ),
@@ -230,6 +243,11 @@ fn cases() -> Vec<Case> {
             Kind::Output,
             "influxdb",
             format!("  urls = [\"http://127.0.0.1:{closed}\"]\n  timeout = \"1s\"\n"),
+        ),
+        unreachable(
+            Kind::Output,
+            "http",
+            format!("  url = \"http://127.0.0.1:{closed}/write\"\n  timeout = \"1s\"\n"),
         ),
         unreachable(
             Kind::Output,

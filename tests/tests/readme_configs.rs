@@ -1,6 +1,7 @@
-//! The configurations the README's "Scaling out" section gives are real:
-//! each one passes `graft config check` (every key known, every value
-//! valid), so that a user who copies them starts from a working pair.
+//! The configurations the README's "Scaling out" and "Prometheus and
+//! OpenTelemetry" sections give are real: each one passes `graft config
+//! check` (every key known, every value valid), so that a user who copies
+//! them starts from a working pair.
 
 use std::path::Path;
 
@@ -30,6 +31,20 @@ fn the_scaling_out_configs_pass_config_check() {
         blocks.len() >= 3,
         "the edge, the consumer and MQTT: {blocks:?}"
     );
+    all_pass_config_check(&blocks);
+}
+
+#[test]
+fn the_prometheus_and_opentelemetry_configs_pass_config_check() {
+    let blocks = toml_blocks("Prometheus and OpenTelemetry");
+    assert!(
+        blocks.len() >= 5,
+        "the client, self-metrics, scraping, remote write, OTLP: {blocks:?}"
+    );
+    all_pass_config_check(&blocks);
+}
+
+fn all_pass_config_check(blocks: &[String]) {
     let dir = tempfile::tempdir().unwrap();
     for (i, block) in blocks.iter().enumerate() {
         let path = dir.path().join(format!("block{i}.toml"));

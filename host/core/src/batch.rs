@@ -282,13 +282,16 @@ impl<'a> MetricRef<'a> {
 
 impl std::fmt::Debug for MetricRef<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metric")
-            .field("name", &self.name())
+        let mut s = f.debug_struct("Metric");
+        s.field("name", &self.name())
             .field("tags", &self.tags().collect::<Vec<_>>())
             .field("fields", &self.fields().collect::<Vec<_>>())
-            .field("timestamp", &self.timestamp())
-            .field("kind", &self.kind())
-            .finish()
+            .field("timestamp", &self.timestamp());
+        // Untyped is the default: shown only when it says something.
+        if self.kind() != MetricKind::Untyped {
+            s.field("kind", &self.kind());
+        }
+        s.finish()
     }
 }
 

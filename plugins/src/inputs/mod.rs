@@ -4,6 +4,7 @@ pub mod carbon;
 pub mod cpu;
 pub mod disk;
 pub mod diskio;
+pub mod http_listener_v2;
 pub mod influxdb_listener;
 pub mod kernel;
 pub mod mem;

@@ -2,6 +2,7 @@
 
 pub mod file;
 pub mod graphite;
+pub mod http;
 mod influx_http;
 pub mod influxdb;
 pub mod influxdb_v2;

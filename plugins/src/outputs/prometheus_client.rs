@@ -145,6 +145,7 @@ impl PrometheusClient {
             counters: http::ScrapeCounters::default(),
             refusal_logged_at: AtomicU64::new(u64::MAX),
             started: Instant::now(),
+            cache: Default::default(),
         };
         Ok(Self {
             address: listen_address(&config.listen)?,

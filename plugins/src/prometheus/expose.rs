@@ -18,6 +18,10 @@ pub mod map;
 pub mod render;
 
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
+mod render_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, HashMap};
@@ -188,6 +192,11 @@ pub struct Collection {
     series: usize,
     /// The bound was hit and not yet logged as left.
     limited: bool,
+    /// When expired series were last looked for by a write.
+    last_expired: Option<Instant>,
+    /// Changes with every write and expiry: an exposition written at the
+    /// same generation is still right.
+    generation: u64,
     counters: ExposeCounters,
 }
 
@@ -199,6 +208,8 @@ impl Collection {
             families: BTreeMap::new(),
             series: 0,
             limited: false,
+            last_expired: None,
+            generation: 0,
             counters: ExposeCounters::default(),
         }
     }
@@ -214,6 +225,12 @@ impl Collection {
         self.series
     }
 
+    /// A number that changes whenever what [`Collection::render`] writes
+    /// may have changed.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Whether no series is kept.
     pub fn is_empty(&self) -> bool {
         self.series == 0
@@ -222,8 +239,16 @@ impl Collection {
     /// Take a batch in at `now`, after dropping what expired: each series
     /// keeps its latest value (a metric older than the series' is skipped).
     pub fn add(&mut self, batch: &Batch, now: Instant) {
-        // Expired series first: they make room under `max_series`.
-        self.expire(now);
+        self.generation += 1;
+        // Expired series first: they make room under `max_series`. Looking
+        // for them costs a pass over every series: at most once a second.
+        if self
+            .last_expired
+            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1))
+        {
+            self.last_expired = Some(now);
+            self.expire(now);
+        }
         let mut updates = Vec::new();
         for m in batch.iter() {
             updates.clear();
@@ -242,6 +267,9 @@ impl Collection {
                 self.series -= fam.series.len();
                 fam.series.clear();
                 fam.kind = u.kind;
+                self.counters
+                    .series
+                    .store(self.series as u64, Ordering::Relaxed);
             }
             if let Some(s) = fam.series.get_mut(&u.key) {
                 if time < s.time {
@@ -301,6 +329,7 @@ impl Collection {
         if expired == 0 {
             return;
         }
+        self.generation += 1;
         self.series -= expired;
         self.counters
             .series_expired
@@ -325,7 +354,7 @@ impl Collection {
             export_timestamp: self.options.export_timestamp,
             union_labels: self.options.version == Version::V1,
         };
-        for (name, fam) in &self.families {
+        for (name, fam) in self.families.iter().filter(|(_, f)| !f.series.is_empty()) {
             render::family(out, name, fam, &style);
         }
     }

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -17,6 +17,7 @@ use axum::http::header::{
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
+use bytes::Bytes;
 
 use super::config::Cidr;
 use super::process;
@@ -36,7 +37,24 @@ pub(super) struct Shared {
     /// When a refused request was last logged (seconds since `started`).
     pub refusal_logged_at: AtomicU64,
     pub started: Instant,
+    /// The latest exposition of each format: scrapes that come while the
+    /// series are unchanged share it (one body in memory however many
+    /// scrapers read it), and one scrape writes at a time.
+    pub cache: tokio::sync::Mutex<Vec<Exposition>>,
 }
+
+/// A written exposition.
+pub(super) struct Exposition {
+    format: Format,
+    gzip: bool,
+    generation: u64,
+    at: Instant,
+    body: Bytes,
+}
+
+/// How long an exposition is served again while the series do not change
+/// (graft's own process metrics do, slowly).
+const REUSE_FOR: Duration = Duration::from_secs(1);
 
 /// Counters of the scrape side (names in `docs/instrumentation.md`).
 #[derive(Clone, Debug, Default)]
@@ -93,10 +111,7 @@ async fn answer(shared: &Arc<Shared>, peer: SocketAddr, req: Request) -> Respons
         )
     };
     drop(req);
-    let s = shared.clone();
-    // Writing out many series is CPU work: off the reactor.
-    let body = tokio::task::spawn_blocking(move || exposition(&s, format, gzip)).await;
-    let Ok(body) = body else {
+    let Some(body) = body(shared, format, gzip).await else {
         return text(StatusCode::INTERNAL_SERVER_ERROR, "exposition failed\n");
     };
     let mut r = Response::new(Body::from(body));
@@ -130,14 +145,50 @@ impl Shared {
     }
 }
 
-/// The body of a scrape.
-fn exposition(shared: &Shared, format: Format, gzip: bool) -> Vec<u8> {
+/// The body of a scrape: the cached one while it is still right, else a
+/// new one.
+async fn body(shared: &Arc<Shared>, format: Format, gzip: bool) -> Option<Bytes> {
+    let mut cache = shared.cache.lock().await;
+    let generation = shared
+        .collection
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .generation();
+    let fresh = |e: &&Exposition| {
+        e.format == format
+            && e.gzip == gzip
+            && e.generation == generation
+            && e.at.elapsed() < REUSE_FOR
+    };
+    if let Some(e) = cache.iter().find(fresh) {
+        return Some(e.body.clone());
+    }
+    let s = shared.clone();
+    // Writing out many series is CPU work: off the reactor.
+    let (generation, body) = tokio::task::spawn_blocking(move || exposition(&s, format, gzip))
+        .await
+        .ok()?;
+    let body = Bytes::from(body);
+    cache.retain(|e| e.format != format || e.gzip != gzip);
+    cache.push(Exposition {
+        format,
+        gzip,
+        generation,
+        at: Instant::now(),
+        body: body.clone(),
+    });
+    Some(body)
+}
+
+/// A new exposition, and the generation of the series it holds.
+fn exposition(shared: &Shared, format: Format, gzip: bool) -> (u64, Vec<u8>) {
     let mut out = String::new();
-    {
+    let generation = {
         let mut c = shared.collection.lock().unwrap_or_else(|e| e.into_inner());
         c.expire(Instant::now());
         c.render(format, &mut out);
-    }
+        c.generation()
+    };
     if shared.process {
         let mut own = Collection::new(Options {
             version: Version::V2,
@@ -154,12 +205,12 @@ fn exposition(shared: &Shared, format: Format, gzip: bool) -> Vec<u8> {
         out.push_str("# EOF\n");
     }
     if !gzip {
-        return out.into_bytes();
+        return (generation, out.into_bytes());
     }
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     // Writing to a Vec cannot fail.
     let _ = enc.write_all(out.as_bytes());
-    enc.finish().unwrap_or_default()
+    (generation, enc.finish().unwrap_or_default())
 }
 
 /// Whether an `Accept-Encoding` header takes gzip.

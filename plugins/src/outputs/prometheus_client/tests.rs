@@ -212,3 +212,32 @@ fn config_errors_name_the_key() {
     let telegraf = "listen = \":9273\"\nread_timeout = \"10s\"\nwrite_timeout = \"10s\"\nmetric_version = 1\nbasic_username = \"Foo\"\nbasic_password = \"Bar\"\nip_range = []\npath = \"/metrics\"\nexpiration_interval = \"60s\"\ncollectors_exclude = [\"gocollector\", \"process\"]\nstring_as_label = true\nname_sanitization = \"legacy\"\nexport_timestamp = false\nhttp_headers = {\"X-Special-Header\" = \"Special-Value\"}\n[metric_types]\ncounter = []\ngauge = []\n";
     build(toml::from_str(telegraf).unwrap()).unwrap();
 }
+
+#[tokio::test]
+async fn a_write_shows_at_the_next_scrape_whatever_was_served_before() {
+    let (mut c, addr, counters) = serving("collectors_exclude = [\"process\"]").await;
+    let first = get(addr, "/metrics", &[]).await.2;
+    assert_eq!(get(addr, "/metrics", &[]).await.2, first);
+    let mut b = BatchBuilder::new();
+    b.metric("cpu", 1)
+        .tag("cpu", "cpu-total")
+        .tag("host", "h")
+        .field("usage_idle", 12.5);
+    c.write(&b.finish()).await.unwrap();
+    let body = String::from_utf8(get(addr, "/metrics", &[]).await.2).unwrap();
+    assert!(
+        body.contains("cpu_usage_idle{cpu=\"cpu-total\",host=\"h\"} 12.5\n"),
+        "{body}"
+    );
+    // Each format is its own body.
+    let om = get(
+        addr,
+        "/metrics",
+        &[("Accept", "application/openmetrics-text")],
+    )
+    .await
+    .2;
+    assert!(String::from_utf8(om).unwrap().ends_with("# EOF\n"));
+    assert_eq!(count(&counters, "scrapes"), 4);
+    c.close().await.unwrap();
+}

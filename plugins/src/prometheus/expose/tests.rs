@@ -1,16 +1,15 @@
 //! Unit tests of the collection: Telegraf's prometheus_client cases for
-//! both metric versions, written out as Telegraf writes them; expiration
-//! and the series bound with times given, not waited for.
+//! both metric versions, written out as Telegraf writes them, and the
+//! helpers the other test modules share.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use graft_core::{BatchBuilder, FieldRef, MetricKind};
 
-use super::render::{Format, go_float, openmetrics_float};
+use super::render::Format;
 use super::*;
 
-fn options(version: Version) -> Options {
+pub(super) fn options(version: Version) -> Options {
     Options {
         version,
         string_as_label: true,
@@ -21,11 +20,17 @@ fn options(version: Version) -> Options {
     }
 }
 
-type Tags<'a> = &'a [(&'a str, &'a str)];
-type Fields<'a> = &'a [(&'a str, FieldRef<'a>)];
+pub(super) type Tags<'a> = &'a [(&'a str, &'a str)];
+pub(super) type Fields<'a> = &'a [(&'a str, FieldRef<'a>)];
 
 /// A batch of one metric.
-fn metric(name: &str, kind: MetricKind, tags: Tags<'_>, fields: Fields<'_>, ts: i64) -> Batch {
+pub(super) fn metric(
+    name: &str,
+    kind: MetricKind,
+    tags: Tags<'_>,
+    fields: Fields<'_>,
+    ts: i64,
+) -> Batch {
     let mut b = BatchBuilder::new();
     {
         let mut m = b.metric(name, ts);
@@ -40,14 +45,14 @@ fn metric(name: &str, kind: MetricKind, tags: Tags<'_>, fields: Fields<'_>, ts: 
     b.finish()
 }
 
-fn text(c: &Collection) -> String {
+pub(super) fn text(c: &Collection) -> String {
     let mut out = String::new();
     c.render(Format::Text, &mut out);
     out
 }
 
 /// What `options` expose after the batches, in the text format.
-fn expose(options: Options, batches: &[Batch]) -> String {
+pub(super) fn expose(options: Options, batches: &[Batch]) -> String {
     let mut c = Collection::new(options);
     let now = Instant::now();
     for b in batches {
@@ -56,7 +61,7 @@ fn expose(options: Options, batches: &[Batch]) -> String {
     text(&c)
 }
 
-fn f(v: f64) -> FieldRef<'static> {
+pub(super) fn f(v: f64) -> FieldRef<'static> {
     FieldRef::Float(v)
 }
 
@@ -293,7 +298,7 @@ rpc_duration_seconds_count 2693
 }
 
 /// The metrics `inputs.prometheus` (metric_version 2) makes of a histogram.
-fn v2_histogram(ts: i64, scale: u64) -> Vec<Batch> {
+pub(super) fn v2_histogram(ts: i64, scale: u64) -> Vec<Batch> {
     let tags = |le| vec![("code", "200"), ("le", le)];
     let mut out: Vec<Batch> = [("0.1", 10), ("0.5", 20), ("+Inf", 30)]
         .into_iter()
@@ -471,211 +476,4 @@ fn version_1_writes_every_label_of_the_family() {
         got.ends_with("m_v{a=\"\",b=\"2\"} 2\nm_v{a=\"1\",b=\"\"} 1\n"),
         "{got}"
     );
-}
-
-#[test]
-fn series_expire_after_the_interval_and_never_with_zero() {
-    let start = Instant::now();
-    let mut c = Collection::new(options(Version::V2));
-    let counters = ExposeCounters::default();
-    c.set_counters(counters.clone());
-    c.add(
-        &metric("a", MetricKind::Gauge, &[], &[("v", f(1.0))], 0),
-        start,
-    );
-    c.add(
-        &metric("b", MetricKind::Gauge, &[], &[("v", f(1.0))], 0),
-        start + Duration::from_secs(30),
-    );
-    c.expire(start + Duration::from_secs(59));
-    assert_eq!(c.len(), 2);
-    c.expire(start + Duration::from_secs(61));
-    assert_eq!(c.len(), 1);
-    assert!(!text(&c).contains("a_v") && text(&c).contains("b_v 1"));
-    // An update keeps a series alive.
-    c.add(
-        &metric("b", MetricKind::Gauge, &[], &[("v", f(2.0))], 1),
-        start + Duration::from_secs(80),
-    );
-    c.expire(start + Duration::from_secs(120));
-    assert_eq!(c.len(), 1);
-    assert_eq!(counters.series_expired.load(Ordering::Relaxed), 1);
-    assert_eq!(counters.series.load(Ordering::Relaxed), 1);
-
-    let mut o = options(Version::V2);
-    o.expiration = None;
-    let mut c = Collection::new(o);
-    c.add(
-        &metric("a", MetricKind::Gauge, &[], &[("v", f(1.0))], 0),
-        start,
-    );
-    c.expire(start + Duration::from_secs(86_400 * 365));
-    assert_eq!(c.len(), 1);
-}
-
-#[test]
-fn new_series_past_max_series_are_counted_and_dropped_known_ones_still_update() {
-    let start = Instant::now();
-    let mut o = options(Version::V2);
-    o.max_series = 10;
-    let mut c = Collection::new(o);
-    let counters = ExposeCounters::default();
-    c.set_counters(counters.clone());
-    for i in 0..25 {
-        let id = i.to_string();
-        c.add(
-            &metric(
-                "m",
-                MetricKind::Gauge,
-                &[("id", &id)],
-                &[("v", f(i as f64))],
-                0,
-            ),
-            start,
-        );
-    }
-    assert_eq!(c.len(), 10);
-    assert_eq!(counters.series_limit_hits.load(Ordering::Relaxed), 15);
-    assert_eq!(
-        text(&c).lines().filter(|l| l.starts_with("m_v{")).count(),
-        10
-    );
-    // A known series still takes new values.
-    c.add(
-        &metric("m", MetricKind::Gauge, &[("id", "3")], &[("v", f(99.0))], 1),
-        start,
-    );
-    assert!(text(&c).contains("m_v{id=\"3\"} 99\n"));
-    assert_eq!(counters.series_limit_hits.load(Ordering::Relaxed), 15);
-    // Once they expire, new series are kept again.
-    c.add(
-        &metric(
-            "m",
-            MetricKind::Gauge,
-            &[("id", "new")],
-            &[("v", f(1.0))],
-            0,
-        ),
-        start + Duration::from_secs(61),
-    );
-    assert_eq!(c.len(), 1);
-    assert!(text(&c).contains("m_v{id=\"new\"} 1\n"));
-}
-
-#[test]
-fn a_family_that_changes_type_starts_over() {
-    let mut c = Collection::new(options(Version::V2));
-    let now = Instant::now();
-    c.add(
-        &metric("m", MetricKind::Gauge, &[("a", "1")], &[("v", f(1.0))], 0),
-        now,
-    );
-    c.add(
-        &metric("m", MetricKind::Counter, &[("a", "2")], &[("v", f(2.0))], 0),
-        now,
-    );
-    assert_eq!(c.len(), 1);
-    assert_eq!(
-        text(&c),
-        "# HELP m_v Telegraf collected metric\n# TYPE m_v counter\nm_v{a=\"2\"} 2\n"
-    );
-}
-
-#[test]
-fn openmetrics_counters_end_in_total_and_times_are_seconds() {
-    let mut o = options(Version::V2);
-    o.export_timestamp = true;
-    let mut c = Collection::new(o);
-    let now = Instant::now();
-    c.add(
-        &metric(
-            "statsd",
-            MetricKind::Counter,
-            &[],
-            &[("hits", FieldRef::Int(3))],
-            1_500_000_000,
-        ),
-        now,
-    );
-    c.add(
-        &metric(
-            "net",
-            MetricKind::Counter,
-            &[],
-            &[("bytes_total", FieldRef::Int(1))],
-            0,
-        ),
-        now,
-    );
-    c.add(
-        &metric("cpu", MetricKind::Untyped, &[], &[("idle", f(0.5))], 0),
-        now,
-    );
-    for b in v2_histogram(0, 1) {
-        c.add(&b, now);
-    }
-    let mut out = String::new();
-    c.render(Format::OpenMetrics, &mut out);
-    assert!(
-        out.contains("# TYPE cpu_idle unknown\ncpu_idle 0.5 0.000\n"),
-        "{out}"
-    );
-    assert!(
-        out.contains("# TYPE net_bytes counter\nnet_bytes_total 1.0 0.000\n"),
-        "{out}"
-    );
-    assert!(
-        out.contains("# TYPE statsd_hits counter\nstatsd_hits_total 3.0 1.500\n"),
-        "{out}"
-    );
-    assert!(
-        out.contains("http_seconds_bucket{code=\"200\",le=\"0.1\"} 10 0.000\n"),
-        "{out}"
-    );
-    assert!(
-        out.contains("http_seconds_bucket{code=\"200\",le=\"+Inf\"} 30 0.000\n"),
-        "{out}"
-    );
-}
-
-#[test]
-fn accept_headers_choose_the_format() {
-    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-    assert_eq!(Format::negotiate(Some(prometheus), false), Format::Text);
-    assert_eq!(
-        Format::negotiate(Some(prometheus), true),
-        Format::OpenMetrics
-    );
-    let only = "application/openmetrics-text; version=1.0.0";
-    assert_eq!(Format::negotiate(Some(only), false), Format::OpenMetrics);
-    assert_eq!(Format::negotiate(Some("text/plain"), true), Format::Text);
-    assert_eq!(Format::negotiate(None, true), Format::Text);
-    assert_eq!(
-        Format::negotiate(Some("application/openmetrics-text;q=0"), true),
-        Format::Text
-    );
-}
-
-#[test]
-fn floats_are_written_as_go_writes_them() {
-    let cases = [
-        (42.0, "42"),
-        (0.05, "0.05"),
-        (144320.0, "144320"),
-        (1e6, "1e+06"),
-        (1.7560473e7, "1.7560473e+07"),
-        (-2.5, "-2.5"),
-        (1e-5, "1e-05"),
-        (0.0001, "0.0001"),
-        (123456.789, "123456.789"),
-        (f64::INFINITY, "+Inf"),
-        (f64::NEG_INFINITY, "-Inf"),
-        (1.8446744073709552e19, "1.8446744073709552e+19"),
-    ];
-    for (v, s) in cases {
-        assert_eq!(go_float(v), s, "{v}");
-    }
-    assert_eq!(openmetrics_float(1.0), "1.0");
-    assert_eq!(openmetrics_float(1e6), "1e+06");
-    assert_eq!(openmetrics_float(0.5), "0.5");
 }
