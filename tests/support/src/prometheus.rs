@@ -198,6 +198,9 @@ impl Drop for NodeExporter {
     }
 }
 
+/// One series of an export: its labels, values and timestamps in ms.
+pub type Exported = (BTreeMap<String, String>, Vec<f64>, Vec<i64>);
+
 /// A single-node VictoriaMetrics of its own; queries see samples as soon as
 /// they are stored (no latency offset).
 pub struct VictoriaMetrics {
@@ -281,7 +284,7 @@ impl VictoriaMetrics {
 
     /// Every raw sample of the series `selector` matches, as
     /// (labels, values, timestamps in ms) per series, from `/api/v1/export`.
-    pub fn export(&self, selector: &str) -> Vec<(BTreeMap<String, String>, Vec<f64>, Vec<i64>)> {
+    pub fn export(&self, selector: &str) -> Vec<Exported> {
         let body = http()
             .get(format!("{}/api/v1/export", self.url()))
             .query(&[("match[]", selector)])
@@ -328,8 +331,8 @@ fn api(base: &str, path_and_query: &str) -> serde_json::Value {
         .send()
         .and_then(|r| r.text())
         .unwrap_or_else(|e| panic!("GET {path_and_query}: {e}"));
-    let v: serde_json::Value = serde_json::from_str(&body)
-        .unwrap_or_else(|e| panic!("GET {path_and_query}: {e}: {body}"));
+    let v: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path_and_query}: {e}: {body}"));
     assert_eq!(v["status"], "success", "GET {path_and_query}: {v}");
     v["data"].clone()
 }
