@@ -146,6 +146,59 @@ pub fn message_body(data: &[u8]) {
     }
 }
 
+/// A Prometheus remote write body (snappy or not) read as the
+/// `prometheusremotewrite` parser reads it, in both metric versions and
+/// within tiny limits: what is read is counted, each metric has one finite
+/// field, a body read plain and snappy-compressed gives the same, and what
+/// is read serializes into a request that reads back as framed.
+pub fn remote_write(data: &[u8]) {
+    use crate::prometheus::{remote, remote_parse, remote_serialize};
+    for (version, max_labels) in [(1, 4), (2, remote_parse::DEFAULT_MAX_LABELS)] {
+        let options = remote_parse::ParseOptions {
+            metric_version: version,
+            max_labels,
+            max_decompressed_bytes: 64 << 10,
+        };
+        let mut out = BatchBuilder::new();
+        let Ok(report) = remote_parse::parse_any(data, &options, 7, &mut out) else {
+            continue;
+        };
+        assert_eq!(report.metrics, out.len());
+        assert!(report.labels_limit_hits <= report.bad_series);
+        assert_eq!(report.bad_series == 0, report.first_error.is_none());
+        let batch = out.finish();
+        for m in batch.iter() {
+            let fields: Vec<_> = m.fields().collect();
+            assert_eq!(fields.len(), 1, "{m:?}");
+            assert!(fields[0].1.as_f64().is_some_and(f64::is_finite), "{m:?}");
+            assert!(m.tags().len() <= max_labels, "{m:?}");
+        }
+        if remote::is_framed(data) {
+            let mut again = BatchBuilder::new();
+            let snappy = remote::compress(data);
+            // Unless the snappy bytes happen to read as protobuf too.
+            if data.len() <= options.max_decompressed_bytes && !remote::is_framed(&snappy) {
+                let r = remote_parse::parse_any(&snappy, &options, 7, &mut again)
+                    .expect("a framed body reads the same compressed");
+                assert_eq!(
+                    (r.metrics, r.bad_series),
+                    (report.metrics, report.bad_series)
+                );
+            }
+        }
+        let written = remote_serialize::serialize(&batch, remote_serialize::Options::default());
+        let plain = remote::decompress(&written.body, usize::MAX).expect("our own snappy");
+        assert!(remote::is_framed(&plain));
+        let mut series = 0;
+        remote::for_each_series(&plain, usize::MAX, |s| {
+            assert!(matches!(s, remote::Series::Read(_)), "{s:?}");
+            series += 1;
+        })
+        .expect("our own request");
+        assert_eq!(series, written.series);
+    }
+}
+
 /// A scrape body in both exposition formats, within the default limits and
 /// tiny ones, mapped in both metric versions. What is kept stays within
 /// the limits, every metric has a finite field, and a skipped line is
@@ -157,6 +210,7 @@ pub fn prometheus_text(data: &[u8]) {
         max_line_size: 64,
         max_labels: 2,
         max_samples: 16,
+        max_decoded_size: 4096,
     };
     for format in [Format::Text, Format::OpenMetrics] {
         for limits in [Limits::default(), small] {
@@ -164,6 +218,7 @@ pub fn prometheus_text(data: &[u8]) {
                 continue;
             };
             assert!(parsed.samples <= limits.max_samples);
+            assert!(parsed.decoded_size <= limits.max_decoded_size);
             assert_eq!(parsed.malformed == 0, parsed.first_error.is_none());
             for f in &parsed.families {
                 for s in &f.samples {
@@ -190,6 +245,38 @@ pub fn prometheus_text(data: &[u8]) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// An OTLP metrics export from arbitrary bytes, as `inputs.opentelemetry`
+/// reads one (protobuf, and JSON as OTLP/HTTP takes it), mapped with both
+/// schemas and converted back as `outputs.opentelemetry` would. Every data
+/// point is either mapped or counted as rejected.
+pub fn otlp_metrics(data: &[u8]) {
+    use prost::Message as _;
+
+    use crate::opentelemetry::proto::collector::ExportMetricsServiceRequest;
+    use crate::opentelemetry::{Schema, from_graft, to_graft};
+    let decoded = [
+        ExportMetricsServiceRequest::decode(data).ok(),
+        serde_json::from_slice::<ExportMetricsServiceRequest>(data).ok(),
+    ];
+    for request in decoded.into_iter().flatten() {
+        let points = to_graft::data_points(&request);
+        for schema in [Schema::PrometheusV1, Schema::PrometheusV2] {
+            let mut out = BatchBuilder::new();
+            let outcome = to_graft::map_request(&request, schema, &mut out);
+            assert_eq!(outcome.accepted + outcome.rejected, points);
+            assert_eq!(outcome.rejected == 0, outcome.first_error.is_none());
+            let batch = out.finish();
+            let back = from_graft::convert(&batch, &[], "_");
+            assert!(back.skipped.len() <= batch.len());
+            assert_eq!(back.skipped.is_empty(), back.first_error.is_none());
+            // What was converted encodes and decodes again.
+            let bytes = back.request.encode_to_vec();
+            let again = ExportMetricsServiceRequest::decode(&bytes[..]).expect("re-decode");
+            assert_eq!(to_graft::data_points(&again), back.data_points);
         }
     }
 }

@@ -69,6 +69,7 @@ pub mod http;
 pub mod inputs;
 pub mod listener;
 pub mod mqtt;
+pub mod opentelemetry;
 pub mod nats;
 pub mod outputs;
 pub mod processors;

@@ -65,6 +65,7 @@ fn unreachable(kind: Kind, name: &'static str, options: String) -> Case {
 
 fn cases() -> Vec<Case> {
     let closed = free_port();
+    let http_v2 = free_port();
     let (carbon, socket, statsd, influx, influx_v2) = (
         free_port(),
         free_port(),
@@ -72,6 +73,7 @@ fn cases() -> Vec<Case> {
         free_port(),
         free_port(),
     );
+    let (otlp_grpc, otlp_http) = (free_port(), free_port());
     let mut rename = Case::new(
         Kind::Processor,
         "rename",
@@ -143,6 +145,41 @@ fn cases() -> Vec<Case> {
                 );
             },
         ),
+        listener(
+            "http_listener_v2",
+            http_v2,
+            format!("  service_address = \"127.0.0.1:{http_v2}\"\n  data_format = \"influx\"\n"),
+            "compliance_http_listener_v2",
+            move || {
+                post(
+                    &format!("http://127.0.0.1:{http_v2}/telegraf"),
+                    "not line protocol\ncompliance_http_listener_v2 value=1i\n",
+                );
+            },
+        ),
+        listener(
+            "opentelemetry",
+            otlp_http,
+            format!(
+                "  service_address = \"127.0.0.1:{otlp_grpc}\"\n  http_service_address = \"127.0.0.1:{otlp_http}\"\n"
+            ),
+            "compliance_opentelemetry",
+            move || {
+                let url = format!("http://127.0.0.1:{otlp_http}/v1/metrics");
+                let json = |body: &'static str| {
+                    http()
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .expect("posting to the OTLP receiver");
+                };
+                json("not an OTLP request");
+                json(
+                    r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"compliance_opentelemetry","gauge":{"dataPoints":[{"timeUnixNano":"1700000000000000000","asDouble":1}]}}]}]}]}"#,
+                );
+            },
+        ),
         unreachable(
             Kind::Input,
             "mqtt_consumer",
@@ -155,6 +192,16 @@ fn cases() -> Vec<Case> {
             "nats_consumer",
             format!("  servers = [\"nats://127.0.0.1:{closed}\"]\n"),
         ),
+        {
+            // A target that fails costs only its scrape: counted, not an error of the gather.
+            let mut case = Case::new(
+                Kind::Input,
+                "prometheus",
+                format!("  urls = [\"http://127.0.0.1:{closed}/metrics\"]\n  timeout = \"1s\"\n"),
+            );
+            case.counts = Some("scrape_errors");
+            case
+        },
         unreachable(
             Kind::Input,
             "postgresql",
@@ -184,6 +231,11 @@ fn cases() -> Vec<Case> {
         ),
         unreachable(
             Kind::Output,
+            "opentelemetry",
+            format!("  service_address = \"127.0.0.1:{closed}\"\n  timeout = \"1s\"\n"),
+        ),
+        unreachable(
+            Kind::Output,
             "graphite",
             format!("  servers = [\"127.0.0.1:{closed}\"]\n  timeout = \"1s\"\n"),
         ),
@@ -191,6 +243,11 @@ fn cases() -> Vec<Case> {
             Kind::Output,
             "influxdb",
             format!("  urls = [\"http://127.0.0.1:{closed}\"]\n  timeout = \"1s\"\n"),
+        ),
+        unreachable(
+            Kind::Output,
+            "http",
+            format!("  url = \"http://127.0.0.1:{closed}/write\"\n  timeout = \"1s\"\n"),
         ),
         unreachable(
             Kind::Output,

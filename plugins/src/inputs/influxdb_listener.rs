@@ -57,8 +57,8 @@ use tracing::Instrument;
 
 use crate::builtin::{self, Builtin};
 use crate::listener::http as serve;
-pub use config::Config;
-use config::{Acknowledge, DEFAULT_MAX_BODY, at_least_a_second};
+pub use config::{Acknowledge, Config};
+use config::{DEFAULT_MAX_BODY, at_least_a_second};
 
 /// Build `inputs.influxdb_listener` (default port 8186).
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {

@@ -8,7 +8,8 @@
 //!
 //! - Targets are scraped concurrently (at most 16 at once); a target that
 //!   fails (refused, timed out, not 200, body over `content_length_limit`,
-//!   more than `max_samples` samples) loses only its own scrape. A failure
+//!   more than `max_samples` samples or `max_decoded_size` bytes once read)
+//!   loses only its own scrape. A failure
 //!   is logged when a target starts failing and when it recovers, not at
 //!   every interval; every failed scrape is counted.
 //! - A bad line costs only itself (counted in `parse_errors`, the first
@@ -23,7 +24,8 @@
 //! It runs as a service input (as in Telegraf) so that its counters reach
 //! `inputs.internal`: `scrapes`, `scrape_errors`, `samples_read`,
 //! `timeouts`, `response_timeouts`, `body_size_limit_hits`,
-//! `line_size_limit_hits`, `labels_limit_hits`, `samples_limit_hits`.
+//! `line_size_limit_hits`, `labels_limit_hits`, `samples_limit_hits`,
+//! `decoded_size_limit_hits`.
 
 mod config;
 mod scrape;
@@ -89,6 +91,7 @@ struct Stats {
     line_size_limit_hits: Arc<AtomicU64>,
     labels_limit_hits: Arc<AtomicU64>,
     samples_limit_hits: Arc<AtomicU64>,
+    decoded_size_limit_hits: Arc<AtomicU64>,
 }
 
 impl Stats {
@@ -103,6 +106,7 @@ impl Stats {
             line_size_limit_hits: counter("line_size_limit_hits"),
             labels_limit_hits: counter("labels_limit_hits"),
             samples_limit_hits: counter("samples_limit_hits"),
+            decoded_size_limit_hits: counter("decoded_size_limit_hits"),
         }
     }
 }
@@ -117,7 +121,9 @@ enum Failure {
     #[error(transparent)]
     Scrape(#[from] ScrapeError),
     #[error(transparent)]
-    Samples(#[from] text::TooManySamples),
+    Refused(#[from] text::Refused),
+    #[error("reading the body failed: {0}")]
+    Reader(String),
 }
 
 impl Prometheus {
@@ -140,15 +146,22 @@ impl Prometheus {
     fn read(
         &mut self,
         i: usize,
-        body: &Body,
+        parsed: Result<text::Exposition, text::Refused>,
+        format: text::Format,
         now_ns: i64,
         out: &mut BatchBuilder,
     ) -> Result<usize, Failure> {
         let target = &self.settings.targets[i];
-        let parsed = match text::parse(&body.bytes, body.format, &self.settings.limits) {
+        let parsed = match parsed {
             Ok(parsed) => parsed,
             Err(e) => {
-                add(&self.stats.samples_limit_hits, 1);
+                add(
+                    match e {
+                        text::Refused::Samples(_) => &self.stats.samples_limit_hits,
+                        text::Refused::DecodedSize(_) => &self.stats.decoded_size_limit_hits,
+                    },
+                    1,
+                );
                 return Err(e.into());
             }
         };
@@ -182,7 +195,7 @@ impl Prometheus {
         }
         let mapping = Mapping {
             version: self.settings.version,
-            format: body.format,
+            format,
             ignore_timestamp: self.settings.ignore_timestamp,
             now_ns,
             tags: &tags,
@@ -248,12 +261,24 @@ impl Input for Prometheus {
         let mut out = BatchBuilder::new();
         for (i, body) in bodies.into_iter().enumerate() {
             add(&self.stats.scrapes, 1);
-            let result = match &body {
-                Ok(b) => self.read(i, b, now_ns, &mut out),
-                Err(_) => Ok(0),
-            };
             let (result, response) = match body {
-                Ok(b) => (result, Some((b.response_time, b.bytes.len()))),
+                Ok(Body {
+                    bytes,
+                    format,
+                    response_time,
+                }) => {
+                    let response = Some((response_time, bytes.len()));
+                    let limits = self.settings.limits;
+                    // Reading a large body is CPU work: off the reactor.
+                    let parsed =
+                        tokio::task::spawn_blocking(move || text::parse(&bytes, format, &limits))
+                            .await;
+                    let result = match parsed {
+                        Ok(parsed) => self.read(i, parsed, format, now_ns, &mut out),
+                        Err(e) => Err(Failure::Reader(e.to_string())),
+                    };
+                    (result, response)
+                }
                 Err(e) => (Err(e.into()), None),
             };
             self.outcome(i, &result);

@@ -1,15 +1,16 @@
-//! The accept side of the HTTP servers (the InfluxDB listener, the
-//! Prometheus client output): at most `max_connections` open connections,
+//! The accept side of the HTTP servers (the InfluxDB listener,
+//! `inputs.http_listener_v2`, the Prometheus client output): at most `max_connections` open connections,
 //! each optionally behind TLS (the handshake within `read_timeout`), served
 //! by hyper's HTTP/1 with `read_timeout` for a request's headers and for an
 //! idle keep-alive connection (as Go's `http.Server` under Telegraf uses
 //! its `ReadTimeout`), and `write_timeout` for a peer that does not read
 //! its answers. A limit hit costs only that connection; it is counted and
 //! logged once for the connection. Each request carries the peer's address
-//! as axum's `ConnectInfo<SocketAddr>`.
+//! as axum's `ConnectInfo<SocketAddr>`. [`gunzip`] inflates a request
+//! body within a limit.
 
 use std::convert::Infallible;
-use std::io;
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::listener::{ConnectionBudget, Refused};
+use super::{ConnectionBudget, Refused};
 
 /// Counters of the accept side (names in `docs/instrumentation.md`).
 #[derive(Clone)]
@@ -39,6 +40,21 @@ pub struct AcceptCounters {
     pub write_timeouts: Arc<AtomicU64>,
     /// TLS handshakes that failed or did not end within `read_timeout`.
     pub tls_handshake_errors: Arc<AtomicU64>,
+}
+
+impl AcceptCounters {
+    /// The counters, kept in the sink's (names in
+    /// `docs/instrumentation.md`).
+    pub fn new(sink: &graft_api::MetricSink) -> Self {
+        Self {
+            connections_limit_hits: sink.counter("connections_limit_hits"),
+            process_connections_limit_hits: sink.counter("process_connections_limit_hits"),
+            header_timeouts: sink.counter("header_timeouts"),
+            idle_timeouts: sink.counter("idle_timeouts"),
+            write_timeouts: sink.counter("write_timeouts"),
+            tls_handshake_errors: sink.counter("tls_handshake_errors"),
+        }
+    }
 }
 
 /// What the accept loop needs.
@@ -325,4 +341,39 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
+}
+
+/// Why a compressed body could not be inflated.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inflate {
+    /// Larger than the limit once inflated.
+    TooLarge,
+    /// Not readable (broken gzip).
+    Bad(String),
+    /// The listener is stopping.
+    Stopping,
+}
+
+/// Inflate a gzip body: at most `limit` bytes, a piece at a time; every gzip member of
+/// the body, as Go's reader (InfluxDB's, Telegraf's) reads them.
+pub fn gunzip(raw: &[u8], limit: usize, stopping: &AtomicBool) -> Result<Vec<u8>, Inflate> {
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(limit));
+    let mut dec = flate2::read::MultiGzDecoder::new(raw).take(limit as u64 + 1);
+    let mut piece = vec![0u8; 64 << 10];
+    loop {
+        let n = dec
+            .read(&mut piece)
+            .map_err(|e| Inflate::Bad(format!("reading the gzip body: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&piece[..n]);
+        if out.len() > limit {
+            return Err(Inflate::TooLarge);
+        }
+        if stopping.load(Ordering::Relaxed) {
+            return Err(Inflate::Stopping);
+        }
+    }
+    Ok(out)
 }

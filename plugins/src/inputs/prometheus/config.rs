@@ -105,6 +105,10 @@ pub struct Own {
     /// refused whole, as Prometheus's `sample_limit` does.
     #[serde(default = "max_samples")]
     pub max_samples: usize,
+    /// `max_decoded_size` (graft's, default 64MiB): what one body may take
+    /// in memory once read; a body past it is refused whole.
+    #[serde(default = "max_decoded_size", deserialize_with = "de_size")]
+    pub max_decoded_size: u64,
 }
 
 /// graft's bound on a body when `content_length_limit` is unset.
@@ -128,6 +132,10 @@ fn max_labels() -> usize {
 
 fn max_samples() -> usize {
     Limits::default().max_samples
+}
+
+fn max_decoded_size() -> u64 {
+    Limits::default().max_decoded_size as u64
 }
 
 /// Telegraf's service discovery keys (Kubernetes, Consul, HTTP). graft
@@ -272,8 +280,12 @@ impl Settings {
                 "content_type_override: {other:?} is not one of \"text\", \"openmetrics-text\""
             ),
         };
-        if c.max_line_size == 0 || c.max_labels == 0 || c.max_samples == 0 {
-            bail!("max_line_size, max_labels, max_samples: must be above zero");
+        if c.max_line_size == 0
+            || c.max_labels == 0
+            || c.max_samples == 0
+            || c.max_decoded_size == 0
+        {
+            bail!("max_line_size, max_labels, max_samples, max_decoded_size: must be above zero");
         }
         let mut headers = Vec::new();
         for (k, v) in &c.http_headers {
@@ -318,6 +330,7 @@ impl Settings {
                 max_line_size: usize::try_from(c.max_line_size).unwrap_or(usize::MAX),
                 max_labels: c.max_labels,
                 max_samples: c.max_samples,
+                max_decoded_size: usize::try_from(c.max_decoded_size).unwrap_or(usize::MAX),
             },
             body_limit: match c.content_length_limit {
                 0 => DEFAULT_BODY_LIMIT,

@@ -91,11 +91,15 @@ pub async fn scrape(
     } else if let Some(auth) = &settings.auth {
         request = request.header(AUTHORIZATION, auth.clone());
     }
+    let mut request = request
+        .build()
+        .map_err(|e| ScrapeError::Request(chain(&e)))?;
+    // `http_headers` last, replacing what graft sets (as in Telegraf).
     for (k, v) in &settings.headers {
-        request = request.header(k.clone(), v.clone());
+        request.headers_mut().insert(k.clone(), v.clone());
     }
     let started = Instant::now();
-    let send = request.send();
+    let send = client.execute(request);
     let response = match settings.response_timeout {
         Some(limit) => tokio::time::timeout(limit, send)
             .await

@@ -174,6 +174,14 @@ async fn version_2_bearer_token_and_request_metrics() {
     );
     assert_eq!(counter(&counters, "scrape_errors"), 0);
 
+    // `http_headers` replace what graft sets: the right token wins.
+    let table = format!(
+        "urls = [\"http://{a}/auth\"]\nbearer_token_string = \"wrong\"\n\
+         [http_headers]\nAuthorization = \"Bearer s3cret\""
+    );
+    let (mut p, _, _sink) = input(&table).await;
+    assert_eq!(p.gather().await.unwrap().len(), 2);
+
     let table = format!("urls = [\"http://{a}/auth\"]\nbearer_token_string = \"wrong\"");
     let (mut p, counters, _sink) = input(&table).await;
     assert!(p.gather().await.unwrap().is_empty());

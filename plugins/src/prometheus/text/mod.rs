@@ -55,6 +55,11 @@ pub struct Limits {
     pub max_labels: usize,
     /// Samples of one body; past it, the body is refused whole.
     pub max_samples: usize,
+    /// Bytes the families read from one body take in memory (names,
+    /// labels, samples; an estimate a little above the allocator's); past
+    /// it, the body is refused whole. Bounds what a body of many short
+    /// labels grows into.
+    pub max_decoded_size: usize,
 }
 
 impl Default for Limits {
@@ -63,6 +68,7 @@ impl Default for Limits {
             max_line_size: 64 * 1024,
             max_labels: 128,
             max_samples: 1_000_000,
+            max_decoded_size: 64 * 1024 * 1024,
         }
     }
 }
@@ -212,6 +218,9 @@ pub struct Exposition {
     pub families: Vec<Family>,
     /// Samples kept.
     pub samples: usize,
+    /// What the families take in memory, as [`Limits::max_decoded_size`]
+    /// counts it.
+    pub decoded_size: usize,
     /// Lines skipped as malformed (limit hits included).
     pub malformed: u64,
     /// Lines skipped for `max_line_size`.
@@ -222,13 +231,27 @@ pub struct Exposition {
     pub first_error: Option<(usize, LineError)>,
 }
 
-/// The body held more than [`Limits::max_samples`] samples.
+/// Why a body was refused whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("more than {0} samples (max_samples)")]
-pub struct TooManySamples(pub usize);
+pub enum Refused {
+    #[error("more than {0} samples (max_samples)")]
+    Samples(usize),
+    #[error("more than {0} bytes once read (max_decoded_size)")]
+    DecodedSize(usize),
+}
+
+/// What a string kept costs: its bytes rounded up as an allocator does,
+/// and the allocation's own header.
+fn string_cost(s: &str) -> usize {
+    if s.is_empty() {
+        0
+    } else {
+        s.len().next_multiple_of(16) + 16
+    }
+}
 
 /// Read a body.
-pub fn parse(body: &[u8], format: Format, limits: &Limits) -> Result<Exposition, TooManySamples> {
+pub fn parse(body: &[u8], format: Format, limits: &Limits) -> Result<Exposition, Refused> {
     let mut reader = Reader {
         format,
         out: Exposition::default(),
@@ -262,7 +285,10 @@ pub fn parse(body: &[u8], format: Format, limits: &Limits) -> Result<Exposition,
         };
         match result {
             Ok(()) if reader.out.samples > limits.max_samples => {
-                return Err(TooManySamples(limits.max_samples));
+                return Err(Refused::Samples(limits.max_samples));
+            }
+            Ok(()) if reader.out.decoded_size > limits.max_decoded_size => {
+                return Err(Refused::DecodedSize(limits.max_decoded_size));
             }
             Ok(()) => {}
             Err(e) => {
@@ -295,6 +321,7 @@ impl Reader {
         let i = match self.by_name.get(name) {
             Some(&i) => i,
             None => {
+                self.out.decoded_size += std::mem::size_of::<Family>() + 2 * string_cost(name);
                 self.out.families.push(Family {
                     name: name.to_owned(),
                     kind: FamilyType::Untyped,
@@ -389,6 +416,13 @@ impl Reader {
             }
             (_, part) => part,
         };
+        self.out.decoded_size += std::mem::size_of::<Sample>()
+            + labels
+                .iter()
+                .map(|(k, v)| {
+                    std::mem::size_of::<(String, String)>() + string_cost(k) + string_cost(v)
+                })
+                .sum::<usize>();
         family.samples.push(Sample {
             part,
             labels,

@@ -5,7 +5,7 @@
 use graft_core::{BatchBuilder, FieldRef, MetricKind};
 
 use super::schema::{Mapping, MetricVersion, format_g};
-use super::{Format, Limits, LineError, TooManySamples, parse};
+use super::{Format, Limits, LineError, Refused, parse};
 
 const NOW: i64 = 1_700_000_000_000_000_000;
 
@@ -332,6 +332,7 @@ fn limits_cost_the_line_or_the_body() {
         max_line_size: 25,
         max_labels: 2,
         max_samples: 3,
+        max_decoded_size: 1 << 20,
     };
     let body = format!(
         "a 1\n{} 2\nb{{x=\"1\",y=\"2\",z=\"3\"}} 3\nc 4\n",
@@ -350,7 +351,35 @@ fn limits_cost_the_line_or_the_body() {
     let body = "a 1\nb 2\nc 3\nd 4\n";
     assert_eq!(
         parse(body.as_bytes(), Format::Text, &limits).unwrap_err(),
-        TooManySamples(3)
+        Refused::Samples(3)
+    );
+}
+
+#[test]
+fn many_short_labels_are_bounded_by_what_they_take_in_memory() {
+    let line = format!(
+        "m{{{}}} 1\n",
+        (0..100)
+            .map(|i| format!("l{i}=\"v\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let body = line.repeat(200);
+    let limits = Limits {
+        max_decoded_size: 1 << 20,
+        ..Limits::default()
+    };
+    let parsed = parse(body.as_bytes(), Format::Text, &Limits::default()).unwrap();
+    // Each label takes far more than its 7 bytes in the body.
+    assert!(
+        parsed.decoded_size > 10 * body.len(),
+        "{}",
+        parsed.decoded_size
+    );
+    assert!(parsed.decoded_size > 1 << 20);
+    assert_eq!(
+        parse(body.as_bytes(), Format::Text, &limits).unwrap_err(),
+        Refused::DecodedSize(1 << 20)
     );
 }
 
@@ -415,5 +444,96 @@ fn floats_are_named_as_go_formats_them() {
         (123456.7, "123456.7"),
     ] {
         assert_eq!(format_g(v), s, "{v}");
+    }
+}
+
+/// Telegraf's `openmetrics/testcases/valid_stateset`.
+#[test]
+fn a_stateset_is_one_metric_per_series_in_v1_and_one_per_state_in_v2() {
+    let body = "# TYPE alarm_system_state stateset\n\
+        alarm_system_state{entity=\"ground floor\",alarm_system_state=\"door ok\"} 1.0\n\
+        alarm_system_state{entity=\"ground floor\",alarm_system_state=\"window 2 ok\"} 0.0\n\
+        alarm_system_state{entity=\"basement\",alarm_system_state=\"window 1 ok\"} 1.0\n\
+        # EOF\n";
+    assert_eq!(
+        render(body, Format::OpenMetrics, MetricVersion::V1),
+        [
+            "alarm_system_state,entity=ground floor door_ok=true,window_2_ok=false untyped",
+            "alarm_system_state,entity=basement window_1_ok=true untyped",
+        ]
+    );
+    assert_eq!(
+        render(body, Format::OpenMetrics, MetricVersion::V2),
+        [
+            "openmetric,entity=ground floor alarm_system_state_door_ok=true untyped",
+            "openmetric,entity=ground floor alarm_system_state_window_2_ok=false untyped",
+            "openmetric,entity=basement alarm_system_state_window_1_ok=true untyped",
+        ]
+    );
+}
+
+/// What `inputs.prometheus` reads, exposed again by
+/// `outputs.prometheus_client`'s collection and read back: the same
+/// metrics, kinds included, in both versions (Telegraf's round trip).
+#[test]
+fn exposed_metrics_read_back_the_same() {
+    use crate::prometheus::expose::{
+        Collection, Format as Exposed, Options, TypeMappings, Version,
+    };
+    let body = format!(
+        "{HISTOGRAM}{SUMMARY}# TYPE c counter\nc{{a=\"x\"}} 5\n# TYPE g gauge\ng 2.5\nu 7\n"
+    );
+    for (version, exposed) in [
+        (MetricVersion::V1, Version::V1),
+        (MetricVersion::V2, Version::V2),
+    ] {
+        let read = |text: &str| {
+            let parsed = parse(text.as_bytes(), Format::Text, &Limits::default()).unwrap();
+            assert_eq!(parsed.malformed, 0, "{:?}\n{text}", parsed.first_error);
+            let mut out = BatchBuilder::new();
+            Mapping {
+                version,
+                format: Format::Text,
+                ignore_timestamp: false,
+                now_ns: NOW,
+                tags: &[],
+            }
+            .add(&parsed.families, &mut out);
+            out.finish()
+        };
+        let first = read(&body);
+        let mut collection = Collection::new(Options {
+            version: exposed,
+            string_as_label: true,
+            export_timestamp: false,
+            expiration: None,
+            max_series: 1000,
+            types: TypeMappings::default(),
+        });
+        collection.add(&first, std::time::Instant::now());
+        let mut text = String::new();
+        collection.render(Exposed::Text, &mut text);
+        let again = read(&text);
+        let rows = |b: &graft_core::Batch| {
+            let mut rows: Vec<String> = b
+                .iter()
+                .map(|m| {
+                    let mut fields: Vec<String> =
+                        m.fields().map(|(k, v)| format!("{k}={v:?}")).collect();
+                    fields.sort();
+                    let tags: Vec<String> = m.tags().map(|(k, v)| format!("{k}={v}")).collect();
+                    format!(
+                        "{} {} {} {}",
+                        m.name(),
+                        tags.join(","),
+                        fields.join(","),
+                        m.kind()
+                    )
+                })
+                .collect();
+            rows.sort();
+            rows
+        };
+        assert_eq!(rows(&again), rows(&first), "{version:?}\n{text}");
     }
 }

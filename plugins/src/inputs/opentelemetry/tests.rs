@@ -1,0 +1,266 @@
+//! The receiver over real loopback sockets: OTLP/gRPC and OTLP/HTTP
+//! (protobuf, JSON, gzip) land in the sink; what cannot be mapped is
+//! reported as partial success; every limit is answered and counted.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use graft_api::counters::Counters;
+use graft_api::{Input, MetricSink, Received};
+use prost::Message;
+use tokio::sync::mpsc;
+
+use super::{Config, OpenTelemetry};
+use crate::opentelemetry::proto::collector::ExportMetricsServiceRequest;
+use crate::opentelemetry::proto::collector::metrics_service_client::MetricsServiceClient;
+use crate::opentelemetry::proto::metrics::{
+    ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Metric, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, metric::Data, number_data_point::Value,
+};
+
+const T: u64 = 1_700_000_000_000_000_000;
+
+fn gauge(name: &str, values: &[f64]) -> Metric {
+    Metric {
+        name: name.into(),
+        data: Some(Data::Gauge(Gauge {
+            data_points: values
+                .iter()
+                .map(|v| NumberDataPoint {
+                    time_unix_nano: T,
+                    value: Some(Value::AsDouble(*v)),
+                    ..Default::default()
+                })
+                .collect(),
+        })),
+        ..Default::default()
+    }
+}
+
+fn request(metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+struct Running {
+    input: OpenTelemetry,
+    rx: mpsc::Receiver<Received>,
+    counters: Arc<Counters>,
+}
+
+impl Running {
+    async fn start(extra: &str) -> Self {
+        let text = format!(
+            "service_address = \"127.0.0.1:0\"\nhttp_service_address = \"127.0.0.1:0\"\n{extra}"
+        );
+        let config: Config = crate::config::parse(toml::from_str(&text).unwrap()).unwrap();
+        let mut input = OpenTelemetry::new(config).unwrap();
+        let (sink, rx) = MetricSink::channel(16, Arc::new(|| 0));
+        let counters = Arc::new(Counters::default());
+        input
+            .start(sink.with_counters(counters.clone()))
+            .await
+            .unwrap();
+        Self {
+            input,
+            rx,
+            counters,
+        }
+    }
+
+    fn counter(&self, name: &str) -> u64 {
+        self.counters
+            .snapshot()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, v)| v)
+    }
+
+    async fn grpc(&self) -> MetricsServiceClient<tonic::transport::Channel> {
+        let url = format!("http://{}", self.input.grpc_addr().unwrap());
+        MetricsServiceClient::connect(url).await.unwrap()
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        gzip: bool,
+        body: Vec<u8>,
+    ) -> (u16, Vec<u8>) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .tls_backend_rustls()
+            .no_proxy()
+            .build()
+            .unwrap();
+        let url = format!("http://{}{path}", self.input.http_addr().unwrap());
+        let mut req = client.post(url).header("content-type", content_type);
+        let body = if gzip {
+            req = req.header("content-encoding", "gzip");
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(&body).unwrap();
+            e.finish().unwrap()
+        } else {
+            body
+        };
+        let r = req.body(body).send().await.unwrap();
+        (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+    }
+
+    async fn next_names(&mut self) -> Vec<String> {
+        let r = tokio::time::timeout(Duration::from_secs(5), self.rx.recv())
+            .await
+            .expect("a batch arrives")
+            .unwrap();
+        r.batch.iter().map(|m| m.name().to_owned()).collect()
+    }
+}
+
+#[tokio::test]
+async fn grpc_exports_land_and_unmappable_points_are_partial_success() {
+    let mut r = Running::start("").await;
+    let mut client = r.grpc().await;
+    let exponential = Metric {
+        name: "exp".into(),
+        data: Some(Data::ExponentialHistogram(ExponentialHistogram {
+            data_points: vec![ExponentialHistogramDataPoint::default(); 3],
+            aggregation_temporality: 1,
+        })),
+        ..Default::default()
+    };
+    let answer = client
+        .export(request(vec![gauge("temp", &[1.0, 2.0]), exponential]))
+        .await
+        .unwrap()
+        .into_inner();
+    let partial = answer.partial_success.expect("partial success");
+    assert_eq!(partial.rejected_data_points, 3);
+    assert!(
+        partial.error_message.contains("exponential"),
+        "{}",
+        partial.error_message
+    );
+    assert_eq!(r.next_names().await, ["temp", "temp"]);
+    assert_eq!(r.counter("data_points_received"), 2);
+    assert_eq!(r.counter("data_points_rejected"), 3);
+    r.input.stop().await;
+}
+
+#[tokio::test]
+async fn http_takes_protobuf_json_and_gzip_and_refuses_the_rest() {
+    let mut r = Running::start("max_msg_size = \"64KiB\"\nmax_data_points = 10").await;
+    let body = request(vec![gauge("pb", &[1.0])]).encode_to_vec();
+    let (status, answer) = r
+        .post("/v1/metrics", "application/x-protobuf", true, body)
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        answer.is_empty()
+            || crate::opentelemetry::proto::collector::ExportMetricsServiceResponse::decode(
+                &answer[..]
+            )
+            .is_ok()
+    );
+    assert_eq!(r.next_names().await, ["pb"]);
+
+    let json = serde_json::to_vec(&request(vec![gauge("js", &[1.0])])).unwrap();
+    let (status, _) = r.post("/v1/metrics", "application/json", false, json).await;
+    assert_eq!(status, 200);
+    assert_eq!(r.next_names().await, ["js"]);
+
+    // Every refusal costs only its request, and is counted.
+    let (status, _) = r
+        .post("/v1/metrics", "text/plain", false, b"x".to_vec())
+        .await;
+    assert_eq!(status, 415);
+    let (status, _) = r
+        .post("/v1/traces", "application/x-protobuf", false, Vec::new())
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = r
+        .post(
+            "/v1/metrics",
+            "application/x-protobuf",
+            false,
+            b"\xff\xff".to_vec(),
+        )
+        .await;
+    assert_eq!(status, 400);
+    // 1 MiB of zeros: 1 KiB gzipped, over max_msg_size once inflated.
+    let (status, _) = r
+        .post(
+            "/v1/metrics",
+            "application/x-protobuf",
+            true,
+            vec![0; 1 << 20],
+        )
+        .await;
+    assert_eq!(status, 413);
+    let many = request(vec![gauge("many", &[1.0; 11])]).encode_to_vec();
+    let (status, body) = r
+        .post("/v1/metrics", "application/x-protobuf", false, many)
+        .await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(r.counter("msg_size_limit_hits"), 1);
+    assert_eq!(r.counter("data_points_limit_hits"), 1);
+    assert!(r.rx.try_recv().is_err(), "nothing refused was handed on");
+
+    let body = request(vec![gauge("after", &[1.0])]).encode_to_vec();
+    let (status, _) = r
+        .post("/v1/metrics", "application/x-protobuf", false, body)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(r.next_names().await, ["after"]);
+    r.input.stop().await;
+}
+
+#[tokio::test]
+async fn durable_exports_wait_for_delivery_and_fail_when_it_does_not_come() {
+    let mut r = Running::start("acknowledge = \"durable\"\nacknowledge_timeout = \"1s\"").await;
+    let mut client = r.grpc().await;
+    // Delivered: the pipeline drops its hold, the export answers OK.
+    let export = tokio::spawn(async move {
+        let r = client.export(request(vec![gauge("d", &[1.0])])).await;
+        (r.map(|_| ()), client)
+    });
+    let received = r.rx.recv().await.unwrap();
+    drop(received);
+    let (answer, mut client) = export.await.unwrap();
+    answer.unwrap();
+    // Never settled: UNAVAILABLE after acknowledge_timeout, counted.
+    let export = client.export(request(vec![gauge("late", &[1.0])]));
+    let (answer, held) = tokio::join!(export, r.rx.recv());
+    assert_eq!(answer.unwrap_err().code(), tonic::Code::Unavailable);
+    drop(held);
+    assert_eq!(r.counter("acknowledge_timeouts"), 1);
+    assert_eq!(r.counter("undelivered_requests"), 1);
+    r.input.stop().await;
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let err = |text: &str| {
+        let config: Config = crate::config::parse(toml::from_str(text).unwrap()).unwrap();
+        format!("{:#}", OpenTelemetry::new(config).err().unwrap())
+    };
+    assert!(err("max_data_points = 0").contains("max_data_points"));
+    assert!(err("tls_cert = \"/nonexistent\"").contains("tls_key"));
+    assert!(err("service_address = \"\"").contains("service_address"));
+    let typo = crate::config::parse::<Config>(toml::from_str("metrics_schema = \"v3\"").unwrap());
+    assert!(format!("{:#}", typo.unwrap_err()).contains("metrics_schema"));
+    // Telegraf's trace and log keys are accepted.
+    let ok: Config = crate::config::parse(
+        toml::from_str("span_dimensions = [\"service.name\"]\nlog_record_dimensions = []").unwrap(),
+    )
+    .unwrap();
+    assert!(OpenTelemetry::new(ok).is_ok());
+}
