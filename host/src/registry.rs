@@ -54,6 +54,7 @@ pub const INPUTS: &[Entry<dyn Input>] = &[
     Entry::builtin::<inputs::cpu::Cpu>(),
     Entry::builtin::<inputs::disk::Disk>(),
     Entry::builtin::<inputs::diskio::DiskIo>(),
+    Entry::builtin::<inputs::http_listener_v2::HttpListenerV2>(),
     Entry::builtin::<inputs::influxdb_listener::Listener>(),
     Entry::builtin::<inputs::influxdb_listener::ListenerV2>(),
     Entry {
@@ -68,6 +69,7 @@ pub const INPUTS: &[Entry<dyn Input>] = &[
     Entry::builtin::<inputs::opentelemetry::OpenTelemetry>(),
     Entry::builtin::<inputs::postgresql::Postgresql>(),
     Entry::builtin::<inputs::processes::Processes>(),
+    Entry::builtin::<inputs::prometheus::Prometheus>(),
     Entry::builtin::<inputs::carbon::SocketListener>(),
     Entry::builtin::<inputs::statsd::Statsd>(),
     Entry::builtin::<inputs::swap::Swap>(),
@@ -84,10 +86,12 @@ pub const AGGREGATORS: &[Entry<dyn Aggregator>] = &[];
 pub const OUTPUTS: &[Entry<dyn Output>] = &[
     Entry::builtin::<outputs::file::FileOutput>(),
     Entry::builtin::<outputs::graphite::Graphite>(),
+    Entry::builtin::<outputs::http::Http>(),
     Entry::builtin::<outputs::influxdb::InfluxDb>(),
     Entry::builtin::<outputs::influxdb_v2::InfluxDbV2>(),
     Entry::builtin::<outputs::mqtt::Mqtt>(),
     Entry::builtin::<outputs::nats::Nats>(),
+    Entry::builtin::<outputs::prometheus_client::PrometheusClient>(),
     Entry::builtin::<outputs::opentelemetry::OpenTelemetry>(),
 ];
 

@@ -146,6 +146,109 @@ pub fn message_body(data: &[u8]) {
     }
 }
 
+/// A Prometheus remote write body (snappy or not) read as the
+/// `prometheusremotewrite` parser reads it, in both metric versions and
+/// within tiny limits: what is read is counted, each metric has one finite
+/// field, a body read plain and snappy-compressed gives the same, and what
+/// is read serializes into a request that reads back as framed.
+pub fn remote_write(data: &[u8]) {
+    use crate::prometheus::{remote, remote_parse, remote_serialize};
+    for (version, max_labels) in [(1, 4), (2, remote_parse::DEFAULT_MAX_LABELS)] {
+        let options = remote_parse::ParseOptions {
+            metric_version: version,
+            max_labels,
+            max_decompressed_bytes: 64 << 10,
+        };
+        let mut out = BatchBuilder::new();
+        let Ok(report) = remote_parse::parse_any(data, &options, 7, &mut out) else {
+            continue;
+        };
+        assert_eq!(report.metrics, out.len());
+        assert!(report.labels_limit_hits <= report.bad_series);
+        assert_eq!(report.bad_series == 0, report.first_error.is_none());
+        let batch = out.finish();
+        for m in batch.iter() {
+            let fields: Vec<_> = m.fields().collect();
+            assert_eq!(fields.len(), 1, "{m:?}");
+            assert!(fields[0].1.as_f64().is_some_and(f64::is_finite), "{m:?}");
+            assert!(m.tags().len() <= max_labels, "{m:?}");
+        }
+        if remote::is_framed(data) {
+            let mut again = BatchBuilder::new();
+            let snappy = remote::compress(data);
+            // Unless the snappy bytes happen to read as protobuf too.
+            if data.len() <= options.max_decompressed_bytes && !remote::is_framed(&snappy) {
+                let r = remote_parse::parse_any(&snappy, &options, 7, &mut again)
+                    .expect("a framed body reads the same compressed");
+                assert_eq!(
+                    (r.metrics, r.bad_series),
+                    (report.metrics, report.bad_series)
+                );
+            }
+        }
+        let written = remote_serialize::serialize(&batch, remote_serialize::Options::default());
+        let plain = remote::decompress(&written.body, usize::MAX).expect("our own snappy");
+        assert!(remote::is_framed(&plain));
+        let mut series = 0;
+        remote::for_each_series(&plain, usize::MAX, |s| {
+            assert!(matches!(s, remote::Series::Read(_)), "{s:?}");
+            series += 1;
+        })
+        .expect("our own request");
+        assert_eq!(series, written.series);
+    }
+}
+
+/// A scrape body in both exposition formats, within the default limits and
+/// tiny ones, mapped in both metric versions. What is kept stays within
+/// the limits, every metric has a finite field, and a skipped line is
+/// reported.
+pub fn prometheus_text(data: &[u8]) {
+    use crate::prometheus::text::schema::{Mapping, MetricVersion};
+    use crate::prometheus::text::{self, Format, Limits};
+    let small = Limits {
+        max_line_size: 64,
+        max_labels: 2,
+        max_samples: 16,
+        max_decoded_size: 4096,
+    };
+    for format in [Format::Text, Format::OpenMetrics] {
+        for limits in [Limits::default(), small] {
+            let Ok(parsed) = text::parse(data, format, &limits) else {
+                continue;
+            };
+            assert!(parsed.samples <= limits.max_samples);
+            assert!(parsed.decoded_size <= limits.max_decoded_size);
+            assert_eq!(parsed.malformed == 0, parsed.first_error.is_none());
+            for f in &parsed.families {
+                for s in &f.samples {
+                    assert!(s.labels.len() <= limits.max_labels, "{s:?}");
+                }
+            }
+            for version in [MetricVersion::V1, MetricVersion::V2] {
+                let mut out = BatchBuilder::new();
+                let n = Mapping {
+                    version,
+                    format,
+                    ignore_timestamp: false,
+                    now_ns: 0,
+                    tags: &[("url", "http://127.0.0.1/metrics")],
+                }
+                .add(&parsed.families, &mut out);
+                let batch = out.finish();
+                assert_eq!(n, batch.len());
+                for m in batch.iter() {
+                    assert_eq!(m.tag("url"), Some("http://127.0.0.1/metrics"));
+                    assert!(m.fields().next().is_some(), "{m:?}");
+                    for (_, v) in m.fields() {
+                        assert!(v.as_f64().is_none_or(f64::is_finite), "{m:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// An OTLP metrics export from arbitrary bytes, as `inputs.opentelemetry`
 /// reads one (protobuf, and JSON as OTLP/HTTP takes it), mapped with both
 /// schemas and converted back as `outputs.opentelemetry` would. Every data

@@ -34,6 +34,10 @@
 //!   graft's batch), serializers and parsers for the message-bus plugins
 //! - [`tls`]: the TLS client keys and the rustls configuration built from
 //!   them
+//! - [`tls_server`]: the TLS server keys (`tls_cert`, `tls_key`,
+//!   `tls_allowed_cacerts`) and the rustls configuration built from them
+//! - [`outputs::prometheus_client`]: `outputs.prometheus_client`, a
+//!   `/metrics` endpoint Prometheus scrapes
 //! - [`outputs::mqtt`], [`inputs::mqtt_consumer`]: `outputs.mqtt` and
 //!   `inputs.mqtt_consumer`, MQTT 3.1.1 publishing and consuming with
 //!   acknowledgements; [`mqtt`]: what they share (brokers, client options)
@@ -74,3 +78,4 @@ pub mod outputs;
 pub mod processors;
 pub mod prometheus;
 pub mod tls;
+pub mod tls_server;

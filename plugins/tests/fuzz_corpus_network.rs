@@ -37,6 +37,16 @@ fn message_body_corpus_replays() {
 }
 
 #[test]
+fn remote_write_corpus_replays() {
+    assert!(replay("remote_write", graft_plugins::fuzzing::remote_write) >= 6);
+}
+
+#[test]
+fn prometheus_text_corpus_replays() {
+    assert!(replay("prometheus_text", graft_plugins::fuzzing::prometheus_text) >= 6);
+}
+
+#[test]
 fn otlp_metrics_corpus_replays() {
     assert!(replay("otlp_metrics", graft_plugins::fuzzing::otlp_metrics) >= 6);
 }

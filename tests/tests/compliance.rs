@@ -65,6 +65,7 @@ fn unreachable(kind: Kind, name: &'static str, options: String) -> Case {
 
 fn cases() -> Vec<Case> {
     let closed = free_port();
+    let http_v2 = free_port();
     let (carbon, socket, statsd, influx, influx_v2) = (
         free_port(),
         free_port(),
@@ -82,6 +83,12 @@ fn cases() -> Vec<Case> {
     rename.lands = Some("compliance_rename_to");
     let mut file = Case::new(Kind::Output, "file", "  files = [\"{out}\"]\n");
     file.works = vec!["metrics_written"];
+    let mut prometheus_client = Case::new(
+        Kind::Output,
+        "prometheus_client",
+        format!("  listen = \"127.0.0.1:{}\"\n", free_port()),
+    );
+    prometheus_client.works = vec!["metrics_written"];
     let mut internal = Case::new(Kind::Input, "internal", "");
     internal.works = vec!["metrics_gathered"];
     internal.lands = Some("internal_agent");
@@ -139,6 +146,18 @@ fn cases() -> Vec<Case> {
             },
         ),
         listener(
+            "http_listener_v2",
+            http_v2,
+            format!("  service_address = \"127.0.0.1:{http_v2}\"\n  data_format = \"influx\"\n"),
+            "compliance_http_listener_v2",
+            move || {
+                post(
+                    &format!("http://127.0.0.1:{http_v2}/telegraf"),
+                    "not line protocol\ncompliance_http_listener_v2 value=1i\n",
+                );
+            },
+        ),
+        listener(
             "opentelemetry",
             otlp_http,
             format!(
@@ -173,6 +192,16 @@ fn cases() -> Vec<Case> {
             "nats_consumer",
             format!("  servers = [\"nats://127.0.0.1:{closed}\"]\n"),
         ),
+        {
+            // A target that fails costs only its scrape: counted, not an error of the gather.
+            let mut case = Case::new(
+                Kind::Input,
+                "prometheus",
+                format!("  urls = [\"http://127.0.0.1:{closed}/metrics\"]\n  timeout = \"1s\"\n"),
+            );
+            case.counts = Some("scrape_errors");
+            case
+        },
         unreachable(
             Kind::Input,
             "postgresql",
@@ -189,6 +218,7 @@ fn cases() -> Vec<Case> {
         internal,
         rename,
         file,
+        prometheus_client,
         unreachable(
             Kind::Output,
             "mqtt",
@@ -213,6 +243,11 @@ fn cases() -> Vec<Case> {
             Kind::Output,
             "influxdb",
             format!("  urls = [\"http://127.0.0.1:{closed}\"]\n  timeout = \"1s\"\n"),
+        ),
+        unreachable(
+            Kind::Output,
+            "http",
+            format!("  url = \"http://127.0.0.1:{closed}/write\"\n  timeout = \"1s\"\n"),
         ),
         unreachable(
             Kind::Output,

@@ -1,9 +1,12 @@
 //! The four plugin kinds as traits: what the pipeline calls on a built-in
 //! plugin, or on the host's wrapper around a WASM one.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use graft_core::{Batch, PluginError, WriteError};
 
+use crate::counters::Counters;
 use crate::error::CallError;
 use crate::sink::MetricSink;
 
@@ -54,6 +57,13 @@ pub trait Aggregator: Send {
 /// Delivers metrics somewhere.
 #[async_trait]
 pub trait Output: Send {
+    /// The plugin's own counters (series kept, limit hits), which
+    /// `inputs.internal` shows beside the output's standard ones. Called
+    /// once, before [`Output::connect`]; by default the plugin keeps none.
+    fn attach_counters(&mut self, counters: Arc<Counters>) {
+        let _ = counters;
+    }
+
     /// Open connections or files; called once before the first write. A
     /// failure here stops the agent from starting.
     async fn connect(&mut self) -> Result<(), PluginError> {

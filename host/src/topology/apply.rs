@@ -456,6 +456,7 @@ impl Topology {
 /// Connect an output before it first writes.
 async fn connect(o: &mut RunningOutput) -> Result<()> {
     let span = o.span.clone();
+    o.plugin.attach_counters(o.stats.counters.clone());
     o.plugin
         .connect()
         .instrument(span)

@@ -10,6 +10,9 @@
 //!   `{"metrics":[..]}` for a whole batch), and Telegraf's `json` parser
 //!   (numbers become float fields, nested objects are flattened with `_`,
 //!   strings only through `json_string_fields`, tags through `tag_keys`).
+//! - `"prometheusremotewrite"`: Prometheus remote write 1.0, a
+//!   snappy-compressed protobuf `WriteRequest` per body, written and read
+//!   as Telegraf's serializer and parser do (`crate::prometheus::remote_*`).
 //! - `"graft"`: graft's columnar batch (`graft_core::batch::codec`) behind a
 //!   four-byte magic, for graft-to-graft traffic: no text to write or read.
 //!
@@ -41,6 +44,8 @@ pub enum DataFormat {
     Json,
     /// `"graft"`: graft's columnar batch.
     Graft,
+    /// `"prometheusremotewrite"`: Prometheus remote write.
+    PrometheusRemoteWrite,
 }
 
 impl TryFrom<String> for DataFormat {
@@ -51,8 +56,9 @@ impl TryFrom<String> for DataFormat {
             "" | "influx" => Self::Influx,
             "json" => Self::Json,
             "graft" => Self::Graft,
+            "prometheusremotewrite" => Self::PrometheusRemoteWrite,
             other => bail!(
-                "data_format: {other:?} is not supported here; use \"influx\", \"json\" or \"graft\""
+                "data_format: {other:?} is not supported here; use \"influx\", \"json\", \"prometheusremotewrite\" or \"graft\""
             ),
         })
     }
@@ -65,6 +71,7 @@ impl DataFormat {
             Self::Influx => "influx",
             Self::Json => "json",
             Self::Graft => "graft",
+            Self::PrometheusRemoteWrite => "prometheusremotewrite",
         }
     }
 }
@@ -76,6 +83,8 @@ pub enum FormatError {
     Influx(#[from] graft_core::lineproto::SerializeError),
     #[error("metric {name:?} has no field JSON can carry")]
     NoJsonFields { name: String },
+    #[error("metric {name:?} has no field that is a Prometheus sample")]
+    NoSamples { name: String },
 }
 
 #[cfg(test)]

@@ -13,12 +13,14 @@ use super::json::{self, JsonParser};
 use super::time::TimeFormat;
 use super::{DataFormat, GRAFT_MAGIC};
 use crate::config::SharedKeys;
+use crate::prometheus::remote_parse as remote;
 
 /// The parser keys of an input's table, as Telegraf names them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParserConfig {
-    /// `data_format` (default `"influx"`): `influx`, `json` or `graft`.
+    /// `data_format` (default `"influx"`): `influx`, `json`,
+    /// `prometheusremotewrite` or `graft`.
     #[serde(default)]
     pub data_format: DataFormat,
     /// `influx_timestamp_precision` (default `"1ns"`): the unit of line
@@ -67,6 +69,11 @@ pub struct ParserConfig {
     /// whole document; false skips only that object.
     #[serde(default = "yes")]
     pub json_strict: bool,
+    /// `prometheus_metric_version` (default 2): the shape of remote write
+    /// samples, 1 (measurement = metric name, field `value`) or 2
+    /// (measurement `prometheus_remote_write`, field = metric name).
+    #[serde(default)]
+    pub prometheus_metric_version: Option<u8>,
 }
 
 fn default_max_tags() -> usize {
@@ -105,6 +112,7 @@ impl SharedKeys for ParserConfig {
         "json_time_format",
         "json_timezone",
         "json_strict",
+        "prometheus_metric_version",
     ];
 }
 
@@ -153,6 +161,19 @@ impl ParserConfig {
                 }))
             }
             DataFormat::Graft => Kind::Graft,
+            DataFormat::PrometheusRemoteWrite => {
+                let metric_version = match self.prometheus_metric_version {
+                    None | Some(0 | 2) => 2,
+                    Some(1) => 1,
+                    Some(other) => {
+                        anyhow::bail!("prometheus_metric_version: {other} is not 1 or 2")
+                    }
+                };
+                Kind::RemoteWrite(remote::ParseOptions {
+                    metric_version,
+                    ..remote::ParseOptions::default()
+                })
+            }
         };
         Ok(Parser {
             kind,
@@ -173,6 +194,7 @@ enum Kind {
     Influx(ParseOptions),
     Json(Box<JsonParser>),
     Graft,
+    RemoteWrite(remote::ParseOptions),
 }
 
 /// What one body gave.
@@ -180,10 +202,14 @@ enum Kind {
 pub struct Parsed {
     /// Metrics added to the batch.
     pub metrics: usize,
-    /// Lines (line protocol) or whole bodies (JSON, graft) skipped.
+    /// Lines (line protocol), series (remote write) or whole bodies (JSON,
+    /// graft) skipped.
     pub malformed: usize,
     /// Why the first of them was skipped.
     pub first_error: Option<String>,
+    /// Of them, those skipped for passing a limit (remote write: series
+    /// with more labels than allowed).
+    pub limit_hits: usize,
 }
 
 impl Parser {
@@ -193,7 +219,26 @@ impl Parser {
             Kind::Influx(_) => DataFormat::Influx,
             Kind::Json(_) => DataFormat::Json,
             Kind::Graft => DataFormat::Graft,
+            Kind::RemoteWrite(_) => DataFormat::PrometheusRemoteWrite,
         }
+    }
+
+    /// Bound what one body may become once decompressed (a snappy remote
+    /// write body sent without `Content-Encoding`); 32 MiB by default.
+    pub fn with_max_body(mut self, bytes: usize) -> Self {
+        if let Kind::RemoteWrite(options) = &mut self.kind {
+            options.max_decompressed_bytes = bytes;
+        }
+        self
+    }
+
+    /// Skip remote write series with more than `labels` labels (256 by
+    /// default).
+    pub fn with_max_labels(mut self, labels: usize) -> Self {
+        if let Kind::RemoteWrite(options) = &mut self.kind {
+            options.max_labels = labels;
+        }
+        self
     }
 
     /// Read `body` into `out`; metrics without a time get `now_ns`.
@@ -203,6 +248,7 @@ impl Parser {
             metrics: 0,
             malformed: 1,
             first_error: Some(e),
+            limit_hits: 0,
         };
         match &self.kind {
             Kind::Influx(options) => {
@@ -217,6 +263,7 @@ impl Parser {
                     first_error: errors
                         .first()
                         .map(|e| format!("line {}: {}", e.line, e.reason)),
+                    limit_hits: 0,
                 }
             }
             Kind::Json(parser) => match parser.parse(body, &self.name, now_ns, out) {
@@ -247,6 +294,23 @@ impl Parser {
                     Err(e) => failed(format!("graft batch: {e}")),
                 }
             }
+            Kind::RemoteWrite(options) => match remote::parse_any(body, options, now_ns, out) {
+                Ok(r) => Parsed {
+                    metrics: r.metrics,
+                    malformed: r.bad_series,
+                    first_error: r.first_error,
+                    limit_hits: r.labels_limit_hits,
+                },
+                Err(e) => Parsed {
+                    metrics: out.len() - before,
+                    malformed: 1,
+                    first_error: Some(format!("remote write: {e}")),
+                    limit_hits: usize::from(matches!(
+                        e,
+                        crate::prometheus::remote::RemoteError::TooLarge { .. }
+                    )),
+                },
+            },
         }
     }
 }

@@ -14,12 +14,14 @@ use super::time::TimeFormat;
 use super::{DataFormat, FormatError, GRAFT_MAGIC};
 use crate::config::SharedKeys;
 use crate::duration::de_duration;
+use crate::prometheus::remote_serialize as remote;
 
 /// The serializer keys of an output's table, as Telegraf names them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SerializerConfig {
-    /// `data_format` (default `"influx"`): `influx`, `json` or `graft`.
+    /// `data_format` (default `"influx"`): `influx`, `json`,
+    /// `prometheusremotewrite` or `graft`.
     #[serde(default)]
     pub data_format: DataFormat,
     /// `influx_sort_fields` (default false).
@@ -43,6 +45,18 @@ pub struct SerializerConfig {
     /// layout).
     #[serde(default)]
     pub json_timestamp_format: Option<String>,
+    /// `prometheus_sort_metrics` (default false): remote write series
+    /// sorted by their labels.
+    #[serde(default)]
+    pub prometheus_sort_metrics: bool,
+    /// `prometheus_string_as_label` (default false): string fields become
+    /// labels of the metric's series.
+    #[serde(default)]
+    pub prometheus_string_as_label: bool,
+    /// `prometheus_export_timestamp`: accepted; remote write samples always
+    /// carry the metric's time (the protocol needs one).
+    #[serde(default)]
+    pub prometheus_export_timestamp: Option<bool>,
 }
 
 fn one_second() -> Duration {
@@ -59,6 +73,9 @@ impl Default for SerializerConfig {
             influx_max_line_bytes: 0,
             json_timestamp_units: one_second(),
             json_timestamp_format: None,
+            prometheus_sort_metrics: false,
+            prometheus_string_as_label: false,
+            prometheus_export_timestamp: None,
         }
     }
 }
@@ -72,6 +89,9 @@ impl SharedKeys for SerializerConfig {
         "influx_max_line_bytes",
         "json_timestamp_units",
         "json_timestamp_format",
+        "prometheus_sort_metrics",
+        "prometheus_string_as_label",
+        "prometheus_export_timestamp",
     ];
 }
 
@@ -106,6 +126,10 @@ impl SerializerConfig {
                 }
             }),
             DataFormat::Graft => Kind::Graft,
+            DataFormat::PrometheusRemoteWrite => Kind::RemoteWrite(remote::Options {
+                sort_metrics: self.prometheus_sort_metrics,
+                string_as_label: self.prometheus_string_as_label,
+            }),
         };
         Ok(Serializer { kind })
     }
@@ -122,6 +146,7 @@ enum Kind {
     Influx(lineproto::Serializer),
     Json(JsonTime),
     Graft,
+    RemoteWrite(remote::Options),
 }
 
 impl Serializer {
@@ -131,11 +156,13 @@ impl Serializer {
             Kind::Influx(_) => DataFormat::Influx,
             Kind::Json(_) => DataFormat::Json,
             Kind::Graft => DataFormat::Graft,
+            Kind::RemoteWrite(_) => DataFormat::PrometheusRemoteWrite,
         }
     }
 
     /// Append one metric as one message body (a line protocol line, a
-    /// JSON object and newline, or a one-metric graft batch).
+    /// JSON object and newline, a one-metric remote write request, or a
+    /// one-metric graft batch).
     pub fn metric(&self, m: MetricRef<'_>, out: &mut Vec<u8>) -> Result<(), FormatError> {
         match &self.kind {
             Kind::Influx(s) => s.write_metric(m, out)?,
@@ -147,6 +174,17 @@ impl Serializer {
                 let mut one = BatchBuilder::new();
                 one.push(m);
                 write_graft(&one.finish(), out);
+            }
+            Kind::RemoteWrite(options) => {
+                let mut one = BatchBuilder::new();
+                one.push(m);
+                let request = remote::serialize(&one.finish(), *options);
+                if request.series == 0 {
+                    return Err(FormatError::NoSamples {
+                        name: m.name().to_owned(),
+                    });
+                }
+                out.extend_from_slice(&request.body);
             }
         }
         Ok(())
@@ -177,6 +215,19 @@ impl Serializer {
             Kind::Graft => {
                 write_graft(batch, out);
                 0
+            }
+            Kind::RemoteWrite(options) => {
+                let request = remote::serialize(batch, *options);
+                if let Some(e) = &request.last_error {
+                    tracing::debug!(
+                        fields = request.skipped_fields,
+                        metrics = request.metrics_left_out,
+                        last_error = %e,
+                        "fields that are not Prometheus samples were left out"
+                    );
+                }
+                out.extend_from_slice(&request.body);
+                request.metrics_left_out
             }
         }
     }

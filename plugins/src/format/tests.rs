@@ -309,3 +309,61 @@ fn a_long_key_over_many_values_is_refused_not_multiplied() {
     let body = format!("{{\"outer\":{{{}}}}}", values.join(","));
     assert_eq!(p.parse(body.as_bytes(), 0, &mut out).metrics, 1);
 }
+
+#[test]
+fn remote_write_round_trips_through_serializer_and_parser() {
+    let s = serializer("data_format = \"prometheusremotewrite\"\nprometheus_sort_metrics = true");
+    assert_eq!(s.format(), DataFormat::PrometheusRemoteWrite);
+    let mut body = Vec::new();
+    // The string field gives no sample; the metric keeps its others.
+    assert_eq!(s.batch(&sample(), &mut body), 0);
+    for (version, expect) in [
+        (
+            2,
+            "prometheus_remote_write,cpu=cpu0 cpu_usage=0.5 1458229141000000000",
+        ),
+        (1, "cpu_usage,cpu=cpu0 value=0.5 1458229141000000000"),
+    ] {
+        let p = parser(&format!(
+            "data_format = \"prometheusremotewrite\"\nprometheus_metric_version = {version}"
+        ));
+        let mut out = BatchBuilder::new();
+        let parsed = p.parse(&body, 0, &mut out);
+        assert_eq!((parsed.metrics, parsed.malformed), (5, 0), "{parsed:?}");
+        let text = lines(&out.finish());
+        assert!(text.iter().any(|l| l == expect), "{text:?}");
+        // Times are milliseconds on the wire.
+        assert!(
+            text.iter().any(|l| l.ends_with(" 1458229140123000000")),
+            "{text:?}"
+        );
+    }
+    let mut one = Vec::new();
+    let only_text = {
+        let mut b = BatchBuilder::new();
+        b.metric("m", 1).field("s", "text");
+        b.finish()
+    };
+    assert!(matches!(
+        s.metric(only_text.get(0), &mut one),
+        Err(FormatError::NoSamples { .. })
+    ));
+    assert_eq!(s.batch(&only_text, &mut one), 1);
+}
+
+#[test]
+fn remote_write_garbage_costs_its_body_and_versions_are_checked() {
+    let p = parser("data_format = \"prometheusremotewrite\"");
+    let mut out = BatchBuilder::new();
+    let parsed = p.parse(b"\x0a\xff\xff\xff\x0f", 0, &mut out);
+    assert_eq!((parsed.metrics, parsed.malformed), (0, 1));
+    assert!(parsed.first_error.unwrap().contains("remote write"));
+    let e = crate::config::parse::<ParserConfig>(
+        toml::from_str("data_format = \"prometheusremotewrite\"\nprometheus_metric_version = 3")
+            .unwrap(),
+    )
+    .unwrap()
+    .validate()
+    .unwrap_err();
+    assert!(e.to_string().contains("prometheus_metric_version"), "{e}");
+}

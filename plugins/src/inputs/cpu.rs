@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use anyhow::{Result, bail};
 use async_trait::async_trait;
 use graft_api::{CallError, Input};
-use graft_core::{Batch, BatchBuilder};
+use graft_core::{Batch, BatchBuilder, MetricKind};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read};
@@ -189,7 +189,8 @@ impl Cpu {
             if self.config.collect_cpu_time {
                 let mut m = b.metric("cpu", ts);
                 tag(&mut m);
-                m.field("time_user", t.user)
+                m.kind(MetricKind::Counter)
+                    .field("time_user", t.user)
                     .field("time_system", t.system)
                     .field("time_idle", t.idle)
                     .field("time_nice", t.nice)
@@ -220,7 +221,8 @@ impl Cpu {
             let pct = |now: f64, then: f64| 100.0 * (now - then) / dt;
             let mut m = b.metric("cpu", ts);
             tag(&mut m);
-            m.field("usage_user", pct(t.user - t.guest, last.user - last.guest))
+            m.kind(MetricKind::Gauge)
+                .field("usage_user", pct(t.user - t.guest, last.user - last.guest))
                 .field("usage_system", pct(t.system, last.system))
                 .field("usage_idle", pct(t.idle, last.idle))
                 .field(
@@ -286,6 +288,8 @@ mod tests {
             .iter()
             .find(|m| m.tag("cpu") == Some("cpu-total"))
             .unwrap();
+        // Usage is a gauge, as Telegraf's AddGauge makes it.
+        assert_eq!(total.kind(), MetricKind::Gauge);
         assert!((float(total, "usage_user") - 20.0).abs() < 1e-9);
         assert!((float(total, "usage_guest") - 10.0).abs() < 1e-9);
         assert!((float(total, "usage_idle") - 50.0).abs() < 1e-9);
@@ -310,6 +314,8 @@ mod tests {
             .iter()
             .find(|m| m.tag("cpu") == Some("cpu-total"))
             .unwrap();
+        // Times are counters, as Telegraf's AddCounter makes them.
+        assert_eq!(t.kind(), MetricKind::Counter);
         let user = float(t, "time_user");
         assert!(before[0].1.user <= user && user <= after[0].1.user);
 

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use anyhow::Result;
 use async_trait::async_trait;
 use graft_api::{CallError, Input};
-use graft_core::{Batch, BatchBuilder};
+use graft_core::{Batch, BatchBuilder, MetricKind};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read, sys_path};
@@ -159,6 +159,7 @@ impl Disk {
                 .ok()
                 .map(|l| l.trim().to_owned());
             let mut metric = b.metric("disk", ts);
+            metric.kind(MetricKind::Gauge);
             metric
                 .tag("path", path)
                 .tag("device", device)

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use graft_api::{CallError, Input};
-use graft_core::{Batch, BatchBuilder};
+use graft_core::{Batch, BatchBuilder, MetricKind};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read};
@@ -170,6 +170,7 @@ impl DiskIo {
                 udev_properties(s.major, s.minor)
             };
             let mut m = b.metric("diskio", ts);
+            m.kind(MetricKind::Counter);
             m.tag("name", &name);
             if !self.config.skip_serial_number {
                 let serial = props

@@ -57,8 +57,8 @@ use tracing::Instrument;
 
 use crate::builtin::{self, Builtin};
 use crate::listener::http as serve;
-pub use config::Config;
-use config::{Acknowledge, DEFAULT_MAX_BODY, at_least_a_second};
+pub use config::{Acknowledge, Config};
+use config::{DEFAULT_MAX_BODY, at_least_a_second};
 
 /// Build `inputs.influxdb_listener` (default port 8186).
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
@@ -264,6 +264,7 @@ impl Input for Listener {
             header_timeouts: sink.counter("header_timeouts"),
             idle_timeouts: sink.counter("idle_timeouts"),
             write_timeouts: sink.counter("write_timeouts"),
+            tls_handshake_errors: Default::default(),
         };
         let counters = WriteCounters {
             concurrent_writes_limit_hits: sink.counter("concurrent_writes_limit_hits"),
@@ -292,6 +293,7 @@ impl Input for Listener {
             read_timeout,
             write_timeout: self.write_timeout,
             counters: accept_counters,
+            tls: None,
         };
         let (tx, rx) = watch::channel(false);
         let task = tokio::spawn(serve::serve(accept, rx, STOP_GRACE).in_current_span());

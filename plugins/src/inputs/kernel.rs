@@ -5,7 +5,7 @@
 use anyhow::{Result, bail};
 use async_trait::async_trait;
 use graft_api::{CallError, Input};
-use graft_core::{Batch, BatchBuilder};
+use graft_core::{Batch, BatchBuilder, MetricKind};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read, sys_path};
@@ -83,6 +83,7 @@ impl Kernel {
         let stat = read(&proc_path("stat"))?;
         let mut b = BatchBuilder::new();
         let mut m = b.metric("kernel", ts);
+        m.kind(MetricKind::Counter);
         for line in stat.lines() {
             let mut parts = line.split_whitespace();
             let key = parts.next().unwrap_or("");
@@ -130,7 +131,10 @@ impl Kernel {
                         parts.filter_map(|p| p.split_once('=')).collect();
                     let get = |k: &str| values.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
                     let mut gauge = b.metric("pressure", ts);
-                    gauge.tag("resource", resource).tag("type", kind);
+                    gauge
+                        .kind(MetricKind::Gauge)
+                        .tag("resource", resource)
+                        .tag("type", kind);
                     for avg in ["avg10", "avg60", "avg300"] {
                         if let Some(v) = get(avg).and_then(|v| v.parse::<f64>().ok()) {
                             gauge.field(avg, v);
@@ -139,6 +143,7 @@ impl Kernel {
                     drop(gauge);
                     if let Some(total) = get("total").and_then(|v| v.parse::<u64>().ok()) {
                         b.metric("pressure", ts)
+                            .kind(MetricKind::Counter)
                             .tag("resource", resource)
                             .tag("type", kind)
                             .field("total", total);

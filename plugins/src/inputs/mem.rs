@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use graft_api::{CallError, Input};
-use graft_core::{Batch, BatchBuilder};
+use graft_core::{Batch, BatchBuilder, MetricKind};
 use serde::Deserialize;
 
 use crate::builtin::{self, Builtin};
@@ -79,6 +79,7 @@ impl Mem {
 
         let mut b = BatchBuilder::new();
         let mut m = b.metric("mem", timestamp);
+        m.kind(MetricKind::Gauge);
         m.field("total", total)
             .field("available", available)
             .field("used", used)
@@ -167,6 +168,7 @@ mod tests {
         assert_eq!(batch.len(), 1);
         let m = batch.get(0);
         assert_eq!(m.name(), "mem");
+        assert_eq!(m.kind(), MetricKind::Gauge);
         assert_eq!(m.tags().count(), 0);
         for (key, value) in m.fields() {
             let expected = match key {

@@ -225,7 +225,9 @@ impl Input for OpenTelemetry {
                     header_timeouts: sink.counter("header_timeouts"),
                     idle_timeouts: sink.counter("idle_timeouts"),
                     write_timeouts: sink.counter("write_timeouts"),
+                    tls_handshake_errors: sink.counter("tls_handshake_errors"),
                 },
+                tls: None,
             };
             let serving = accept::serve(a, stopped, STOP_GRACE);
             self.tasks.push(tokio::spawn(serving.in_current_span()));

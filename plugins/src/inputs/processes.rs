@@ -6,7 +6,7 @@
 use anyhow::Result;
 use async_trait::async_trait;
 use graft_api::{CallError, Input};
-use graft_core::{Batch, BatchBuilder};
+use graft_core::{Batch, BatchBuilder, MetricKind};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path};
@@ -112,6 +112,7 @@ impl Processes {
         let c = Counts::read()?;
         let mut b = BatchBuilder::new();
         let mut m = b.metric("processes", ts);
+        m.kind(MetricKind::Gauge);
         m.field("blocked", c.blocked)
             .field("dead", c.dead)
             .field("idle", c.idle)

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use async_trait::async_trait;
 use graft_api::{CallError, Input};
-use graft_core::{Batch, BatchBuilder};
+use graft_core::{Batch, BatchBuilder, MetricKind};
 use serde::Deserialize;
 
 use super::mem::parse_meminfo;
@@ -57,6 +57,7 @@ impl Swap {
         let vm = parse_vmstat(&vmstat);
         let mut b = BatchBuilder::new();
         b.metric("swap", ts)
+            .kind(MetricKind::Gauge)
             .field("total", total)
             .field("free", free)
             .field("used", used)
@@ -69,6 +70,7 @@ impl Swap {
                 },
             );
         b.metric("swap", ts)
+            .kind(MetricKind::Counter)
             .field("in", vm.get("pswpin").copied().unwrap_or(0) * 4096)
             .field("out", vm.get("pswpout").copied().unwrap_or(0) * 4096);
         Ok(b.finish())
@@ -111,6 +113,10 @@ mod tests {
             Some(FieldRef::Float(_))
         ));
         let counter = b.get(1);
+        assert_eq!(
+            (gauge.kind(), counter.kind()),
+            (MetricKind::Gauge, MetricKind::Counter)
+        );
         let vmstat = std::fs::read_to_string("/proc/vmstat").unwrap();
         let pswpin = parse_vmstat(&vmstat)["pswpin"];
         let Some(FieldRef::Uint(inb)) = counter.field("in") else {

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use graft_api::{CallError, Input};
-use graft_core::{Batch, BatchBuilder};
+use graft_core::{Batch, BatchBuilder, MetricKind};
 use serde::Deserialize;
 
 use super::{now_ns, proc_path, read, sys_path};
@@ -152,6 +152,7 @@ impl System {
         let mut b = BatchBuilder::new();
         let mut gauge = b.metric("system", ts);
         gauge
+            .kind(MetricKind::Gauge)
             .field("load1", loads[0])
             .field("load5", loads[1])
             .field("load15", loads[2])
@@ -164,7 +165,9 @@ impl System {
                 .field("n_unique_users", unique);
         }
         drop(gauge);
-        b.metric("system", ts).field("uptime", uptime);
+        b.metric("system", ts)
+            .kind(MetricKind::Counter)
+            .field("uptime", uptime);
         b.metric("system", ts)
             .field("uptime_format", format_uptime(uptime).as_str());
         Ok(b.finish())
@@ -218,6 +221,11 @@ mod tests {
     fn matches_proc_with_telegraf_types() {
         let b = System::sample(1).unwrap();
         assert_eq!(b.len(), 3);
+        let kinds: Vec<MetricKind> = b.iter().map(|m| m.kind()).collect();
+        assert_eq!(
+            kinds,
+            [MetricKind::Gauge, MetricKind::Counter, MetricKind::Untyped]
+        );
         let gauge = b.get(0);
         for key in ["load1", "load5", "load15"] {
             assert!(

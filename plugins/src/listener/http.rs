@@ -1,13 +1,16 @@
-//! The accept side of the HTTP listeners (the InfluxDB listener, the OTLP
-//! receiver): at most `max_connections` open connections,
-//! each served by hyper's HTTP/1 with `read_timeout` for a request's
-//! headers and for an idle keep-alive connection (as Go's `http.Server`
-//! under Telegraf uses its `ReadTimeout`), and `write_timeout` for a peer
-//! that does not read its answers. A limit hit costs only that
-//! connection; it is counted and logged once for the connection.
+//! The accept side of the HTTP servers (the InfluxDB listener,
+//! `inputs.http_listener_v2`, the Prometheus client output): at most `max_connections` open connections,
+//! each optionally behind TLS (the handshake within `read_timeout`), served
+//! by hyper's HTTP/1 with `read_timeout` for a request's headers and for an
+//! idle keep-alive connection (as Go's `http.Server` under Telegraf uses
+//! its `ReadTimeout`), and `write_timeout` for a peer that does not read
+//! its answers. A limit hit costs only that connection; it is counted and
+//! logged once for the connection. Each request carries the peer's address
+//! as axum's `ConnectInfo<SocketAddr>`. [`gunzip`] inflates a request
+//! body within a limit.
 
 use std::convert::Infallible;
-use std::io;
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -24,7 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::listener::{ConnectionBudget, Refused};
+use super::{ConnectionBudget, Refused};
 
 /// Counters of the accept side (names in `docs/instrumentation.md`).
 #[derive(Clone)]
@@ -34,6 +38,23 @@ pub struct AcceptCounters {
     pub header_timeouts: Arc<AtomicU64>,
     pub idle_timeouts: Arc<AtomicU64>,
     pub write_timeouts: Arc<AtomicU64>,
+    /// TLS handshakes that failed or did not end within `read_timeout`.
+    pub tls_handshake_errors: Arc<AtomicU64>,
+}
+
+impl AcceptCounters {
+    /// The counters, kept in the sink's (names in
+    /// `docs/instrumentation.md`).
+    pub fn new(sink: &graft_api::MetricSink) -> Self {
+        Self {
+            connections_limit_hits: sink.counter("connections_limit_hits"),
+            process_connections_limit_hits: sink.counter("process_connections_limit_hits"),
+            header_timeouts: sink.counter("header_timeouts"),
+            idle_timeouts: sink.counter("idle_timeouts"),
+            write_timeouts: sink.counter("write_timeouts"),
+            tls_handshake_errors: sink.counter("tls_handshake_errors"),
+        }
+    }
 }
 
 /// What the accept loop needs.
@@ -44,6 +65,8 @@ pub struct Accept {
     pub read_timeout: Duration,
     pub write_timeout: Duration,
     pub counters: AcceptCounters,
+    /// Serve HTTPS: every connection starts with this TLS handshake.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Serve until `stop` turns true, then let the open connections finish
@@ -102,11 +125,19 @@ pub async fn serve(a: Accept, mut stop: watch::Receiver<bool>, grace: Duration) 
             counters: a.counters.clone(),
             peer,
         };
+        let tls = a.tls.clone();
         let stop = stop.clone();
         let closed = closed_rx.clone();
         tokio::spawn(
             async move {
-                conn.run(stream, stop).await;
+                match tls {
+                    None => conn.run(stream, stop).await,
+                    Some(tls) => {
+                        if let Some(stream) = conn.handshake(&tls, stream).await {
+                            conn.run(stream, stop).await;
+                        }
+                    }
+                }
                 drop(permit);
                 drop(closed);
             }
@@ -137,7 +168,29 @@ struct Progress {
 }
 
 impl Connection {
-    async fn run(self, stream: TcpStream, mut stop: watch::Receiver<bool>) {
+    /// The TLS handshake, within `read_timeout`; a failure is counted and
+    /// logged, and closes the connection.
+    async fn handshake(
+        &self,
+        tls: &tokio_rustls::TlsAcceptor,
+        stream: TcpStream,
+    ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+        let error = match tokio::time::timeout(self.read_timeout, tls.accept(stream)).await {
+            Ok(Ok(stream)) => return Some(stream),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "not complete within read_timeout".to_owned(),
+        };
+        self.counters
+            .tls_handshake_errors
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(peer = %self.peer, %error, "connection closed: TLS handshake failed");
+        None
+    }
+
+    async fn run<S>(self, stream: S, mut stop: watch::Receiver<bool>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let progress = Arc::new(Progress::default());
         let io = TokioIo::new(Counted {
             inner: stream,
@@ -147,11 +200,14 @@ impl Connection {
         });
         let app = self.app.clone();
         let answered = progress.clone();
+        let peer = ConnectInfo(self.peer);
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let mut app = app.clone();
             let answered = answered.clone();
+            let mut req = req.map(Body::new);
+            req.extensions_mut().insert(peer);
             async move {
-                let response = tower_service::Service::call(&mut app, req.map(Body::new)).await;
+                let response = tower_service::Service::call(&mut app, req).await;
                 answered
                     .answered_at
                     .store(answered.read.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -207,14 +263,14 @@ impl Connection {
 /// A stream that counts the bytes read from it, and fails a write that
 /// cannot go on for `write_timeout` (a peer that does not read its
 /// answers).
-struct Counted {
-    inner: TcpStream,
+struct Counted<S> {
+    inner: S,
     progress: Arc<Progress>,
     write_timeout: Duration,
     stalled: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-impl Counted {
+impl<S> Counted<S> {
     /// Pass on a write's result; a write pending past `write_timeout`
     /// becomes a `TimedOut` error, which ends the connection.
     fn guard(
@@ -241,7 +297,7 @@ impl Counted {
     }
 }
 
-impl AsyncRead for Counted {
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -255,7 +311,7 @@ impl AsyncRead for Counted {
     }
 }
 
-impl AsyncWrite for Counted {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -285,4 +341,39 @@ impl AsyncWrite for Counted {
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
+}
+
+/// Why a compressed body could not be inflated.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inflate {
+    /// Larger than the limit once inflated.
+    TooLarge,
+    /// Not readable (broken gzip).
+    Bad(String),
+    /// The listener is stopping.
+    Stopping,
+}
+
+/// Inflate a gzip body: at most `limit` bytes, a piece at a time; every gzip member of
+/// the body, as Go's reader (InfluxDB's, Telegraf's) reads them.
+pub fn gunzip(raw: &[u8], limit: usize, stopping: &AtomicBool) -> Result<Vec<u8>, Inflate> {
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(limit));
+    let mut dec = flate2::read::MultiGzDecoder::new(raw).take(limit as u64 + 1);
+    let mut piece = vec![0u8; 64 << 10];
+    loop {
+        let n = dec
+            .read(&mut piece)
+            .map_err(|e| Inflate::Bad(format!("reading the gzip body: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&piece[..n]);
+        if out.len() > limit {
+            return Err(Inflate::TooLarge);
+        }
+        if stopping.load(Ordering::Relaxed) {
+            return Err(Inflate::Stopping);
+        }
+    }
+    Ok(out)
 }

@@ -16,11 +16,13 @@
 //!   on one listener never starve another.
 //! - [`tcp`]: the accept loop ([`tcp::serve`]) and [`tcp::Connection`]
 //!   (read timeout, stop signal, once-per-connection logging).
+//! - [`http`]: the HTTP listeners' accept loop (hyper HTTP/1 with a
+//!   header, idle and write timeout per connection, the same budget).
 //! - [`framing`]: newline framing that never buffers more than the
 //!   maximum line and scans each byte once.
 //! - [`udp`]: datagrams with a maximum size.
-//! - [`http`]: the HTTP listeners' accept side (connection permits,
-//!   header, idle and write timeouts, graceful stop).
+//! - [`http`]: the HTTP servers' accept loop (connection budget, TLS,
+//!   header, idle and write timeouts) under an axum router.
 //! - [`stats`]: the counters, reported in `internal_gather` (names in
 //!   `docs/instrumentation.md`).
 

@@ -4,11 +4,12 @@
 //! described as InfluxDB 1.x describes them. Pure: no I/O, so that the
 //! fuzz target and the corpus test drive exactly this.
 
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use graft_core::lineparse::{BodyParser, ParseError, ParseOptions};
 use graft_core::{Batch, BatchBuilder};
+
+use crate::listener::http::{Inflate, gunzip};
 
 /// Bytes parsed between two looks at the stop flag.
 const PARSE_PIECE: usize = 1 << 20;
@@ -46,7 +47,11 @@ pub fn decode_and_parse(
     stopping: &AtomicBool,
 ) -> Result<Parsed, BodyError> {
     let text = if gzip {
-        gunzip(raw, limit, stopping)?
+        gunzip(raw, limit, stopping).map_err(|e| match e {
+            Inflate::TooLarge => BodyError::TooLarge,
+            Inflate::Bad(m) => BodyError::Bad(m),
+            Inflate::Stopping => BodyError::Stopping,
+        })?
     } else if raw.len() > limit {
         return Err(BodyError::TooLarge);
     } else {
@@ -65,30 +70,6 @@ pub fn decode_and_parse(
         errors,
         text,
     })
-}
-
-/// Inflate at most `limit` bytes, a piece at a time; every gzip member of
-/// the body, as Go's reader (InfluxDB's, Telegraf's) reads them.
-fn gunzip(raw: &[u8], limit: usize, stopping: &AtomicBool) -> Result<Vec<u8>, BodyError> {
-    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(limit));
-    let mut dec = flate2::read::MultiGzDecoder::new(raw).take(limit as u64 + 1);
-    let mut piece = vec![0u8; 64 << 10];
-    loop {
-        let n = dec
-            .read(&mut piece)
-            .map_err(|e| BodyError::Bad(format!("reading the gzip body: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&piece[..n]);
-        if out.len() > limit {
-            return Err(BodyError::TooLarge);
-        }
-        if stopping.load(Ordering::Relaxed) {
-            return Err(BodyError::Stopping);
-        }
-    }
-    Ok(out)
 }
 
 /// InfluxDB 1.x's shape: each bad line quoted (lossily where it is not
