@@ -52,6 +52,9 @@
 //! - [`nats`]: the connection keys and client the NATS plugins share
 //! - [`prometheus`]: Prometheus names, exposition formats and remote-write
 //!   messages, shared by the Prometheus-shaped plugins
+//! - [`inputs::opentelemetry`], [`outputs::opentelemetry`]: OTLP metrics
+//!   received (gRPC, HTTP) and exported; [`opentelemetry`]: the mapping
+//!   between OTLP and graft metrics they share (Telegraf's schemas)
 //! - [`backoff`]: the delay before retrying after consecutive failures
 //! - [`builtin`]: what every built-in offers the registry (config type,
 //!   pure validate, build)
@@ -69,8 +72,8 @@ pub mod http;
 pub mod inputs;
 pub mod listener;
 pub mod mqtt;
-pub mod opentelemetry;
 pub mod nats;
+pub mod opentelemetry;
 pub mod outputs;
 pub mod processors;
 pub mod prometheus;

@@ -37,7 +37,7 @@ impl MetricsService for Service {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        match self.0.export("grpc", request.into_inner()).await {
+        match self.0.export("grpc", request.into_inner(), None).await {
             Ok(r) => Ok(Response::new(r)),
             Err(refusal) => Err(status(&refusal)),
         }

@@ -87,6 +87,12 @@ async fn metrics(
             return error(encoding, StatusCode::UNSUPPORTED_MEDIA_TYPE, 3, message);
         }
     };
+    // The slot bounds the memory bodies take: at most
+    // `max_concurrent_requests` are read, inflated and mapped at once.
+    let slot = match r.slot() {
+        Ok(slot) => slot,
+        Err(refusal) => return refused(&r, encoding, refusal),
+    };
     let limit = usize::try_from(r.max_msg_size).unwrap_or(usize::MAX);
     let raw = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(raw)) => raw,
@@ -101,7 +107,7 @@ async fn metrics(
         Err(refusal) => return refused(&r, encoding, refusal),
     };
     drop(raw);
-    match r.export("http", request).await {
+    match r.export("http", request, Some(slot)).await {
         Ok(answer) => {
             let body = match encoding {
                 Encoding::Protobuf => answer.encode_to_vec(),

@@ -141,13 +141,23 @@ impl Receiver {
         }
     }
 
-    /// Map `request`, hand it on and say what to answer.
+    /// A slot among the `max_concurrent_requests` requests read and
+    /// mapped at once, held until the request is handed on.
+    pub fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Refusal> {
+        self.requests
+            .try_acquire()
+            .map_err(|_| Refusal::Busy(self.max_concurrent_requests))
+    }
+
+    /// Map `request` (holding `slot`, or taking one), hand it on and say
+    /// what to answer.
     pub async fn export(
         &self,
         protocol: &'static str,
         request: ExportMetricsServiceRequest,
+        slot: Option<tokio::sync::SemaphorePermit<'_>>,
     ) -> Result<ExportMetricsServiceResponse, Refusal> {
-        let result = self.map_and_send(request).await;
+        let result = self.map_and_send(request, slot).await;
         if let Err(refusal) = &result {
             self.refused(protocol, refusal);
         }
@@ -157,11 +167,12 @@ impl Receiver {
     async fn map_and_send(
         &self,
         request: ExportMetricsServiceRequest,
+        slot: Option<tokio::sync::SemaphorePermit<'_>>,
     ) -> Result<ExportMetricsServiceResponse, Refusal> {
-        let permit = self
-            .requests
-            .try_acquire()
-            .map_err(|_| Refusal::Busy(self.max_concurrent_requests))?;
+        let permit = match slot {
+            Some(slot) => slot,
+            None => self.slot()?,
+        };
         let points = to_graft::data_points(&request);
         if points > self.max_data_points {
             return Err(Refusal::TooManyPoints {

@@ -264,3 +264,42 @@ fn config_errors_name_the_key() {
     .unwrap();
     assert!(OpenTelemetry::new(ok).is_ok());
 }
+
+/// A body still arriving holds its slot: with `max_concurrent_requests =
+/// 1`, another export meanwhile is answered 503 (retried by exporters) and
+/// counted; once the first is done, exports go through again.
+#[tokio::test]
+async fn a_body_being_read_holds_its_slot() {
+    use tokio::io::AsyncWriteExt;
+    let mut r = Running::start("max_concurrent_requests = 1\ntimeout = \"2s\"").await;
+    let body = request(vec![gauge("slow", &[1.0])]).encode_to_vec();
+    let mut slow = tokio::net::TcpStream::connect(r.input.http_addr().unwrap())
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /v1/metrics HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&body[..4]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let quick = request(vec![gauge("quick", &[1.0])]).encode_to_vec();
+    let (status, _) = r
+        .post(
+            "/v1/metrics",
+            "application/x-protobuf",
+            false,
+            quick.clone(),
+        )
+        .await;
+    assert_eq!(status, 503);
+    assert_eq!(r.counter("concurrent_requests_limit_hits"), 1);
+    slow.write_all(&body[4..]).await.unwrap();
+    assert_eq!(r.next_names().await, ["slow"]);
+    let (status, _) = r
+        .post("/v1/metrics", "application/x-protobuf", false, quick)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(r.next_names().await, ["quick"]);
+    r.input.stop().await;
+}
