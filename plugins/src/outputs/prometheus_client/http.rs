@@ -183,13 +183,10 @@ async fn body(shared: &Arc<Shared>, format: Format, gzip: bool) -> Option<Bytes>
 /// A new exposition, and the generation of the series it holds.
 fn exposition(shared: &Shared, format: Format, gzip: bool) -> (u64, Vec<u8>) {
     let mut out = String::new();
-    let generation = {
-        let mut c = shared.collection.lock().unwrap_or_else(|e| e.into_inner());
-        c.expire(Instant::now());
-        c.render(format, &mut out);
-        c.generation()
-    };
-    if shared.process {
+    // graft's own process families, but not those the collection already
+    // holds (a scraped Go exporter's `process_*`): a second TYPE line for
+    // a family makes parsers reject the whole exposition.
+    let own = shared.process.then(|| {
         let mut own = Collection::new(Options {
             version: Version::V2,
             string_as_label: false,
@@ -199,8 +196,17 @@ fn exposition(shared: &Shared, format: Format, gzip: bool) -> (u64, Vec<u8>) {
             types: TypeMappings::default(),
         });
         own.add(&process::gather(), Instant::now());
-        own.render(format, &mut out);
-    }
+        own
+    });
+    let generation = {
+        let mut c = shared.collection.lock().unwrap_or_else(|e| e.into_inner());
+        c.expire(Instant::now());
+        c.render(format, &mut out);
+        if let Some(own) = &own {
+            own.render_absent_from(&c, format, &mut out);
+        }
+        c.generation()
+    };
     if format == Format::OpenMetrics {
         out.push_str("# EOF\n");
     }

@@ -241,3 +241,31 @@ async fn a_write_shows_at_the_next_scrape_whatever_was_served_before() {
     assert_eq!(count(&counters, "scrapes"), 4);
     c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_scraped_process_family_is_not_written_twice() {
+    // What inputs.prometheus (v2) keeps of a Go exporter's process metrics.
+    let (mut c, addr, _) = serving("").await;
+    let mut b = BatchBuilder::new();
+    b.metric("process", 1)
+        .kind(MetricKind::Counter)
+        .tag("url", "http://exporter/metrics")
+        .field("cpu_seconds_total", 3.5);
+    c.write(&b.finish()).await.unwrap();
+    let body = String::from_utf8(get(addr, "/metrics", &[]).await.2).unwrap();
+    assert_eq!(
+        body.matches("# TYPE process_cpu_seconds_total ").count(),
+        1,
+        "{body}"
+    );
+    assert!(
+        body.contains("process_cpu_seconds_total{url=\"http://exporter/metrics\"} 3.5\n"),
+        "{body}"
+    );
+    // graft's own families the collection lacks are still served.
+    assert!(
+        body.contains("# TYPE process_resident_memory_bytes gauge\n"),
+        "{body}"
+    );
+    c.close().await.unwrap();
+}
