@@ -241,15 +241,22 @@ fn authorized(shared: &Shared, req: &Request) -> bool {
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b64| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .ok()
-        });
+        .and_then(basic_credentials);
     let Some(given) = given else { return false };
     let expected = format!("{user}:{pass}");
     same(&given, expected.as_bytes())
+}
+
+/// The decoded `user:password` of a basic `Authorization` header; the
+/// scheme in any case, as Go's `parseBasicAuth` takes it.
+fn basic_credentials(header: &str) -> Option<Vec<u8>> {
+    let (scheme, b64) = header.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case("Basic ") {
+        return None;
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()
 }
 
 /// Compare in time that depends on the lengths only.
@@ -285,5 +292,21 @@ mod tests {
         assert!(same(b"a:b", b"a:b"));
         assert!(!same(b"a:b", b"a:c"));
         assert!(!same(b"a:b", b"a:bb"));
+    }
+
+    #[test]
+    fn basic_scheme_in_any_case() {
+        for scheme in ["Basic", "basic", "BASIC", "bAsIc"] {
+            assert_eq!(
+                basic_credentials(&format!("{scheme} dTpw")).as_deref(),
+                Some(&b"u:p"[..]),
+                "{scheme}"
+            );
+        }
+        assert_eq!(basic_credentials("Bearer dTpw"), None);
+        assert_eq!(basic_credentials("Basic"), None);
+        assert_eq!(basic_credentials("Basi"), None);
+        assert_eq!(basic_credentials("Basicx dTpw"), None);
+        assert_eq!(basic_credentials("éééé dTpw"), None);
     }
 }

@@ -170,6 +170,12 @@ async fn basic_auth_then_ip_range_refuse_and_count() {
     assert_eq!(code, 200);
     assert!(String::from_utf8(body).unwrap().contains("cpu_usage_idle"));
     assert_eq!(count(&counters, "requests_unauthorized"), 2);
+    // The scheme in any case, as Go takes it.
+    let lower = right.replacen("Basic", "basic", 1);
+    assert_eq!(
+        get(addr, "/metrics", &[("Authorization", &lower)]).await.0,
+        200
+    );
     c.close().await.unwrap();
 
     let (mut c, addr, counters) =
