@@ -349,12 +349,33 @@ impl Collection {
     /// Every family in `format`, sorted by name, each family's series by
     /// their labels.
     pub fn render(&self, format: Format, out: &mut String) {
+        self.render_unless(format, out, |_| false);
+    }
+
+    /// Like [`Collection::render`], leaving out the families `other`
+    /// renders: an exposition may hold a family's `TYPE` once only.
+    pub fn render_absent_from(&self, other: &Collection, format: Format, out: &mut String) {
+        self.render_unless(format, out, |name| other.renders(name));
+    }
+
+    /// Whether [`Collection::render`] writes the family `name`.
+    fn renders(&self, name: &str) -> bool {
+        self.families
+            .get(name)
+            .is_some_and(|f| !f.series.is_empty())
+    }
+
+    fn render_unless(&self, format: Format, out: &mut String, skip: impl Fn(&str) -> bool) {
         let style = render::Style {
             format,
             export_timestamp: self.options.export_timestamp,
             union_labels: self.options.version == Version::V1,
         };
-        for (name, fam) in self.families.iter().filter(|(_, f)| !f.series.is_empty()) {
+        for (name, fam) in self
+            .families
+            .iter()
+            .filter(|(n, f)| !f.series.is_empty() && !skip(n))
+        {
             render::family(out, name, fam, &style);
         }
     }

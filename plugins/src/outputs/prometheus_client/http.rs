@@ -183,13 +183,10 @@ async fn body(shared: &Arc<Shared>, format: Format, gzip: bool) -> Option<Bytes>
 /// A new exposition, and the generation of the series it holds.
 fn exposition(shared: &Shared, format: Format, gzip: bool) -> (u64, Vec<u8>) {
     let mut out = String::new();
-    let generation = {
-        let mut c = shared.collection.lock().unwrap_or_else(|e| e.into_inner());
-        c.expire(Instant::now());
-        c.render(format, &mut out);
-        c.generation()
-    };
-    if shared.process {
+    // graft's own process families, but not those the collection already
+    // holds (a scraped Go exporter's `process_*`): a second TYPE line for
+    // a family makes parsers reject the whole exposition.
+    let own = shared.process.then(|| {
         let mut own = Collection::new(Options {
             version: Version::V2,
             string_as_label: false,
@@ -199,8 +196,17 @@ fn exposition(shared: &Shared, format: Format, gzip: bool) -> (u64, Vec<u8>) {
             types: TypeMappings::default(),
         });
         own.add(&process::gather(), Instant::now());
-        own.render(format, &mut out);
-    }
+        own
+    });
+    let generation = {
+        let mut c = shared.collection.lock().unwrap_or_else(|e| e.into_inner());
+        c.expire(Instant::now());
+        c.render(format, &mut out);
+        if let Some(own) = &own {
+            own.render_absent_from(&c, format, &mut out);
+        }
+        c.generation()
+    };
     if format == Format::OpenMetrics {
         out.push_str("# EOF\n");
     }
@@ -235,15 +241,22 @@ fn authorized(shared: &Shared, req: &Request) -> bool {
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b64| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .ok()
-        });
+        .and_then(basic_credentials);
     let Some(given) = given else { return false };
     let expected = format!("{user}:{pass}");
     same(&given, expected.as_bytes())
+}
+
+/// The decoded `user:password` of a basic `Authorization` header; the
+/// scheme in any case, as Go's `parseBasicAuth` takes it.
+fn basic_credentials(header: &str) -> Option<Vec<u8>> {
+    let (scheme, b64) = header.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case("Basic ") {
+        return None;
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()
 }
 
 /// Compare in time that depends on the lengths only.
@@ -279,5 +292,21 @@ mod tests {
         assert!(same(b"a:b", b"a:b"));
         assert!(!same(b"a:b", b"a:c"));
         assert!(!same(b"a:b", b"a:bb"));
+    }
+
+    #[test]
+    fn basic_scheme_in_any_case() {
+        for scheme in ["Basic", "basic", "BASIC", "bAsIc"] {
+            assert_eq!(
+                basic_credentials(&format!("{scheme} dTpw")).as_deref(),
+                Some(&b"u:p"[..]),
+                "{scheme}"
+            );
+        }
+        assert_eq!(basic_credentials("Bearer dTpw"), None);
+        assert_eq!(basic_credentials("Basic"), None);
+        assert_eq!(basic_credentials("Basi"), None);
+        assert_eq!(basic_credentials("Basicx dTpw"), None);
+        assert_eq!(basic_credentials("éééé dTpw"), None);
     }
 }

@@ -170,6 +170,12 @@ async fn basic_auth_then_ip_range_refuse_and_count() {
     assert_eq!(code, 200);
     assert!(String::from_utf8(body).unwrap().contains("cpu_usage_idle"));
     assert_eq!(count(&counters, "requests_unauthorized"), 2);
+    // The scheme in any case, as Go takes it.
+    let lower = right.replacen("Basic", "basic", 1);
+    assert_eq!(
+        get(addr, "/metrics", &[("Authorization", &lower)]).await.0,
+        200
+    );
     c.close().await.unwrap();
 
     let (mut c, addr, counters) =
@@ -239,5 +245,33 @@ async fn a_write_shows_at_the_next_scrape_whatever_was_served_before() {
     .2;
     assert!(String::from_utf8(om).unwrap().ends_with("# EOF\n"));
     assert_eq!(count(&counters, "scrapes"), 4);
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_scraped_process_family_is_not_written_twice() {
+    // What inputs.prometheus (v2) keeps of a Go exporter's process metrics.
+    let (mut c, addr, _) = serving("").await;
+    let mut b = BatchBuilder::new();
+    b.metric("process", 1)
+        .kind(MetricKind::Counter)
+        .tag("url", "http://exporter/metrics")
+        .field("cpu_seconds_total", 3.5);
+    c.write(&b.finish()).await.unwrap();
+    let body = String::from_utf8(get(addr, "/metrics", &[]).await.2).unwrap();
+    assert_eq!(
+        body.matches("# TYPE process_cpu_seconds_total ").count(),
+        1,
+        "{body}"
+    );
+    assert!(
+        body.contains("process_cpu_seconds_total{url=\"http://exporter/metrics\"} 3.5\n"),
+        "{body}"
+    );
+    // graft's own families the collection lacks are still served.
+    assert!(
+        body.contains("# TYPE process_resident_memory_bytes gauge\n"),
+        "{body}"
+    );
     c.close().await.unwrap();
 }
