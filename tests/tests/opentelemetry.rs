@@ -82,16 +82,20 @@ fn wait_listening(port: u16) {
     }
 }
 
-/// Every row of `measurement` in InfluxDB (column → value), once `n` are
-/// there.
-fn rows(influx: &InfluxD, measurement: &str, n: usize) -> Vec<BTreeMap<String, serde_json::Value>> {
+type Row = BTreeMap<String, serde_json::Value>;
+
+/// The newest row of `measurement` in InfluxDB (column → value) that the
+/// SDK program of `service` exported, once there is one. (The SDK exports
+/// a cumulative point each time it flushes, so a service can have several
+/// rows before another has any.)
+fn row_from(influx: &InfluxD, measurement: &str, service: &str) -> Row {
     let start = Instant::now();
     loop {
         let v = influx
             .try_query("otel", &format!("SELECT * FROM \"{measurement}\""))
             .unwrap_or_default();
         let series = &v["results"][0]["series"][0];
-        let mut rows = Vec::new();
+        let mut rows: Vec<Row> = Vec::new();
         if let (Some(columns), Some(values)) =
             (series["columns"].as_array(), series["values"].as_array())
         {
@@ -105,25 +109,15 @@ fn rows(influx: &InfluxD, measurement: &str, n: usize) -> Vec<BTreeMap<String, s
                 rows.push(m);
             }
         }
-        if rows.len() >= n {
-            return rows;
+        if let Some(row) = rows.iter().rev().find(|r| r["service.name"] == service) {
+            return row.clone();
         }
         assert!(
             start.elapsed() < Duration::from_secs(20),
-            "{measurement}: {} rows in InfluxDB, expected {n}",
-            rows.len()
+            "{measurement}: no row from {service} in InfluxDB: {rows:#?}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-fn row_of<'a>(
-    rows: &'a [BTreeMap<String, serde_json::Value>],
-    service: &str,
-) -> &'a BTreeMap<String, serde_json::Value> {
-    rows.iter()
-        .find(|r| r["service.name"] == service)
-        .unwrap_or_else(|| panic!("no row from {service}: {rows:#?}"))
 }
 
 #[test]
@@ -149,8 +143,7 @@ fn the_python_sdk_exports_over_grpc_and_http_into_influxdb() {
     sdk_export("http", &format!("http://127.0.0.1:{http_port}/v1/metrics"));
 
     for service in ["e2e-grpc", "e2e-http"] {
-        let orders = rows(&influx, "orders", 2);
-        let r = row_of(&orders, service);
+        let r = row_from(&influx, "orders", service);
         assert_eq!(r["counter"], 7, "{r:?}");
         assert_eq!(r["shop"], "a");
         assert_eq!(r["otel.library.name"], "graft.e2e");
@@ -159,17 +152,14 @@ fn the_python_sdk_exports_over_grpc_and_http_into_influxdb() {
         assert!(r["start_time_unix_nano"].as_i64().unwrap() > 0);
         assert!(r["start_time_unix_nano"].as_i64() <= r["time"].as_i64());
 
-        let queue = rows(&influx, "queue", 2);
-        assert_eq!(row_of(&queue, service)["gauge"], 7);
-        let temp = rows(&influx, "temp", 2);
-        let t = row_of(&temp, service);
+        assert_eq!(row_from(&influx, "queue", service)["gauge"], 7);
+        let t = row_from(&influx, "temp", service);
         assert_eq!(
             (t["gauge"].as_f64(), &t["room"]),
             (Some(21.5), &serde_json::json!("k"))
         );
 
-        let latency = rows(&influx, "latency", 2);
-        let h = row_of(&latency, service);
+        let h = row_from(&influx, "latency", service);
         for (field, value) in [
             ("count", 3.0),
             ("sum", 38.0),
