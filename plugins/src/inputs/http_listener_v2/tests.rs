@@ -185,6 +185,14 @@ async fn paths_methods_and_credentials_are_checked() {
     assert_eq!(status(r.await.unwrap()), 204);
     let m = rx.recv().await.unwrap().batch;
     assert_eq!(m.get(0).name(), "cpu");
+    // The scheme in any case, as Go compares it.
+    let r = c
+        .post(format!("{base}/telegraf"))
+        .header("Authorization", "bASIC dTpw")
+        .body(line)
+        .send();
+    assert_eq!(status(r.await.unwrap()), 204);
+    assert_eq!(rx.recv().await.unwrap().batch.get(0).name(), "cpu");
     assert_eq!(
         sink.counter("unauthorized_requests")
             .load(Ordering::Relaxed),

@@ -380,7 +380,11 @@ fn authorized(headers: &HeaderMap, user: &str, password: &str) -> bool {
     let Some(given) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| {
+            // The scheme is case-insensitive, as Go's `BasicAuth` reads it.
+            let (scheme, rest) = v.split_at_checked(6)?;
+            scheme.eq_ignore_ascii_case("basic ").then_some(rest)
+        })
         .and_then(|v| {
             base64::engine::general_purpose::STANDARD
                 .decode(v.trim())
