@@ -107,6 +107,12 @@ pub enum RemoteError {
     /// Not block-format snappy.
     #[error("not a snappy block: {0}")]
     Snappy(String),
+    /// The samples times their labels (plus one) exceed the budget: the
+    /// metrics they would become are far larger than the body.
+    #[error(
+        "{cells} samples x (labels + 1) in one request, more than the limit of {limit}; send smaller requests"
+    )]
+    TooManySamples { cells: u64, limit: u64 },
     /// The outer `WriteRequest` framing is broken.
     #[error("not a remote write request: {0}")]
     Protobuf(String),
@@ -164,6 +170,55 @@ pub fn for_each_series(
         }
     }
     Ok(())
+}
+
+/// What the series of an uncompressed `WriteRequest` would become, counted
+/// without decoding anything: the sum over series of samples x (labels +
+/// 1), each tag and field of each metric. Series with more than
+/// `max_labels` labels are left out (they are skipped, not read); series
+/// that cannot be walked count as nothing (they are refused when read),
+/// and the count stops where the outer framing breaks (the reader reports
+/// it).
+pub fn cells(mut body: &[u8], max_labels: usize) -> u64 {
+    let mut total = 0u64;
+    while body.has_remaining() {
+        let Ok((tag, wire)) = decode_key(&mut body) else {
+            break;
+        };
+        match (tag, wire) {
+            (1, WireType::LengthDelimited) => {
+                let Ok(mut series) = length_delimited(&mut body) else {
+                    break;
+                };
+                let (mut labels, mut samples) = (0u64, 0u64);
+                let mut walked = true;
+                while series.has_remaining() {
+                    let Ok((tag, wire)) = decode_key(&mut series) else {
+                        walked = false;
+                        break;
+                    };
+                    match (tag, wire) {
+                        (1, WireType::LengthDelimited) => labels += 1,
+                        (2, WireType::LengthDelimited) => samples += 1,
+                        _ => {}
+                    }
+                    if skip(wire, &mut series).is_err() {
+                        walked = false;
+                        break;
+                    }
+                }
+                if walked && labels <= max_labels as u64 {
+                    total = total.saturating_add(samples.saturating_mul(labels + 1));
+                }
+            }
+            _ => {
+                if skip(wire, &mut body).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    total
 }
 
 /// Whether `body` reads as a protobuf message at its outer level (every
