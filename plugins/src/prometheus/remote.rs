@@ -5,9 +5,10 @@
 //!
 //! The messages are derived by hand, not generated: remote write 1.0 needs
 //! five small messages, and no maintained crate ships exactly these protos
-//! without a build-time `protoc`. Native histograms (`TimeSeries` field 4)
-//! and exemplars (field 3) are not declared: prost skips them, so a request
-//! that carries them is read for its samples and does not fail.
+//! without a build-time `protoc`. Exemplars (`TimeSeries` field 3) are not
+//! declared: prost skips them. Native histograms (field 4) are not read
+//! either, but a series carrying any is a bad series (counted, the request
+//! answered 400), so the sender does not think they landed.
 //!
 //! Reading never trusts the peer: the snappy header's length is checked
 //! against a limit before anything is allocated, each series is decoded
@@ -31,7 +32,8 @@ pub struct WriteRequest {
 }
 
 /// `prometheus.TimeSeries` (types.proto): `labels = 1`, `samples = 2`;
-/// `exemplars = 3` and `histograms = 4` are skipped when read.
+/// `exemplars = 3` is skipped when read, `histograms = 4` makes the
+/// series bad (see [`for_each_series`]).
 #[derive(Clone, PartialEq, Message)]
 pub struct TimeSeries {
     /// Field 1: sorted by name, `__name__` among them.
@@ -257,7 +259,13 @@ pub fn metadata(mut body: &[u8]) -> Result<Vec<MetricMetadata>, RemoteError> {
 fn read_series(bytes: &[u8], max_labels: usize) -> Series {
     match count_labels(bytes) {
         Err(e) => return Series::Malformed(e.to_string()),
-        Ok(n) if n > max_labels => return Series::TooManyLabels(n),
+        Ok((n, _)) if n > max_labels => return Series::TooManyLabels(n),
+        // Not read: said, so that the sender does not think they landed.
+        Ok((_, h)) if h > 0 => {
+            return Series::Malformed(format!(
+                "a series with {h} native histograms, which graft does not read"
+            ));
+        }
         Ok(_) => {}
     }
     match TimeSeries::decode(bytes) {
@@ -266,18 +274,21 @@ fn read_series(bytes: &[u8], max_labels: usize) -> Series {
     }
 }
 
-/// How many `labels` (field 1) a series' bytes hold, without decoding them.
-fn count_labels(mut bytes: &[u8]) -> Result<usize, RemoteError> {
-    let mut n = 0;
+/// How many `labels` (field 1) and native `histograms` (field 4) a
+/// series' bytes hold, without decoding them.
+fn count_labels(mut bytes: &[u8]) -> Result<(usize, usize), RemoteError> {
+    let (mut n, mut histograms) = (0, 0);
     while bytes.has_remaining() {
         let (tag, wire) =
             decode_key(&mut bytes).map_err(|e| RemoteError::Protobuf(e.to_string()))?;
-        if tag == 1 && wire == WireType::LengthDelimited {
-            n += 1;
+        match (tag, wire) {
+            (1, WireType::LengthDelimited) => n += 1,
+            (4, WireType::LengthDelimited) => histograms += 1,
+            _ => {}
         }
         skip(wire, &mut bytes)?;
     }
-    Ok(n)
+    Ok((n, histograms))
 }
 
 fn length_delimited<'a>(body: &mut &'a [u8]) -> Result<&'a [u8], RemoteError> {
