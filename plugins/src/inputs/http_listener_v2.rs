@@ -12,10 +12,10 @@
 //!   and `snappy` bodies are bounded by `max_body_size` after
 //!   decompression too (a snappy header announcing more is refused before
 //!   anything is allocated). Over the limit: 413.
-//! - What cannot be parsed costs only itself: a bad line or a bad remote
-//!   write series is counted and skipped, the rest is taken, and the
-//!   answer is 400 naming how many were skipped (Prometheus does not retry
-//!   a 4xx, so nothing is sent twice).
+//! - All or nothing, as Telegraf: a body with any bad line or bad remote
+//!   write series is answered 400 and nothing of it is kept (Telegraf
+//!   senders retry every non-2xx, so a partial take would land twice); the
+//!   bad parts are counted in `parse_errors` and logged.
 //! - HTTPS with `tls_cert`/`tls_key`, mutual with `tls_allowed_cacerts`.
 //! - Peers are bounded as the InfluxDB listener bounds them (the shared
 //!   accept loop of [`crate::listener::http`]): `max_connections`,

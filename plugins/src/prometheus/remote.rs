@@ -5,9 +5,10 @@
 //!
 //! The messages are derived by hand, not generated: remote write 1.0 needs
 //! five small messages, and no maintained crate ships exactly these protos
-//! without a build-time `protoc`. Native histograms (`TimeSeries` field 4)
-//! and exemplars (field 3) are not declared: prost skips them, so a request
-//! that carries them is read for its samples and does not fail.
+//! without a build-time `protoc`. Exemplars (`TimeSeries` field 3) are not
+//! declared: prost skips them. Native histograms (field 4) are not read
+//! either, but a series carrying any is a bad series (counted, the request
+//! answered 400), so the sender does not think they landed.
 //!
 //! Reading never trusts the peer: the snappy header's length is checked
 //! against a limit before anything is allocated, each series is decoded
@@ -31,7 +32,8 @@ pub struct WriteRequest {
 }
 
 /// `prometheus.TimeSeries` (types.proto): `labels = 1`, `samples = 2`;
-/// `exemplars = 3` and `histograms = 4` are skipped when read.
+/// `exemplars = 3` is skipped when read, `histograms = 4` makes the
+/// series bad (see [`for_each_series`]).
 #[derive(Clone, PartialEq, Message)]
 pub struct TimeSeries {
     /// Field 1: sorted by name, `__name__` among them.
@@ -107,6 +109,12 @@ pub enum RemoteError {
     /// Not block-format snappy.
     #[error("not a snappy block: {0}")]
     Snappy(String),
+    /// The samples times their labels (plus one) exceed the budget: the
+    /// metrics they would become are far larger than the body.
+    #[error(
+        "{cells} samples x (labels + 1) in one request, more than the limit of {limit}; send smaller requests"
+    )]
+    TooManySamples { cells: u64, limit: u64 },
     /// The outer `WriteRequest` framing is broken.
     #[error("not a remote write request: {0}")]
     Protobuf(String),
@@ -166,6 +174,55 @@ pub fn for_each_series(
     Ok(())
 }
 
+/// What the series of an uncompressed `WriteRequest` would become, counted
+/// without decoding anything: the sum over series of samples x (labels +
+/// 1), each tag and field of each metric. Series with more than
+/// `max_labels` labels are left out (they are skipped, not read); series
+/// that cannot be walked count as nothing (they are refused when read),
+/// and the count stops where the outer framing breaks (the reader reports
+/// it).
+pub fn cells(mut body: &[u8], max_labels: usize) -> u64 {
+    let mut total = 0u64;
+    while body.has_remaining() {
+        let Ok((tag, wire)) = decode_key(&mut body) else {
+            break;
+        };
+        match (tag, wire) {
+            (1, WireType::LengthDelimited) => {
+                let Ok(mut series) = length_delimited(&mut body) else {
+                    break;
+                };
+                let (mut labels, mut samples) = (0u64, 0u64);
+                let mut walked = true;
+                while series.has_remaining() {
+                    let Ok((tag, wire)) = decode_key(&mut series) else {
+                        walked = false;
+                        break;
+                    };
+                    match (tag, wire) {
+                        (1, WireType::LengthDelimited) => labels += 1,
+                        (2, WireType::LengthDelimited) => samples += 1,
+                        _ => {}
+                    }
+                    if skip(wire, &mut series).is_err() {
+                        walked = false;
+                        break;
+                    }
+                }
+                if walked && labels <= max_labels as u64 {
+                    total = total.saturating_add(samples.saturating_mul(labels + 1));
+                }
+            }
+            _ => {
+                if skip(wire, &mut body).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    total
+}
+
 /// Whether `body` reads as a protobuf message at its outer level (every
 /// key and length holds), without decoding any field.
 pub fn is_framed(mut body: &[u8]) -> bool {
@@ -202,7 +259,13 @@ pub fn metadata(mut body: &[u8]) -> Result<Vec<MetricMetadata>, RemoteError> {
 fn read_series(bytes: &[u8], max_labels: usize) -> Series {
     match count_labels(bytes) {
         Err(e) => return Series::Malformed(e.to_string()),
-        Ok(n) if n > max_labels => return Series::TooManyLabels(n),
+        Ok((n, _)) if n > max_labels => return Series::TooManyLabels(n),
+        // Not read: said, so that the sender does not think they landed.
+        Ok((_, h)) if h > 0 => {
+            return Series::Malformed(format!(
+                "a series with {h} native histograms, which graft does not read"
+            ));
+        }
         Ok(_) => {}
     }
     match TimeSeries::decode(bytes) {
@@ -211,18 +274,21 @@ fn read_series(bytes: &[u8], max_labels: usize) -> Series {
     }
 }
 
-/// How many `labels` (field 1) a series' bytes hold, without decoding them.
-fn count_labels(mut bytes: &[u8]) -> Result<usize, RemoteError> {
-    let mut n = 0;
+/// How many `labels` (field 1) and native `histograms` (field 4) a
+/// series' bytes hold, without decoding them.
+fn count_labels(mut bytes: &[u8]) -> Result<(usize, usize), RemoteError> {
+    let (mut n, mut histograms) = (0, 0);
     while bytes.has_remaining() {
         let (tag, wire) =
             decode_key(&mut bytes).map_err(|e| RemoteError::Protobuf(e.to_string()))?;
-        if tag == 1 && wire == WireType::LengthDelimited {
-            n += 1;
+        match (tag, wire) {
+            (1, WireType::LengthDelimited) => n += 1,
+            (4, WireType::LengthDelimited) => histograms += 1,
+            _ => {}
         }
         skip(wire, &mut bytes)?;
     }
-    Ok(n)
+    Ok((n, histograms))
 }
 
 fn length_delimited<'a>(body: &mut &'a [u8]) -> Result<&'a [u8], RemoteError> {

@@ -12,7 +12,8 @@
 //! Telegraf does. Unlike Telegraf, a bad series (no `__name__`, broken
 //! bytes, more than `max_labels` labels, a timestamp beyond what
 //! nanoseconds can hold) costs only itself: it is counted and the rest of
-//! the request is read.
+//! the request is read. A request whose samples x (labels + 1) exceed
+//! [`cells_limit`] is refused before anything is built.
 
 use graft_core::BatchBuilder;
 
@@ -78,6 +79,14 @@ pub fn parse(
     now_ns: i64,
     out: &mut BatchBuilder,
 ) -> Result<Report, RemoteError> {
+    // Bounded before anything is built: an empty sample is two bytes on
+    // the wire, so a small body with a wide series could otherwise become
+    // millions of metrics times hundreds of tags.
+    let limit = cells_limit(options);
+    let cells = remote::cells(body, options.max_labels);
+    if cells > limit {
+        return Err(RemoteError::TooManySamples { cells, limit });
+    }
     let mut report = Report::default();
     let before = out.len();
     let result = remote::for_each_series(body, options.max_labels, |s| match s {
@@ -98,6 +107,13 @@ pub fn parse(
     });
     report.metrics = out.len() - before;
     result.map(|()| report)
+}
+
+/// The most samples x (labels + 1) one request may hold: half the
+/// decompressed size limit (16 Mi by default), far above what Prometheus
+/// sends (`max_samples_per_send` is 2000).
+pub fn cells_limit(options: &ParseOptions) -> u64 {
+    (options.max_decompressed_bytes as u64 / 2).max(1 << 16)
 }
 
 /// Read a body that is either an uncompressed `WriteRequest` or a snappy

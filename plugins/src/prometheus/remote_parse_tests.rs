@@ -117,3 +117,41 @@ fn a_snappy_body_is_read_too_within_its_limit() {
     assert!(matches!(err, RemoteError::TooLarge { .. }), "{err}");
     assert!(parse_any(b"\xff\xff\xff", &small, 0, &mut BatchBuilder::new()).is_err());
 }
+
+#[test]
+fn a_wide_series_with_a_million_empty_samples_is_refused_before_building() {
+    // One series of 255 labels and a million empty samples (`0x12 0x00`,
+    // two bytes each): a 2 MB body that would be 1M metrics x 255 tags.
+    let labels = (0..254)
+        .map(|i| label(&format!("l{i:03}"), "v"))
+        .chain([label("__name__", "wide")])
+        .collect();
+    let mut series = TimeSeries {
+        labels,
+        samples: vec![],
+    }
+    .encode_to_vec();
+    for _ in 0..1_000_000 {
+        series.extend_from_slice(&[0x12, 0x00]);
+    }
+    let mut body = vec![0x0a];
+    prost::encoding::encode_varint(series.len() as u64, &mut body);
+    body.extend_from_slice(&series);
+    let mut out = BatchBuilder::new();
+    let err = parse(&body, &ParseOptions::default(), 1, &mut out).unwrap_err();
+    assert!(
+        matches!(err, RemoteError::TooManySamples { cells, .. } if cells == 256_000_000),
+        "{err}"
+    );
+    assert_eq!(out.len(), 0);
+    // The same series with a few samples is read.
+    let mut small = TimeSeries::decode(&series[..]).unwrap();
+    small.samples.truncate(3);
+    let body = WriteRequest {
+        timeseries: vec![small],
+        metadata: vec![],
+    }
+    .encode_to_vec();
+    let report = parse(&body, &ParseOptions::default(), 1, &mut out).unwrap();
+    assert_eq!((report.metrics, report.bad_series), (3, 0));
+}

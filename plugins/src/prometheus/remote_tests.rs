@@ -116,16 +116,22 @@ fn a_series_with_too_many_labels_is_skipped_before_decoding() {
 }
 
 #[test]
-fn exemplars_histograms_and_unknown_fields_are_skipped() {
+fn exemplars_and_unknown_fields_are_skipped_native_histograms_are_bad() {
     let mut ts = series("h", 3.0, 3).encode_to_vec();
     ts.extend(field(3, &[0x11, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f])); // an exemplar
-    ts.extend(field(4, &[0x08, 0x05])); // a native histogram
     let mut body = field(1, &ts);
     body.extend(field(2, b"reserved"));
     body.extend([0x28, 0x96, 0x01]); // field 5, a varint
     let (good, bad) = walk(&body, 10);
     assert_eq!(good, vec![series("h", 3.0, 3)]);
     assert!(bad.is_empty());
+    // A native histogram is not read: the series is bad, not silently
+    // taken for its samples.
+    ts.extend(field(4, &[0x08, 0x05]));
+    let (good, bad) = walk(&field(1, &ts), 10);
+    assert!(good.is_empty());
+    assert_eq!(bad.len(), 1);
+    assert!(bad[0].contains("native histograms"), "{bad:?}");
 }
 
 #[test]

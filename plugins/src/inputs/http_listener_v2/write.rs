@@ -244,6 +244,29 @@ async fn write(
             }
         }
     };
+    // All or nothing, as Telegraf: a sender retries every non-2xx, so a
+    // body that is partly bad is refused whole and nothing of it is kept.
+    if parsed.malformed > 0 {
+        s.sink.malformed(parsed.malformed as u64);
+        s.counters
+            .labels_limit_hits
+            .fetch_add(parsed.limit_hits as u64, Ordering::Relaxed);
+        let first = parsed.first_error.unwrap_or_default();
+        tracing::warn!(
+            malformed = parsed.malformed,
+            refused_metrics = batch.len(),
+            labels_limit_hits = parsed.limit_hits,
+            first = %first,
+            "request refused with 400: parts of the body could not be parsed; nothing of it was taken"
+        );
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "{} parts of the body could not be parsed; nothing of it was taken; first: {first}",
+                parsed.malformed
+            ),
+        );
+    }
     if set.path_tag {
         batch.set_tag(PATH_TAG, uri.path());
     }
@@ -267,27 +290,6 @@ async fn write(
         && let Some(refused) = settle(s, delivery, timeout, good).await
     {
         return refused;
-    }
-    if parsed.malformed > 0 {
-        s.sink.malformed(parsed.malformed as u64);
-        s.counters
-            .labels_limit_hits
-            .fetch_add(parsed.limit_hits as u64, Ordering::Relaxed);
-        let first = parsed.first_error.unwrap_or_default();
-        tracing::warn!(
-            skipped = parsed.malformed,
-            metrics = good,
-            labels_limit_hits = parsed.limit_hits,
-            first = %first,
-            "input that could not be parsed was skipped; the rest was taken"
-        );
-        return error(
-            StatusCode::BAD_REQUEST,
-            &format!(
-                "{} parts of the body could not be parsed and were skipped ({} metrics taken); first: {first}",
-                parsed.malformed, good
-            ),
-        );
     }
     StatusCode::from_u16(set.success)
         .unwrap_or(StatusCode::NO_CONTENT)
@@ -380,7 +382,11 @@ fn authorized(headers: &HeaderMap, user: &str, password: &str) -> bool {
     let Some(given) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| {
+            // The scheme is case-insensitive, as Go's `BasicAuth` reads it.
+            let (scheme, rest) = v.split_at_checked(6)?;
+            scheme.eq_ignore_ascii_case("basic ").then_some(rest)
+        })
         .and_then(|v| {
             base64::engine::general_purpose::STANDARD
                 .decode(v.trim())
