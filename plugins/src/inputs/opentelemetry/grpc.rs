@@ -52,7 +52,9 @@ fn status(refusal: &Refusal) -> Status {
         Refusal::Busy(_) | Refusal::Undelivered(_) | Refusal::Stopping => {
             Status::unavailable(message)
         }
-        Refusal::TooManyPoints { .. } | Refusal::Malformed(_) => Status::invalid_argument(message),
+        Refusal::TooManyPoints { .. } | Refusal::TooManyTags { .. } | Refusal::Malformed(_) => {
+            Status::invalid_argument(message)
+        }
         Refusal::TooLarge(_) => Status::resource_exhausted(message),
     }
 }

@@ -160,7 +160,9 @@ fn answer_refusal(encoding: Encoding, refusal: &Refusal) -> Response {
         Refusal::Busy(_) | Refusal::Undelivered(_) | Refusal::Stopping => {
             (StatusCode::SERVICE_UNAVAILABLE, 14)
         }
-        Refusal::TooManyPoints { .. } | Refusal::Malformed(_) => (StatusCode::BAD_REQUEST, 3),
+        Refusal::TooManyPoints { .. } | Refusal::TooManyTags { .. } | Refusal::Malformed(_) => {
+            (StatusCode::BAD_REQUEST, 3)
+        }
         Refusal::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, 8),
     };
     let mut response = error(encoding, status, code, refusal.to_string());
