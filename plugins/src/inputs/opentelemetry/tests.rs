@@ -303,3 +303,24 @@ async fn a_body_being_read_holds_its_slot() {
     assert_eq!(r.next_names().await, ["quick"]);
     r.input.stop().await;
 }
+
+/// A gzipped (or large) body is inflated and decoded on a blocking thread:
+/// the reactor keeps serving other tasks meanwhile.
+#[tokio::test(flavor = "current_thread")]
+async fn a_gzipped_body_is_decoded_off_the_reactor() {
+    let body = request(vec![gauge("gz", &[1.0, 2.0])]).encode_to_vec();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&body).unwrap();
+    let raw = axum::body::Bytes::from(gz.finish().unwrap());
+    let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = ran.clone();
+    tokio::spawn(async move { flag.store(true, std::sync::atomic::Ordering::SeqCst) });
+    let decoded = super::http::decode_body(raw, true, 1 << 20, super::http::Encoding::Protobuf)
+        .await
+        .unwrap();
+    assert_eq!(decoded.resource_metrics.len(), 1);
+    assert!(
+        ran.load(std::sync::atomic::Ordering::SeqCst),
+        "decoding yielded to the reactor"
+    );
+}
