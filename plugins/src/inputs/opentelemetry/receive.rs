@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use graft_api::MetricSink;
 use graft_core::BatchBuilder;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::opentelemetry::Schema;
 use crate::opentelemetry::proto::collector::{
@@ -88,7 +88,7 @@ pub struct Receiver {
     /// metrics to be settled.
     pub acknowledge: Option<Duration>,
     pub sink: MetricSink,
-    pub requests: Semaphore,
+    pub requests: Arc<Semaphore>,
     pub max_concurrent_requests: usize,
     pub counters: Counters,
     started: Instant,
@@ -113,7 +113,7 @@ impl Receiver {
             max_attributes,
             max_msg_size,
             acknowledge,
-            requests: Semaphore::new(max_concurrent_requests),
+            requests: Arc::new(Semaphore::new(max_concurrent_requests)),
             max_concurrent_requests,
             counters: Counters::for_sink(&sink),
             sink,
@@ -160,9 +160,10 @@ impl Receiver {
 
     /// A slot among the `max_concurrent_requests` requests read and
     /// mapped at once, held until the request is handed on.
-    pub fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Refusal> {
+    pub fn slot(&self) -> Result<OwnedSemaphorePermit, Refusal> {
         self.requests
-            .try_acquire()
+            .clone()
+            .try_acquire_owned()
             .map_err(|_| Refusal::Busy(self.max_concurrent_requests))
     }
 
@@ -172,7 +173,7 @@ impl Receiver {
         &self,
         protocol: &'static str,
         request: ExportMetricsServiceRequest,
-        slot: Option<tokio::sync::SemaphorePermit<'_>>,
+        slot: Option<OwnedSemaphorePermit>,
     ) -> Result<ExportMetricsServiceResponse, Refusal> {
         let result = self.map_and_send(request, slot).await;
         if let Err(refusal) = &result {
@@ -184,7 +185,7 @@ impl Receiver {
     async fn map_and_send(
         &self,
         request: ExportMetricsServiceRequest,
-        slot: Option<tokio::sync::SemaphorePermit<'_>>,
+        slot: Option<OwnedSemaphorePermit>,
     ) -> Result<ExportMetricsServiceResponse, Refusal> {
         let permit = match slot {
             Some(slot) => slot,

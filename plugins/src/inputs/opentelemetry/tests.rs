@@ -324,3 +324,35 @@ async fn a_gzipped_body_is_decoded_off_the_reactor() {
         "decoding yielded to the reactor"
     );
 }
+
+/// gRPC takes its slot before tonic decodes the message: with the only slot
+/// held by a slow HTTP body, an oversized gRPC export is answered
+/// UNAVAILABLE at once (not decoded, so not RESOURCE_EXHAUSTED).
+#[tokio::test]
+async fn grpc_takes_its_slot_before_decoding() {
+    use tokio::io::AsyncWriteExt;
+    let mut r =
+        Running::start("max_concurrent_requests = 1\ntimeout = \"2s\"\nmax_msg_size = \"64KiB\"")
+            .await;
+    let body = request(vec![gauge("slow", &[1.0])]).encode_to_vec();
+    let mut slow = tokio::net::TcpStream::connect(r.input.http_addr().unwrap())
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /v1/metrics HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&body[..4]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let big = request(vec![gauge("big", &vec![1.0; 20_000])]);
+    let err = r.grpc().await.export(big).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert_eq!(r.counter("concurrent_requests_limit_hits"), 1);
+    slow.write_all(&body[4..]).await.unwrap();
+    assert_eq!(r.next_names().await, ["slow"]);
+    let small = request(vec![gauge("small", &[1.0])]);
+    r.grpc().await.export(small).await.unwrap();
+    assert_eq!(r.next_names().await, ["small"]);
+    r.input.stop().await;
+}
