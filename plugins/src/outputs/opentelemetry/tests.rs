@@ -186,3 +186,21 @@ async fn a_request_too_large_is_sent_in_halves_and_a_huge_metric_rejected_alone(
     assert_eq!(names, (0..8).map(|i| format!("m{i}")).collect::<Vec<_>>());
     input.stop().await;
 }
+
+#[test]
+fn grpc_size_errors_are_too_large_other_resource_exhausted_retried() {
+    use super::send::{SendError, grpc_error};
+    let big = tonic::Status::resource_exhausted(
+        "grpc: received message larger than max (5000000 vs. 4194304)",
+    );
+    assert!(matches!(grpc_error(&big), SendError::TooLarge(_)));
+    let tonic_own = tonic::Status::out_of_range(
+        "Error, decoded message length too large: found 5000000 bytes, the limit is: 4194304 bytes",
+    );
+    assert!(matches!(grpc_error(&tonic_own), SendError::TooLarge(_)));
+    let quota = tonic::Status::resource_exhausted("quota exceeded");
+    assert!(matches!(
+        grpc_error(&quota),
+        SendError::Write(WriteError::Retry(_))
+    ));
+}
