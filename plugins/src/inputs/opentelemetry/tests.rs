@@ -356,3 +356,31 @@ async fn grpc_takes_its_slot_before_decoding() {
     assert_eq!(r.next_names().await, ["small"]);
     r.input.stop().await;
 }
+
+/// A request whose resource attributes, copied to each of its points,
+/// would write more tags than a request may cost is refused whole (400)
+/// and counted, before it is mapped.
+#[tokio::test]
+async fn a_request_over_the_tag_budget_is_refused_whole() {
+    use crate::opentelemetry::attributes::string_attribute;
+    let mut r = Running::start("").await;
+    let mut req = request(vec![gauge("wide", &vec![1.0; 16_500])]);
+    let attributes = (0..256)
+        .map(|i| string_attribute(&format!("k{i}"), "v"))
+        .collect();
+    req.resource_metrics[0].resource = Some(crate::opentelemetry::proto::resource::Resource {
+        attributes,
+        ..Default::default()
+    });
+    let (status, _) = r
+        .post(
+            "/v1/metrics",
+            "application/x-protobuf",
+            false,
+            req.encode_to_vec(),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(r.counter("data_points_limit_hits"), 1);
+    r.input.stop().await;
+}
