@@ -122,17 +122,17 @@ pub fn tags_in(request: &ExportMetricsServiceRequest, max_attributes: usize) -> 
                 match &m.data {
                     None => {}
                     Some(Data::Gauge(g)) => {
-                        g.data_points.iter().for_each(|p| add(p.attributes.len()))
+                        g.data_points.iter().for_each(|p| add(p.attributes.len()));
                     }
                     Some(Data::Sum(s)) => {
-                        s.data_points.iter().for_each(|p| add(p.attributes.len()))
+                        s.data_points.iter().for_each(|p| add(p.attributes.len()));
                     }
                     Some(Data::Histogram(h)) => {
-                        h.data_points.iter().for_each(|p| add(p.attributes.len()))
+                        h.data_points.iter().for_each(|p| add(p.attributes.len()));
                     }
                     Some(Data::ExponentialHistogram(_)) => {}
                     Some(Data::Summary(s)) => {
-                        s.data_points.iter().for_each(|p| add(p.attributes.len()))
+                        s.data_points.iter().for_each(|p| add(p.attributes.len()));
                     }
                 }
             }

@@ -149,7 +149,8 @@ impl Output for OpenTelemetry {
     async fn write(&mut self, batch: &Batch) -> Result<(), CallError<WriteError>> {
         // Rows still to send; a request the receiver finds too large is
         // sent again in two halves, a single metric too large is rejected.
-        let mut pending = vec![0..batch.len()];
+        let mut pending = Vec::new();
+        pending.push(0..batch.len());
         let (mut accepted, mut rejected) = (Vec::<u32>::new(), Vec::<u32>::new());
         let mut message: Option<String> = None;
         let mut first = true;
