@@ -91,6 +91,7 @@ fn check(c: &Config) -> Result<()> {
         ("max_concurrent_requests", c.max_concurrent_requests as u64),
         ("max_msg_size", c.max_msg_size),
         ("max_data_points", c.max_data_points),
+        ("max_attributes", c.max_attributes as u64),
     ] {
         if v == 0 {
             bail!("{key}: must be at least 1");
@@ -190,6 +191,7 @@ impl Input for OpenTelemetry {
         let receiver = Arc::new(Receiver::new(
             c.metrics_schema,
             c.max_data_points,
+            c.max_attributes,
             c.max_msg_size,
             acknowledge,
             c.max_concurrent_requests,

@@ -470,3 +470,28 @@ fn a_metric_that_cannot_be_converted_costs_only_itself() {
     let why = c.first_error.unwrap();
     assert!(why.contains("\"h\"") && why.contains("count"), "{why}");
 }
+
+#[test]
+fn a_point_over_max_attributes_is_rejected_and_the_request_cost_counted() {
+    // The resource carries 2 attributes: the points carry 3 and 4.
+    let points = vec![
+        number(Value::AsInt(1), &[("a", "1")]),
+        number(Value::AsInt(2), &[("a", "1"), ("b", "2")]),
+    ];
+    let req = request(vec![metric(
+        "m",
+        Data::Gauge(Gauge {
+            data_points: points,
+        }),
+    )]);
+    let mut b = BatchBuilder::new();
+    let outcome = to_graft::map_request_with(&req, Schema::PrometheusV1, 3, &mut b);
+    assert_eq!((outcome.accepted, outcome.rejected), (1, 1));
+    assert!(
+        outcome.first_error.unwrap().contains("max_attributes (3)"),
+        "the reason names the key"
+    );
+    assert_eq!(b.finish().len(), 1);
+    assert_eq!(to_graft::tags_in(&req, 3), 3);
+    assert_eq!(to_graft::tags_in(&req, 256), 7);
+}

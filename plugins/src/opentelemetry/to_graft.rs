@@ -23,7 +23,8 @@
 //! drops only that point, counts it and says why (OTLP's partial
 //! success): a point without a timestamp or a value, a non-finite value,
 //! bucket counts that do not fit the bounds, an exponential histogram
-//! (Telegraf has no mapping for it).
+//! (Telegraf has no mapping for it), a point with more than
+//! `max_attributes` attributes, its resource's and scope's included.
 
 use graft_core::{BatchBuilder, MetricKind};
 
@@ -90,10 +91,71 @@ fn points_in(data: Option<&Data>) -> usize {
     }
 }
 
+/// `max_attributes`' default: attributes (resource, scope and data
+/// point together) one data point may carry.
+pub const DEFAULT_MAX_ATTRIBUTES: usize = 256;
+
+/// How many attributes a data point of `rm`/`sm` carries besides its own.
+fn base_attributes(
+    rm: &super::proto::metrics::ResourceMetrics,
+    sm: &super::proto::metrics::ScopeMetrics,
+) -> usize {
+    rm.resource.as_ref().map_or(0, |r| r.attributes.len())
+        + sm.scope.as_ref().map_or(0, |s| s.attributes.len())
+}
+
+/// How many tags mapping `request` would write (data points × their
+/// attributes, resource and scope ones included), counting no point with
+/// more than `max_attributes` (it is rejected): what a request costs.
+pub fn tags_in(request: &ExportMetricsServiceRequest, max_attributes: usize) -> u64 {
+    let mut n = 0u64;
+    for rm in &request.resource_metrics {
+        for sm in &rm.scope_metrics {
+            let base = base_attributes(rm, sm);
+            for m in &sm.metrics {
+                let mut add = |own: usize| {
+                    let t = base + own;
+                    if t <= max_attributes {
+                        n = n.saturating_add(t as u64);
+                    }
+                };
+                match &m.data {
+                    None => {}
+                    Some(Data::Gauge(g)) => {
+                        g.data_points.iter().for_each(|p| add(p.attributes.len()));
+                    }
+                    Some(Data::Sum(s)) => {
+                        s.data_points.iter().for_each(|p| add(p.attributes.len()));
+                    }
+                    Some(Data::Histogram(h)) => {
+                        h.data_points.iter().for_each(|p| add(p.attributes.len()));
+                    }
+                    Some(Data::ExponentialHistogram(_)) => {}
+                    Some(Data::Summary(s)) => {
+                        s.data_points.iter().for_each(|p| add(p.attributes.len()));
+                    }
+                }
+            }
+        }
+    }
+    n
+}
+
 /// Map every data point of `request` into `out` with `schema`.
 pub fn map_request(
     request: &ExportMetricsServiceRequest,
     schema: Schema,
+    out: &mut BatchBuilder,
+) -> Outcome {
+    map_request_with(request, schema, DEFAULT_MAX_ATTRIBUTES, out)
+}
+
+/// As [`map_request`]; a data point with more than `max_attributes`
+/// attributes (its resource's and scope's included) is rejected.
+pub fn map_request_with(
+    request: &ExportMetricsServiceRequest,
+    schema: Schema,
+    max_attributes: usize,
     out: &mut BatchBuilder,
 ) -> Outcome {
     let mut w = Writer {
@@ -101,10 +163,13 @@ pub fn map_request(
         out,
         outcome: Outcome::default(),
         base: Vec::new(),
+        base_attributes: 0,
+        max_attributes,
     };
     for rm in &request.resource_metrics {
         for sm in &rm.scope_metrics {
             w.base.clear();
+            w.base_attributes = base_attributes(rm, sm);
             if let Some(r) = &rm.resource {
                 push_attributes(&mut w.base, &r.attributes);
             }
@@ -147,6 +212,9 @@ struct Writer<'a> {
     outcome: Outcome,
     /// The tags of the resource and scope being read.
     base: Vec<(String, String)>,
+    /// How many attributes the resource and scope being read carry.
+    base_attributes: usize,
+    max_attributes: usize,
 }
 
 impl Writer<'_> {
@@ -217,6 +285,14 @@ impl Writer<'_> {
                 return None;
             }
         };
+        let count = self.base_attributes + attributes.len();
+        if count > self.max_attributes {
+            let max = self.max_attributes;
+            self.outcome.reject(1, name, || {
+                format!("{count} attributes (resource and scope ones included), more than max_attributes ({max})")
+            });
+            return None;
+        }
         let mut tags = self.base.clone();
         push_attributes(&mut tags, attributes);
         let start = i64::try_from(start).ok().filter(|s| *s != 0);

@@ -8,8 +8,11 @@
 //!   JSON (`encoding_type`), as Telegraf decides it.
 //! - A write succeeds only when the receiver answered OK. Transport errors,
 //!   gRPC UNAVAILABLE and the like, HTTP 429/5xx are retried (the host
-//!   keeps the batch); gRPC INVALID_ARGUMENT and HTTP 400/413 reject the
-//!   batch (counted as `metrics_rejected`).
+//!   keeps the batch); gRPC INVALID_ARGUMENT and HTTP 400 reject the
+//!   batch (counted as `metrics_rejected`). A request too large for the
+//!   receiver (HTTP 413, gRPC RESOURCE_EXHAUSTED / OUT_OF_RANGE about the
+//!   message size) is sent again in two halves; a single metric too large
+//!   is rejected alone.
 //! - A metric that cannot be converted is rejected alone (the others are
 //!   exported); data points the receiver turns down in a partial success
 //!   cannot be told apart from the others: they are logged (at most every
@@ -21,6 +24,8 @@ mod send;
 mod tests;
 
 use std::time::Instant;
+
+use send::SendError;
 
 use anyhow::{Result, bail};
 use async_trait::async_trait;
@@ -142,40 +147,86 @@ impl Output for OpenTelemetry {
     }
 
     async fn write(&mut self, batch: &Batch) -> Result<(), CallError<WriteError>> {
-        let converted = from_graft::convert(batch, &self.resource, &self.separator);
-        let why = converted.first_error.clone().unwrap_or_default();
-        if converted.data_points > 0 {
-            let answer = self
-                .transport
-                .export(converted.request)
-                .await
-                .map_err(CallError::Returned)?;
-            if let Some(p) = answer
-                .partial_success
-                .filter(|p| p.rejected_data_points > 0)
-                && self.may_log()
-            {
-                tracing::warn!(
-                    rejected_data_points = p.rejected_data_points,
-                    message = %p.error_message,
-                    "the receiver turned down some data points (logged at most every 10 s)"
-                );
+        // Rows still to send; a request the receiver finds too large is
+        // sent again in two halves, a single metric too large is rejected.
+        let mut pending = Vec::new();
+        pending.push(0..batch.len());
+        let (mut accepted, mut rejected) = (Vec::<u32>::new(), Vec::<u32>::new());
+        let mut message: Option<String> = None;
+        let mut first = true;
+        while let Some(rows) = pending.pop() {
+            let whole = std::mem::take(&mut first);
+            let part = batch.slice(rows.clone());
+            let converted = from_graft::convert(&part, &self.resource, &self.separator);
+            if let Some(why) = &converted.first_error {
+                message.get_or_insert_with(|| {
+                    format!(
+                        "{} metrics cannot be converted to OTLP, the first: {why}",
+                        converted.skipped.len()
+                    )
+                });
+            }
+            if converted.data_points > 0 {
+                match self.transport.export(converted.request).await {
+                    Ok(answer) => {
+                        if let Some(p) = answer
+                            .partial_success
+                            .filter(|p| p.rejected_data_points > 0)
+                            && self.may_log()
+                        {
+                            tracing::warn!(
+                                rejected_data_points = p.rejected_data_points,
+                                message = %p.error_message,
+                                "the receiver turned down some data points (logged at most every 10 s)"
+                            );
+                        }
+                    }
+                    Err(SendError::TooLarge(m)) if rows.len() > 1 => {
+                        tracing::debug!(metrics = rows.len(), reason = %m, "request too large for the receiver; sending it again in two halves");
+                        let mid = rows.start + rows.len() / 2;
+                        pending.push(mid..rows.end);
+                        pending.push(rows.start..mid);
+                        continue;
+                    }
+                    Err(SendError::TooLarge(m)) => {
+                        rejected.push(rows.start as u32);
+                        message.get_or_insert(format!("a single metric is too large: {m}"));
+                        continue;
+                    }
+                    Err(SendError::Write(e)) if whole => return Err(CallError::Returned(e)),
+                    Err(SendError::Write(WriteError::Reject(m))) => {
+                        rejected.extend(rows.map(|i| i as u32));
+                        message.get_or_insert(m);
+                        continue;
+                    }
+                    Err(SendError::Write(e)) => {
+                        if accepted.is_empty() && rejected.is_empty() {
+                            return Err(CallError::Returned(e));
+                        }
+                        // Keep the rest for a retry.
+                        message.get_or_insert(e.to_string());
+                        break;
+                    }
+                }
+            }
+            for i in rows.clone() {
+                let row = (i - rows.start) as u32;
+                if converted.skipped.binary_search(&row).is_ok() {
+                    rejected.push(i as u32);
+                } else {
+                    accepted.push(i as u32);
+                }
             }
         }
-        if converted.skipped.is_empty() {
+        if accepted.len() == batch.len() {
             return Ok(());
         }
-        let skipped = converted.skipped;
-        let accepted = (0..batch.len() as u32)
-            .filter(|i| skipped.binary_search(i).is_err())
-            .collect();
+        accepted.sort_unstable();
+        rejected.sort_unstable();
         Err(CallError::Returned(WriteError::Partial {
             accepted,
-            message: format!(
-                "{} metrics cannot be converted to OTLP, the first: {why}",
-                skipped.len()
-            ),
-            rejected: skipped,
+            rejected,
+            message: message.unwrap_or_default(),
         }))
     }
 }

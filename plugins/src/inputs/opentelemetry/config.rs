@@ -39,6 +39,11 @@ pub struct Config {
     /// INVALID_ARGUMENT, HTTP 400) and counted.
     #[serde(default = "default_max_data_points")]
     pub max_data_points: u64,
+    /// `max_attributes` (graft's; default 256): attributes one data point
+    /// may carry, its resource's and scope's included; a point with more
+    /// is dropped and reported as OTLP's partial success.
+    #[serde(default = "default_max_attributes")]
+    pub max_attributes: usize,
     /// `max_connections` (graft's; default 256): open connections per
     /// listener; one more is closed at once and counted.
     #[serde(default = "default_max_connections")]
@@ -113,6 +118,10 @@ fn default_max_msg_size() -> u64 {
 
 fn default_max_data_points() -> u64 {
     100_000
+}
+
+fn default_max_attributes() -> usize {
+    crate::opentelemetry::to_graft::DEFAULT_MAX_ATTRIBUTES
 }
 
 fn default_max_connections() -> usize {

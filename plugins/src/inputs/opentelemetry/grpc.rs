@@ -12,10 +12,16 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::Stream;
+use std::convert::Infallible;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+use axum::http;
+use tokio::sync::OwnedSemaphorePermit;
+use tonic::body::Body;
 use tonic::codec::CompressionEncoding;
+use tonic::server::NamedService;
 use tonic::transport::server::{Connected, ServerTlsConfig, TcpConnectInfo};
 use tonic::{Request, Response, Status};
 
@@ -37,9 +43,66 @@ impl MetricsService for Service {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        match self.0.export("grpc", request.into_inner(), None).await {
+        // The slot `Limited` took before tonic decoded the message.
+        let slot = request
+            .extensions()
+            .get::<Slot>()
+            .and_then(|s| s.0.lock().ok()?.take());
+        match self.0.export("grpc", request.into_inner(), slot).await {
             Ok(r) => Ok(Response::new(r)),
             Err(refusal) => Err(status(&refusal)),
+        }
+    }
+}
+
+/// A slot among `max_concurrent_requests`, carried in the request's
+/// extensions from [`Limited`] to [`Service::export`].
+#[derive(Clone)]
+struct Slot(Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>>);
+
+/// The service, behind a slot among the `max_concurrent_requests` requests
+/// received at once over every connection and both listeners, taken before
+/// tonic reads and decodes the message (HTTP/2's stream limit is per
+/// connection only): one more is answered UNAVAILABLE at once, undecoded.
+#[derive(Clone)]
+struct Limited<S> {
+    inner: S,
+    receiver: Arc<Receiver>,
+}
+
+impl<S: NamedService> NamedService for Limited<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> tower_service::Service<http::Request<Body>> for Limited<S>
+where
+    S: tower_service::Service<
+            http::Request<Body>,
+            Response = http::Response<Body>,
+            Error = Infallible,
+        >,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        match self.receiver.slot() {
+            Ok(slot) => {
+                let slot = Slot(Arc::new(std::sync::Mutex::new(Some(slot))));
+                request.extensions_mut().insert(slot);
+                Box::pin(self.inner.call(request))
+            }
+            Err(refusal) => {
+                self.receiver.refused("grpc", &refusal);
+                let answer = status(&refusal).into_http();
+                Box::pin(std::future::ready(Ok(answer)))
+            }
         }
     }
 }
@@ -52,7 +115,9 @@ fn status(refusal: &Refusal) -> Status {
         Refusal::Busy(_) | Refusal::Undelivered(_) | Refusal::Stopping => {
             Status::unavailable(message)
         }
-        Refusal::TooManyPoints { .. } | Refusal::Malformed(_) => Status::invalid_argument(message),
+        Refusal::TooManyPoints { .. } | Refusal::TooManyTags { .. } | Refusal::Malformed(_) => {
+            Status::invalid_argument(message)
+        }
         Refusal::TooLarge(_) => Status::resource_exhausted(message),
     }
 }
@@ -72,10 +137,14 @@ pub async fn serve(g: Grpc, receiver: Arc<Receiver>, mut stop: watch::Receiver<b
     let limit = usize::try_from(receiver.max_msg_size).unwrap_or(usize::MAX);
     let streams = u32::try_from(receiver.max_concurrent_requests).unwrap_or(u32::MAX);
     let timeout = g.timeout + receiver.acknowledge.unwrap_or_default();
-    let service = MetricsServiceServer::new(Service(receiver))
+    let service = MetricsServiceServer::new(Service(receiver.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(limit);
+    let service = Limited {
+        inner: service,
+        receiver,
+    };
     let mut builder = tonic::transport::Server::builder()
         .timeout(timeout)
         .max_concurrent_streams(streams)

@@ -23,7 +23,7 @@ use crate::opentelemetry::proto::collector::ExportMetricsServiceRequest;
 
 /// How the request (and so the answer) is encoded.
 #[derive(Clone, Copy)]
-enum Encoding {
+pub(super) enum Encoding {
     Protobuf,
     Json,
 }
@@ -102,11 +102,10 @@ async fn metrics(
             return error(encoding, StatusCode::REQUEST_TIMEOUT, 4, message);
         }
     };
-    let request = match decode(&raw, gzip, limit, encoding) {
+    let request = match decode_body(raw, gzip, limit, encoding).await {
         Ok(request) => request,
         Err(refusal) => return refused(&r, encoding, refusal),
     };
-    drop(raw);
     match r.export("http", request, Some(slot)).await {
         Ok(answer) => {
             let body = match encoding {
@@ -117,6 +116,26 @@ async fn metrics(
         }
         Err(refusal) => answer_refusal(encoding, &refusal),
     }
+}
+
+/// Bodies larger than this (or gzipped) are decoded on a blocking thread.
+const DECODE_INLINE_MAX: usize = 64 << 10;
+
+/// [`decode`], off the reactor when the body is gzipped or large (inflating
+/// and decoding up to `max_msg_size` takes milliseconds, which would stall
+/// every connection served by this worker).
+pub(super) async fn decode_body(
+    raw: axum::body::Bytes,
+    gzip: bool,
+    limit: usize,
+    encoding: Encoding,
+) -> Result<ExportMetricsServiceRequest, Refusal> {
+    if !gzip && raw.len() <= DECODE_INLINE_MAX {
+        return decode(&raw, gzip, limit, encoding);
+    }
+    tokio::task::spawn_blocking(move || decode(&raw, gzip, limit, encoding))
+        .await
+        .unwrap_or_else(|e| Err(Refusal::Malformed(format!("decoding the body failed: {e}"))))
 }
 
 /// Inflate (when `gzip`, at most `limit` bytes) and decode a body.
@@ -160,7 +179,9 @@ fn answer_refusal(encoding: Encoding, refusal: &Refusal) -> Response {
         Refusal::Busy(_) | Refusal::Undelivered(_) | Refusal::Stopping => {
             (StatusCode::SERVICE_UNAVAILABLE, 14)
         }
-        Refusal::TooManyPoints { .. } | Refusal::Malformed(_) => (StatusCode::BAD_REQUEST, 3),
+        Refusal::TooManyPoints { .. } | Refusal::TooManyTags { .. } | Refusal::Malformed(_) => {
+            (StatusCode::BAD_REQUEST, 3)
+        }
         Refusal::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, 8),
     };
     let mut response = error(encoding, status, code, refusal.to_string());

@@ -10,13 +10,18 @@ use std::time::{Duration, Instant};
 
 use graft_api::MetricSink;
 use graft_core::BatchBuilder;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::opentelemetry::Schema;
 use crate::opentelemetry::proto::collector::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use crate::opentelemetry::to_graft;
+
+/// Tags one request may write (data points × their attributes): resource
+/// attributes are copied to every point, so a small request could
+/// otherwise expand into billions of tags.
+pub const MAX_TAGS_PER_REQUEST: u64 = 4 << 20;
 
 /// Why an export was not accepted.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +32,12 @@ pub enum Refusal {
     /// More data points than `max_data_points`: never accepted.
     #[error("the request has {points} data points, more than max_data_points ({max})")]
     TooManyPoints { points: u64, max: u64 },
+    /// More tags (data points × their attributes, resource and scope ones
+    /// included) than a request may cost: never accepted.
+    #[error(
+        "the request would write {tags} tags (data points × their attributes, resource and scope ones included), more than {max}; send fewer points or attributes per request"
+    )]
+    TooManyTags { tags: u64, max: u64 },
     /// The body could not be read.
     #[error("{0}")]
     Malformed(String),
@@ -70,12 +81,14 @@ impl Counters {
 pub struct Receiver {
     pub schema: Schema,
     pub max_data_points: u64,
+    /// Attributes one data point may carry (resource and scope included).
+    pub max_attributes: usize,
     pub max_msg_size: u64,
     /// With `acknowledge = "durable"`: how long an export waits for its
     /// metrics to be settled.
     pub acknowledge: Option<Duration>,
     pub sink: MetricSink,
-    pub requests: Semaphore,
+    pub requests: Arc<Semaphore>,
     pub max_concurrent_requests: usize,
     pub counters: Counters,
     started: Instant,
@@ -88,6 +101,7 @@ impl Receiver {
     pub fn new(
         schema: Schema,
         max_data_points: u64,
+        max_attributes: usize,
         max_msg_size: u64,
         acknowledge: Option<Duration>,
         max_concurrent_requests: usize,
@@ -96,9 +110,10 @@ impl Receiver {
         Self {
             schema,
             max_data_points,
+            max_attributes,
             max_msg_size,
             acknowledge,
-            requests: Semaphore::new(max_concurrent_requests),
+            requests: Arc::new(Semaphore::new(max_concurrent_requests)),
             max_concurrent_requests,
             counters: Counters::for_sink(&sink),
             sink,
@@ -123,7 +138,9 @@ impl Receiver {
     pub fn refused(&self, protocol: &'static str, refusal: &Refusal) {
         let counter = match refusal {
             Refusal::Busy(_) => Some(&self.counters.concurrent_requests_limit_hits),
-            Refusal::TooManyPoints { .. } => Some(&self.counters.data_points_limit_hits),
+            Refusal::TooManyPoints { .. } | Refusal::TooManyTags { .. } => {
+                Some(&self.counters.data_points_limit_hits)
+            }
             Refusal::TooLarge(_) => Some(&self.counters.msg_size_limit_hits),
             Refusal::Undelivered(_) | Refusal::Stopping => {
                 Some(&self.counters.undelivered_requests)
@@ -143,9 +160,10 @@ impl Receiver {
 
     /// A slot among the `max_concurrent_requests` requests read and
     /// mapped at once, held until the request is handed on.
-    pub fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Refusal> {
+    pub fn slot(&self) -> Result<OwnedSemaphorePermit, Refusal> {
         self.requests
-            .try_acquire()
+            .clone()
+            .try_acquire_owned()
             .map_err(|_| Refusal::Busy(self.max_concurrent_requests))
     }
 
@@ -155,7 +173,7 @@ impl Receiver {
         &self,
         protocol: &'static str,
         request: ExportMetricsServiceRequest,
-        slot: Option<tokio::sync::SemaphorePermit<'_>>,
+        slot: Option<OwnedSemaphorePermit>,
     ) -> Result<ExportMetricsServiceResponse, Refusal> {
         let result = self.map_and_send(request, slot).await;
         if let Err(refusal) = &result {
@@ -167,7 +185,7 @@ impl Receiver {
     async fn map_and_send(
         &self,
         request: ExportMetricsServiceRequest,
-        slot: Option<tokio::sync::SemaphorePermit<'_>>,
+        slot: Option<OwnedSemaphorePermit>,
     ) -> Result<ExportMetricsServiceResponse, Refusal> {
         let permit = match slot {
             Some(slot) => slot,
@@ -180,8 +198,16 @@ impl Receiver {
                 max: self.max_data_points,
             });
         }
+        let tags = to_graft::tags_in(&request, self.max_attributes);
+        if tags > MAX_TAGS_PER_REQUEST {
+            return Err(Refusal::TooManyTags {
+                tags,
+                max: MAX_TAGS_PER_REQUEST,
+            });
+        }
         let mut b = BatchBuilder::new();
-        let outcome = to_graft::map_request(&request, self.schema, &mut b);
+        let outcome =
+            to_graft::map_request_with(&request, self.schema, self.max_attributes, &mut b);
         drop(request);
         let c = &self.counters;
         c.data_points_received

@@ -303,3 +303,84 @@ async fn a_body_being_read_holds_its_slot() {
     assert_eq!(r.next_names().await, ["quick"]);
     r.input.stop().await;
 }
+
+/// A gzipped (or large) body is inflated and decoded on a blocking thread:
+/// the reactor keeps serving other tasks meanwhile.
+#[tokio::test(flavor = "current_thread")]
+async fn a_gzipped_body_is_decoded_off_the_reactor() {
+    let body = request(vec![gauge("gz", &[1.0, 2.0])]).encode_to_vec();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&body).unwrap();
+    let raw = axum::body::Bytes::from(gz.finish().unwrap());
+    let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = ran.clone();
+    tokio::spawn(async move { flag.store(true, std::sync::atomic::Ordering::SeqCst) });
+    let decoded = super::http::decode_body(raw, true, 1 << 20, super::http::Encoding::Protobuf)
+        .await
+        .unwrap();
+    assert_eq!(decoded.resource_metrics.len(), 1);
+    assert!(
+        ran.load(std::sync::atomic::Ordering::SeqCst),
+        "decoding yielded to the reactor"
+    );
+}
+
+/// gRPC takes its slot before tonic decodes the message: with the only slot
+/// held by a slow HTTP body, an oversized gRPC export is answered
+/// UNAVAILABLE at once (not decoded, so not RESOURCE_EXHAUSTED).
+#[tokio::test]
+async fn grpc_takes_its_slot_before_decoding() {
+    use tokio::io::AsyncWriteExt;
+    let mut r =
+        Running::start("max_concurrent_requests = 1\ntimeout = \"2s\"\nmax_msg_size = \"64KiB\"")
+            .await;
+    let body = request(vec![gauge("slow", &[1.0])]).encode_to_vec();
+    let mut slow = tokio::net::TcpStream::connect(r.input.http_addr().unwrap())
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /v1/metrics HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&body[..4]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let big = request(vec![gauge("big", &vec![1.0; 20_000])]);
+    let err = r.grpc().await.export(big).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert_eq!(r.counter("concurrent_requests_limit_hits"), 1);
+    slow.write_all(&body[4..]).await.unwrap();
+    assert_eq!(r.next_names().await, ["slow"]);
+    let small = request(vec![gauge("small", &[1.0])]);
+    r.grpc().await.export(small).await.unwrap();
+    assert_eq!(r.next_names().await, ["small"]);
+    r.input.stop().await;
+}
+
+/// A request whose resource attributes, copied to each of its points,
+/// would write more tags than a request may cost is refused whole (400)
+/// and counted, before it is mapped.
+#[tokio::test]
+async fn a_request_over_the_tag_budget_is_refused_whole() {
+    use crate::opentelemetry::attributes::string_attribute;
+    let mut r = Running::start("").await;
+    let mut req = request(vec![gauge("wide", &vec![1.0; 16_500])]);
+    let attributes = (0..256)
+        .map(|i| string_attribute(&format!("k{i}"), "v"))
+        .collect();
+    req.resource_metrics[0].resource = Some(crate::opentelemetry::proto::resource::Resource {
+        attributes,
+        ..Default::default()
+    });
+    let (status, _) = r
+        .post(
+            "/v1/metrics",
+            "application/x-protobuf",
+            false,
+            req.encode_to_vec(),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(r.counter("data_points_limit_hits"), 1);
+    r.input.stop().await;
+}

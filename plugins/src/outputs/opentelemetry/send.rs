@@ -20,6 +20,23 @@ use crate::opentelemetry::proto::collector::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 
+/// Why an export failed.
+#[derive(Debug)]
+pub enum SendError {
+    /// The receiver refuses a request this large (HTTP 413, gRPC
+    /// RESOURCE_EXHAUSTED / OUT_OF_RANGE about the message size): send
+    /// less at once.
+    TooLarge(String),
+    /// Anything else, with what to do with the batch.
+    Write(WriteError),
+}
+
+impl From<WriteError> for SendError {
+    fn from(e: WriteError) -> Self {
+        SendError::Write(e)
+    }
+}
+
 /// How exports travel.
 pub enum Transport {
     Grpc(Box<Grpc>),
@@ -151,7 +168,7 @@ impl Transport {
     pub async fn export(
         &mut self,
         request: ExportMetricsServiceRequest,
-    ) -> Result<ExportMetricsServiceResponse, WriteError> {
+    ) -> Result<ExportMetricsServiceResponse, SendError> {
         match self {
             Transport::Grpc(g) => {
                 let Grpc {
@@ -177,10 +194,10 @@ impl Transport {
                 match tokio::time::timeout(*timeout, client.export(r)).await {
                     Ok(Ok(answer)) => Ok(answer.into_inner()),
                     Ok(Err(status)) => Err(grpc_error(&status)),
-                    Err(_) => Err(WriteError::Retry(format!(
+                    Err(_) => Err(SendError::Write(WriteError::Retry(format!(
                         "{}: no answer within timeout ({timeout:?})",
                         endpoint.uri()
-                    ))),
+                    )))),
                 }
             }
             Transport::Http {
@@ -193,14 +210,23 @@ impl Transport {
     }
 }
 
-/// gRPC's answer: INVALID_ARGUMENT will never be accepted; everything
-/// else (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, an
-/// authentication or configuration problem fixed later) is retried.
-fn grpc_error(status: &tonic::Status) -> WriteError {
+/// gRPC's answer: INVALID_ARGUMENT will never be accepted;
+/// RESOURCE_EXHAUSTED or OUT_OF_RANGE about the message's size is a request
+/// too large; everything else (UNAVAILABLE, DEADLINE_EXCEEDED, other
+/// RESOURCE_EXHAUSTED, an authentication or configuration problem fixed
+/// later) is retried.
+pub(super) fn grpc_error(status: &tonic::Status) -> SendError {
     let message = format!("gRPC {:?}: {}", status.code(), status.message());
+    let text = status.message().to_ascii_lowercase();
+    let about_size = ["larger than", "too large", "message length", "message size"]
+        .iter()
+        .any(|s| text.contains(s));
     match status.code() {
-        tonic::Code::InvalidArgument => WriteError::Reject(message),
-        _ => WriteError::Retry(message),
+        tonic::Code::InvalidArgument => SendError::Write(WriteError::Reject(message)),
+        tonic::Code::ResourceExhausted | tonic::Code::OutOfRange if about_size => {
+            SendError::TooLarge(message)
+        }
+        _ => SendError::Write(WriteError::Retry(message)),
     }
 }
 
@@ -210,7 +236,7 @@ async fn http_export(
     json: bool,
     gzip: bool,
     request: &ExportMetricsServiceRequest,
-) -> Result<ExportMetricsServiceResponse, WriteError> {
+) -> Result<ExportMetricsServiceResponse, SendError> {
     let (content_type, body) = if json {
         let body = serde_json::to_vec(request)
             .map_err(|e| WriteError::Reject(format!("encoding JSON: {e}")))?;
@@ -246,7 +272,8 @@ async fn http_export(
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned();
     let message = format!("{url}: HTTP {status}: {text}");
     match status.as_u16() {
-        400 | 413 => Err(WriteError::Reject(message)),
-        _ => Err(WriteError::Retry(message)),
+        413 => Err(SendError::TooLarge(message)),
+        400 => Err(SendError::Write(WriteError::Reject(message))),
+        _ => Err(SendError::Write(WriteError::Retry(message))),
     }
 }

@@ -141,3 +141,66 @@ fn config_errors_name_the_key() {
     let typo = crate::config::parse::<Config>(toml::from_str("compression = \"zstd\"").unwrap());
     assert!(format!("{:#}", typo.unwrap_err()).contains("compression"));
 }
+
+/// A request too large for the receiver (HTTP 413) is sent again in halves
+/// until it fits; a single metric still too large is rejected alone.
+#[tokio::test]
+async fn a_request_too_large_is_sent_in_halves_and_a_huge_metric_rejected_alone() {
+    let text = "service_address = \"\"\nhttp_service_address = \"127.0.0.1:0\"\nmax_msg_size = 400";
+    let config: receiver::Config = crate::config::parse(toml::from_str(text).unwrap()).unwrap();
+    let mut input = receiver::OpenTelemetry::new(config).unwrap();
+    let (sink, mut rx) = MetricSink::channel(64, Arc::new(|| 0));
+    input.start(sink).await.unwrap();
+    let http = input.http_addr().unwrap();
+    let mut b = BatchBuilder::new();
+    for i in 0..8 {
+        b.metric(&format!("m{i}"), 1_000 + i)
+            .kind(MetricKind::Gauge)
+            .tag("t", &format!("{i:0>30}"))
+            .field("gauge", i as f64);
+    }
+    b.metric("huge", 2_000)
+        .kind(MetricKind::Gauge)
+        .tag("t", &"x".repeat(1000))
+        .field("gauge", 1.0);
+    let mut out = output(&format!(
+        "service_address = \"http://{http}/v1/metrics\"\ncompression = \"none\""
+    ));
+    match out.write(&b.finish()).await {
+        Err(CallError::Returned(WriteError::Partial {
+            accepted,
+            rejected,
+            message,
+        })) => {
+            assert_eq!(accepted, (0..8).collect::<Vec<u32>>());
+            assert_eq!(rejected, [8]);
+            assert!(message.contains("413"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut names = Vec::new();
+    while let Ok(Some(r)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
+        names.extend(r.batch.iter().map(|m| m.name().to_owned()));
+    }
+    names.sort();
+    assert_eq!(names, (0..8).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    input.stop().await;
+}
+
+#[test]
+fn grpc_size_errors_are_too_large_other_resource_exhausted_retried() {
+    use super::send::{SendError, grpc_error};
+    let big = tonic::Status::resource_exhausted(
+        "grpc: received message larger than max (5000000 vs. 4194304)",
+    );
+    assert!(matches!(grpc_error(&big), SendError::TooLarge(_)));
+    let tonic_own = tonic::Status::out_of_range(
+        "Error, decoded message length too large: found 5000000 bytes, the limit is: 4194304 bytes",
+    );
+    assert!(matches!(grpc_error(&tonic_own), SendError::TooLarge(_)));
+    let quota = tonic::Status::resource_exhausted("quota exceeded");
+    assert!(matches!(
+        grpc_error(&quota),
+        SendError::Write(WriteError::Retry(_))
+    ));
+}
