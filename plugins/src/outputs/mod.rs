@@ -8,5 +8,5 @@ pub mod influxdb;
 pub mod influxdb_v2;
 pub mod mqtt;
 pub mod nats;
-pub mod prometheus_client;
 pub mod opentelemetry;
+pub mod prometheus_client;
