@@ -37,9 +37,6 @@ use anyhow::{Result, bail};
 use async_trait::async_trait;
 use graft_api::{CallError, Input, MetricSink};
 use graft_core::{Batch, PluginError};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use tracing::Instrument;
 
 use crate::builtin::{self, Builtin};
 use crate::config::With;
@@ -134,7 +131,7 @@ pub struct HttpListenerV2 {
     write_timeout: Duration,
     settings: Option<write::Settings>,
     tls: Option<Arc<rustls::ServerConfig>>,
-    server: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+    server: Option<serve::Server>,
     stopping: Arc<AtomicBool>,
     local: Option<SocketAddr>,
 }
@@ -234,14 +231,7 @@ impl Input for HttpListenerV2 {
             .settings
             .take()
             .ok_or_else(|| PluginError::new("the listener was started twice"))?;
-        let listener = tokio::net::TcpListener::bind(&self.address)
-            .await
-            .map_err(|e| {
-                PluginError::config(
-                    "service_address",
-                    format!("cannot listen on {}: {e}", self.address),
-                )
-            })?;
+        let listener = serve::bind("service_address", &self.address).await?;
         self.local = listener.local_addr().ok();
         let accept = serve::Accept {
             listener,
@@ -252,24 +242,22 @@ impl Input for HttpListenerV2 {
             counters: AcceptCounters::new(&sink),
             tls: self.tls.clone().map(tokio_rustls::TlsAcceptor::from),
         };
-        let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(serve::serve(accept, rx, STOP_GRACE).in_current_span());
+        let server = serve::spawn(accept, STOP_GRACE);
         tracing::info!(
             address = %self.local.map_or(self.address.clone(), |a| a.to_string()),
             max_connections = self.max_connections,
             tls = self.tls.is_some(),
             "listening"
         );
-        self.server = Some((tx, task));
+        self.server = Some(server);
         Ok(())
     }
 
     async fn stop(&mut self) {
-        if let Some((tx, task)) = self.server.take() {
+        if let Some(server) = self.server.take() {
             self.stopping
                 .store(true, std::sync::atomic::Ordering::Relaxed);
-            let _ = tx.send(true);
-            let _ = tokio::time::timeout(STOP_GRACE, task).await;
+            server.stop(STOP_GRACE).await;
         }
     }
 }

@@ -51,9 +51,6 @@ use axum::Router;
 use axum::routing::{any, get, post};
 use graft_api::{CallError, Input, MetricSink};
 use graft_core::{Batch, PluginError};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use tracing::Instrument;
 
 use crate::builtin::{self, Builtin};
 use crate::listener::http as serve;
@@ -135,7 +132,7 @@ pub struct Listener {
     max_connections: usize,
     write_timeout: Duration,
     settings: Option<Settings>,
-    server: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+    server: Option<serve::Server>,
     stopping: Arc<AtomicBool>,
     local: Option<SocketAddr>,
 }
@@ -248,14 +245,7 @@ impl Input for Listener {
             .settings
             .take()
             .ok_or_else(|| PluginError::new("the listener was started twice"))?;
-        let listener = tokio::net::TcpListener::bind(&self.address)
-            .await
-            .map_err(|e| {
-                PluginError::config(
-                    "service_address",
-                    format!("cannot listen on {}: {e}", self.address),
-                )
-            })?;
+        let listener = serve::bind("service_address", &self.address).await?;
         self.local = listener.local_addr().ok();
         let read_timeout = settings.read_timeout;
         let accept_counters = serve::AcceptCounters {
@@ -295,25 +285,21 @@ impl Input for Listener {
             counters: accept_counters,
             tls: None,
         };
-        let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(serve::serve(accept, rx, STOP_GRACE).in_current_span());
+        let server = serve::spawn(accept, STOP_GRACE);
         tracing::info!(
             address = %self.local.map_or(self.address.clone(), |a| a.to_string()),
             max_connections = self.max_connections,
             "listening"
         );
-        self.server = Some((tx, task));
+        self.server = Some(server);
         Ok(())
     }
 
     async fn stop(&mut self) {
-        if let Some((tx, task)) = self.server.take() {
+        if let Some(server) = self.server.take() {
             self.stopping
                 .store(true, std::sync::atomic::Ordering::Relaxed);
-            let _ = tx.send(true);
-            // Requests in flight finish (their metrics reach the sink); a
-            // body being parsed stops at its next piece.
-            let _ = tokio::time::timeout(STOP_GRACE, task).await;
+            server.stop(STOP_GRACE).await;
         }
     }
 }

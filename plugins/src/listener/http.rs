@@ -28,6 +28,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::Instrument;
 
+use graft_core::PluginError;
+
 use super::{ConnectionBudget, Refused};
 
 /// Counters of the accept side (names in `docs/instrumentation.md`).
@@ -67,6 +69,37 @@ pub struct Accept {
     pub counters: AcceptCounters,
     /// Serve HTTPS: every connection starts with this TLS handshake.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// Bind `address` for a server; a failure is an error naming the config
+/// key `key` (`service_address`, `listen`) that gave the address.
+pub async fn bind(key: &'static str, address: &str) -> Result<TcpListener, PluginError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|e| PluginError::config(key, format!("cannot listen on {address}: {e}")))
+}
+
+/// A server [`spawn`] started: the signal that stops it and its task.
+pub struct Server {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Serve `accept` on a task of its own, in the caller's span.
+pub fn spawn(accept: Accept, grace: Duration) -> Server {
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(serve(accept, rx, grace).in_current_span());
+    Server { stop, task }
+}
+
+impl Server {
+    /// Stop accepting and wait up to `grace` for the requests in flight
+    /// (their metrics reach the sink; a body being parsed stops at its
+    /// next piece).
+    pub async fn stop(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(grace, self.task).await;
+    }
 }
 
 /// Serve until `stop` turns true, then let the open connections finish

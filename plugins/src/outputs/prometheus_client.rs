@@ -36,9 +36,6 @@ use axum::http::{HeaderName, HeaderValue};
 use graft_api::counters::Counters;
 use graft_api::{CallError, Output};
 use graft_core::{Batch, PluginError, WriteError};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use tracing::Instrument;
 
 use crate::builtin::{self, Builtin};
 use crate::listener::http as serve;
@@ -82,7 +79,7 @@ pub struct PrometheusClient {
     /// The handler's settings, until `connect` hands them over.
     shared: Option<http::Shared>,
     counters: Arc<Counters>,
-    server: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+    server: Option<serve::Server>,
     local: Option<SocketAddr>,
 }
 
@@ -181,11 +178,7 @@ impl Output for PrometheusClient {
         let Some(mut shared) = self.shared.take() else {
             return Ok(());
         };
-        let listener = tokio::net::TcpListener::bind(&self.address)
-            .await
-            .map_err(|e| {
-                PluginError::config("listen", format!("cannot listen on {}: {e}", self.address))
-            })?;
+        let listener = serve::bind("listen", &self.address).await?;
         self.local = listener.local_addr().ok();
         let c = &self.counters;
         shared.counters = http::ScrapeCounters {
@@ -213,26 +206,20 @@ impl Output for PrometheusClient {
             },
             tls: self.tls.clone().map(tokio_rustls::TlsAcceptor::from),
         };
-        let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(serve::serve(accept, rx, STOP_GRACE).in_current_span());
+        let server = serve::spawn(accept, STOP_GRACE);
         tracing::info!(
             address = %self.local.map_or(self.address.clone(), |a| a.to_string()),
             %path,
             tls = self.tls.is_some(),
             "serving metrics for Prometheus"
         );
-        self.server = Some((tx, task));
+        self.server = Some(server);
         Ok(())
     }
 
     async fn probe(&mut self) -> Result<(), PluginError> {
         // Whether `listen` can be bound, without serving.
-        tokio::net::TcpListener::bind(&self.address)
-            .await
-            .map(drop)
-            .map_err(|e| {
-                PluginError::config("listen", format!("cannot listen on {}: {e}", self.address))
-            })
+        serve::bind("listen", &self.address).await.map(drop)
     }
 
     async fn write(&mut self, batch: &Batch) -> Result<(), CallError<WriteError>> {
@@ -244,9 +231,8 @@ impl Output for PrometheusClient {
     }
 
     async fn close(&mut self) -> Result<(), CallError<WriteError>> {
-        if let Some((tx, task)) = self.server.take() {
-            let _ = tx.send(true);
-            let _ = tokio::time::timeout(STOP_GRACE, task).await;
+        if let Some(server) = self.server.take() {
+            server.stop(STOP_GRACE).await;
         }
         Ok(())
     }
