@@ -26,6 +26,8 @@ pub struct Entry<P: ?Sized> {
     pub validate: fn(toml::Table) -> Result<()>,
     /// Build the plugin from its own table (validated again).
     pub build: fn(toml::Table, &BuildContext) -> Result<Box<P>>,
+    /// Keys Telegraf deprecated or dropped in its table: warned about.
+    pub deprecated: &'static [builtin::Deprecated],
 }
 
 impl<P: ?Sized + 'static> Entry<P> {
@@ -36,6 +38,7 @@ impl<P: ?Sized + 'static> Entry<P> {
             name: B::NAME,
             validate: validate::<B>,
             build: build::<B>,
+            deprecated: B::DEPRECATED,
         }
     }
 }
@@ -61,6 +64,7 @@ pub const INPUTS: &[Entry<dyn Input>] = &[
         name: "internal",
         validate: |t| crate::internal::validate(t).map(drop),
         build: |t, cx| crate::internal::build(t, cx.stats.clone()),
+        deprecated: &[],
     },
     Entry::builtin::<inputs::kernel::Kernel>(),
     Entry::builtin::<inputs::mem::Mem>(),

@@ -8,8 +8,34 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago, for TCP and UDP.
+///
+/// It is taken below the kernel's ephemeral range (32768 and up on
+/// Debian), never from it: an ephemeral port handed out here could be
+/// taken as the source port of any outgoing connection before the server
+/// binds it, and the server would fail with "address already in use".
+/// Each call in a process takes the next port of a sequence that starts at
+/// a place drawn from the process id and the clock, so parallel tests and
+/// parallel test binaries rarely meet; a port something holds is skipped.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    if NEXT.load(Ordering::Relaxed) == u32::MAX {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let seed = std::process::id().wrapping_mul(2_654_435_761) ^ nanos;
+        let _ = NEXT.compare_exchange(u32::MAX, seed % SPAN, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        let tcp = TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if tcp && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("binding a free port")
@@ -18,9 +44,9 @@ pub fn free_port() -> u16 {
 
 /// Whether something listens on 127.0.0.1:`port`.
 ///
-/// A port from [`free_port`] lies in the ephemeral range, so a connect to
-/// it while nothing listens can pick that same port as its source and
-/// connect to itself (TCP simultaneous open). That is not a listener.
+/// A connect to a port in the ephemeral range while nothing listens can
+/// pick that same port as its source and connect to itself (TCP
+/// simultaneous open). That is not a listener.
 pub fn listening(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port))
         .is_ok_and(|c| c.local_addr().ok() != c.peer_addr().ok())
