@@ -201,7 +201,11 @@ fn run(cli: Cli) -> Result<()> {
             action: Some(ConfigAction::Check { config, connect }),
         } => {
             let config = config.load()?;
+            let warnings: Vec<String> = config.warnings.iter().map(|w| w.to_string()).collect();
             let r = runtime()?.block_on(crate::topology::check::check(config, connect))?;
+            for w in &warnings {
+                println!("warning: {w}");
+            }
             println!(
                 "configuration OK ({} file(s)): {} inputs, {} processors, {} aggregators, {} outputs",
                 r.files, r.inputs, r.processors, r.aggregators, r.outputs

@@ -104,6 +104,20 @@ pub fn find<'a, P: ?Sized>(list: &'a [Entry<P>], name: &str) -> Option<&'a Entry
     list.iter().find(|e| e.name == name)
 }
 
+/// The keys Telegraf deprecated in built-in `name`'s table (none for an
+/// unknown name or `wasm`).
+pub fn deprecated(kind: Kind, name: &str) -> &'static [builtin::Deprecated] {
+    fn of<P: ?Sized>(list: &[Entry<P>], name: &str) -> &'static [builtin::Deprecated] {
+        find(list, name).map_or(&[], |e| e.deprecated)
+    }
+    match kind {
+        Kind::Input => of(INPUTS, name),
+        Kind::Processor => of(PROCESSORS, name),
+        Kind::Aggregator => of(AGGREGATORS, name),
+        Kind::Output => of(OUTPUTS, name),
+    }
+}
+
 /// Every section name of `kind`, `wasm` last: what `graft plugins` lists
 /// and "unknown plugin" errors offer.
 pub fn names(kind: Kind) -> Vec<&'static str> {

@@ -147,6 +147,7 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "logfile_rotation_max_size",
     "logfile_rotation_max_archives",
     "log_with_timezone",
+    "log_level",
     "structured_log_message_key",
     "statefile",
     "always_include_local_tags",
@@ -155,22 +156,63 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "skip_processors_after_aggregators",
     "snmp_translator",
     "config_url_retry_attempts",
+    "config_url_watch_interval",
+];
+
+/// A key that Telegraf releases dropped or renamed, or that circulates in
+/// copied configs though Telegraf never read it. A config that sets one
+/// still runs: the key is ignored, with a warning that says why and which
+/// key to use instead.
+struct Retired {
+    key: &'static str,
+    instead: Option<&'static str>,
+    why: &'static str,
+}
+
+const RETIRED: &[Retired] = &[
+    Retired {
+        key: "connection_jitter",
+        instead: Some("collection_jitter"),
+        why: "Telegraf never read this key (it circulates in configs copied from old guides)",
+    },
+    Retired {
+        key: "flush_buffer_when_full",
+        instead: None,
+        why: "deprecated in Telegraf 0.13 and ignored since",
+    },
+    Retired {
+        key: "utc",
+        instead: None,
+        why: "deprecated in Telegraf 1.0 and ignored since: timestamps are always UTC",
+    },
 ];
 
 impl AgentConfig {
-    /// Apply the keys of one `[agent]` table. Each Telegraf key graft
-    /// accepts without acting on it is logged as a warning.
-    pub fn merge(&mut self, mut table: toml::Table) -> Result<(), ConfigError> {
+    /// Apply the keys of one `[agent]` table. Returns a warning (naming the
+    /// key) for each Telegraf key graft accepts without acting on it, and
+    /// for each key Telegraf retired; the caller adds file and section.
+    pub fn merge(&mut self, mut table: toml::Table) -> Result<Vec<ConfigError>, ConfigError> {
+        let mut warnings = Vec::new();
         for key in ACCEPTED_WITHOUT_EFFECT {
             if table.remove(*key).is_some() {
-                tracing::warn!(
-                    key,
-                    "[agent] {key} is accepted for Telegraf compatibility but has no effect in graft yet"
-                );
+                warnings.push(ConfigError::key(
+                    *key,
+                    "accepted for Telegraf compatibility, but has no effect in graft yet",
+                ));
+            }
+        }
+        for r in RETIRED {
+            if table.remove(r.key).is_some() {
+                let message = match r.instead {
+                    Some(k) => format!("ignored: {}; did you mean `{k}`?", r.why),
+                    None => format!("ignored: {}", r.why),
+                };
+                warnings.push(ConfigError::key(r.key, message));
             }
         }
         self.apply(from_table(table)?);
-        self.check()
+        self.check()?;
+        Ok(warnings)
     }
 
     /// Apply the keys `t` gives.

@@ -81,13 +81,31 @@ impl ConfigError {
                     None => format!("{p}.{field}"),
                 },
             };
-            return Self::key(key, format!("unknown key ({expected})"));
+            let message = match closest(field, expected) {
+                Some(near) => format!("unknown key (did you mean `{near}`? {expected})"),
+                None => format!("unknown key ({expected})"),
+            };
+            return Self::key(key, message);
         }
         match path.as_str() {
             "." | "?" => Self::new(message),
             _ => Self::key(path, message),
         }
     }
+}
+
+/// The known key closest to `key` among the backquoted names of serde's
+/// "expected one of `a`, `b`" text, when one is close enough to be a slip
+/// of the keyboard or an old spelling.
+fn closest<'a>(key: &str, expected: &'a str) -> Option<&'a str> {
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|name| (strsim::jaro_winkler(key, name), name))
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| name)
 }
 
 impl fmt::Display for ConfigError {
@@ -140,6 +158,9 @@ mod tests {
         let e = read("sise = 1");
         assert_eq!(e.key.as_deref(), Some("sise"), "{e}");
         assert!(e.message.contains("unknown key"), "{e}");
+        assert!(e.message.contains("did you mean `size`?"), "{e}");
+        let e = read("colour = 1");
+        assert!(!e.message.contains("did you mean"), "{e}");
         let e = read("[inner]\ndepht = 1");
         assert_eq!(e.key.as_deref(), Some("inner.depht"), "{e}");
         let e = read("[inner]\ndepth = -1");

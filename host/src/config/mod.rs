@@ -57,6 +57,10 @@ pub struct Config {
     pub processors: Vec<PluginSection>,
     pub aggregators: Vec<PluginSection>,
     pub outputs: Vec<PluginSection>,
+    /// What the config sets that graft ignores or reads in an old way
+    /// (keys Telegraf retired or deprecated), each naming file, section and
+    /// key; logged as it is read.
+    pub warnings: Vec<ConfigError>,
 }
 
 impl Config {
@@ -112,7 +116,10 @@ impl Config {
             match key.as_str() {
                 "agent" => {
                     let t = as_table(value, "agent").map_err(|e| e.in_section("[agent]"))?;
-                    self.agent.merge(t).map_err(|e| e.in_section("[agent]"))?;
+                    let warnings = self.agent.merge(t).map_err(|e| e.in_section("[agent]"))?;
+                    for w in warnings {
+                        self.warn(w.in_section("[agent]").in_file(origin));
+                    }
                 }
                 "global_tags" => {
                     let section = |e: ConfigError| e.in_section("[global_tags]");
@@ -154,13 +161,45 @@ impl Config {
                 }
             };
             for item in tables {
-                let list = self.list_mut(kind);
-                let index = list.iter().filter(|s| s.name == name).count();
-                let table = as_table(item, &format!("{}.{name}", kind.section()))?;
-                list.push(PluginSection::new(kind, &name, index, origin, table));
+                let index = self
+                    .list_mut(kind)
+                    .iter()
+                    .filter(|s| s.name == name)
+                    .count();
+                let mut table = as_table(item, &format!("{}.{name}", kind.section()))?;
+                let section = format!("{}.{name}[{index}]", kind.section());
+                for d in crate::registry::deprecated(kind, &name) {
+                    let present = if d.ignored {
+                        table.remove(d.key).is_some()
+                    } else {
+                        table.contains_key(d.key)
+                    };
+                    if present {
+                        let what = if d.ignored { "ignored" } else { "deprecated" };
+                        let message = match d.instead {
+                            Some(k) => format!("{what} ({}); use `{k}` instead", d.note),
+                            None => format!("{what} ({})", d.note),
+                        };
+                        let w = ConfigError::key(d.key, message);
+                        self.warn(w.in_section(section.clone()).in_file(origin));
+                    }
+                }
+                self.list_mut(kind)
+                    .push(PluginSection::new(kind, &name, index, origin, table));
             }
         }
         Ok(())
+    }
+
+    /// Log `warning` and keep it.
+    fn warn(&mut self, warning: ConfigError) {
+        tracing::warn!(
+            file = warning.file.as_deref().unwrap_or(""),
+            section = warning.section.as_deref().unwrap_or(""),
+            key = warning.key.as_deref().unwrap_or(""),
+            "{warning}"
+        );
+        self.warnings.push(warning);
     }
 
     fn list_mut(&mut self, kind: Kind) -> &mut Vec<PluginSection> {

@@ -496,3 +496,85 @@ fn two_outputs_may_not_share_a_disk_buffer() {
     .unwrap();
     assert!(c.problems().is_empty(), "{:?}", c.problems());
 }
+
+#[test]
+fn retired_agent_keys_warn_with_file_section_key_and_the_key_to_use() {
+    let mut c = Config::default();
+    c.merge_text(
+        "[agent]\n  interval = \"5s\"\n  connection_jitter = \"1s\"\n  flush_buffer_when_full = true\n  utc = true\n",
+        "old.conf",
+    )
+    .unwrap();
+    assert_eq!(c.agent.interval, std::time::Duration::from_secs(5));
+    let keys: Vec<_> = c
+        .warnings
+        .iter()
+        .map(|w| w.key.as_deref().unwrap())
+        .collect();
+    assert_eq!(keys, ["connection_jitter", "flush_buffer_when_full", "utc"]);
+    for w in &c.warnings {
+        assert_eq!(w.file.as_deref(), Some("old.conf"), "{w}");
+        assert_eq!(w.section.as_deref(), Some("[agent]"), "{w}");
+    }
+    let jitter = c.warnings[0].to_string();
+    assert!(
+        jitter.starts_with("old.conf: [agent]: key `connection_jitter`: ignored")
+            && jitter.contains("did you mean `collection_jitter`?"),
+        "{jitter}"
+    );
+    // A key graft knows but does not act on is a warning too.
+    let mut c = Config::default();
+    c.merge_text("[agent]\n  logfile = \"/tmp/x.log\"\n", "a.toml")
+        .unwrap();
+    assert_eq!(c.warnings.len(), 1);
+    assert_eq!(c.warnings[0].key.as_deref(), Some("logfile"));
+}
+
+#[test]
+fn a_typo_in_agent_stays_an_error_and_names_the_closest_key() {
+    let e = config_error("[agent]\n  flush_intervall = \"5s\"\n");
+    assert_eq!(e.key.as_deref(), Some("flush_intervall"));
+    assert!(e.message.contains("did you mean `flush_interval`?"), "{e}");
+}
+
+#[test]
+fn deprecated_plugin_keys_warn_and_ignored_ones_are_taken_out() {
+    let mut c = Config::default();
+    c.merge_text(
+        "[[inputs.statsd]]\n  convert_names = true\n  parse_data_dog_tags = true\n\n[[outputs.influxdb]]\n  url = \"http://127.0.0.1:8086\"\n  precision = \"s\"\n",
+        "t.conf",
+    )
+    .unwrap();
+    let seen: Vec<_> = c
+        .warnings
+        .iter()
+        .map(|w| {
+            (
+                w.section.as_deref().unwrap(),
+                w.key.as_deref().unwrap(),
+                w.file.as_deref().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("inputs.statsd[0]", "parse_data_dog_tags", "t.conf"),
+            ("inputs.statsd[0]", "convert_names", "t.conf"),
+            ("outputs.influxdb[0]", "url", "t.conf"),
+            ("outputs.influxdb[0]", "precision", "t.conf"),
+        ]
+    );
+    let convert = c.warnings[1].to_string();
+    assert!(
+        convert.starts_with("t.conf: inputs.statsd[0]: key `convert_names`: ignored")
+            && convert.contains("use `metric_separator` instead"),
+        "{convert}"
+    );
+    // Ignored keys are gone from the plugin's table; read ones stay.
+    assert!(!c.inputs[0].table.contains_key("convert_names"));
+    assert!(c.inputs[0].table.contains_key("parse_data_dog_tags"));
+    assert!(!c.outputs[0].table.contains_key("precision"));
+    assert!(c.outputs[0].table.contains_key("url"));
+    c.validate().unwrap();
+}

@@ -39,7 +39,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::builtin::{self, Builtin};
+use crate::builtin::{self, Builtin, Deprecated};
 use crate::graphite::Templates;
 use crate::listener::tcp::{self, TcpServe};
 use crate::listener::udp::{Datagrams, MAX_UDP_PAYLOAD};
@@ -57,6 +57,26 @@ impl Builtin for Statsd {
     const NAME: &'static str = "statsd";
     type Config = Config;
     type Plugin = dyn Input;
+    const DEPRECATED: &'static [Deprecated] = &[
+        Deprecated {
+            key: "parse_data_dog_tags",
+            instead: Some("datadog_extensions"),
+            ignored: false,
+            note: "deprecated in Telegraf 1.10.0; still turns the DogStatsD extensions on",
+        },
+        Deprecated {
+            key: "udp_packet_size",
+            instead: None,
+            ignored: false,
+            note: "deprecated in Telegraf 0.12.1; datagrams up to 64 KiB are read whole",
+        },
+        Deprecated {
+            key: "convert_names",
+            instead: Some("metric_separator"),
+            ignored: true,
+            note: "deprecated in Telegraf 0.12.0 and ignored since",
+        },
+    ];
 
     fn validate(config: &Config) -> Result<()> {
         if !matches!(

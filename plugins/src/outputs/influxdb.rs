@@ -22,7 +22,7 @@ use graft_core::{Batch, PluginError, WriteError};
 use serde::Deserialize;
 
 use super::influx_http::{Endpoint, Writer};
-use crate::builtin::{self, Builtin};
+use crate::builtin::{self, Builtin, Deprecated};
 use crate::http::WithHttpClient;
 use v1::V1;
 
@@ -92,6 +92,20 @@ impl Builtin for InfluxDb {
     const NAME: &'static str = "influxdb";
     type Config = Config;
     type Plugin = dyn Output;
+    const DEPRECATED: &'static [Deprecated] = &[
+        Deprecated {
+            key: "url",
+            instead: Some("urls"),
+            ignored: false,
+            note: "deprecated in Telegraf 0.1.9; still read as one more URL",
+        },
+        Deprecated {
+            key: "precision",
+            instead: None,
+            ignored: true,
+            note: "deprecated in Telegraf 1.2.0: timestamps are written in nanoseconds",
+        },
+    ];
 
     fn validate(config: &Config) -> Result<()> {
         config.shared.validate()?;
