@@ -13,12 +13,15 @@
 //! - `"prometheusremotewrite"`: Prometheus remote write 1.0, a
 //!   snappy-compressed protobuf `WriteRequest` per body, written and read
 //!   as Telegraf's serializer and parser do (`crate::prometheus::remote_*`).
+//! - `"graphite"`: Graphite plaintext lines through Telegraf's templates
+//!   (`templates`, `separator`; [`graphite`]).
 //! - `"graft"`: graft's columnar batch (`graft_core::batch::codec`) behind a
 //!   four-byte magic, for graft-to-graft traffic: no text to write or read.
 //!
 //! Layout: [`serialize`] (the output side), [`parse`] (the input side),
 //! [`json`] (both directions of JSON), [`time`] (timestamps as text).
 
+pub mod graphite;
 pub mod json;
 pub mod parse;
 pub mod serialize;
@@ -46,6 +49,8 @@ pub enum DataFormat {
     Graft,
     /// `"prometheusremotewrite"`: Prometheus remote write.
     PrometheusRemoteWrite,
+    /// `"graphite"`: Graphite plaintext lines (parsers only).
+    Graphite,
 }
 
 impl TryFrom<String> for DataFormat {
@@ -57,8 +62,9 @@ impl TryFrom<String> for DataFormat {
             "json" => Self::Json,
             "graft" => Self::Graft,
             "prometheusremotewrite" => Self::PrometheusRemoteWrite,
+            "graphite" => Self::Graphite,
             other => bail!(
-                "data_format: {other:?} is not supported here; use \"influx\", \"json\", \"prometheusremotewrite\" or \"graft\""
+                "data_format: {other:?} is not supported here; use \"influx\", \"json\", \"graphite\", \"prometheusremotewrite\" or \"graft\""
             ),
         })
     }
@@ -72,6 +78,7 @@ impl DataFormat {
             Self::Json => "json",
             Self::Graft => "graft",
             Self::PrometheusRemoteWrite => "prometheusremotewrite",
+            Self::Graphite => "graphite",
         }
     }
 }

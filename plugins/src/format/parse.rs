@@ -9,6 +9,7 @@ use graft_core::BatchBuilder;
 use graft_core::lineparse::{ParseOptions, Precision, parse_bytes_into};
 use serde::Deserialize;
 
+use super::graphite::GraphiteParser;
 use super::json::{self, JsonParser};
 use super::time::TimeFormat;
 use super::{DataFormat, GRAFT_MAGIC};
@@ -19,7 +20,7 @@ use crate::prometheus::remote_parse as remote;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParserConfig {
-    /// `data_format` (default `"influx"`): `influx`, `json`,
+    /// `data_format` (default `"influx"`): `influx`, `json`, `graphite`,
     /// `prometheusremotewrite` or `graft`.
     #[serde(default)]
     pub data_format: DataFormat,
@@ -74,6 +75,19 @@ pub struct ParserConfig {
     /// (measurement `prometheus_remote_write`, field = metric name).
     #[serde(default)]
     pub prometheus_metric_version: Option<u8>,
+    /// `templates` (default none; graphite): Telegraf's graphite templates,
+    /// `[filter] template [tags]`, turning a path into a measurement, tags
+    /// and a field.
+    #[serde(default)]
+    pub templates: Vec<String>,
+    /// `separator` (default `"."`; graphite): joins template parts of one
+    /// kind.
+    #[serde(default = "dot")]
+    pub separator: String,
+}
+
+fn dot() -> String {
+    ".".into()
 }
 
 fn default_max_tags() -> usize {
@@ -113,6 +127,8 @@ impl SharedKeys for ParserConfig {
         "json_timezone",
         "json_strict",
         "prometheus_metric_version",
+        "templates",
+        "separator",
     ];
 }
 
@@ -161,6 +177,9 @@ impl ParserConfig {
                 }))
             }
             DataFormat::Graft => Kind::Graft,
+            DataFormat::Graphite => {
+                Kind::Graphite(GraphiteParser::new(&self.templates, &self.separator)?)
+            }
             DataFormat::PrometheusRemoteWrite => {
                 let metric_version = match self.prometheus_metric_version {
                     None | Some(0 | 2) => 2,
@@ -195,6 +214,7 @@ enum Kind {
     Json(Box<JsonParser>),
     Graft,
     RemoteWrite(remote::ParseOptions),
+    Graphite(GraphiteParser),
 }
 
 /// What one body gave.
@@ -220,6 +240,7 @@ impl Parser {
             Kind::Json(_) => DataFormat::Json,
             Kind::Graft => DataFormat::Graft,
             Kind::RemoteWrite(_) => DataFormat::PrometheusRemoteWrite,
+            Kind::Graphite(_) => DataFormat::Graphite,
         }
     }
 
@@ -311,6 +332,7 @@ impl Parser {
                     )),
                 },
             },
+            Kind::Graphite(parser) => parser.parse(body, now_ns, out),
         }
     }
 }

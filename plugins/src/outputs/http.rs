@@ -348,7 +348,7 @@ fn default_headers(format: DataFormat) -> HeaderMap {
         }
         DataFormat::Json => "application/json",
         DataFormat::Graft => "application/octet-stream",
-        DataFormat::Influx => "text/plain; charset=utf-8",
+        DataFormat::Influx | DataFormat::Graphite => "text/plain; charset=utf-8",
     };
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     h
