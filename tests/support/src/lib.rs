@@ -11,12 +11,14 @@ pub mod durable;
 pub mod graft_agent;
 pub mod hostile;
 pub mod influx_points;
+pub mod mariadb;
 pub mod mosquitto;
 pub mod nats;
 pub mod nats_agents;
 pub mod otlp;
 pub mod probe;
 pub mod prometheus;
+pub mod redis;
 pub mod rust_source;
 pub mod servers;
 

@@ -1,0 +1,327 @@
+//! `inputs.redis`: Redis's `INFO ALL` as Telegraf reports it, plus values
+//! read with `[[inputs.redis.commands]]`.
+//!
+//! - Measurements `redis`, `redis_keyspace`, `redis_cmdstat`,
+//!   `redis_latency_percentiles_usec`, `redis_replication`,
+//!   `redis_errorstat` (see [`info`]) and `redis_commands`, tagged
+//!   `server`+`port` (or `socket`) and `replication_role`.
+//! - Servers are asked concurrently, each over one kept connection (TCP,
+//!   TLS with the TLS keys, or a Unix socket). A server that fails (refused,
+//!   wrong password, `timeout`, a reply over `max_reply_size`) loses only its
+//!   own metrics: its failure is logged when it starts and when it ends, and
+//!   counted every time; the other servers land.
+//!
+//! It runs as a service input (as `inputs.prometheus` does) so that its
+//! counters reach `inputs.internal`: `server_gathers`, `server_errors`,
+//! `timeouts`, `reply_size_limit_hits`, `series_limit_hits`.
+
+mod config;
+mod info;
+mod resp;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Result;
+use async_trait::async_trait;
+use graft_api::counters::Counters;
+use graft_api::{CallError, Input, MetricSink};
+use graft_core::{Batch, BatchBuilder, FieldRef, PluginError};
+
+use crate::builtin::{self, Builtin};
+use config::{Command, ReplyType, Server};
+pub use config::{Config, Settings};
+pub use info::{Kind, known};
+use resp::{Conn, Reply, RespError};
+
+/// Build from the plugin's table.
+pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
+    builtin::build::<Redis>(table)
+}
+
+impl Builtin for Redis {
+    const NAME: &'static str = "redis";
+    type Config = Config;
+    type Plugin = dyn Input;
+
+    fn validate(config: &Config) -> Result<()> {
+        Settings::resolve(config).map(drop)
+    }
+
+    fn build(config: Config) -> Result<Box<dyn Input>> {
+        Ok(Box::new(Redis::new(&config)?))
+    }
+}
+
+/// The input.
+pub struct Redis {
+    settings: Settings,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    server_name: Option<String>,
+    /// Per server: its kept connection, and whether its last gather failed.
+    state: Vec<(Option<Conn>, bool)>,
+    stats: Stats,
+}
+
+/// The input's own counters (`docs/instrumentation.md`).
+struct Stats {
+    server_gathers: Arc<AtomicU64>,
+    server_errors: Arc<AtomicU64>,
+    timeouts: Arc<AtomicU64>,
+    reply_size_limit_hits: Arc<AtomicU64>,
+    series_limit_hits: Arc<AtomicU64>,
+}
+
+impl Stats {
+    fn new(counter: impl Fn(&'static str) -> Arc<AtomicU64>) -> Self {
+        Self {
+            server_gathers: counter("server_gathers"),
+            server_errors: counter("server_errors"),
+            timeouts: counter("timeouts"),
+            reply_size_limit_hits: counter("reply_size_limit_hits"),
+            series_limit_hits: counter("series_limit_hits"),
+        }
+    }
+}
+
+/// Why a server gave nothing this time.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Resp(#[from] RespError),
+    #[error("no answer within {0:?}")]
+    Timeout(std::time::Duration),
+    #[error("INFO: {0}")]
+    Info(&'static str),
+    #[error("command {field:?}: {error}")]
+    Command { field: String, error: String },
+}
+
+/// What one server answered.
+struct Answer {
+    info: String,
+    commands: Vec<(String, CommandValue)>,
+}
+
+enum CommandValue {
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl Redis {
+    /// Resolve the config and read the TLS files; nothing is connected
+    /// until the first gather.
+    pub fn new(config: &Config) -> Result<Self> {
+        let settings = Settings::resolve(config)?;
+        let tls = config.shared.client_config()?;
+        let local = Arc::new(Counters::default());
+        Ok(Self {
+            state: settings.servers.iter().map(|_| (None, false)).collect(),
+            settings,
+            tls,
+            server_name: config.shared.tls_server_name.clone(),
+            stats: Stats::new(|name| local.counter(name)),
+        })
+    }
+
+    /// Count and log (on a change of state) the outcome of server `i`.
+    fn outcome(&mut self, i: usize, result: &Result<usize, Failure>) {
+        let server = &self.settings.servers[i].name;
+        let failing = &mut self.state[i].1;
+        self.stats.server_gathers.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(metrics) => {
+                if *failing {
+                    tracing::info!(server = %server, metrics, "server answers again");
+                }
+                *failing = false;
+            }
+            Err(error) => {
+                self.stats.server_errors.fetch_add(1, Ordering::Relaxed);
+                match error {
+                    Failure::Timeout(_) => {
+                        self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Failure::Resp(RespError::TooLarge(_)) => {
+                        self.stats
+                            .reply_size_limit_hits
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+                if *failing {
+                    tracing::debug!(server = %server, %error, "server failed again");
+                } else {
+                    *failing = true;
+                    tracing::warn!(
+                        server = %server,
+                        %error,
+                        "gathering the server failed; nothing from it this time, the other servers go on \
+                         (further failures are quiet until it recovers)"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Connect if needed, authenticate, read INFO ALL and the commands.
+async fn ask(
+    conn: &mut Option<Conn>,
+    server: &Server,
+    commands: &[Command],
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    server_name: Option<&str>,
+    max: usize,
+) -> Result<Answer, Failure> {
+    if conn.is_none() {
+        let mut c = Conn::connect(&server.endpoint, tls, server_name).await?;
+        if !server.password.is_empty() {
+            let mut args: Vec<&[u8]> = vec![b"AUTH"];
+            if !server.username.is_empty() {
+                args.push(server.username.as_bytes());
+            }
+            args.push(server.password.as_bytes());
+            c.command(&args, max).await?;
+        }
+        *conn = Some(c);
+    }
+    let c = conn.as_mut().expect("connected above");
+    let info = match c.command(&[b"INFO", b"ALL"], max).await? {
+        Reply::Bulk(Some(text)) => String::from_utf8_lossy(&text).into_owned(),
+        _ => return Err(Failure::Info("the reply is not a bulk string")),
+    };
+    let mut values = Vec::with_capacity(commands.len());
+    for cmd in commands {
+        let args: Vec<&[u8]> = cmd.args.iter().map(Vec::as_slice).collect();
+        let failed = |error: String| Failure::Command {
+            field: cmd.field.clone(),
+            error,
+        };
+        let reply = match c.command(&args, max).await {
+            Ok(reply) => reply,
+            Err(RespError::Server(e)) => return Err(failed(e)),
+            Err(e) => return Err(e.into()),
+        };
+        values.push((cmd.field.clone(), convert(reply, cmd.kind).map_err(failed)?));
+    }
+    Ok(Answer {
+        info,
+        commands: values,
+    })
+}
+
+/// A command's reply as its configured type, as go-redis converts it.
+fn convert(reply: Reply, kind: ReplyType) -> Result<CommandValue, String> {
+    let text = match reply {
+        Reply::Int(i) => {
+            return Ok(match kind {
+                ReplyType::Integer => CommandValue::Int(i),
+                ReplyType::Float => CommandValue::Float(i as f64),
+                ReplyType::String => CommandValue::Str(i.to_string()),
+            });
+        }
+        Reply::Status(s) => s,
+        Reply::Bulk(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
+        Reply::Bulk(None) | Reply::Array(None) => return Err("redis: nil".into()),
+        Reply::Array(Some(_)) => return Err("unexpected type=array".into()),
+    };
+    match kind {
+        ReplyType::String => Ok(CommandValue::Str(text)),
+        ReplyType::Integer => text
+            .parse()
+            .map(CommandValue::Int)
+            .map_err(|_| format!("{text:?} is not an integer")),
+        ReplyType::Float => text
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(CommandValue::Float)
+            .ok_or_else(|| format!("{text:?} is not a finite float")),
+    }
+}
+
+#[async_trait]
+impl Input for Redis {
+    async fn gather(&mut self) -> Result<Batch, CallError> {
+        let now_ns = crate::inputs::now_ns();
+        let settings = &self.settings;
+        let (tls, name) = (self.tls.as_ref(), self.server_name.as_deref());
+        let asks =
+            self.state
+                .iter_mut()
+                .zip(&settings.servers)
+                .map(|((conn, _), server)| async move {
+                    let max = settings.max_reply_size;
+                    let asked = tokio::time::timeout(
+                        settings.timeout,
+                        ask(conn, server, &settings.commands, tls, name, max),
+                    )
+                    .await
+                    .unwrap_or(Err(Failure::Timeout(settings.timeout)));
+                    if asked.is_err() {
+                        // The connection may be mid-reply: start afresh next time.
+                        *conn = None;
+                    }
+                    asked
+                });
+        let answers = futures_util::future::join_all(asks).await;
+        let mut out = BatchBuilder::new();
+        for (i, answer) in answers.into_iter().enumerate() {
+            let result = answer.map(|a| {
+                let server = &self.settings.servers[i];
+                let o = info::add(
+                    &a.info,
+                    &server.tags,
+                    now_ns,
+                    self.settings.max_series,
+                    &mut out,
+                );
+                self.stats
+                    .series_limit_hits
+                    .fetch_add(o.series_dropped as u64, Ordering::Relaxed);
+                if o.series_dropped > 0 {
+                    tracing::warn!(
+                        server = %server.name,
+                        dropped = o.series_dropped,
+                        max_series = self.settings.max_series,
+                        "more per-database/command/error metrics than max_series; the rest dropped"
+                    );
+                }
+                let mut metrics = o.metrics;
+                if !a.commands.is_empty() {
+                    let mut m = out.metric("redis_commands", now_ns);
+                    for (k, v) in &server.tags {
+                        m.tag(k, v);
+                    }
+                    for (field, value) in &a.commands {
+                        match value {
+                            CommandValue::Int(v) => m.field(field, *v),
+                            CommandValue::Float(v) => m.field(field, *v),
+                            CommandValue::Str(v) => m.field(field, FieldRef::Str(v)),
+                        };
+                    }
+                    metrics += 1;
+                }
+                metrics
+            });
+            self.outcome(i, &result);
+        }
+        Ok(out.finish())
+    }
+
+    /// A service input only to keep its counters where `inputs.internal`
+    /// reads them; it gathers on the agent's interval.
+    fn is_service(&self) -> bool {
+        true
+    }
+
+    async fn start(&mut self, sink: MetricSink) -> Result<(), PluginError> {
+        self.stats = Stats::new(|name| sink.counter(name));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,298 @@
+//! `inputs.mysql` against a real MariaDB (Debian `mariadb-server`, one
+//! server for this test binary, installed into a temporary directory):
+//! values compared with `SHOW GLOBAL STATUS` read in the same test,
+//! Telegraf's names and types for both metric versions, failing servers
+//! costing only themselves, bounded results.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use graft_api::{Input, MetricSink};
+use graft_core::{Batch, FieldRef, MetricRef};
+use graft_plugins::inputs::mysql;
+use graft_test_support::mariadb::{MariaDb, PASSWORD};
+use graft_test_support::servers::free_port;
+use graft_test_support::{graft, workspace_root};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn input(rt: &tokio::runtime::Runtime, config: &str) -> (Box<dyn Input>, MetricSink) {
+    let mut input = mysql::build(toml::from_str(config).unwrap()).unwrap();
+    let (sink, rx) = MetricSink::channel(16, Arc::new(|| 0));
+    std::mem::forget(rx);
+    rt.block_on(input.start(sink.clone())).unwrap();
+    (input, sink)
+}
+
+fn find<'a>(b: &'a Batch, name: &str, field: &str) -> MetricRef<'a> {
+    b.iter()
+        .find(|m| m.name() == name && m.field(field).is_some())
+        .unwrap_or_else(|| panic!("no {name} with field {field}"))
+}
+
+fn int(m: &MetricRef<'_>, field: &str) -> i64 {
+    match m.field(field) {
+        Some(FieldRef::Int(v)) => v,
+        other => panic!("{field}: {other:?}"),
+    }
+}
+
+fn num(status: &std::collections::BTreeMap<String, String>, key: &str) -> i64 {
+    status[key].parse().unwrap()
+}
+
+#[test]
+fn mysql_global_status_matches_the_servers_own_numbers() {
+    let db = MariaDb::shared();
+    db.root("CREATE DATABASE IF NOT EXISTS g1; CREATE TABLE IF NOT EXISTS g1.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)");
+    let rt = rt();
+    let (mut input, sink) = input(
+        &rt,
+        &format!("servers = [\"{}\"]\nmetric_version = 2", db.dsn()),
+    );
+    let first = rt.block_on(input.gather()).unwrap();
+    const N: i64 = 25;
+    let inserts: String = (0..N)
+        .map(|i| format!("INSERT INTO g1.t (v) VALUES ({i});"))
+        .collect();
+    db.root(&inserts);
+    let before = db.global_status();
+    let b = rt.block_on(input.gather()).unwrap();
+    let after = db.global_status();
+
+    let m = find(&b, "mysql", "uptime");
+    assert_eq!(
+        m.tag("server"),
+        Some(format!("127.0.0.1:{}", db.port).as_str())
+    );
+    let uptime = int(&m, "uptime");
+    assert!(num(&before, "Uptime") <= uptime && uptime <= num(&after, "Uptime"));
+    let queries = int(&m, "queries");
+    assert!(num(&before, "Queries") < queries && queries < num(&after, "Queries"));
+    assert!(int(&m, "threads_connected") >= 1);
+    // The inserts we made moved Com_insert by at least N between gathers.
+    let m0 = find(&first, "mysql", "com_insert");
+    assert!(int(&m, "com_insert") - int(&m0, "com_insert") >= N);
+    // Every status variable, typed as Telegraf's v2 ParseValue types it.
+    let mut checked = 0;
+    for (key, value) in &before {
+        let key = key.to_lowercase();
+        // Empty values are left out; these keys have their own converters (uint).
+        if value.is_empty()
+            || matches!(
+                key.as_str(),
+                "innodb_available_undo_logs"
+                    | "innodb_buffer_pool_pages_misc"
+                    | "innodb_data_pending_fsyncs"
+                    | "ssl_ctx_verify_depth"
+                    | "ssl_verify_depth"
+            )
+        {
+            continue;
+        }
+        let got = m.field(&key).unwrap_or_else(|| panic!("no field {key}"));
+        let ok = match value.as_str() {
+            "ON" | "OFF" | "YES" | "NO" => matches!(got, FieldRef::Int(0 | 1)),
+            v if v.parse::<i64>().is_ok() => matches!(got, FieldRef::Int(_)),
+            v if v.parse::<u64>().is_ok() => matches!(got, FieldRef::Uint(_)),
+            v if v.parse::<f64>().is_ok() => matches!(got, FieldRef::Float(_)),
+            _ => matches!(got, FieldRef::Str(_)),
+        };
+        assert!(ok, "{key}={value:?} became {got:?}");
+        checked += 1;
+    }
+    assert!(checked > 300, "{checked}");
+    assert_eq!(sink.counter("server_errors").load(Ordering::Relaxed), 0);
+
+    // metric_version 1: Telegraf's prefix table, ints.
+    let (mut v1, _) = input(&rt, &format!("servers = [\"{}\"]", db.dsn()));
+    let b = rt.block_on(v1.gather()).unwrap();
+    let m = find(&b, "mysql", "commands_insert");
+    assert!(int(&m, "commands_insert") >= int(&m0, "com_insert") + N);
+    assert!(int(&m, "uptime") >= uptime);
+    assert!(m.field("com_insert").is_none() && m.field("ssl_cipher").is_none());
+    assert!(matches!(
+        m.field("threads_connected"),
+        Some(FieldRef::Int(_))
+    ));
+}
+
+#[test]
+fn mysql_optional_gathers_have_telegrafs_names_and_types() {
+    let db = MariaDb::shared();
+    db.root("CREATE DATABASE IF NOT EXISTS g2; CREATE TABLE IF NOT EXISTS g2.auto (id INT AUTO_INCREMENT PRIMARY KEY, v INT); INSERT INTO g2.auto (v) VALUES (1),(2),(3)");
+    let rt = rt();
+    let (mut input, sink) = input(
+        &rt,
+        &format!(
+            r#"servers = ["{}"]
+metric_version = 2
+interval_slow = "1s"
+gather_process_list = true
+gather_innodb_metrics = true
+mariadb_dialect = true
+gather_info_schema_auto_inc = true
+gather_table_schema = true
+table_schema_databases = ["g2"]
+gather_slave_status = true
+gather_event_waits = true
+"#,
+            db.dsn()
+        ),
+    );
+    let b = rt.block_on(input.gather()).unwrap();
+    assert_eq!(
+        sink.counter("server_errors").load(Ordering::Relaxed),
+        0,
+        "{b:?}"
+    );
+    let vars = find(&b, "mysql_variables", "max_connections");
+    assert_eq!(vars.field("max_connections"), Some(FieldRef::Int(300)));
+    assert!(vars.tag("version").is_some_and(|v| v.contains("MariaDB")));
+    assert!(matches!(vars.field("version"), Some(FieldRef::Str(_))));
+    let pl = find(&b, "mysql_process_list", "threads_idle");
+    for state in [
+        "threads_idle",
+        "threads_executing",
+        "threads_other",
+        "threads_waiting_for_lock",
+    ] {
+        assert!(
+            matches!(pl.field(state), Some(FieldRef::Uint(_))),
+            "{state}"
+        );
+    }
+    let users = b
+        .iter()
+        .find(|m| m.name() == "mysql_users" && m.tag("user") == Some("graft"))
+        .expect("mysql_users for graft");
+    assert!(int(&users, "connections") >= 1);
+    let innodb = find(&b, "mysql_innodb", "buffer_pool_reads");
+    assert!(matches!(
+        innodb.field("buffer_pool_reads"),
+        Some(FieldRef::Uint(_))
+    ));
+    let auto = b
+        .iter()
+        .find(|m| {
+            m.name() == "mysql_table_schema"
+                && m.tag("table") == Some("auto")
+                && m.field("auto_increment_column").is_some()
+        })
+        .expect("auto_increment of g2.auto");
+    assert_eq!(auto.field("auto_increment_column"), Some(FieldRef::Uint(4)));
+    assert_eq!(
+        auto.field("auto_increment_column_max"),
+        Some(FieldRef::Uint(2147483647))
+    );
+    let size = b
+        .iter()
+        .find(|m| m.name() == "mysql_table_schema" && m.field("data_length").is_some())
+        .expect("table sizes");
+    assert!(matches!(size.field("rows"), Some(FieldRef::Float(_))));
+    let version = find(&b, "mysql_table_schema_version", "table_version");
+    assert_eq!(version.tag("engine"), Some("InnoDB"));
+    // Every metric is tagged with the server only, never the credentials.
+    for m in b.iter() {
+        assert_eq!(
+            m.tag("server"),
+            Some(format!("127.0.0.1:{}", db.port).as_str())
+        );
+    }
+}
+
+#[test]
+fn a_failing_server_costs_only_itself_and_rows_are_bounded() {
+    let db = MariaDb::shared();
+    for i in 0..5 {
+        db.root(&format!(
+            "CREATE USER IF NOT EXISTS 'u{i}'@'127.0.0.1' IDENTIFIED BY 'p'; GRANT USAGE ON *.* TO 'u{i}'@'127.0.0.1'"
+        ));
+    }
+    // Five more users connected, each holding a connection open.
+    let holders: Vec<_> = (0..5)
+        .map(|i| {
+            std::process::Command::new("mariadb")
+                .args([
+                    "--no-defaults",
+                    "-h127.0.0.1",
+                    &format!("-P{}", db.port),
+                    &format!("-uu{i}"),
+                    "-pp",
+                    "-e",
+                    "SELECT SLEEP(20)",
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(800));
+    let dead = free_port();
+    let rt = rt();
+    let (mut input, sink) = input(
+        &rt,
+        &format!(
+            r#"servers = ["{}", "graft:wrong@tcp(127.0.0.1:{})/", "graft:{PASSWORD}@tcp(127.0.0.1:{dead})/?timeout=2s", "graft:{PASSWORD}@unix({})/"]
+metric_version = 2
+gather_process_list = true
+max_rows = 3
+"#,
+            db.dsn(),
+            db.port,
+            db.socket().display(),
+        ),
+    );
+    let start = Instant::now();
+    let b = rt
+        .block_on(input.gather())
+        .expect("the gather itself succeeds");
+    assert!(start.elapsed() < Duration::from_secs(15));
+    let servers: Vec<&str> = b
+        .iter()
+        .filter(|m| m.name() == "mysql")
+        .filter_map(|m| m.tag("server"))
+        .collect();
+    let socket = db.socket().display().to_string();
+    let tcp = format!("127.0.0.1:{}", db.port);
+    assert_eq!(servers.len(), 2, "{servers:?}");
+    assert!(servers.contains(&tcp.as_str()) && servers.contains(&socket.as_str()));
+    let load = |n| sink.counter(n).load(Ordering::Relaxed);
+    assert_eq!(load("server_gathers"), 4);
+    assert_eq!(load("server_errors"), 2);
+    // Over 3 users connected on each good server: per-user rows cut at 3.
+    let users = b.iter().filter(|m| m.name() == "mysql_users").count();
+    assert_eq!(users, 6);
+    assert!(
+        load("rows_limit_hits") >= 2 * 3,
+        "{}",
+        load("rows_limit_hits")
+    );
+    for mut h in holders {
+        let _ = h.kill();
+        let _ = h.wait();
+    }
+}
+
+#[test]
+fn telegrafs_sample_config_is_accepted() {
+    let config = workspace_root().join("tests/configs/telegraf/mysql.conf");
+    let out = graft()
+        .args(["config", "check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
