@@ -13,6 +13,8 @@
 //! - `"prometheusremotewrite"`: Prometheus remote write 1.0, a
 //!   snappy-compressed protobuf `WriteRequest` per body, written and read
 //!   as Telegraf's serializer and parser do (`crate::prometheus::remote_*`).
+//! - `"collectd"`: collectd's binary network protocol, read as Telegraf's
+//!   `collectd` parser reads it (`crate::collectd`); input side only.
 //! - `"graft"`: graft's columnar batch (`graft_core::batch::codec`) behind a
 //!   four-byte magic, for graft-to-graft traffic: no text to write or read.
 //!
@@ -44,6 +46,8 @@ pub enum DataFormat {
     Json,
     /// `"graft"`: graft's columnar batch.
     Graft,
+    /// `"collectd"`: collectd's binary network protocol (parsers only).
+    Collectd,
     /// `"prometheusremotewrite"`: Prometheus remote write.
     PrometheusRemoteWrite,
 }
@@ -56,9 +60,10 @@ impl TryFrom<String> for DataFormat {
             "" | "influx" => Self::Influx,
             "json" => Self::Json,
             "graft" => Self::Graft,
+            "collectd" => Self::Collectd,
             "prometheusremotewrite" => Self::PrometheusRemoteWrite,
             other => bail!(
-                "data_format: {other:?} is not supported here; use \"influx\", \"json\", \"prometheusremotewrite\" or \"graft\""
+                "data_format: {other:?} is not supported here; use \"influx\", \"json\", \"prometheusremotewrite\", \"collectd\" or \"graft\""
             ),
         })
     }
@@ -71,6 +76,7 @@ impl DataFormat {
             Self::Influx => "influx",
             Self::Json => "json",
             Self::Graft => "graft",
+            Self::Collectd => "collectd",
             Self::PrometheusRemoteWrite => "prometheusremotewrite",
         }
     }
