@@ -56,6 +56,8 @@
 //!   received (gRPC, HTTP) and exported; [`opentelemetry`]: the mapping
 //!   between OTLP and graft metrics they share (Telegraf's schemas)
 //! - [`backoff`]: the delay before retrying after consecutive failures
+//! - [`collectd`]: collectd's binary network protocol (`data_format =
+//!   "collectd"`), signed and encrypted packets, types.db
 //! - [`builtin`]: what every built-in offers the registry (config type,
 //!   pure validate, build)
 //! - [`config`]: parsing a plugin's table with errors that name the key
@@ -63,6 +65,7 @@
 
 pub mod backoff;
 pub mod builtin;
+pub mod collectd;
 pub mod config;
 pub mod duration;
 pub mod format;

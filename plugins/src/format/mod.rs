@@ -15,6 +15,8 @@
 //!   as Telegraf's serializer and parser do (`crate::prometheus::remote_*`).
 //! - `"graphite"`: Graphite plaintext lines through Telegraf's templates
 //!   (`templates`, `separator`; [`graphite`]).
+//! - `"collectd"`: collectd's binary network protocol, read as Telegraf's
+//!   `collectd` parser reads it (`crate::collectd`); input side only.
 //! - `"graft"`: graft's columnar batch (`graft_core::batch::codec`) behind a
 //!   four-byte magic, for graft-to-graft traffic: no text to write or read.
 //!
@@ -47,6 +49,8 @@ pub enum DataFormat {
     Json,
     /// `"graft"`: graft's columnar batch.
     Graft,
+    /// `"collectd"`: collectd's binary network protocol (parsers only).
+    Collectd,
     /// `"prometheusremotewrite"`: Prometheus remote write.
     PrometheusRemoteWrite,
     /// `"graphite"`: Graphite plaintext lines (parsers only).
@@ -61,10 +65,11 @@ impl TryFrom<String> for DataFormat {
             "" | "influx" => Self::Influx,
             "json" => Self::Json,
             "graft" => Self::Graft,
+            "collectd" => Self::Collectd,
             "prometheusremotewrite" => Self::PrometheusRemoteWrite,
             "graphite" => Self::Graphite,
             other => bail!(
-                "data_format: {other:?} is not supported here; use \"influx\", \"json\", \"graphite\", \"prometheusremotewrite\" or \"graft\""
+                "data_format: {other:?} is not supported here; use \"influx\", \"json\", \"graphite\", \"prometheusremotewrite\", \"collectd\" or \"graft\""
             ),
         })
     }
@@ -77,6 +82,7 @@ impl DataFormat {
             Self::Influx => "influx",
             Self::Json => "json",
             Self::Graft => "graft",
+            Self::Collectd => "collectd",
             Self::PrometheusRemoteWrite => "prometheusremotewrite",
             Self::Graphite => "graphite",
         }

@@ -13,6 +13,7 @@ use super::graphite::GraphiteParser;
 use super::json::{self, JsonParser};
 use super::time::TimeFormat;
 use super::{DataFormat, GRAFT_MAGIC};
+use crate::collectd;
 use crate::config::SharedKeys;
 use crate::prometheus::remote_parse as remote;
 
@@ -21,7 +22,7 @@ use crate::prometheus::remote_parse as remote;
 #[serde(deny_unknown_fields)]
 pub struct ParserConfig {
     /// `data_format` (default `"influx"`): `influx`, `json`, `graphite`,
-    /// `prometheusremotewrite` or `graft`.
+    /// `prometheusremotewrite`, `collectd` or `graft`.
     #[serde(default)]
     pub data_format: DataFormat,
     /// `influx_timestamp_precision` (default `"1ns"`): the unit of line
@@ -70,6 +71,20 @@ pub struct ParserConfig {
     /// whole document; false skips only that object.
     #[serde(default = "yes")]
     pub json_strict: bool,
+    /// `collectd_auth_file` (default `"/etc/collectd/auth_file"`): the
+    /// `user: password` file for signed and encrypted collectd packets.
+    #[serde(default)]
+    pub collectd_auth_file: Option<String>,
+    /// `collectd_security_level` (default `"none"`): `none`, `sign` or
+    /// `encrypt`, the least protection a collectd value list needs.
+    #[serde(default)]
+    pub collectd_security_level: Option<String>,
+    /// `collectd_typesdb` (default none): collectd types.db files.
+    #[serde(default)]
+    pub collectd_typesdb: Vec<String>,
+    /// `collectd_parse_multivalue` (default `"split"`): `split` or `join`.
+    #[serde(default)]
+    pub collectd_parse_multivalue: Option<String>,
     /// `prometheus_metric_version` (default 2): the shape of remote write
     /// samples, 1 (measurement = metric name, field `value`) or 2
     /// (measurement `prometheus_remote_write`, field = metric name).
@@ -126,6 +141,10 @@ impl SharedKeys for ParserConfig {
         "json_time_format",
         "json_timezone",
         "json_strict",
+        "collectd_auth_file",
+        "collectd_security_level",
+        "collectd_typesdb",
+        "collectd_parse_multivalue",
         "prometheus_metric_version",
         "templates",
         "separator",
@@ -135,7 +154,21 @@ impl SharedKeys for ParserConfig {
 impl ParserConfig {
     /// What the types cannot say. Pure.
     pub fn validate(&self) -> Result<()> {
+        if self.data_format == DataFormat::Collectd {
+            // Pure: types.db files are read by `build`.
+            return self.collectd_keys().settings().map(drop);
+        }
         self.build("validate").map(drop)
+    }
+
+    /// The collectd keys of the table.
+    fn collectd_keys(&self) -> collectd::Keys {
+        collectd::Keys {
+            collectd_auth_file: self.collectd_auth_file.clone(),
+            collectd_security_level: self.collectd_security_level.clone(),
+            collectd_typesdb: self.collectd_typesdb.clone(),
+            collectd_parse_multivalue: self.collectd_parse_multivalue.clone(),
+        }
     }
 
     /// The parser; metrics without a name of their own (JSON without
@@ -180,6 +213,9 @@ impl ParserConfig {
             DataFormat::Graphite => {
                 Kind::Graphite(GraphiteParser::new(&self.templates, &self.separator)?)
             }
+            DataFormat::Collectd => Kind::Collectd(std::sync::Arc::new(collectd::Decoder::load(
+                &self.collectd_keys().settings()?,
+            )?)),
             DataFormat::PrometheusRemoteWrite => {
                 let metric_version = match self.prometheus_metric_version {
                     None | Some(0 | 2) => 2,
@@ -213,6 +249,7 @@ enum Kind {
     Influx(ParseOptions),
     Json(Box<JsonParser>),
     Graft,
+    Collectd(std::sync::Arc<collectd::Decoder>),
     RemoteWrite(remote::ParseOptions),
     Graphite(GraphiteParser),
 }
@@ -239,6 +276,7 @@ impl Parser {
             Kind::Influx(_) => DataFormat::Influx,
             Kind::Json(_) => DataFormat::Json,
             Kind::Graft => DataFormat::Graft,
+            Kind::Collectd(_) => DataFormat::Collectd,
             Kind::RemoteWrite(_) => DataFormat::PrometheusRemoteWrite,
             Kind::Graphite(_) => DataFormat::Graphite,
         }
@@ -313,6 +351,15 @@ impl Parser {
                         }
                     }
                     Err(e) => failed(format!("graft batch: {e}")),
+                }
+            }
+            Kind::Collectd(decoder) => {
+                let r = decoder.decode(body, now_ns, out);
+                Parsed {
+                    metrics: r.metrics,
+                    malformed: r.dropped(),
+                    limit_hits: r.limit_hits(),
+                    first_error: r.first_error.map(|e| format!("collectd: {e}")),
                 }
             }
             Kind::RemoteWrite(options) => match remote::parse_any(body, options, now_ns, out) {

@@ -129,6 +129,9 @@ impl SerializerConfig {
             DataFormat::Graphite => anyhow::bail!(
                 "data_format: \"graphite\" is read by inputs; outputs.graphite and outputs.file write it"
             ),
+            DataFormat::Collectd => {
+                anyhow::bail!("data_format: \"collectd\" is read by inputs, not written")
+            }
             DataFormat::PrometheusRemoteWrite => Kind::RemoteWrite(remote::Options {
                 sort_metrics: self.prometheus_sort_metrics,
                 string_as_label: self.prometheus_string_as_label,

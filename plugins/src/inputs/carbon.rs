@@ -1,5 +1,7 @@
 //! `inputs.carbon`: a carbon-compatible receiver, and Telegraf's
-//! `inputs.socket_listener` with `data_format = "graphite"` or `"influx"`.
+//! `inputs.socket_listener` with `data_format = "graphite"` or `"influx"`,
+//! or `"collectd"` over UDP (each datagram one collectd packet, read by
+//! [`crate::collectd`]; its counters are in `docs/instrumentation.md`).
 //!
 //! - Plaintext over TCP and UDP (`service_address = ["tcp://:2003",
 //!   "udp://:2003"]`): `path value [timestamp]`, `-1` = now, carbon tags
@@ -20,7 +22,10 @@
 //!   (`internal_gather.parse_errors`, and the limit's own `*_limit_hits`)
 //!   and skipped; the connection and everything else on it survive.
 
+#[cfg(test)]
+mod collectd_tests;
 mod config;
+mod datagram;
 mod receive;
 mod server;
 #[cfg(test)]
@@ -75,7 +80,7 @@ impl Builtin for SocketListener {
     type Plugin = dyn Input;
 
     fn validate(config: &SocketListenerConfig) -> Result<()> {
-        config.resolve().map(drop)
+        config.check()
     }
 
     fn build(config: SocketListenerConfig) -> Result<Box<dyn Input>> {

@@ -347,7 +347,7 @@ fn default_headers(format: DataFormat) -> HeaderMap {
             "application/x-protobuf"
         }
         DataFormat::Json => "application/json",
-        DataFormat::Graft => "application/octet-stream",
+        DataFormat::Graft | DataFormat::Collectd => "application/octet-stream",
         DataFormat::Influx | DataFormat::Graphite => "text/plain; charset=utf-8",
     };
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

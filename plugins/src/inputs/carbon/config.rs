@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use serde::Deserialize;
 
+use crate::collectd;
 use crate::duration::{de_duration, de_size};
 use crate::graphite::Templates;
 use crate::graphite::pickle::PickleLimits;
@@ -86,9 +87,22 @@ pub struct SocketListenerConfig {
     /// `service_address` (required): `tcp://host:port`, `udp://host:port` or
     /// `host:port` (TCP).
     pub service_address: String,
-    /// `data_format` (default `"influx"`): `influx` or `graphite`.
+    /// `data_format` (default `"influx"`): `influx`, `graphite`, or
+    /// `collectd` (over `udp://` only: one datagram is one packet).
     #[serde(default = "influx")]
     pub data_format: String,
+    /// `collectd_auth_file`, with `data_format = "collectd"`.
+    #[serde(default)]
+    pub collectd_auth_file: Option<String>,
+    /// `collectd_security_level`, with `data_format = "collectd"`.
+    #[serde(default)]
+    pub collectd_security_level: Option<String>,
+    /// `collectd_typesdb`, with `data_format = "collectd"`.
+    #[serde(default)]
+    pub collectd_typesdb: Vec<String>,
+    /// `collectd_parse_multivalue`, with `data_format = "collectd"`.
+    #[serde(default)]
+    pub collectd_parse_multivalue: Option<String>,
     /// `templates` (default none): graphite templates, with `data_format =
     /// "graphite"`.
     #[serde(default)]
@@ -172,11 +186,13 @@ pub(crate) enum Transport {
     Udp,
 }
 
-/// What the lines are.
+/// What the lines (or datagrams) are.
 #[derive(Clone)]
 pub(crate) enum Format {
     Graphite(Arc<Templates>),
     Influx,
+    /// collectd packets, one per UDP datagram.
+    Collectd(Arc<collectd::Decoder>),
 }
 
 /// What a peer may send and hold.
@@ -254,6 +270,34 @@ impl CarbonConfig {
 }
 
 impl SocketListenerConfig {
+    /// Check every key without reading files (types.db is read by
+    /// [`Self::resolve`]).
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.data_format == "collectd" {
+            self.collectd_settings().map(drop)
+        } else {
+            self.resolve().map(drop)
+        }
+    }
+
+    /// The collectd keys, checked; collectd packets come in datagrams.
+    fn collectd_settings(&self) -> Result<collectd::Settings> {
+        let (t, _) = parse_address(&self.service_address, "service_address")?;
+        if t != Transport::Udp {
+            bail!(
+                "service_address: {:?}: data_format \"collectd\" is read from UDP datagrams only (collectd's network plugin sends UDP); use udp://",
+                self.service_address
+            );
+        }
+        collectd::Keys {
+            collectd_auth_file: self.collectd_auth_file.clone(),
+            collectd_security_level: self.collectd_security_level.clone(),
+            collectd_typesdb: self.collectd_typesdb.clone(),
+            collectd_parse_multivalue: self.collectd_parse_multivalue.clone(),
+        }
+        .settings()
+    }
+
     /// Check every key and resolve them.
     pub(crate) fn resolve(&self) -> Result<Plan> {
         let format = match self.data_format.as_str() {
@@ -261,10 +305,35 @@ impl SocketListenerConfig {
             "graphite" => {
                 Format::Graphite(Arc::new(Templates::new(&self.templates, &self.separator)?))
             }
+            "collectd" => Format::Collectd(Arc::new(collectd::Decoder::load(
+                &self.collectd_settings()?,
+            )?)),
             other => {
-                bail!("data_format: {other:?} is not supported yet; use \"influx\" or \"graphite\"")
+                bail!(
+                    "data_format: {other:?} is not supported yet; use \"influx\", \"graphite\" or \"collectd\""
+                )
             }
         };
+        let collectd_key = [
+            ("collectd_auth_file", self.collectd_auth_file.is_some()),
+            (
+                "collectd_security_level",
+                self.collectd_security_level.is_some(),
+            ),
+            ("collectd_typesdb", !self.collectd_typesdb.is_empty()),
+            (
+                "collectd_parse_multivalue",
+                self.collectd_parse_multivalue.is_some(),
+            ),
+        ]
+        .into_iter()
+        .find(|(_, set)| *set);
+        if let Some((key, _)) = collectd_key
+            && !matches!(format, Format::Collectd(_))
+        {
+            // Telegraf refuses keys no part of the plugin reads, too.
+            bail!("{key}: read only with data_format = \"collectd\"");
+        }
         let (t, addr) = parse_address(&self.service_address, "service_address")?;
         Ok(Plan {
             endpoints: vec![(t, Framing::Lines, addr)],

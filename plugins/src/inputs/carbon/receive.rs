@@ -49,12 +49,15 @@ impl Ctx {
                     false
                 }
             },
+            // collectd packets are read whole from datagrams
+            // (`super::datagram`), and refused over TCP by the config.
+            Format::Collectd(_) => false,
         }
     }
 
     /// Hand what was read to the pipeline and count what was skipped;
     /// false once the pipeline is gone.
-    async fn deliver(&self, out: BatchBuilder, bad: u64) -> bool {
+    pub(super) async fn deliver(&self, out: BatchBuilder, bad: u64) -> bool {
         if bad > 0 {
             self.sink.malformed(bad);
         }

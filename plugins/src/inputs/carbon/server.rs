@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::config::{Endpoint, Format, Framing, Limits, Plan, Transport};
+use super::datagram;
 use super::receive::{self, Ctx};
 use crate::listener::tcp::{self, TcpServe};
 use crate::listener::udp::{Datagrams, MAX_UDP_PAYLOAD};
@@ -109,8 +110,13 @@ impl Input for Carbon {
                     self.local.extend(s.local_addr().ok());
                     let socket =
                         Datagrams::new(s, MAX_UDP_PAYLOAD, ctx.stats.clone(), stop_rx.clone());
-                    self.tasks
-                        .spawn(receive::datagrams(socket, ctx.clone()).in_current_span());
+                    if let Format::Collectd(decoder) = &self.format {
+                        let task = datagram::collectd(socket, ctx.clone(), decoder.clone());
+                        self.tasks.spawn(task.in_current_span());
+                    } else {
+                        self.tasks
+                            .spawn(receive::datagrams(socket, ctx.clone()).in_current_span());
+                    }
                 }
             }
             tracing::info!(
