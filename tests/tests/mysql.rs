@@ -22,7 +22,7 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn input(rt: &tokio::runtime::Runtime, config: &str) -> (Box<dyn Input>, MetricSink) {
+fn started(rt: &tokio::runtime::Runtime, config: &str) -> (Box<dyn Input>, MetricSink) {
     let mut input = mysql::build(toml::from_str(config).unwrap()).unwrap();
     let (sink, rx) = MetricSink::channel(16, Arc::new(|| 0));
     std::mem::forget(rx);
@@ -52,7 +52,7 @@ fn mysql_global_status_matches_the_servers_own_numbers() {
     let db = MariaDb::shared();
     db.root("CREATE DATABASE IF NOT EXISTS g1; CREATE TABLE IF NOT EXISTS g1.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)");
     let rt = rt();
-    let (mut input, sink) = input(
+    let (mut input, sink) = started(
         &rt,
         &format!("servers = [\"{}\"]\nmetric_version = 2", db.dsn()),
     );
@@ -111,7 +111,7 @@ fn mysql_global_status_matches_the_servers_own_numbers() {
     assert_eq!(sink.counter("server_errors").load(Ordering::Relaxed), 0);
 
     // metric_version 1: Telegraf's prefix table, ints.
-    let (mut v1, _) = input(&rt, &format!("servers = [\"{}\"]", db.dsn()));
+    let (mut v1, _) = started(&rt, &format!("servers = [\"{}\"]", db.dsn()));
     let b = rt.block_on(v1.gather()).unwrap();
     let m = find(&b, "mysql", "commands_insert");
     assert!(int(&m, "commands_insert") >= int(&m0, "com_insert") + N);
@@ -128,7 +128,7 @@ fn mysql_optional_gathers_have_telegrafs_names_and_types() {
     let db = MariaDb::shared();
     db.root("CREATE DATABASE IF NOT EXISTS g2; CREATE TABLE IF NOT EXISTS g2.auto (id INT AUTO_INCREMENT PRIMARY KEY, v INT); INSERT INTO g2.auto (v) VALUES (1),(2),(3)");
     let rt = rt();
-    let (mut input, sink) = input(
+    let (mut input, sink) = started(
         &rt,
         &format!(
             r#"servers = ["{}"]
@@ -237,7 +237,7 @@ fn a_failing_server_costs_only_itself_and_rows_are_bounded() {
     std::thread::sleep(Duration::from_millis(800));
     let dead = free_port();
     let rt = rt();
-    let (mut input, sink) = input(
+    let (mut input, sink) = started(
         &rt,
         &format!(
             r#"servers = ["{}", "graft:wrong@tcp(127.0.0.1:{})/", "graft:{PASSWORD}@tcp(127.0.0.1:{dead})/?timeout=2s", "graft:{PASSWORD}@unix({})/"]
