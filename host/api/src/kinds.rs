@@ -14,6 +14,13 @@ use crate::sink::MetricSink;
 /// listener) whenever they arrive.
 #[async_trait]
 pub trait Input: Send {
+    /// The plugin's own counters (limit hits, skipped lines), which
+    /// `inputs.internal` shows beside the input's standard ones. Called
+    /// once, before the first gather; by default the plugin keeps none.
+    fn attach_counters(&mut self, counters: Arc<Counters>) {
+        let _ = counters;
+    }
+
     /// Collect one round of metrics. A service input may return an empty
     /// batch.
     async fn gather(&mut self) -> Result<Batch, CallError>;

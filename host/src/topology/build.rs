@@ -261,7 +261,8 @@ impl Stage for RunningInput {
     fn from_wasm(instance: WasmInstance) -> Box<dyn Input> {
         Box::new(WasmInput::new(instance))
     }
-    fn assemble(p: Parts<Self>, agent: &Agent) -> Result<Self> {
+    fn assemble(mut p: Parts<Self>, agent: &Agent) -> Result<Self> {
+        p.plugin.attach_counters(p.stats.counters.clone());
         let (o, a) = (p.options, &agent.settings);
         let interval = o.interval.unwrap_or(a.interval);
         // What a listener receives keeps the sender's timestamps unless a
