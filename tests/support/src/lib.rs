@@ -14,6 +14,7 @@ pub mod influx_points;
 pub mod mosquitto;
 pub mod nats;
 pub mod nats_agents;
+pub mod nginx;
 pub mod otlp;
 pub mod probe;
 pub mod prometheus;
