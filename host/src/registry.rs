@@ -58,6 +58,7 @@ pub const INPUTS: &[Entry<dyn Input>] = &[
     Entry::builtin::<inputs::disk::Disk>(),
     Entry::builtin::<inputs::diskio::DiskIo>(),
     Entry::builtin::<inputs::http_listener_v2::HttpListenerV2>(),
+    Entry::builtin::<inputs::http_response::HttpResponse>(),
     Entry::builtin::<inputs::influxdb_listener::Listener>(),
     Entry::builtin::<inputs::influxdb_listener::ListenerV2>(),
     Entry {
@@ -74,6 +75,7 @@ pub const INPUTS: &[Entry<dyn Input>] = &[
     Entry::builtin::<inputs::net::Net>(),
     Entry::builtin::<inputs::netstat::Netstat>(),
     Entry::builtin::<inputs::nstat::Nstat>(),
+    Entry::builtin::<inputs::nginx::Nginx>(),
     Entry::builtin::<inputs::opentelemetry::OpenTelemetry>(),
     Entry::builtin::<inputs::postgresql::Postgresql>(),
     Entry::builtin::<inputs::processes::Processes>(),

@@ -15,6 +15,7 @@ pub mod mariadb;
 pub mod mosquitto;
 pub mod nats;
 pub mod nats_agents;
+pub mod nginx;
 pub mod otlp;
 pub mod probe;
 pub mod prometheus;

@@ -1,0 +1,185 @@
+//! One request to one endpoint: sent within its time limits, its body read
+//! up to a bound (a larger body is refused without being read on), and
+//! its failure told apart (timeout, DNS, connection, status, size), plus
+//! the per-endpoint state that logs a failure once until it recovers.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+
+/// A response whose body was read whole.
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// From sending the request to the end of the body.
+    pub elapsed: Duration,
+}
+
+/// Why an endpoint gave nothing this time.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("no response headers within response_timeout ({0:?})")]
+    ResponseTimeout(Duration),
+    #[error("no whole response within timeout ({0:?})")]
+    Timeout(Duration),
+    #[error("could not resolve the host: {0}")]
+    Dns(String),
+    #[error("could not connect: {0}")]
+    Connect(String),
+    #[error("request failed: {0}")]
+    Request(String),
+    #[error("answered HTTP {0}")]
+    Status(u16),
+    #[error("the body is larger than {limit} bytes; nothing of it is kept")]
+    BodyTooLarge { limit: u64 },
+}
+
+impl FetchError {
+    /// Whether a time limit ended it.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout(_) | Self::ResponseTimeout(_))
+    }
+}
+
+/// The chain of an error's sources, as one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.ends_with(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Sort a transport error: a timeout, a name that did not resolve, a
+/// connection that failed, or anything else.
+pub fn classify(e: &reqwest::Error, timeout: Duration) -> FetchError {
+    let text = chain(e);
+    if e.is_timeout() {
+        FetchError::Timeout(timeout)
+    } else if e.is_connect() {
+        // hyper-util names a resolver failure "dns error".
+        let lower = text.to_ascii_lowercase();
+        if lower.contains("dns error") || lower.contains("failed to lookup address") {
+            FetchError::Dns(text)
+        } else {
+            FetchError::Connect(text)
+        }
+    } else {
+        FetchError::Request(text)
+    }
+}
+
+/// Send `request` and wait for the response headers, within
+/// `response_timeout` when set (the client's `timeout` bounds the whole).
+pub async fn send(
+    client: &reqwest::Client,
+    request: reqwest::Request,
+    timeout: Duration,
+    response_timeout: Option<Duration>,
+) -> Result<reqwest::Response, FetchError> {
+    let send = client.execute(request);
+    match response_timeout {
+        Some(limit) => tokio::time::timeout(limit, send)
+            .await
+            .map_err(|_| FetchError::ResponseTimeout(limit))?,
+        None => send.await,
+    }
+    .map_err(|e| classify(&e, timeout))
+}
+
+/// Read the body of `response`, at most `limit` bytes: a body announced
+/// or found larger is refused at once. `Err` also carries how much was
+/// read.
+pub async fn read_body(
+    mut response: reqwest::Response,
+    limit: u64,
+    timeout: Duration,
+) -> Result<Vec<u8>, (FetchError, usize)> {
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err((FetchError::BodyTooLarge { limit }, 0));
+    }
+    let mut bytes = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if (bytes.len() + chunk.len()) as u64 > limit {
+                    let read = bytes.len() + chunk.len();
+                    return Err((FetchError::BodyTooLarge { limit }, read));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(bytes),
+            Err(e) => return Err((classify(&e, timeout), bytes.len())),
+        }
+    }
+}
+
+/// Send, then read the body (whatever the status), at most `limit` bytes.
+pub async fn fetch(
+    client: &reqwest::Client,
+    request: reqwest::Request,
+    timeout: Duration,
+    response_timeout: Option<Duration>,
+    limit: u64,
+) -> Result<Response, FetchError> {
+    let started = Instant::now();
+    let response = send(client, request, timeout, response_timeout).await?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = read_body(response, limit, timeout)
+        .await
+        .map_err(|(e, _)| e)?;
+    Ok(Response {
+        status,
+        headers,
+        body,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Whether each endpoint failed last time, so that a failure is logged
+/// when it starts and a recovery when it ends, not at every gather.
+#[derive(Debug, Default)]
+pub struct Health {
+    failing: Vec<bool>,
+}
+
+impl Health {
+    /// For `n` endpoints, all healthy.
+    pub fn new(n: usize) -> Self {
+        Self {
+            failing: vec![false; n],
+        }
+    }
+
+    /// Record endpoint `i`'s outcome and log a change of state.
+    pub fn record(&mut self, i: usize, url: &str, error: Option<&dyn std::fmt::Display>) {
+        let failing = &mut self.failing[i];
+        match error {
+            None if *failing => {
+                *failing = false;
+                tracing::info!(url, "endpoint answers again");
+            }
+            None => {}
+            Some(error) if *failing => tracing::debug!(url, %error, "endpoint failed again"),
+            Some(error) => {
+                *failing = true;
+                tracing::warn!(
+                    url,
+                    %error,
+                    "endpoint failed; nothing from it this time, the other endpoints go on \
+                     (further failures are quiet until it recovers)"
+                );
+            }
+        }
+    }
+}
