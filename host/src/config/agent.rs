@@ -70,6 +70,11 @@ pub struct AgentTable {
     /// `buffer_directory` (default none): where disk buffers live, one
     /// directory per output.
     pub buffer_directory: Option<String>,
+    /// `statefile` (default none): where plugins keep state across
+    /// restarts (`inputs.tail`'s positions), beside this path; unset, in
+    /// graft's state directory (`$STATE_DIRECTORY`, `$XDG_STATE_HOME/graft`
+    /// or `~/.local/state/graft`).
+    pub statefile: Option<String>,
     /// `buffer_disk_sync` (Telegraf's; default: `buffer_fsync`'s default,
     /// `"batch"`): `true` fsyncs every append, `false` never.
     pub buffer_disk_sync: Option<bool>,
@@ -110,6 +115,8 @@ pub struct AgentConfig {
     /// `""` turns the cache off.
     pub wasm_cache_dir: Option<PathBuf>,
     wasm_cache_dir_set: bool,
+    /// `statefile`: where plugins keep state across restarts, if set.
+    pub statefile: Option<PathBuf>,
     metric_buffer_limit_set: bool,
 }
 
@@ -132,6 +139,7 @@ impl Default for AgentConfig {
             quiet: false,
             wasm_cache_dir: None,
             wasm_cache_dir_set: false,
+            statefile: None,
             metric_buffer_limit_set: false,
         }
     }
@@ -149,7 +157,6 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "log_with_timezone",
     "log_level",
     "structured_log_message_key",
-    "statefile",
     "always_include_local_tags",
     "always_include_global_tags",
     "skip_processors_before_aggregators",
@@ -232,6 +239,7 @@ impl AgentConfig {
             debug,
             quiet,
             wasm_cache_dir,
+            statefile,
             buffer_strategy,
             buffer_directory,
             buffer_disk_sync,
@@ -268,6 +276,9 @@ impl AgentConfig {
         set(&mut self.omit_hostname, omit_hostname);
         set(&mut self.debug, debug);
         set(&mut self.quiet, quiet);
+        if let Some(f) = statefile {
+            self.statefile = (!f.trim().is_empty()).then(|| PathBuf::from(f));
+        }
         if let Some(d) = wasm_cache_dir {
             self.wasm_cache_dir = (!d.is_empty()).then(|| PathBuf::from(d));
             self.wasm_cache_dir_set = true;

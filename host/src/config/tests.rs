@@ -261,11 +261,20 @@ fn errors_carry_file_section_and_key() {
 fn telegraf_agent_keys_without_effect_are_still_accepted() {
     let mut c = Config::default();
     c.merge_text(
-        "[agent]\n  logfile = \"\"\n  statefile = \"x\"\n  buffer_strategy = \"memory\"\n",
+        "[agent]\n  logfile = \"\"\n  snmp_translator = \"gosmi\"\n  buffer_strategy = \"memory\"\n",
         "a.toml",
     )
     .unwrap();
     assert_eq!(c.agent, AgentConfig::default());
+    c.merge_text(
+        "[agent]\n  statefile = \"/var/lib/graft/state\"\n",
+        "b.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        c.agent.statefile.as_deref(),
+        Some(std::path::Path::new("/var/lib/graft/state"))
+    );
 }
 
 #[test]
