@@ -216,7 +216,27 @@ fn cases() -> Vec<Case> {
         machine("diskio", "diskio"),
         machine("kernel", "kernel"),
         machine("mem", "mem"),
+        {
+            let mut case = Case::new(Kind::Input, "net", "  interfaces = [\"lo\"]\n");
+            case.works = vec!["metrics_gathered"];
+            case.lands = Some("net");
+            case
+        },
+        machine("netstat", "netstat"),
+        machine("nstat", "nstat"),
         machine("processes", "processes"),
+        {
+            // A lookup that fails is counted; its procstat_lookup still lands.
+            let mut case = Case::new(
+                Kind::Input,
+                "procstat",
+                "  pid_file = \"/nonexistent/compliance.pid\"\n",
+            );
+            case.counts = Some("lookup_errors");
+            case.works = vec!["metrics_gathered"];
+            case.lands = Some("procstat_lookup");
+            case
+        },
         machine("swap", "swap"),
         machine("system", "system"),
         internal,
