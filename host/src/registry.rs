@@ -57,6 +57,7 @@ pub const INPUTS: &[Entry<dyn Input>] = &[
     Entry::builtin::<inputs::cpu::Cpu>(),
     Entry::builtin::<inputs::disk::Disk>(),
     Entry::builtin::<inputs::diskio::DiskIo>(),
+    Entry::builtin::<inputs::http::Http>(),
     Entry::builtin::<inputs::http_listener_v2::HttpListenerV2>(),
     Entry::builtin::<inputs::http_response::HttpResponse>(),
     Entry::builtin::<inputs::influxdb_listener::Listener>(),

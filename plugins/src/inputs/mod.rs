@@ -4,6 +4,7 @@ pub mod carbon;
 pub mod cpu;
 pub mod disk;
 pub mod diskio;
+pub mod http;
 pub mod http_client;
 pub mod http_listener_v2;
 pub mod http_response;

@@ -148,12 +148,21 @@ http {{
 
     /// Write `body` as `/static/<name>` (and `/slow/<name>`); returns its URL.
     pub fn write_file(&self, name: &str, body: &[u8]) -> String {
+        self.publish("static", name, body)
+    }
+
+    /// Write `body` as `/private/<name>` (behind [`USER`]); returns its URL.
+    pub fn write_private(&self, name: &str, body: &[u8]) -> String {
+        self.publish("private", name, body)
+    }
+
+    fn publish(&self, dir: &str, name: &str, body: &[u8]) -> String {
         assert!(!name.contains('/') && !name.starts_with('.'), "{name}");
-        let path = self.dir.path().join("www/static").join(name);
+        let path = self.dir.path().join("www").join(dir).join(name);
         let tmp = path.with_extension("partial");
         std::fs::write(&tmp, body).expect("writing a served file");
         std::fs::rename(&tmp, &path).expect("publishing a served file");
-        self.url(&format!("/static/{name}"))
+        self.url(&format!("/{dir}/{name}"))
     }
 
     /// The stub_status page as nginx answers it now.
