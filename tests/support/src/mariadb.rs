@@ -5,7 +5,8 @@
 //! `--user=root`, with a `graft` user holding the grants Telegraf's README
 //! asks for (and MariaDB's `SLAVE MONITOR`, which `SHOW SLAVE STATUS` needs
 //! since 10.5). A watchdog stops the server when the test binary exits
-//! (statics are never dropped). Measured here: about 3 s from nothing to
+//! (statics are never dropped). Binary logs, user statistics and the
+//! performance schema are on, so every `gather_*` of `inputs.mysql` has data. Measured here: about 3 s from nothing to
 //! ready (2.2 s install, 0.9 s start).
 
 use std::path::{Path, PathBuf};
@@ -66,10 +67,13 @@ impl MariaDb {
                 .arg(format!("--pid-file={}", dir.join("pid").display()))
                 .arg(format!("--log-error={}", dir.join("error.log").display()))
                 .arg(format!("--port={port}"))
+                .arg(format!("--log-bin={}", dir.join("binlog").display()))
                 .args([
                     "--bind-address=127.0.0.1",
                     "--user=root",
-                    "--skip-log-bin",
+                    "--server-id=1",
+                    "--performance-schema=ON",
+                    "--userstat=1",
                     "--innodb-buffer-pool-size=16M",
                     "--max-connections=300",
                 ])
