@@ -23,8 +23,9 @@ pub const PASSWORD: &str = "graft-pw";
 pub struct MariaDb {
     dir: PathBuf,
     pub port: u16,
-    /// Held only to keep the process handle; the watchdog stops it.
-    _child: Mutex<Child>,
+    /// Held only to keep the process handles; the watchdog stops the
+    /// server after this process exits.
+    _children: Mutex<[Child; 2]>,
 }
 
 impl MariaDb {
@@ -84,7 +85,7 @@ impl MariaDb {
         );
         let server = child.as_ref().map(Child::id).expect("spawned");
         // Stop the server (and remove its files) once this process is gone.
-        Command::new("sh")
+        let watchdog = Command::new("sh")
             .arg("-c")
             .arg(format!(
                 "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; kill -TERM {server}; \
@@ -110,7 +111,7 @@ impl MariaDb {
         let s = MariaDb {
             dir,
             port,
-            _child: Mutex::new(child.expect("running")),
+            _children: Mutex::new([child.expect("running"), watchdog]),
         };
         s.root(&format!(
             "CREATE USER 'graft'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}'; \
