@@ -280,3 +280,11 @@ pub fn otlp_metrics(data: &[u8]) {
         }
     }
 }
+
+/// Redis: bytes read as one RESP reply within a 4 KiB budget (a declared
+/// length past it is refused before anything is allocated), then as an
+/// `INFO ALL` text into metrics with at most 16 per-section ones. Every
+/// float read is finite.
+pub fn redis_reply(data: &[u8]) {
+    crate::inputs::redis::fuzz_reply(data);
+}

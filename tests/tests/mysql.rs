@@ -142,6 +142,7 @@ gather_table_schema = true
 table_schema_databases = ["g2"]
 gather_slave_status = true
 gather_event_waits = true
+gather_user_statistics = true
 "#,
             db.dsn()
         ),
@@ -173,6 +174,12 @@ gather_event_waits = true
         .find(|m| m.name() == "mysql_users" && m.tag("user") == Some("graft"))
         .expect("mysql_users for graft");
     assert!(int(&users, "connections") >= 1);
+    let stats = b
+        .iter()
+        .find(|m| m.name() == "mysql_user_stats" && m.tag("user") == Some("graft"))
+        .expect("mysql_user_stats for graft");
+    assert!(int(&stats, "total_connections") >= 1);
+    assert!(matches!(stats.field("busy_time"), Some(FieldRef::Float(_))));
     let innodb = find(&b, "mysql_innodb", "buffer_pool_reads");
     assert!(matches!(
         innodb.field("buffer_pool_reads"),
@@ -294,5 +301,157 @@ fn telegrafs_sample_config_is_accepted() {
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The README's fields of the binary log and performance schema gathers,
+/// with their types, against a server with both switched on.
+#[test]
+fn mysql_perf_schema_and_binary_logs_match_telegrafs_readme() {
+    let db = MariaDb::shared();
+    db.root(
+        "CREATE DATABASE IF NOT EXISTS g3; USE g3; CREATE TABLE IF NOT EXISTS g3.p (id INT PRIMARY KEY, v INT, KEY kv (v)); \
+         REPLACE INTO g3.p VALUES (1, 1), (2, 2); SELECT * FROM g3.p WHERE v = 2; UPDATE g3.p SET v = 3 WHERE id = 1",
+    );
+    let logs = db.root("SHOW BINARY LOGS");
+    let (files, bytes) = logs.lines().fold((0u64, 0u64), |(n, b), l| {
+        (
+            n + 1,
+            b + l.split('\t').nth(1).unwrap().parse::<u64>().unwrap(),
+        )
+    });
+    assert!(files >= 1);
+    let rt = rt();
+    let (mut input, sink) = started(
+        &rt,
+        &format!(
+            r#"servers = ["{}"]
+metric_version = 2
+gather_binary_logs = true
+gather_table_io_waits = true
+gather_index_io_waits = true
+gather_table_lock_waits = true
+gather_event_waits = true
+gather_file_events_stats = true
+gather_perf_events_statements = true
+gather_perf_sum_per_acc_per_event = true
+"#,
+            db.dsn()
+        ),
+    );
+    let b = rt.block_on(input.gather()).unwrap();
+    assert_eq!(sink.counter("server_errors").load(Ordering::Relaxed), 0);
+    let m = find(&b, "mysql", "binary_files_count");
+    assert_eq!(m.field("binary_files_count"), Some(FieldRef::Uint(files)));
+    // Other tests of this binary may write meanwhile: never less.
+    assert!(matches!(m.field("binary_size_bytes"), Some(FieldRef::Uint(n)) if n >= bytes));
+
+    let floats = |name: &str, tag: (&str, &str), fields: &[&str]| {
+        let m = b
+            .iter()
+            .find(|m| {
+                m.name() == name && m.tag(tag.0) == Some(tag.1) && m.field(fields[0]).is_some()
+            })
+            .unwrap_or_else(|| panic!("no {name} with {tag:?} and {}", fields[0]));
+        for f in fields {
+            assert!(
+                matches!(m.field(f), Some(FieldRef::Float(_))),
+                "{name}.{f}: {:?}",
+                m.field(f)
+            );
+        }
+    };
+    floats(
+        "mysql_perf_schema",
+        ("name", "p"),
+        &[
+            "table_io_waits_total_fetch",
+            "table_io_waits_total_insert",
+            "table_io_waits_total_update",
+            "table_io_waits_total_delete",
+            "table_io_waits_seconds_total_fetch",
+            "table_io_waits_seconds_total_insert",
+            "table_io_waits_seconds_total_update",
+            "table_io_waits_seconds_total_delete",
+        ],
+    );
+    floats(
+        "mysql_perf_schema",
+        ("index", "NONE"),
+        &[
+            "index_io_waits_total_fetch",
+            "index_io_waits_seconds_total_fetch",
+            "index_io_waits_total_insert",
+            "index_io_waits_total_update",
+            "index_io_waits_total_delete",
+            "index_io_waits_seconds_total_insert",
+            "index_io_waits_seconds_total_update",
+            "index_io_waits_seconds_total_delete",
+        ],
+    );
+    floats(
+        "mysql_perf_schema",
+        ("perf_query", "sql_lock_waits_total"),
+        &[
+            "read_normal",
+            "read_with_shared_locks",
+            "read_high_priority",
+            "read_no_insert",
+            "write_normal",
+            "write_allow_write",
+            "write_concurrent_insert",
+            "write_low_priority",
+        ],
+    );
+    floats(
+        "mysql_perf_schema",
+        ("perf_query", "external_lock_waits_seconds_total"),
+        &["read", "write"],
+    );
+    let waits = b
+        .iter()
+        .find(|m| m.name() == "mysql_perf_schema" && m.field("events_waits_total").is_some())
+        .expect("event waits");
+    assert!(waits.tag("event_name").is_some());
+    assert!(matches!(
+        waits.field("events_waits_seconds_total"),
+        Some(FieldRef::Float(_))
+    ));
+    floats(
+        "mysql_perf_schema",
+        ("mode", "read"),
+        &[
+            "file_events_total",
+            "file_events_seconds_total",
+            "file_events_bytes_totals",
+        ],
+    );
+    floats(
+        "mysql_perf_schema",
+        ("schema", "g3"),
+        &[
+            "events_statements_total",
+            "events_statements_seconds_total",
+            "events_statements_errors_total",
+            "events_statements_warnings_total",
+            "events_statements_rows_affected_total",
+            "events_statements_rows_sent_total",
+            "events_statements_rows_examined_total",
+            "events_statements_tmp_tables_total",
+            "events_statements_tmp_disk_tables_total",
+            "events_statements_sort_merge_passes_total",
+            "events_statements_sort_rows_total",
+            "events_statements_no_index_used_total",
+        ],
+    );
+    floats(
+        "mysql_perf_acc_event",
+        ("src_user", "root"),
+        &[
+            "count_star",
+            "sum_timer_wait",
+            "sum_rows_sent",
+            "sum_no_good_index_used",
+        ],
     );
 }

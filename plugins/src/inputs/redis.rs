@@ -325,3 +325,34 @@ impl Input for Redis {
 
 #[cfg(test)]
 mod tests;
+
+/// The fuzz target's path (`crate::fuzzing::redis_reply`): `data` read as
+/// one reply with a 4 KiB budget, then as an `INFO` text with at most 16
+/// per-section metrics. Panics only when an invariant breaks.
+pub(crate) fn fuzz_reply(data: &[u8]) {
+    use std::future::Future;
+    let mut reader = data;
+    let mut budget = 4096;
+    let read = resp::read_reply(&mut reader, &mut budget, 0, 4096);
+    let mut read = std::pin::pin!(read);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    // A byte slice never waits: one poll finishes the read.
+    let std::task::Poll::Ready(reply) = read.as_mut().poll(&mut cx) else {
+        panic!("reading from a byte slice waited");
+    };
+    if let Ok(Reply::Bulk(Some(b))) = &reply {
+        assert!(b.len() <= 4096);
+    }
+    let mut out = BatchBuilder::new();
+    let o = info::add(&String::from_utf8_lossy(data), &[], 0, 16, &mut out);
+    assert!(o.metrics <= 17);
+    let batch = out.finish();
+    assert_eq!(batch.len(), o.metrics);
+    for m in batch.iter() {
+        for (_, v) in m.fields() {
+            if let FieldRef::Float(f) = v {
+                assert!(f.is_finite());
+            }
+        }
+    }
+}

@@ -110,7 +110,11 @@ pub async fn slave_status(
             match parsed {
                 Some(v) => m.set(&format!("slave_{name}"), v),
                 None if s.v2 => {
-                    run.conversion_error("slave status", &name, format!("cannot convert {value:?}"))
+                    run.conversion_error(
+                        "slave status",
+                        &name,
+                        format!("cannot convert {value:?}"),
+                    );
                 }
                 None => {}
             }
@@ -310,7 +314,7 @@ pub async fn innodb_metrics(
         match v {
             Some(v) => m.set(&key, v),
             None => {
-                run.conversion_error("InnoDB metric", &key, format!("cannot convert {value:?}"))
+                run.conversion_error("InnoDB metric", &key, format!("cannot convert {value:?}"));
             }
         }
     }
