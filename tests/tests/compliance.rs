@@ -219,6 +219,7 @@ fn cases() -> Vec<Case> {
         machine("processes", "processes"),
         machine("swap", "swap"),
         machine("system", "system"),
+        graft_test_support::programs::exec_case(),
         internal,
         rename,
         file,

@@ -4,6 +4,8 @@ pub mod carbon;
 pub mod cpu;
 pub mod disk;
 pub mod diskio;
+pub mod exec;
+pub mod execd;
 pub mod http_listener_v2;
 pub mod influxdb_listener;
 pub mod kernel;
@@ -17,6 +19,7 @@ pub mod prometheus;
 pub mod statsd;
 pub mod swap;
 pub mod system;
+pub mod tail;
 
 use std::path::PathBuf;
 

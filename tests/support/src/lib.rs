@@ -16,6 +16,7 @@ pub mod nats;
 pub mod nats_agents;
 pub mod otlp;
 pub mod probe;
+pub mod programs;
 pub mod prometheus;
 pub mod rust_source;
 pub mod servers;
