@@ -57,6 +57,8 @@ pub const INPUTS: &[Entry<dyn Input>] = &[
     Entry::builtin::<inputs::cpu::Cpu>(),
     Entry::builtin::<inputs::disk::Disk>(),
     Entry::builtin::<inputs::diskio::DiskIo>(),
+    Entry::builtin::<inputs::exec::Exec>(),
+    Entry::builtin::<inputs::execd::Execd>(),
     Entry::builtin::<inputs::http::Http>(),
     Entry::builtin::<inputs::http_listener_v2::HttpListenerV2>(),
     Entry::builtin::<inputs::http_response::HttpResponse>(),
@@ -87,6 +89,7 @@ pub const INPUTS: &[Entry<dyn Input>] = &[
     Entry::builtin::<inputs::statsd::Statsd>(),
     Entry::builtin::<inputs::swap::Swap>(),
     Entry::builtin::<inputs::system::System>(),
+    Entry::builtin::<inputs::tail::Tail>(),
 ];
 
 /// Built-in processors, by section name.

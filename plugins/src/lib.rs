@@ -62,17 +62,28 @@
 //!   pure validate, build)
 //! - [`config`]: parsing a plugin's table with errors that name the key
 //! - [`duration`]: durations and sizes as Telegraf spells them
+//! - [`inputs::exec`]: `inputs.exec`, commands run at every interval,
+//!   their output parsed; [`child`]: process groups and bounded output
+//!   for the inputs that run programs; [`globpath`]: Telegraf's file globs
+//! - [`inputs::execd`]: `inputs.execd`, a long-lived program's output read
+//!   as it prints it, the program restarted when it exits; [`lines`]:
+//!   splitting a stream into lines of bounded length
+//! - [`inputs::tail`]: `inputs.tail`, files followed through rotation, the
+//!   position kept across restarts in [`state`] (per-instance state files)
 
 pub mod backoff;
 pub mod builtin;
+pub mod child;
 pub mod collectd;
 pub mod config;
 pub mod duration;
 pub mod format;
 pub mod fuzzing;
+pub mod globpath;
 pub mod graphite;
 pub mod http;
 pub mod inputs;
+pub mod lines;
 pub mod listener;
 pub mod mqtt;
 pub mod nats;
@@ -80,5 +91,6 @@ pub mod opentelemetry;
 pub mod outputs;
 pub mod processors;
 pub mod prometheus;
+pub mod state;
 pub mod tls;
 pub mod tls_server;

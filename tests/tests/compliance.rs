@@ -239,6 +239,7 @@ fn cases() -> Vec<Case> {
         },
         machine("swap", "swap"),
         machine("system", "system"),
+        graft_test_support::programs::exec_case(),
         internal,
         rename,
         file,

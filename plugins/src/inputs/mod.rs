@@ -4,6 +4,8 @@ pub mod carbon;
 pub mod cpu;
 pub mod disk;
 pub mod diskio;
+pub mod exec;
+pub mod execd;
 pub mod http;
 pub mod http_client;
 pub mod http_listener_v2;
@@ -27,6 +29,7 @@ pub mod redis;
 pub mod statsd;
 pub mod swap;
 pub mod system;
+pub mod tail;
 
 use std::path::PathBuf;
 

@@ -18,6 +18,7 @@ pub mod nats_agents;
 pub mod nginx;
 pub mod otlp;
 pub mod probe;
+pub mod programs;
 pub mod prometheus;
 pub mod redis;
 pub mod rust_source;
