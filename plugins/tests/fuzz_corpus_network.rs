@@ -50,3 +50,8 @@ fn prometheus_text_corpus_replays() {
 fn otlp_metrics_corpus_replays() {
     assert!(replay("otlp_metrics", graft_plugins::fuzzing::otlp_metrics) >= 6);
 }
+
+#[test]
+fn collectd_corpus_replays() {
+    assert!(replay("collectd", graft_plugins::fuzzing::collectd) >= 6);
+}
