@@ -288,3 +288,66 @@ pub fn otlp_metrics(data: &[u8]) {
 pub fn redis_reply(data: &[u8]) {
     crate::inputs::redis::fuzz_reply(data);
 }
+
+/// A collectd packet from arbitrary bytes, read at each security level
+/// and in both multi-value shapes, as it is and signed and encrypted with
+/// a known password (so the fuzzer reaches the parts inside). What is read
+/// is counted, every value is a finite float, and a packet over the size
+/// limit yields nothing.
+pub fn collectd(data: &[u8]) {
+    use crate::collectd::{AuthFile, Decoder, MultiValue, SecurityLevel, TypesDb};
+    static DECODERS: OnceLock<Vec<Decoder>> = OnceLock::new();
+    let decoders = DECODERS.get_or_init(|| {
+        let db = "load shortterm:GAUGE:0:5000, midterm:GAUGE:0:5000, longterm:GAUGE:0:5000\n\
+                  if_octets rx:DERIVE:0:U, tx:DERIVE:0:U\ncounter value:COUNTER:U:U\n";
+        [
+            (SecurityLevel::None, MultiValue::Split, None),
+            (SecurityLevel::Sign, MultiValue::Join, Some(db)),
+            (SecurityLevel::Encrypt, MultiValue::Split, Some(db)),
+        ]
+        .into_iter()
+        .map(|(level, mv, db)| {
+            Decoder::new(
+                level,
+                mv,
+                db.map(TypesDb::parse),
+                AuthFile::from_text("fuzz: secret\n"),
+            )
+        })
+        .collect()
+    });
+    let packet = data.to_vec();
+    let signed = wrap(data, |p| p.signed("fuzz", "secret"));
+    let encrypted = wrap(data, |p| p.encrypted("fuzz", "secret", [9; 16]));
+    for d in decoders {
+        for bytes in [&packet, &signed, &encrypted] {
+            let mut out = BatchBuilder::new();
+            let report = d.decode(bytes, 0, &mut out);
+            assert_eq!(report.metrics, out.len());
+            // Whatever was dropped says why.
+            assert_eq!(
+                report.dropped() > 0,
+                report.first_error.is_some(),
+                "{report:?}"
+            );
+            if bytes.len() > crate::collectd::MAX_PACKET_SIZE {
+                assert_eq!(report.metrics, 0);
+            }
+            for m in out.finish().iter() {
+                for (k, v) in m.fields() {
+                    let f = v.as_f64().expect("collectd values are floats");
+                    assert!(f.is_finite(), "{k}: {m:?}");
+                }
+            }
+        }
+    }
+}
+
+/// `data` as the parts of a packet wrapped by `seal` (signed or
+/// encrypted), or empty when it does not fit in one part.
+fn wrap(data: &[u8], seal: impl Fn(&crate::collectd::encode::Packet) -> Vec<u8>) -> Vec<u8> {
+    if data.len() > 60_000 {
+        return Vec::new();
+    }
+    seal(&crate::collectd::encode::Packet::from_bytes(data))
+}

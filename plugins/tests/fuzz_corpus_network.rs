@@ -55,3 +55,8 @@ fn otlp_metrics_corpus_replays() {
 fn redis_corpus_replays() {
     assert!(replay("redis", graft_plugins::fuzzing::redis_reply) >= 4);
 }
+
+#[test]
+fn collectd_corpus_replays() {
+    assert!(replay("collectd", graft_plugins::fuzzing::collectd) >= 6);
+}

@@ -21,6 +21,14 @@ impl Packet {
         Self::default()
     }
 
+    /// Bytes already encoded as parts (to sign or encrypt them as they
+    /// are).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        Self {
+            bytes: bytes.to_vec(),
+        }
+    }
+
     /// A raw part: type, length, payload.
     pub fn part(mut self, kind: u16, payload: &[u8]) -> Self {
         let len = u16::try_from(payload.len() + 4).expect("a part fits in 64 KiB");
