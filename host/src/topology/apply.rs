@@ -68,6 +68,9 @@ impl Topology {
         collector: Option<RunningOutput>,
     ) -> Result<ReloadReport> {
         let started = Instant::now();
+        // Before any plugin is built: where plugins keep state across
+        // restarts (`inputs.tail`'s positions).
+        graft_plugins::state::set_path(config.agent.statefile.clone());
         let running = self.running_keys();
         let (rt, stats) = (self.runtime.clone(), self.stats.clone());
         let planned = blocking(move || plan::plan(&config, &running, rt, stats, recover))
