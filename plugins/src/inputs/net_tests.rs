@@ -314,3 +314,28 @@ fn bad_globs_and_limits_are_named() {
     .unwrap();
     assert!(err.to_string().contains("max_interfaces"), "{err}");
 }
+
+/// Telegraf's `net` fields (README; gopsutil's uint64 counters, int64 speed).
+const SCHEMA: [(&str, &str); 9] = [
+    ("bytes_sent", "uint"),
+    ("bytes_recv", "uint"),
+    ("packets_sent", "uint"),
+    ("packets_recv", "uint"),
+    ("err_in", "uint"),
+    ("err_out", "uint"),
+    ("drop_in", "uint"),
+    ("drop_out", "uint"),
+    ("speed", "int"),
+];
+
+#[test]
+fn schema_matches_telegrafs_names_and_types() {
+    let batch = Net::new(&lo_config()).unwrap().sample(1).unwrap();
+    let m = batch.get(0);
+    let got: Vec<(&str, &str)> = m.fields().map(|(k, v)| (k, v.type_name())).collect();
+    assert_eq!(got.len(), SCHEMA.len(), "{got:?}");
+    for f in SCHEMA {
+        assert!(got.contains(&f), "{f:?}: {got:?}");
+    }
+    assert_eq!(m.tags().map(|(k, _)| k).collect::<Vec<_>>(), ["interface"]);
+}

@@ -22,6 +22,8 @@
 mod config;
 mod fields;
 mod find;
+#[cfg(test)]
+mod kernel_tests;
 mod proc;
 #[cfg(test)]
 mod tests;

@@ -10,13 +10,13 @@ use graft_core::{FieldRef, MetricRef};
 use super::*;
 
 /// Sleeping children whose argv\[0\] carries a marker unique to the test.
-struct Children {
-    marker: String,
+pub(super) struct Children {
+    pub(super) marker: String,
     kids: Vec<Child>,
 }
 
 impl Children {
-    fn spawn(test: &str, n: usize) -> Self {
+    pub(super) fn spawn(test: &str, n: usize) -> Self {
         let marker = format!("graft-procstat-{test}-{}", std::process::id());
         let kids = (0..n)
             .map(|_| {
@@ -40,7 +40,7 @@ impl Children {
         c
     }
 
-    fn pids(&self) -> Vec<i32> {
+    pub(super) fn pids(&self) -> Vec<i32> {
         self.kids.iter().map(|k| k.id() as i32).collect()
     }
 }
@@ -54,11 +54,11 @@ impl Drop for Children {
     }
 }
 
-fn config(toml: &str) -> Config {
+pub(super) fn config(toml: &str) -> Config {
     toml::from_str(toml).unwrap()
 }
 
-fn roots() -> Roots {
+pub(super) fn roots() -> Roots {
     Roots {
         proc: "/proc".into(),
         cgroup: "/sys/fs/cgroup".into(),
@@ -66,30 +66,30 @@ fn roots() -> Roots {
     }
 }
 
-fn gather(c: &Config) -> (Procstat, Batch) {
+pub(super) fn gather(c: &Config) -> (Procstat, Batch) {
     let mut p = Procstat::with_roots(c, roots()).unwrap();
     let b = p.sample(1);
     (p, b)
 }
 
-fn procs(b: &Batch) -> Vec<MetricRef<'_>> {
+pub(super) fn procs(b: &Batch) -> Vec<MetricRef<'_>> {
     b.iter().filter(|m| m.name() == "procstat").collect()
 }
 
-fn lookup(b: &Batch) -> MetricRef<'_> {
+pub(super) fn lookup(b: &Batch) -> MetricRef<'_> {
     let l: Vec<_> = b.iter().filter(|m| m.name() == "procstat_lookup").collect();
     assert_eq!(l.len(), 1);
     l[0]
 }
 
-fn int(m: &MetricRef<'_>, f: &str) -> i64 {
+pub(super) fn int(m: &MetricRef<'_>, f: &str) -> i64 {
     match m.field(f) {
         Some(FieldRef::Int(v)) => v,
         other => panic!("{f}: {other:?}"),
     }
 }
 
-fn uint(m: &MetricRef<'_>, f: &str) -> u64 {
+pub(super) fn uint(m: &MetricRef<'_>, f: &str) -> u64 {
     match m.field(f) {
         Some(FieldRef::Uint(v)) => v,
         other => panic!("{f}: {other:?}"),
@@ -457,105 +457,6 @@ fn keys_graft_cannot_honour_are_refused_by_name() {
 /// ETXTBSY on Linux.
 fn libc_etxtbsy() -> i32 {
     26
-}
-
-/// Telegraf's procstat fields (README, types as gopsutil gives them: uint
-/// where Go has uint64) with every property but sockets.
-const SCHEMA: &[(&str, &str)] = &[
-    ("pid", "int"),
-    ("ppid", "int"),
-    ("num_threads", "int"),
-    ("voluntary_context_switches", "int"),
-    ("involuntary_context_switches", "int"),
-    ("created_at", "int"),
-    ("minor_faults", "uint"),
-    ("major_faults", "uint"),
-    ("child_minor_faults", "uint"),
-    ("child_major_faults", "uint"),
-    ("read_count", "uint"),
-    ("write_count", "uint"),
-    ("read_bytes", "uint"),
-    ("write_bytes", "uint"),
-    ("disk_read_bytes", "uint"),
-    ("disk_write_bytes", "uint"),
-    ("cpu_time_user", "float"),
-    ("cpu_time_system", "float"),
-    ("cpu_time_iowait", "float"),
-    ("cpu_usage", "float"),
-    ("memory_usage", "float"),
-    ("memory_size", "uint"),
-    ("memory_pss", "uint"),
-    ("memory_shared_clean", "uint"),
-    ("memory_shared_dirty", "uint"),
-    ("memory_private_clean", "uint"),
-    ("memory_private_dirty", "uint"),
-    ("memory_referenced", "uint"),
-    ("memory_anonymous", "uint"),
-    ("memory_swap", "uint"),
-    // With `limits`, the used values replace these three (uint).
-    ("memory_rss", "uint"),
-    ("memory_vms", "uint"),
-    ("num_fds", "uint"),
-    ("cpu_time", "uint"),
-    ("memory_data", "uint"),
-    ("memory_stack", "uint"),
-    ("memory_locked", "uint"),
-    ("signals_pending", "uint"),
-    ("nice_priority", "uint"),
-    ("realtime_priority", "uint"),
-    ("rlimit_cpu_time_soft", "uint"),
-    ("rlimit_cpu_time_hard", "uint"),
-    ("rlimit_memory_data_soft", "uint"),
-    ("rlimit_memory_data_hard", "uint"),
-    ("rlimit_memory_stack_soft", "uint"),
-    ("rlimit_memory_stack_hard", "uint"),
-    ("rlimit_memory_rss_soft", "uint"),
-    ("rlimit_memory_rss_hard", "uint"),
-    ("rlimit_num_fds_soft", "uint"),
-    ("rlimit_num_fds_hard", "uint"),
-    ("rlimit_memory_locked_soft", "uint"),
-    ("rlimit_memory_locked_hard", "uint"),
-    ("rlimit_memory_vms_soft", "uint"),
-    ("rlimit_memory_vms_hard", "uint"),
-    ("rlimit_file_locks_soft", "uint"),
-    ("rlimit_file_locks_hard", "uint"),
-    ("rlimit_signals_pending_soft", "uint"),
-    ("rlimit_signals_pending_hard", "uint"),
-    ("rlimit_nice_priority_soft", "uint"),
-    ("rlimit_nice_priority_hard", "uint"),
-    ("rlimit_realtime_priority_soft", "uint"),
-    ("rlimit_realtime_priority_hard", "uint"),
-    ("cmdline", "string"),
-    ("status", "string"),
-    ("user", "string"),
-];
-
-#[test]
-fn schema_matches_telegrafs_names_and_types() {
-    let kids = Children::spawn("schema", 1);
-    let c = config(&format!(
-        "pattern = \"^{}\"\nproperties = [\"cpu\", \"memory\", \"mmap\", \"limits\"]",
-        kids.marker
-    ));
-    let mut p = Procstat::with_roots(&c, roots()).unwrap();
-    p.sample(1);
-    let b = p.sample(2);
-    let m = procs(&b)[0];
-    let got: Vec<(&str, &str)> = m.fields().map(|(k, v)| (k, v.type_name())).collect();
-    for (name, ty) in SCHEMA {
-        assert!(got.contains(&(*name, *ty)), "{name} {ty}: {got:?}");
-    }
-    assert_eq!(got.len(), SCHEMA.len(), "{got:?}");
-    let mut tags: Vec<&str> = m.tags().map(|(k, _)| k).collect();
-    tags.sort();
-    assert_eq!(tags, ["pattern", "process_name"]);
-    let l = lookup(&b);
-    for f in ["pid_count", "running", "result_code"] {
-        assert!(matches!(l.field(f), Some(FieldRef::Int(_))), "{f}");
-    }
-    let mut tags: Vec<&str> = l.tags().map(|(k, _)| k).collect();
-    tags.sort();
-    assert_eq!(tags, ["pattern", "pid_finder", "result"]);
 }
 
 #[test]
