@@ -455,3 +455,30 @@ gather_perf_sum_per_acc_per_event = true
         ],
     );
 }
+
+#[test]
+fn a_connection_the_server_closed_is_replaced_without_an_error() {
+    let db = MariaDb::shared();
+    db.root(
+        "CREATE USER IF NOT EXISTS 'graft_kill'@'127.0.0.1' IDENTIFIED BY 'k'; \
+         GRANT PROCESS ON *.* TO 'graft_kill'@'127.0.0.1'",
+    );
+    let rt = rt();
+    let (mut input, sink) = started(
+        &rt,
+        &format!(
+            "servers = [\"graft_kill:k@tcp(127.0.0.1:{})/\"]\nmetric_version = 2",
+            db.port
+        ),
+    );
+    assert!(rt.block_on(input.gather()).unwrap().len() == 1);
+    let ids = db.root("SELECT id FROM information_schema.processlist WHERE user = 'graft_kill'");
+    assert!(!ids.trim().is_empty());
+    for id in ids.lines() {
+        db.root(&format!("KILL {id}"));
+    }
+    let b = rt.block_on(input.gather()).unwrap();
+    assert!(b.iter().any(|m| m.name() == "mysql"));
+    let load = |n| sink.counter(n).load(Ordering::Relaxed);
+    assert_eq!((load("server_gathers"), load("server_errors")), (2, 0));
+}

@@ -157,6 +157,16 @@ fn redis_input_reports_what_info_says_with_telegrafs_names() {
             .load(std::sync::atomic::Ordering::Relaxed),
         2
     );
+    // The server drops graft's connection: the next gather reconnects
+    // and still lands, without an error.
+    server.command(&["CLIENT", "KILL", "TYPE", "normal"]);
+    let b3 = rt.block_on(input.gather()).unwrap();
+    assert!(b3.iter().any(|m| m.name() == "redis"));
+    assert_eq!(
+        sink.counter("server_gathers")
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
     assert_eq!(
         sink.counter("server_errors")
             .load(std::sync::atomic::Ordering::Relaxed),

@@ -7,7 +7,8 @@
 //!   status, auto-increment columns, InnoDB metrics, binary logs, table
 //!   schema and the performance schema queries ([`perf`]).
 //! - Servers are asked concurrently, each over one kept connection (TCP,
-//!   TLS as the DSN's `tls` says, or a Unix socket). A server that fails
+//!   TLS as the DSN's `tls` says, or a Unix socket; one the server closed
+//!   is replaced within the same gather). A server that fails
 //!   (refused, wrong password, a query error, `timeout`) loses only its own
 //!   metrics: logged when it starts failing and when it recovers, counted
 //!   every time. A query's rows past `max_rows` are dropped and counted.
@@ -221,6 +222,17 @@ impl Mysql {
     }
 }
 
+/// Whether `e` says the connection is gone (not that a query failed):
+/// I/O and driver errors, and the server's "connection was killed"
+/// (1927) and "shutdown in progress" (1053).
+fn closed(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => true,
+        mysql_async::Error::Server(s) => matches!(s.code, 1053 | 1927),
+        _ => false,
+    }
+}
+
 /// One server's whole gather.
 async fn collect(
     conn: &mut Option<Conn>,
@@ -306,12 +318,21 @@ impl Input for Mysql {
         let settings = &self.settings;
         let runs = self.state.iter_mut().zip(&settings.servers).map(
             |((opts, conn, _), server)| async move {
-                let run = tokio::time::timeout(
-                    settings.timeout,
-                    collect(conn, opts, server, settings, variables),
-                )
-                .await
-                .unwrap_or(Err(Failure::Timeout(settings.timeout)));
+                let attempt = async {
+                    let kept = conn.is_some();
+                    match collect(conn, opts, server, settings, variables).await {
+                        // A kept connection the server closed (a restart,
+                        // wait_timeout, KILL): one more try on a new one.
+                        Err(Failure::Mysql(e)) if kept && closed(&e) => {
+                            *conn = None;
+                            collect(conn, opts, server, settings, variables).await
+                        }
+                        other => other,
+                    }
+                };
+                let run = tokio::time::timeout(settings.timeout, attempt)
+                    .await
+                    .unwrap_or(Err(Failure::Timeout(settings.timeout)));
                 if run.is_err() {
                     // Possibly mid-result: start afresh next time.
                     *conn = None;

@@ -6,7 +6,8 @@
 //!   `redis_errorstat` (see [`info`]) and `redis_commands`, tagged
 //!   `server`+`port` (or `socket`) and `replication_role`.
 //! - Servers are asked concurrently, each over one kept connection (TCP,
-//!   TLS with the TLS keys, or a Unix socket). A server that fails (refused,
+//!   TLS with the TLS keys, or a Unix socket; one the server closed is
+//!   replaced within the same gather). A server that fails (refused,
 //!   wrong password, `timeout`, a reply over `max_reply_size`) loses only its
 //!   own metrics: its failure is logged when it starts and when it ends, and
 //!   counted every time; the other servers land.
@@ -254,12 +255,22 @@ impl Input for Redis {
                 .zip(&settings.servers)
                 .map(|((conn, _), server)| async move {
                     let max = settings.max_reply_size;
-                    let asked = tokio::time::timeout(
-                        settings.timeout,
-                        ask(conn, server, &settings.commands, tls, name, max),
-                    )
-                    .await
-                    .unwrap_or(Err(Failure::Timeout(settings.timeout)));
+                    let attempt = async {
+                        let kept = conn.is_some();
+                        let first = ask(conn, server, &settings.commands, tls, name, max).await;
+                        match first {
+                            // A kept connection the server closed (a restart,
+                            // its idle timeout): one more try on a new one.
+                            Err(Failure::Resp(RespError::Io(_))) if kept => {
+                                *conn = None;
+                                ask(conn, server, &settings.commands, tls, name, max).await
+                            }
+                            other => other,
+                        }
+                    };
+                    let asked = tokio::time::timeout(settings.timeout, attempt)
+                        .await
+                        .unwrap_or(Err(Failure::Timeout(settings.timeout)));
                     if asked.is_err() {
                         // The connection may be mid-reply: start afresh next time.
                         *conn = None;
