@@ -240,6 +240,8 @@ fn cases() -> Vec<Case> {
         machine("swap", "swap"),
         machine("system", "system"),
         graft_test_support::programs::exec_case(),
+        graft_test_support::programs::execd_case(),
+        graft_test_support::programs::tail_case(),
         internal,
         rename,
         file,

@@ -21,6 +21,39 @@ pub fn exec_case() -> Case {
     case
 }
 
+/// `inputs.execd` in the compliance run: a bad line then a good one.
+pub fn execd_case() -> Case {
+    let mut case = Case::new(
+        Kind::Input,
+        "execd",
+        "  command = [\"sh\", \"-c\", \"printf 'not line protocol\\ncompliance_execd value=1i\\n'; exec sleep 300\"]\n",
+    );
+    case.counts = Some("parse_errors");
+    case.works = vec!["metrics_gathered"];
+    case.lands = Some("compliance_execd");
+    case
+}
+
+/// `inputs.tail` in the compliance run: a file (in a directory left for
+/// the run) with a bad line then a good one, read from its beginning.
+pub fn tail_case() -> Case {
+    let dir = tempfile::tempdir().expect("temporary directory").keep();
+    let file = dir.join("compliance.log");
+    std::fs::write(&file, "not line protocol\ncompliance_tail value=1i\n").expect("tail file");
+    let mut case = Case::new(
+        Kind::Input,
+        "tail",
+        format!(
+            "  files = [\"{}\"]\n  initial_read_offset = \"beginning\"\n",
+            file.display()
+        ),
+    );
+    case.counts = Some("parse_errors");
+    case.works = vec!["metrics_gathered"];
+    case.lands = Some("compliance_tail");
+    case
+}
+
 /// The pid of the `graft` process whose command line names `config`.
 pub fn pid_of(config: &Path) -> Option<u32> {
     let needle = config.as_os_str().as_encoded_bytes();

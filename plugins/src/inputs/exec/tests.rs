@@ -219,3 +219,24 @@ fn config_errors_name_the_key() {
     // Telegraf's sample: no commands is accepted (and gathers nothing).
     crate::builtin::validate::<Exec>(toml::from_str("commands = []").unwrap()).unwrap();
 }
+
+#[tokio::test]
+async fn telegrafs_readme_example_runs_as_documented() {
+    // plugins/inputs/exec/README.md: the script and its configuration.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("test.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho 'example,tag1=a,tag2=b i=42i,j=43i,k=44i'\n",
+    )
+    .unwrap();
+    let (mut e, _, _) = started(&format!(
+        "commands = [\"sh {}\"]\ntimeout = \"5s\"\ndata_format = \"influx\"",
+        script.display()
+    ))
+    .await;
+    assert_eq!(
+        rows(&e.gather().await.unwrap()),
+        ["example tag1=a,tag2=b i=Int(42),j=Int(43),k=Int(44)"]
+    );
+}

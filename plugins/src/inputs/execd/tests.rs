@@ -235,3 +235,31 @@ typo = 1"#
         .contains("typo")
     );
 }
+
+#[tokio::test]
+async fn telegrafs_stdin_example_counts_at_every_gather() {
+    // plugins/inputs/execd/examples/count.sh, verbatim.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("count.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n\n## Example in bash using STDIN signaling\n\ncounter=0\n\nwhile read -r _; do\n    echo \"counter_bash count=${counter}\"\n    counter=$((counter+1))\ndone\n\ntrap \"echo terminate 1>&2\" EXIT\n",
+    )
+    .unwrap();
+    let mut h = started(&format!(
+        "command = [\"sh\", \"{}\"]\nsignal = \"STDIN\"",
+        script.display()
+    ))
+    .await;
+    h.pid().await;
+    h.execd.gather().await.unwrap();
+    h.execd.gather().await.unwrap();
+    assert_eq!(
+        h.take(2).await,
+        [
+            "counter_bash count=Float(0.0)",
+            "counter_bash count=Float(1.0)"
+        ]
+    );
+    h.execd.stop().await;
+}
