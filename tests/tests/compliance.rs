@@ -211,7 +211,9 @@ fn cases() -> Vec<Case> {
             let mut case = Case::new(
                 Kind::Input,
                 "nginx",
-                format!("  urls = [\"http://127.0.0.1:{closed}/nginx_status\"]\n  timeout = \"1s\"\n"),
+                format!(
+                    "  urls = [\"http://127.0.0.1:{closed}/nginx_status\"]\n  timeout = \"1s\"\n"
+                ),
             );
             case.counts = Some("request_errors");
             case
