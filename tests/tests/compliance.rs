@@ -206,6 +206,36 @@ fn cases() -> Vec<Case> {
             case.counts = Some("scrape_errors");
             case
         },
+        {
+            // A URL that fails costs only its request: counted, not an error of the gather.
+            let mut case = Case::new(
+                Kind::Input,
+                "nginx",
+                format!(
+                    "  urls = [\"http://127.0.0.1:{closed}/nginx_status\"]\n  timeout = \"1s\"\n"
+                ),
+            );
+            case.counts = Some("request_errors");
+            case
+        },
+        {
+            let mut case = Case::new(
+                Kind::Input,
+                "http",
+                format!("  urls = [\"http://127.0.0.1:{closed}/metrics\"]\n  timeout = \"1s\"\n"),
+            );
+            case.counts = Some("request_errors");
+            case
+        },
+        {
+            let mut case = Case::new(
+                Kind::Input,
+                "http_response",
+                format!("  urls = [\"http://127.0.0.1:{closed}/\"]\n  response_timeout = \"1s\"\n"),
+            );
+            case.counts = Some("request_errors");
+            case
+        },
         unreachable(
             Kind::Input,
             "postgresql",

@@ -133,6 +133,19 @@ fn success_and_string_match_with_the_servers_own_numbers() {
          response_status_code = 200\nhttp_header_tags = {{ X-Graft-Server = \"srv\" }}"
     ));
     assert_schema(&m);
+    // With both checks on, every field of Telegraf's README is there.
+    assert_eq!(
+        m.fields.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "content_length",
+            "http_response_code",
+            "response_status_code_match",
+            "response_string_match",
+            "response_time",
+            "result_code",
+            "result_type"
+        ]
+    );
     m.assert_result("success", 0);
     assert_eq!(m.tags["server"], url);
     assert_eq!(m.tags["method"], "GET");
@@ -146,6 +159,16 @@ fn success_and_string_match_with_the_servers_own_numbers() {
         panic!()
     };
     assert!(t > 0.0 && t < 5.0, "{t}");
+
+    // From the loopback interface, by name; an unknown one is refused.
+    let m = one(&format!("urls = [\"{url}\"]\ninterface = \"lo\""));
+    m.assert_result("success", 0);
+    let e = graft_plugins::inputs::http_response::build(
+        toml::from_str("interface = \"graft-no-such0\"").unwrap(),
+    )
+    .err()
+    .expect("an unknown interface is refused");
+    assert!(format!("{e:#}").contains("interface"), "{e:#}");
 
     let m = one(&format!(
         "urls = [\"{url}\"]\nresponse_string_match = \"status: down\""

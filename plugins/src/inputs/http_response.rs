@@ -143,6 +143,12 @@ impl HttpResponse {
     /// Resolve the config and build the client (reads the TLS files).
     pub fn new(config: &Config) -> Result<Self> {
         let settings = Settings::resolve(config)?;
+        if let Some(name) = &settings.client.interface {
+            let path = crate::inputs::sys_path("class/net").join(name);
+            if name.contains('/') || !path.exists() {
+                anyhow::bail!("interface: no network interface named {name:?}");
+            }
+        }
         let client = settings.client.client(None)?;
         let local = Arc::new(Counters::default());
         Ok(Self {

@@ -92,12 +92,15 @@ impl Settings {
             .enumerate()
             .map(|(i, u)| Endpoint::parse(u).with_context(|| format!("urls[{i}]: {u:?}")))
             .collect::<Result<_>>()?;
-        // Telegraf's nginx waits 5s for headers unless told otherwise.
-        let client = ClientSettings::resolve(
-            &config.own.shared,
-            &config.shared,
-            Some(Duration::from_secs(5)),
-        )?;
+        let mut client = ClientSettings::resolve(&config.own.shared, &config.shared, None)?;
+        // Telegraf's nginx waits 5s for the headers when response_timeout
+        // is unset or under a second.
+        if client
+            .response_timeout
+            .is_none_or(|d| d < Duration::from_secs(1))
+        {
+            client.response_timeout = Some(Duration::from_secs(5));
+        }
         Ok(Self {
             endpoints,
             client,

@@ -183,3 +183,61 @@ impl Health {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use reqwest::dns::{Name, Resolve, Resolving};
+
+    use super::*;
+
+    /// A resolver that knows no name: no query leaves the machine.
+    struct NoNames;
+
+    impl Resolve for NoNames {
+        fn resolve(&self, name: Name) -> Resolving {
+            let error = format!("{} does not resolve", name.as_str());
+            Box::pin(async move { Err(error.into()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_are_told_apart() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(NoNames))
+            .no_proxy()
+            .tls_backend_rustls()
+            .build()
+            .unwrap();
+        let timeout = Duration::from_secs(2);
+        let go = |url: &str| {
+            let request = client.get(url).build().unwrap();
+            send(&client, request, timeout, Some(timeout))
+        };
+        let e = go("http://graft-test.invalid/").await.unwrap_err();
+        assert!(matches!(e, FetchError::Dns(_)), "{e:?}");
+        // Refused: a port bound and closed again.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = go(&format!("http://127.0.0.1:{port}/")).await.unwrap_err();
+        assert!(matches!(e, FetchError::Connect(_)), "{e:?}");
+        // Accepted and never answered: the headers' time limit.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let request = client
+            .get(format!("http://{}/", silent.local_addr().unwrap()))
+            .build()
+            .unwrap();
+        let e = send(&client, request, timeout, Some(Duration::from_millis(200)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, FetchError::ResponseTimeout(_)) && e.is_timeout(),
+            "{e:?}"
+        );
+    }
+}
