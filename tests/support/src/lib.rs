@@ -6,6 +6,7 @@
 //! directory (`target/wasm-plugins`), so that the build never waits on the
 //! lock of the build that runs the tests.
 
+pub mod collectd;
 pub mod compliance;
 pub mod durable;
 pub mod graft_agent;
