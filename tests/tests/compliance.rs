@@ -244,7 +244,9 @@ fn cases() -> Vec<Case> {
         machine("cpu", "cpu"),
         machine("disk", "disk"),
         machine("diskio", "diskio"),
+        machine("interrupts", "soft_interrupts"),
         machine("kernel", "kernel"),
+        machine("linux_sysctl_fs", "linux_sysctl_fs"),
         machine("mem", "mem"),
         {
             let mut case = Case::new(Kind::Input, "net", "  interfaces = [\"lo\"]\n");
