@@ -54,6 +54,9 @@ pub struct Read {
     pub too_long: u64,
     /// The follower is done (a drain at its end, a file gone for good).
     pub finished: bool,
+    /// A rotated file read to its end and left for the new one: its
+    /// identity and length.
+    pub left: Option<(FileId, u64)>,
 }
 
 /// A file's identity and length.
@@ -131,6 +134,11 @@ impl Follower {
             .as_ref()
             .and_then(Joiner::pending_start)
             .unwrap_or(self.line_end)
+    }
+
+    /// How far the file was read.
+    pub fn position(&self) -> u64 {
+        self.pos
     }
 
     pub fn is_pipe(&self) -> bool {
@@ -233,6 +241,7 @@ impl Follower {
             match Self::open(&self.path, 0, usize::MAX, None) {
                 Ok(new) => {
                     tracing::info!(path = %self.path.display(), "file rotated; reading the new one from the start");
+                    read.left = Some((self.id, self.pos));
                     self.source = new.source;
                     self.id = new.id;
                     self.pos = 0;
