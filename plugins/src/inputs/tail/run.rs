@@ -142,7 +142,8 @@ impl Tailer {
                     }
                     ticks += 1;
                     if self.read_all().await.is_err() {
-                        return;
+                        // Settle what is in flight and save, as at stop.
+                        break;
                     }
                     self.save(false);
                 }
@@ -237,7 +238,8 @@ impl Tailer {
     }
 
     fn joiner(&self) -> Option<Joiner> {
-        self.settings.multiline.clone().map(Joiner::new)
+        let max = self.settings.max_line;
+        self.settings.multiline.clone().map(|m| Joiner::new(m, max))
     }
 
     /// Open `path` where reading starts: where this run left the file if
@@ -361,8 +363,13 @@ impl Tailer {
             if !f.is_pipe() {
                 self.known.insert(f.id, f.position());
             }
+            let overflowed = f
+                .joiner
+                .as_mut()
+                .map_or(0, |j| std::mem::take(&mut j.overflowed));
             match read {
-                Ok(r) => {
+                Ok(mut r) => {
+                    r.too_long += overflowed;
                     if let Some((id, end)) = r.left {
                         self.known.insert(id, end);
                     }

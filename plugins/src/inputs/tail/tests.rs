@@ -302,6 +302,8 @@ async fn multiline_events_are_joined() {
     let h = start(&text, &dir.path().join("s.json"), false).await;
     h.wait_for(2).await;
     assert_eq!(h.seqs(), [1, 3]);
+    // The continuation was joined (a lone ",m=2i" would be malformed).
+    assert_eq!(h.sink.malformed_count(), 0);
 }
 
 #[tokio::test]
