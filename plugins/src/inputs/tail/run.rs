@@ -149,6 +149,7 @@ impl Tailer {
                 }
             }
         }
+        self.flush_held().await;
         let deadline = tokio::time::sleep(STOP_WAIT);
         tokio::pin!(deadline);
         while !self.in_flight.is_empty() {
@@ -428,6 +429,51 @@ impl Tailer {
             }
         }));
         Ok(())
+    }
+
+    /// At stop, hand on what the followers hold: the event being joined,
+    /// and the last line without a newline where no position is kept (a
+    /// pipe, no state store); with positions that line is read whole
+    /// after a restart.
+    async fn flush_held(&mut self) {
+        let now_ns = crate::inputs::now_ns();
+        let settings = self.settings.clone();
+        let whole = self.store.is_none();
+        let mut out = Batch::default();
+        let mut positions = Vec::new();
+        let mut malformed = 0;
+        for f in self.followers.values_mut().chain(&mut self.drains) {
+            let mut b = BatchBuilder::new();
+            let mut event = |e: &[u8]| malformed += parse_event(&settings, e, now_ns, &mut b).0;
+            if whole || f.is_pipe() {
+                f.finish(&mut event);
+            } else if let Some(e) = f.joiner.as_mut().and_then(Joiner::take) {
+                event(&e);
+            }
+            let mut batch = b.finish();
+            if !batch.is_empty() && !settings.path_tag.is_empty() {
+                batch.set_tag(&settings.path_tag, &f.path.display().to_string());
+            }
+            out.append(&batch);
+            if !f.drain_only && !f.is_pipe() {
+                positions.push((f.path.clone(), f.id, f.committed()));
+            }
+        }
+        if malformed > 0 {
+            self.sink.malformed(malformed as u64);
+        }
+        if out.is_empty() {
+            return;
+        }
+        if let Ok(delivery) = self.sink.send_acked(out).await {
+            self.in_flight.push_back(Box::pin(async move {
+                Settled {
+                    delivered: delivery.await.is_ok(),
+                    lines: 0,
+                    positions,
+                }
+            }));
+        }
     }
 
     fn settle(&mut self, s: Settled) {

@@ -382,3 +382,19 @@ async fn a_file_renamed_within_the_glob_is_not_read_again() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     exactly_once(&h.seqs(), 70);
 }
+
+#[tokio::test]
+async fn stop_hands_on_the_event_being_joined() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "seq n=1i\n,m=2i\nseq n=3i\n").unwrap();
+    // A timeout that never fires before stop.
+    let text = config(&log, "[multiline]\npattern = '^,'\ntimeout = \"1h\"\n");
+    let mut h = start(&text, &dir.path().join("s.json"), false).await;
+    h.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.seqs(), [1]);
+    h.tail.stop().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(h.seqs(), [1, 3]);
+}
