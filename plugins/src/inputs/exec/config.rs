@@ -119,7 +119,7 @@ impl Settings {
         for (key, spec) in specs.chain(own.command.iter().map(|c| ("command".to_owned(), c))) {
             let argv = match spec {
                 CommandSpec::Argv(argv) => argv.clone(),
-                CommandSpec::Line(line) => match shlex::split(line) {
+                CommandSpec::Line(line) => match split_words(line) {
                     Some(argv) => argv,
                     None => bail!("{key}: {line:?} has an unclosed quote or a trailing backslash"),
                 },
@@ -153,4 +153,56 @@ impl Settings {
             parser: shared.build("exec")?,
         })
     }
+}
+
+/// Split a command line into words as Telegraf's go-shellquote does:
+/// blanks separate words, single quotes keep everything, double quotes
+/// keep all but `\\` before `$`, `` ` ``, `"`, `\\` or a newline, a
+/// backslash outside quotes escapes the next character. There are no
+/// comments: `#` is an ordinary character. `None` for an unclosed quote
+/// or a trailing backslash.
+pub(super) fn split_words(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' => {
+                words.extend(word.take());
+            }
+            '\\' => match chars.next()? {
+                '\n' => {}
+                e => word.get_or_insert_default().push(e),
+            },
+            '\'' => {
+                let w = word.get_or_insert_default();
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        q => w.push(q),
+                    }
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_default();
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => match chars.next()? {
+                            '\n' => {}
+                            e @ ('$' | '`' | '"' | '\\') => w.push(e),
+                            e => {
+                                w.push('\\');
+                                w.push(e);
+                            }
+                        },
+                        q => w.push(q),
+                    }
+                }
+            }
+            c => word.get_or_insert_default().push(c),
+        }
+    }
+    words.extend(word);
+    Some(words)
 }

@@ -240,3 +240,16 @@ async fn telegrafs_readme_example_runs_as_documented() {
         ["example tag1=a,tag2=b i=Int(42),j=Int(43),k=Int(44)"]
     );
 }
+
+#[test]
+fn command_lines_split_as_go_shellquote_with_no_comments() {
+    let split = |s: &str| super::config::split_words(s).unwrap();
+    assert_eq!(split("echo #1 a#b"), ["echo", "#1", "a#b"]);
+    assert_eq!(
+        split(r#"sh -c 'x y' "a \"b\" \n" c\ d"#),
+        ["sh", "-c", "x y", r#"a "b" \n"#, "c d"]
+    );
+    assert_eq!(split("a ''  b"), ["a", "", "b"]);
+    assert_eq!(super::config::split_words("a 'b"), None);
+    assert_eq!(super::config::split_words("a \\"), None);
+}

@@ -22,6 +22,8 @@ use crate::lines::LineSplitter;
 
 /// How long a program may take to exit after SIGTERM at stop.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long the output is read on after the program's group is killed.
+const READERS_WAIT: Duration = Duration::from_secs(2);
 /// A program that ran this long before exiting is restarted after the
 /// base delay again.
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
@@ -134,7 +136,7 @@ async fn run_once(
     let pid = process.id().unwrap_or(0);
     *running.pid.lock().unwrap_or_else(|e| e.into_inner()) = Some(pid);
     *running.stdin.lock().await = process.stdin.take();
-    let out = process.stdout.take().map(|stdout| {
+    let mut out = process.stdout.take().map(|stdout| {
         let (settings, sink, hits) = (
             settings.clone(),
             sink.clone(),
@@ -142,7 +144,7 @@ async fn run_once(
         );
         tokio::spawn(read_stdout(stdout, settings, sink, hits))
     });
-    let err = process.stderr.take().map(|stderr| {
+    let mut err = process.stderr.take().map(|stderr| {
         tokio::spawn(read_stderr(
             stderr,
             program.clone(),
@@ -175,12 +177,22 @@ async fn run_once(
             let _ = process.wait().await;
         }
     }
-    // Everything the program printed is handed on before going further.
-    if let Some(out) = out {
-        let _ = out.await;
-    }
-    if let Some(err) = err {
-        let _ = err.await;
+    // Everything the program printed is handed on before going further,
+    // for a bounded time: a descendant that left the process group may
+    // hold stdout open.
+    let readers = async {
+        if let Some(out) = &mut out {
+            let _ = out.await;
+        }
+        if let Some(err) = &mut err {
+            let _ = err.await;
+        }
+    };
+    if tokio::time::timeout(READERS_WAIT, readers).await.is_err() {
+        tracing::warn!(command = %program, wait = ?READERS_WAIT, "its output stays open after it ended (a descendant holds it); no longer read");
+        for reader in out.iter().chain(err.iter()) {
+            reader.abort();
+        }
     }
     status
 }

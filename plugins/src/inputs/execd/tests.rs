@@ -263,3 +263,13 @@ async fn telegrafs_stdin_example_counts_at_every_gather() {
     );
     h.execd.stop().await;
 }
+
+#[tokio::test]
+async fn stop_returns_when_a_descendant_left_the_group_holding_stdout() {
+    let mut h =
+        started(r#"command = ["sh", "-c", "echo 'seq n=1i'; setsid sleep 20 & sleep 300"]"#).await;
+    assert_eq!(h.take(1).await, ["seq n=Int(1)"]);
+    tokio::time::timeout(Duration::from_secs(10), h.execd.stop())
+        .await
+        .expect("stop waited on a descendant's stdout");
+}

@@ -16,6 +16,11 @@ use crate::lines::LineSplitter;
 /// Bytes read at once.
 const CHUNK: usize = 64 << 10;
 
+/// Bytes read from one file per call of [`Follower::read`]: the rest
+/// waits for the next tick, so that a huge file without newlines cannot
+/// hold the loop.
+const MAX_BYTES_PER_READ: u64 = 1 << 20;
+
 /// A file's identity: device and inode.
 pub type FileId = (u64, u64);
 
@@ -54,6 +59,9 @@ pub struct Read {
     pub too_long: u64,
     /// The follower is done (a drain at its end, a file gone for good).
     pub finished: bool,
+    /// A rotated file read to its end and left for the new one: its
+    /// identity and length.
+    pub left: Option<(FileId, u64)>,
 }
 
 /// A file's identity and length.
@@ -133,6 +141,11 @@ impl Follower {
             .unwrap_or(self.line_end)
     }
 
+    /// How far the file was read.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
     pub fn is_pipe(&self) -> bool {
         matches!(self.source, Source::Pipe(_))
     }
@@ -172,8 +185,9 @@ impl Follower {
     pub fn read(&mut self, budget: usize, mut event: impl FnMut(&[u8])) -> std::io::Result<Read> {
         self.check_rotation();
         let mut read = Read::default();
+        let started_at = self.pos;
         loop {
-            if read.lines >= budget {
+            if read.lines >= budget || self.pos - started_at >= MAX_BYTES_PER_READ {
                 return Ok(read);
             }
             let n = match &self.source {
@@ -233,6 +247,7 @@ impl Follower {
             match Self::open(&self.path, 0, usize::MAX, None) {
                 Ok(new) => {
                     tracing::info!(path = %self.path.display(), "file rotated; reading the new one from the start");
+                    read.left = Some((self.id, self.pos));
                     self.source = new.source;
                     self.id = new.id;
                     self.pos = 0;
@@ -278,5 +293,27 @@ impl Follower {
         {
             event(&e);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_read_is_bounded_in_bytes_without_newlines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        std::fs::write(&path, vec![b'x'; 8 << 20]).unwrap();
+        let mut f = Follower::open(&path, 0, 1024, None).unwrap();
+        let r = f.read(1000, |_| {}).unwrap();
+        assert_eq!(r.lines, 0);
+        assert!(
+            f.position() <= MAX_BYTES_PER_READ + CHUNK as u64,
+            "{}",
+            f.position()
+        );
+        f.read(1000, |_| {}).unwrap();
+        assert!(f.position() > MAX_BYTES_PER_READ);
     }
 }

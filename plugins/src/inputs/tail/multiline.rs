@@ -14,15 +14,22 @@ pub struct Joiner {
     /// Where the buffered event starts in its file.
     start: Option<u64>,
     last: Instant,
+    /// The longest event: one that would grow past it is let go as it
+    /// is and the line starts the next.
+    max: usize,
+    /// Events let go at `max` (counted as line size limit hits).
+    pub overflowed: u64,
 }
 
 impl Joiner {
-    pub fn new(config: Multiline) -> Self {
+    pub fn new(config: Multiline, max: usize) -> Self {
         Self {
             config,
             buffer: Vec::new(),
             start: None,
             last: Instant::now(),
+            max,
+            overflowed: 0,
         }
     }
 
@@ -45,6 +52,12 @@ impl Joiner {
     pub fn line(&mut self, line: &[u8], start: u64) -> Option<Vec<u8>> {
         self.last = Instant::now();
         if self.matches(line) {
+            if !self.buffer.is_empty() && self.buffer.len() + 1 + line.len() > self.max {
+                self.overflowed += 1;
+                let full = self.take();
+                self.append(line, start);
+                return full;
+            }
             self.append(line, start);
             return None;
         }
@@ -85,13 +98,16 @@ mod tests {
     use super::*;
 
     fn joiner(pattern: &str, which: Which, invert: bool, preserve_newline: bool) -> Joiner {
-        Joiner::new(Multiline {
-            pattern: regex::Regex::new(pattern).unwrap(),
-            which,
-            invert,
-            preserve_newline,
-            timeout: Duration::from_secs(5),
-        })
+        Joiner::new(
+            Multiline {
+                pattern: regex::Regex::new(pattern).unwrap(),
+                which,
+                invert,
+                preserve_newline,
+                timeout: Duration::from_secs(5),
+            },
+            1 << 20,
+        )
     }
 
     fn run(j: &mut Joiner, lines: &[&str]) -> Vec<String> {
@@ -139,5 +155,17 @@ mod tests {
         assert_eq!(j.line(b"c", 15).as_deref(), Some(&b"a b"[..]));
         assert_eq!(j.pending_start(), Some(15));
         assert!(!j.expired());
+    }
+
+    #[test]
+    fn an_endless_event_is_let_go_at_the_bound_and_counted() {
+        let mut j = joiner(r"^\s", Which::Previous, false, false);
+        j.max = 10;
+        assert_eq!(j.line(b"a", 0), None);
+        let events: Vec<_> = (0..20).filter_map(|i| j.line(b" bcd", i)).collect();
+        assert!(events.len() >= 5, "{events:?}");
+        assert!(events.iter().all(|e| e.len() <= 10));
+        assert!(j.buffer.len() <= 10);
+        assert_eq!(j.overflowed, events.len() as u64);
     }
 }

@@ -77,6 +77,10 @@ pub struct Tailer {
     saved: Vec<Position>,
     /// The latest delivered position per path.
     acked: HashMap<PathBuf, (FileId, u64)>,
+    /// How far each file seen while running was read, by identity: a
+    /// name turning up for a file already read (renamed into the glob,
+    /// reopened after an error) resumes there.
+    known: HashMap<FileId, u64>,
     dirty: bool,
     last_save: Instant,
     refused: HashSet<PathBuf>,
@@ -102,6 +106,7 @@ impl Tailer {
             drains: Vec::new(),
             saved: Vec::new(),
             acked: HashMap::new(),
+            known: HashMap::new(),
             dirty: false,
             last_save: Instant::now(),
             refused: HashSet::new(),
@@ -137,12 +142,14 @@ impl Tailer {
                     }
                     ticks += 1;
                     if self.read_all().await.is_err() {
-                        return;
+                        // Settle what is in flight and save, as at stop.
+                        break;
                     }
                     self.save(false);
                 }
             }
         }
+        self.flush_held().await;
         let deadline = tokio::time::sleep(STOP_WAIT);
         tokio::pin!(deadline);
         while !self.in_flight.is_empty() {
@@ -187,7 +194,8 @@ impl Tailer {
                 continue;
             }
             match self.open(path, first) {
-                Ok(f) => {
+                Ok(None) => {}
+                Ok(Some(f)) => {
                     self.unreadable.remove(path);
                     tracing::debug!(path = %path.display(), "following");
                     self.followers.insert(path.clone(), f);
@@ -212,50 +220,76 @@ impl Tailer {
                 self.drains.push(f);
             }
         }
+        // Forget files neither matched nor read any more.
+        let mut live: HashSet<FileId> = seen
+            .iter()
+            .filter_map(|p| identify(p).ok())
+            .map(|(id, _)| id)
+            .collect();
+        live.extend(self.followers.values().chain(&self.drains).map(|f| f.id));
+        self.known.retain(|id, _| live.contains(id));
+    }
+
+    /// Whether a follower reads the file `id` now.
+    fn reading(&self, id: FileId) -> bool {
+        self.followers
+            .values()
+            .chain(&self.drains)
+            .any(|f| !f.is_pipe() && f.id == id)
     }
 
     fn joiner(&self) -> Option<Joiner> {
-        self.settings.multiline.clone().map(Joiner::new)
+        let max = self.settings.max_line;
+        self.settings.multiline.clone().map(|m| Joiner::new(m, max))
     }
 
-    /// Open `path` where reading starts: per `initial_read_offset` for
-    /// files there at start, from the beginning for files that appear
-    /// later.
-    fn open(&mut self, path: &Path, first: bool) -> std::io::Result<Follower> {
+    /// Open `path` where reading starts: where this run left the file if
+    /// it was read before under any name (`None` while another name
+    /// still reads it), else per `initial_read_offset` (the saved
+    /// position only at start, as Telegraf).
+    fn open(&mut self, path: &Path, first: bool) -> std::io::Result<Option<Follower>> {
         let max_line = self.settings.max_line;
         if self.settings.pipe {
-            return Follower::open_pipe(path, max_line, self.joiner());
+            return Follower::open_pipe(path, max_line, self.joiner()).map(Some);
         }
         let (id, len) = identify(path)?;
+        if self.reading(id) {
+            return Ok(None);
+        }
+        if let Some(&at) = self.known.get(&id) {
+            let offset = if len >= at { at } else { 0 };
+            let f = Follower::open(path, offset, max_line, self.joiner())?;
+            self.acked.insert(path.to_path_buf(), (f.id, offset));
+            return Ok(Some(f));
+        }
         let saved_same = self
             .saved
             .iter()
             .find(|p| p.path == path && (p.dev, p.ino) == id)
             .cloned();
+        let saved_same = saved_same.or_else(|| {
+            // Renamed into the glob while graft was down.
+            self.saved.iter().find(|p| (p.dev, p.ino) == id).cloned()
+        });
         let saved_other = self.saved.iter().find(|p| p.path == path).cloned();
-        let saved_allowed = matches!(
-            self.settings.initial,
-            InitialOffset::SavedOrBeginning | InitialOffset::SavedOrEnd
-        );
         let offset = match self.settings.initial {
-            _ if !first => 0,
             InitialOffset::Beginning => 0,
             InitialOffset::End => len,
             _ => match (saved_same, saved_other) {
-                (Some(p), _) if len >= p.offset => p.offset,
-                (Some(_), _) => 0,
-                (None, Some(old)) => {
+                (Some(p), _) if first && len >= p.offset => p.offset,
+                (Some(_), _) if first => 0,
+                (None, Some(old)) if first => {
                     self.drain_rotated(path, &old);
                     0
                 }
-                (None, None) if self.settings.initial == InitialOffset::SavedOrEnd => len,
-                (None, None) => 0,
+                _ if self.settings.initial == InitialOffset::SavedOrEnd => len,
+                _ => 0,
             },
         };
-        let _ = saved_allowed;
         let f = Follower::open(path, offset, max_line, self.joiner())?;
+        self.known.insert(f.id, offset);
         self.acked.insert(path.to_path_buf(), (f.id, offset));
-        Ok(f)
+        Ok(Some(f))
     }
 
     /// `path` was rotated while graft was down: read the rest of the old
@@ -271,6 +305,7 @@ impl Tailer {
                 continue;
             }
             match identify(&candidate) {
+                Ok((id, _)) if id == (old.dev, old.ino) && self.reading(id) => return,
                 Ok((id, len)) if id == (old.dev, old.ino) && len >= old.offset => {
                     if let Ok(mut f) = Follower::open(
                         &candidate,
@@ -325,8 +360,20 @@ impl Tailer {
                     first_error = p.1;
                 }
             };
-            match f.read(remaining, &mut event) {
-                Ok(r) => {
+            let read = f.read(remaining, &mut event);
+            if !f.is_pipe() {
+                self.known.insert(f.id, f.position());
+            }
+            let overflowed = f
+                .joiner
+                .as_mut()
+                .map_or(0, |j| std::mem::take(&mut j.overflowed));
+            match read {
+                Ok(mut r) => {
+                    r.too_long += overflowed;
+                    if let Some((id, end)) = r.left {
+                        self.known.insert(id, end);
+                    }
                     lines += r.lines;
                     if r.too_long > 0 {
                         self.stats
@@ -382,6 +429,51 @@ impl Tailer {
             }
         }));
         Ok(())
+    }
+
+    /// At stop, hand on what the followers hold: the event being joined,
+    /// and the last line without a newline where no position is kept (a
+    /// pipe, no state store); with positions that line is read whole
+    /// after a restart.
+    async fn flush_held(&mut self) {
+        let now_ns = crate::inputs::now_ns();
+        let settings = self.settings.clone();
+        let whole = self.store.is_none();
+        let mut out = Batch::default();
+        let mut positions = Vec::new();
+        let mut malformed = 0;
+        for f in self.followers.values_mut().chain(&mut self.drains) {
+            let mut b = BatchBuilder::new();
+            let mut event = |e: &[u8]| malformed += parse_event(&settings, e, now_ns, &mut b).0;
+            if whole || f.is_pipe() {
+                f.finish(&mut event);
+            } else if let Some(e) = f.joiner.as_mut().and_then(Joiner::take) {
+                event(&e);
+            }
+            let mut batch = b.finish();
+            if !batch.is_empty() && !settings.path_tag.is_empty() {
+                batch.set_tag(&settings.path_tag, &f.path.display().to_string());
+            }
+            out.append(&batch);
+            if !f.drain_only && !f.is_pipe() {
+                positions.push((f.path.clone(), f.id, f.committed()));
+            }
+        }
+        if malformed > 0 {
+            self.sink.malformed(malformed as u64);
+        }
+        if out.is_empty() {
+            return;
+        }
+        if let Ok(delivery) = self.sink.send_acked(out).await {
+            self.in_flight.push_back(Box::pin(async move {
+                Settled {
+                    delivered: delivery.await.is_ok(),
+                    lines: 0,
+                    positions,
+                }
+            }));
+        }
     }
 
     fn settle(&mut self, s: Settled) {

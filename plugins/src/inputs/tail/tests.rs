@@ -260,7 +260,7 @@ async fn long_and_bad_lines_cost_only_themselves() {
 }
 
 #[tokio::test]
-async fn saved_or_end_skips_what_was_there_and_new_files_are_read_whole() {
+async fn saved_or_end_skips_what_was_there_also_in_files_that_appear_later() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("a.log");
     append(&log, 0..10);
@@ -273,7 +273,14 @@ async fn saved_or_end_skips_what_was_there_and_new_files_are_read_whole() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     append(&log, 10..12);
     std::fs::create_dir(dir.path().join("sub")).unwrap();
-    std::fs::write(dir.path().join("sub/b.log"), "\x1b[32mseq\x1b[0m n=100i\n").unwrap();
+    // As Telegraf: a file turning up later starts at its end too.
+    std::fs::write(dir.path().join("sub/b.log"), "seq n=99i\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let mut b = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("sub/b.log"))
+        .unwrap();
+    b.write_all(b"\x1b[32mseq\x1b[0m n=100i\n").unwrap();
     h.wait_for(3).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut seqs = h.seqs();
@@ -295,6 +302,8 @@ async fn multiline_events_are_joined() {
     let h = start(&text, &dir.path().join("s.json"), false).await;
     h.wait_for(2).await;
     assert_eq!(h.seqs(), [1, 3]);
+    // The continuation was joined (a lone ",m=2i" would be malformed).
+    assert_eq!(h.sink.malformed_count(), 0);
 }
 
 #[tokio::test]
@@ -348,4 +357,44 @@ fn config_errors_name_the_key_and_from_beginning_still_works() {
             .any(|d| d.key == "from_beginning" && !d.ignored)
     );
     let _: PathBuf = PathBuf::new();
+}
+
+#[tokio::test]
+async fn a_file_renamed_within_the_glob_is_not_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, 0..50);
+    let pattern = dir.path().join("app.log*");
+    let text = format!(
+        "files = [\"{}\"]\ninitial_read_offset = \"beginning\"",
+        pattern.display()
+    );
+    let h = start(&text, &dir.path().join("s.json"), false).await;
+    h.wait_for(50).await;
+    // Renamed to a name the glob matches, written on, a new file made.
+    std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+    append(&dir.path().join("app.log.1"), 50..60);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    append(&log, 60..70);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Renamed again, after it was followed under its new name.
+    std::fs::rename(dir.path().join("app.log.1"), dir.path().join("app.log.2")).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    exactly_once(&h.seqs(), 70);
+}
+
+#[tokio::test]
+async fn stop_hands_on_the_event_being_joined() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "seq n=1i\n,m=2i\nseq n=3i\n").unwrap();
+    // A timeout that never fires before stop.
+    let text = config(&log, "[multiline]\npattern = '^,'\ntimeout = \"1h\"\n");
+    let mut h = start(&text, &dir.path().join("s.json"), false).await;
+    h.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.seqs(), [1]);
+    h.tail.stop().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(h.seqs(), [1, 3]);
 }
