@@ -206,6 +206,25 @@ fn cases() -> Vec<Case> {
             case.counts = Some("scrape_errors");
             case
         },
+        {
+            // A server that fails costs only itself: its own counter counts.
+            let mut case = Case::new(
+                Kind::Input,
+                "redis",
+                format!("  servers = [\"tcp://127.0.0.1:{closed}\"]\n  timeout = \"1s\"\n"),
+            );
+            case.counts = Some("server_errors");
+            case
+        },
+        {
+            let mut case = Case::new(
+                Kind::Input,
+                "mysql",
+                format!("  servers = [\"graft:pw@tcp(127.0.0.1:{closed})/?timeout=1s\"]\n"),
+            );
+            case.counts = Some("server_errors");
+            case
+        },
         unreachable(
             Kind::Input,
             "postgresql",
