@@ -298,12 +298,13 @@ async fn collect(
     if o.gather_process_list {
         gather::process_list(c, s, run).await?;
     }
-    if o.gather_user_statistics && !*no_user_statistics {
-        if let Err(e) = gather::user_statistics(c, s, run).await {
-            // As Telegraf: a server without the table is not asked again.
-            *no_user_statistics = no_such_table(&e);
-            return Err(e.into());
-        }
+    if o.gather_user_statistics
+        && !*no_user_statistics
+        && let Err(e) = gather::user_statistics(c, s, run).await
+    {
+        // As Telegraf: a server without the table is not asked again.
+        *no_user_statistics = no_such_table(&e);
+        return Err(e.into());
     }
     if o.gather_slave_status || o.gather_replica_status {
         gather::slave_status(c, s, run).await?;

@@ -333,10 +333,9 @@ impl Input for Redis {
                         "INFO lines past the fields a metric may hold; the rest dropped"
                     );
                 }
-                let commands = match a.commands {
-                    Ok(commands) => commands,
-                    Err(failure) => return Err(failure),
-                };
+                // INFO's metrics are in `out` already: a failed command
+                // costs only `redis_commands`.
+                let commands = a.commands?;
                 let mut metrics = o.metrics;
                 if !commands.is_empty() {
                     let mut m = out.metric("redis_commands", now_ns);
