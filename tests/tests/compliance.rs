@@ -219,6 +219,16 @@ fn cases() -> Vec<Case> {
             case
         },
         {
+            // A server that fails costs only itself: its own counter counts.
+            let mut case = Case::new(
+                Kind::Input,
+                "redis",
+                format!("  servers = [\"tcp://127.0.0.1:{closed}\"]\n  timeout = \"1s\"\n"),
+            );
+            case.counts = Some("server_errors");
+            case
+        },
+        {
             let mut case = Case::new(
                 Kind::Input,
                 "http",
@@ -234,6 +244,15 @@ fn cases() -> Vec<Case> {
                 format!("  urls = [\"http://127.0.0.1:{closed}/\"]\n  response_timeout = \"1s\"\n"),
             );
             case.counts = Some("request_errors");
+            case
+        },
+        {
+            let mut case = Case::new(
+                Kind::Input,
+                "mysql",
+                format!("  servers = [\"graft:pw@tcp(127.0.0.1:{closed})/?timeout=1s\"]\n"),
+            );
+            case.counts = Some("server_errors");
             case
         },
         unreachable(

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use graft_api::{Input, MetricSink};
+use graft_api::Input;
+use graft_api::counters::Counters;
 use graft_core::{Batch, FieldRef, MetricRef};
 use graft_plugins::inputs::mysql;
 use graft_test_support::mariadb::{MariaDb, PASSWORD};
@@ -22,12 +23,11 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn started(rt: &tokio::runtime::Runtime, config: &str) -> (Box<dyn Input>, MetricSink) {
+fn started(config: &str) -> (Box<dyn Input>, Arc<Counters>) {
     let mut input = mysql::build(toml::from_str(config).unwrap()).unwrap();
-    let (sink, rx) = MetricSink::channel(16, Arc::new(|| 0));
-    std::mem::forget(rx);
-    rt.block_on(input.start(sink.clone())).unwrap();
-    (input, sink)
+    let counters = Arc::new(Counters::default());
+    input.attach_counters(counters.clone());
+    (input, counters)
 }
 
 fn find<'a>(b: &'a Batch, name: &str, field: &str) -> MetricRef<'a> {
@@ -52,10 +52,7 @@ fn mysql_global_status_matches_the_servers_own_numbers() {
     let db = MariaDb::shared();
     db.root("CREATE DATABASE IF NOT EXISTS g1; CREATE TABLE IF NOT EXISTS g1.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)");
     let rt = rt();
-    let (mut input, sink) = started(
-        &rt,
-        &format!("servers = [\"{}\"]\nmetric_version = 2", db.dsn()),
-    );
+    let (mut input, sink) = started(&format!("servers = [\"{}\"]\nmetric_version = 2", db.dsn()));
     let first = rt.block_on(input.gather()).unwrap();
     const N: i64 = 25;
     let inserts: String = (0..N)
@@ -111,7 +108,7 @@ fn mysql_global_status_matches_the_servers_own_numbers() {
     assert_eq!(sink.counter("server_errors").load(Ordering::Relaxed), 0);
 
     // metric_version 1: Telegraf's prefix table, ints.
-    let (mut v1, _) = started(&rt, &format!("servers = [\"{}\"]", db.dsn()));
+    let (mut v1, _) = started(&format!("servers = [\"{}\"]", db.dsn()));
     let b = rt.block_on(v1.gather()).unwrap();
     let m = find(&b, "mysql", "commands_insert");
     assert!(int(&m, "commands_insert") >= int(&m0, "com_insert") + N);
@@ -128,10 +125,8 @@ fn mysql_optional_gathers_have_telegrafs_names_and_types() {
     let db = MariaDb::shared();
     db.root("CREATE DATABASE IF NOT EXISTS g2; CREATE TABLE IF NOT EXISTS g2.auto (id INT AUTO_INCREMENT PRIMARY KEY, v INT); INSERT INTO g2.auto (v) VALUES (1),(2),(3)");
     let rt = rt();
-    let (mut input, sink) = started(
-        &rt,
-        &format!(
-            r#"servers = ["{}"]
+    let (mut input, sink) = started(&format!(
+        r#"servers = ["{}"]
 metric_version = 2
 interval_slow = "1s"
 gather_process_list = true
@@ -144,9 +139,8 @@ gather_slave_status = true
 gather_event_waits = true
 gather_user_statistics = true
 "#,
-            db.dsn()
-        ),
-    );
+        db.dsn()
+    ));
     let b = rt.block_on(input.gather()).unwrap();
     assert_eq!(
         sink.counter("server_errors").load(Ordering::Relaxed),
@@ -244,19 +238,16 @@ fn a_failing_server_costs_only_itself_and_rows_are_bounded() {
     std::thread::sleep(Duration::from_millis(800));
     let dead = free_port();
     let rt = rt();
-    let (mut input, sink) = started(
-        &rt,
-        &format!(
-            r#"servers = ["{}", "graft:wrong@tcp(127.0.0.1:{})/", "graft:{PASSWORD}@tcp(127.0.0.1:{dead})/?timeout=2s", "graft:{PASSWORD}@unix({})/"]
+    let (mut input, sink) = started(&format!(
+        r#"servers = ["{}", "graft:wrong@tcp(127.0.0.1:{})/", "graft:{PASSWORD}@tcp(127.0.0.1:{dead})/?timeout=2s", "graft:{PASSWORD}@unix({})/"]
 metric_version = 2
 gather_process_list = true
 max_rows = 3
 "#,
-            db.dsn(),
-            db.port,
-            db.socket().display(),
-        ),
-    );
+        db.dsn(),
+        db.port,
+        db.socket().display(),
+    ));
     let start = Instant::now();
     let b = rt
         .block_on(input.gather())
@@ -322,10 +313,8 @@ fn mysql_perf_schema_and_binary_logs_match_telegrafs_readme() {
     });
     assert!(files >= 1);
     let rt = rt();
-    let (mut input, sink) = started(
-        &rt,
-        &format!(
-            r#"servers = ["{}"]
+    let (mut input, sink) = started(&format!(
+        r#"servers = ["{}"]
 metric_version = 2
 gather_binary_logs = true
 gather_table_io_waits = true
@@ -336,9 +325,8 @@ gather_file_events_stats = true
 gather_perf_events_statements = true
 gather_perf_sum_per_acc_per_event = true
 "#,
-            db.dsn()
-        ),
-    );
+        db.dsn()
+    ));
     let b = rt.block_on(input.gather()).unwrap();
     assert_eq!(sink.counter("server_errors").load(Ordering::Relaxed), 0);
     let m = find(&b, "mysql", "binary_files_count");
@@ -464,13 +452,10 @@ fn a_connection_the_server_closed_is_replaced_without_an_error() {
          GRANT PROCESS ON *.* TO 'graft_kill'@'127.0.0.1'",
     );
     let rt = rt();
-    let (mut input, sink) = started(
-        &rt,
-        &format!(
-            "servers = [\"graft_kill:k@tcp(127.0.0.1:{})/\"]\nmetric_version = 2",
-            db.port
-        ),
-    );
+    let (mut input, sink) = started(&format!(
+        "servers = [\"graft_kill:k@tcp(127.0.0.1:{})/\"]\nmetric_version = 2",
+        db.port
+    ));
     assert!(rt.block_on(input.gather()).unwrap().len() == 1);
     let ids = db.root("SELECT id FROM information_schema.processlist WHERE user = 'graft_kill'");
     assert!(!ids.trim().is_empty());
@@ -481,4 +466,90 @@ fn a_connection_the_server_closed_is_replaced_without_an_error() {
     assert!(b.iter().any(|m| m.name() == "mysql"));
     let load = |n| sink.counter(n).load(Ordering::Relaxed);
     assert_eq!((load("server_gathers"), load("server_errors")), (2, 0));
+}
+
+/// `graft test` (Telegraf's `--test`) gathers mysql once and prints it.
+#[test]
+fn graft_test_prints_the_mysql_metrics() {
+    let db = MariaDb::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("graft.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[inputs.mysql]]\n  servers = [\"{}\"]\n[[outputs.file]]\n",
+            db.dsn()
+        ),
+    )
+    .unwrap();
+    let out = graft()
+        .args(["test", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("mysql,") && l.contains("uptime=")),
+        "{stdout}"
+    );
+}
+
+/// A failing optional query (`SHOW BINARY LOGS` without the privilege)
+/// ends the server's gather as in Telegraf, but the global status read
+/// before it is kept; the failure is counted.
+#[test]
+fn a_failing_optional_query_keeps_the_global_status() {
+    let db = MariaDb::shared();
+    db.root(
+        "CREATE USER IF NOT EXISTS 'bare'@'127.0.0.1' IDENTIFIED BY 'bare-pw'; \
+         GRANT USAGE ON *.* TO 'bare'@'127.0.0.1'",
+    );
+    let rt = rt();
+    let (mut input, counters) = started(&format!(
+        "servers = [\"bare:bare-pw@tcp(127.0.0.1:{})/?tls=false\"]\n\
+         gather_binary_logs = true\n\
+         gather_global_variables = false",
+        db.port
+    ));
+    let batch = rt.block_on(input.gather()).unwrap();
+    find(&batch, "mysql", "uptime");
+    assert!(batch.iter().all(|m| m.field("binary_size_bytes").is_none()));
+    assert_eq!(counters.counter("server_errors").load(Ordering::Relaxed), 1);
+}
+
+/// `binary_size_bytes` sums every binary log, as Telegraf does, even when
+/// `max_rows` is smaller than their number.
+#[test]
+fn binary_log_sizes_are_summed_past_max_rows() {
+    let db = MariaDb::shared();
+    db.root("FLUSH BINARY LOGS; FLUSH BINARY LOGS; FLUSH BINARY LOGS");
+    let sizes: Vec<u64> = db
+        .root("SHOW BINARY LOGS")
+        .lines()
+        .map(|l| l.split('\t').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(sizes.len() >= 4, "{sizes:?}");
+    let rt = rt();
+    let (mut input, _) = started(&format!(
+        "servers = [\"{}\"]\nmetric_version = 2\ngather_binary_logs = true\nmax_rows = 1",
+        db.dsn()
+    ));
+    let batch = rt.block_on(input.gather()).unwrap();
+    let m = find(&batch, "mysql", "binary_size_bytes");
+    let Some(FieldRef::Uint(size)) = m.field("binary_size_bytes") else {
+        panic!("{m:?}");
+    };
+    // Logs only grow: at least what they held a moment ago, all of them.
+    assert!(size >= sizes.iter().sum::<u64>(), "{size} < {sizes:?}");
+    assert_eq!(
+        m.field("binary_files_count"),
+        Some(FieldRef::Uint(sizes.len() as u64))
+    );
 }

@@ -8,7 +8,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use graft_api::{Input, MetricSink};
+use graft_api::Input;
+use graft_api::counters::Counters;
 use graft_core::{Batch, FieldRef};
 use graft_plugins::inputs::redis::{self, Kind};
 use graft_test_support::redis::{RedisServer, Value};
@@ -22,14 +23,13 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// The input built from `config`, started as the agent starts it, with its
-/// sink (for the counters).
-fn started(rt: &tokio::runtime::Runtime, config: &str) -> (Box<dyn Input>, MetricSink) {
+/// The input built from `config`, its counters attached as the agent
+/// attaches them.
+fn started(config: &str) -> (Box<dyn Input>, Arc<Counters>) {
     let mut input = redis::build(toml::from_str(config).unwrap()).unwrap();
-    let (sink, rx) = MetricSink::channel(16, Arc::new(|| 0));
-    std::mem::forget(rx);
-    rt.block_on(input.start(sink.clone())).unwrap();
-    (input, sink)
+    let counters = Arc::new(Counters::default());
+    input.attach_counters(counters.clone());
+    (input, counters)
 }
 
 fn int(m: &graft_core::MetricRef<'_>, field: &str) -> i64 {
@@ -58,10 +58,8 @@ fn redis_input_reports_what_info_says_with_telegrafs_names() {
     server.command(&["EXPIRE", "k2", "1000"]);
     server.command(&["EXPIRE", "k3", "2000"]);
     let rt = rt();
-    let (mut input, sink) = started(
-        &rt,
-        &format!(
-            r#"servers = ["{}"]
+    let (mut input, sink) = started(&format!(
+        r#"servers = ["{}"]
 [[commands]]
   command = ["get", "k1"]
   field = "k1"
@@ -79,9 +77,8 @@ fn redis_input_reports_what_info_says_with_telegrafs_names() {
   field = "size"
   type = "integer"
 "#,
-            server.url()
-        ),
-    );
+        server.url()
+    ));
     // One key in db 2, on a connection of its own.
     let mut c = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     graft_test_support::redis::send(&mut c, &["SELECT", "2"]).unwrap();
@@ -246,7 +243,7 @@ fn redis_schema_matches_telegrafs_readme() {
     server.command(&["GET", "a"]);
     server.command(&["NOSUCHCOMMAND"]);
     let rt = rt();
-    let (mut input, _sink) = started(&rt, &format!("servers = [\"{}\"]", server.url()));
+    let (mut input, _sink) = started(&format!("servers = [\"{}\"]", server.url()));
     let b = rt.block_on(input.gather()).unwrap();
     let m = find(&b, "redis", ("server", "127.0.0.1"));
     for (name, kind) in README {
@@ -338,17 +335,14 @@ fn a_failing_server_costs_only_itself_and_is_counted() {
     let huge = fake_server(b"$1000000000\r\nxxxx", 4);
     let silent = fake_server(b"", 4);
     let rt = rt();
-    let (mut input, sink) = started(
-        &rt,
-        &format!(
-            r#"servers = ["{}", "tcp://:wrong@127.0.0.1:{}", "tcp://127.0.0.1:{dead}", "tcp://127.0.0.1:{huge}", "tcp://127.0.0.1:{silent}", "{}"]
+    let (mut input, sink) = started(&format!(
+        r#"servers = ["{}", "tcp://:wrong@127.0.0.1:{}", "tcp://127.0.0.1:{dead}", "tcp://127.0.0.1:{huge}", "tcp://127.0.0.1:{silent}", "{}"]
 timeout = "2s"
 "#,
-            good.url(),
-            locked.port,
-            locked.url(),
-        ),
-    );
+        good.url(),
+        locked.port,
+        locked.url(),
+    ));
     let start = Instant::now();
     let b = rt
         .block_on(input.gather())
@@ -387,4 +381,69 @@ fn telegrafs_sample_config_is_accepted() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `graft test` (Telegraf's `--test`) gathers redis once and prints it.
+#[test]
+fn graft_test_prints_the_redis_metrics() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("graft.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[inputs.redis]]\n  servers = [\"{}\"]\n[[outputs.file]]\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let out = graft()
+        .args(["test", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("redis,") && l.contains("uptime=")),
+        "{stdout}"
+    );
+}
+
+/// A failing `[[commands]]` entry (a nil reply, an unknown command) costs
+/// only `redis_commands`, as in Telegraf; the INFO metrics land and the
+/// failure is counted.
+#[test]
+fn a_failing_command_keeps_the_info_metrics() {
+    let server = RedisServer::start();
+    let rt = rt();
+    for command in [r#"["get", "missing"]"#, r#"["nosuchcommand"]"#] {
+        let (mut input, counters) = started(&format!(
+            "servers = [\"{}\"]\n[[commands]]\n  command = {command}\n  field = \"x\"\n  type = \"string\"",
+            server.url()
+        ));
+        let batch = rt.block_on(input.gather()).unwrap();
+        assert!(
+            batch
+                .iter()
+                .any(|m| m.name() == "redis" && m.field("uptime").is_some()),
+            "{command}"
+        );
+        assert!(batch.iter().all(|m| m.name() != "redis_commands"));
+        let load = |n| {
+            counters
+                .counter(n)
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        assert_eq!(load("server_errors"), 1, "{command}");
+        // The connection is still good: the next gather lands the same.
+        let batch = rt.block_on(input.gather()).unwrap();
+        assert!(batch.iter().any(|m| m.name() == "redis"));
+    }
 }

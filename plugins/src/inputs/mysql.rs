@@ -9,13 +9,17 @@
 //! - Servers are asked concurrently, each over one kept connection (TCP,
 //!   TLS as the DSN's `tls` says, or a Unix socket; one the server closed
 //!   is replaced within the same gather). A server that fails
-//!   (refused, wrong password, a query error, `timeout`) loses only its own
-//!   metrics: logged when it starts failing and when it recovers, counted
-//!   every time. A query's rows past `max_rows` are dropped and counted.
+//!   (refused, wrong password, a query error, `timeout`) stops there, as in
+//!   Telegraf: what its earlier queries gave is kept, the rest of its
+//!   metrics are lost this time, the other servers are not touched. Logged
+//!   when it starts failing and when it recovers, counted every time. A
+//!   query's rows past `max_rows` (or 16 MiB of text) are dropped and
+//!   counted (`rows_limit_hits`), and so are a server's metrics past 50000
+//!   in one gather (`metrics_limit_hits`).
 //!
-//! It runs as a service input (as `inputs.prometheus` does) so that its
-//! counters reach `inputs.internal`: `server_gathers`, `server_errors`,
-//! `timeouts`, `rows_limit_hits`, `conversion_errors`.
+//! Its own counters, which `inputs.internal` shows beside the standard ones:
+//! `server_gathers`, `server_errors`,
+//! `timeouts`, `rows_limit_hits`, `metrics_limit_hits`, `conversion_errors`.
 
 mod config;
 pub mod convert;
@@ -33,8 +37,8 @@ use std::time::Instant;
 use anyhow::Result;
 use async_trait::async_trait;
 use graft_api::counters::Counters;
-use graft_api::{CallError, Input, MetricSink};
-use graft_core::{Batch, BatchBuilder, FieldRef, PluginError};
+use graft_api::{CallError, Input};
+use graft_core::{Batch, BatchBuilder, FieldRef};
 use mysql_async::{Conn, OptsBuilder, SslOpts};
 
 use crate::builtin::{self, Builtin};
@@ -66,9 +70,9 @@ impl Builtin for Mysql {
 /// The input.
 pub struct Mysql {
     settings: Settings,
-    /// Per server: its connection options, kept connection, and whether its
-    /// last gather failed.
-    state: Vec<(OptsBuilder, Option<Conn>, bool)>,
+    /// Per server: its connection options, kept connection, whether its
+    /// last gather failed, and whether it has no user statistics table.
+    state: Vec<(OptsBuilder, Option<Conn>, bool, bool)>,
     /// When `SHOW GLOBAL VARIABLES` last ran.
     variables_at: Option<Instant>,
     /// Keys whose value could not be converted, each logged once.
@@ -82,6 +86,7 @@ struct Stats {
     server_errors: Arc<AtomicU64>,
     timeouts: Arc<AtomicU64>,
     rows_limit_hits: Arc<AtomicU64>,
+    metrics_limit_hits: Arc<AtomicU64>,
     conversion_errors: Arc<AtomicU64>,
 }
 
@@ -92,25 +97,48 @@ impl Stats {
             server_errors: counter("server_errors"),
             timeouts: counter("timeouts"),
             rows_limit_hits: counter("rows_limit_hits"),
+            metrics_limit_hits: counter("metrics_limit_hits"),
             conversion_errors: counter("conversion_errors"),
         }
     }
 }
+
+/// At most this many metrics from one server's gather (graft's bound:
+/// `max_rows` bounds each query, not their product, as table schema's
+/// databases times tables).
+const MAX_METRICS: usize = 50_000;
 
 /// What one server's gather collected.
 pub struct ServerRun {
     tag: String,
     metrics: Vec<Pending>,
     rows_dropped: usize,
+    /// Metrics past [`MAX_METRICS`], not kept.
+    metrics_dropped: usize,
     /// `(what, key, error)` of values that could not be converted.
     conversion_errors: Vec<(&'static str, String, String)>,
 }
 
 impl ServerRun {
-    fn push(&mut self, m: Pending) {
-        if !m.fields.is_empty() {
-            self.metrics.push(m);
+    fn new(tag: &str) -> Self {
+        Self {
+            tag: tag.to_owned(),
+            metrics: Vec::new(),
+            rows_dropped: 0,
+            metrics_dropped: 0,
+            conversion_errors: Vec::new(),
         }
+    }
+
+    fn push(&mut self, m: Pending) {
+        if m.fields.is_empty() {
+            return;
+        }
+        if self.metrics.len() >= MAX_METRICS {
+            self.metrics_dropped += 1;
+            return;
+        }
+        self.metrics.push(m);
     }
 
     fn conversion_error(&mut self, what: &'static str, key: &str, error: String) {
@@ -180,7 +208,7 @@ impl Mysql {
             state: settings
                 .servers
                 .iter()
-                .map(|s| (options(s, &config.shared), None, false))
+                .map(|s| (options(s, &config.shared), None, false, false))
                 .collect(),
             settings,
             variables_at: None,
@@ -213,8 +241,8 @@ impl Mysql {
                     tracing::warn!(
                         server = %server,
                         %error,
-                        "gathering the server failed; nothing from it this time, the other servers go on \
-                         (further failures are quiet until it recovers)"
+                        "gathering the server failed; what it gave before the failure is kept, the other \
+                         servers go on (further failures are quiet until it recovers)"
                     );
                 }
             }
@@ -233,14 +261,24 @@ fn closed(e: &mysql_async::Error) -> bool {
     }
 }
 
-/// One server's whole gather.
+/// Whether `e` is MySQL's answer when `information_schema.user_statistics`
+/// does not exist (Telegraf matches the same text).
+fn no_such_table(e: &mysql_async::Error) -> bool {
+    e.to_string().contains("nknown table 'user_statistics'")
+}
+
+/// One server's whole gather into `run`. As Telegraf's `gatherServer`, the
+/// first failing query ends it; what the queries before it gave stays in
+/// `run`.
 async fn collect(
     conn: &mut Option<Conn>,
     opts: &OptsBuilder,
     server: &Server,
     s: &Settings,
     variables: bool,
-) -> Result<ServerRun, Failure> {
+    run: &mut ServerRun,
+    no_user_statistics: &mut bool,
+) -> Result<(), Failure> {
     if conn.is_none() {
         let connect = Conn::new(opts.clone());
         let c = tokio::time::timeout(server.dsn.timeout, connect)
@@ -249,64 +287,67 @@ async fn collect(
         *conn = Some(c);
     }
     let c = conn.as_mut().expect("connected above");
-    let mut run = ServerRun {
-        tag: server.tag.clone(),
-        metrics: Vec::new(),
-        rows_dropped: 0,
-        conversion_errors: Vec::new(),
-    };
     let o = &s.own;
-    gather::global_status(c, s, &mut run).await?;
+    gather::global_status(c, s, run).await?;
     if o.gather_global_variables && variables {
-        gather::global_variables(c, s, &mut run).await?;
+        gather::global_variables(c, s, run).await?;
     }
     if o.gather_binary_logs {
-        gather::binary_logs(c, s, &mut run).await?;
+        gather::binary_logs(c, run).await?;
     }
     if o.gather_process_list {
-        gather::process_list(c, s, &mut run).await?;
+        gather::process_list(c, s, run).await?;
     }
-    if o.gather_user_statistics {
-        gather::user_statistics(c, s, &mut run).await?;
+    if o.gather_user_statistics
+        && !*no_user_statistics
+        && let Err(e) = gather::user_statistics(c, s, run).await
+    {
+        // As Telegraf: a server without the table is not asked again.
+        *no_user_statistics = no_such_table(&e);
+        return Err(e.into());
     }
     if o.gather_slave_status || o.gather_replica_status {
-        gather::slave_status(c, s, &mut run).await?;
+        gather::slave_status(c, s, run).await?;
     }
     if o.gather_info_schema_auto_inc {
-        gather::auto_increment(c, s, &mut run).await?;
+        gather::auto_increment(c, s, run).await?;
     }
     if o.gather_innodb_metrics {
-        gather::innodb_metrics(c, s, &mut run).await?;
+        gather::innodb_metrics(c, s, run).await?;
     }
     if o.gather_perf_sum_per_acc_per_event {
-        perf::sum_per_account_per_event(c, s, &mut run).await?;
+        perf::sum_per_account_per_event(c, s, run).await?;
     }
     if o.gather_table_io_waits {
-        perf::table_io_waits(c, s, &mut run).await?;
+        perf::table_io_waits(c, s, run).await?;
     }
     if o.gather_index_io_waits {
-        perf::index_io_waits(c, s, &mut run).await?;
+        perf::index_io_waits(c, s, run).await?;
     }
     if o.gather_table_lock_waits {
-        perf::table_lock_waits(c, s, &mut run).await?;
+        perf::table_lock_waits(c, s, run).await?;
     }
     if o.gather_event_waits {
-        perf::event_waits(c, s, &mut run).await?;
+        perf::event_waits(c, s, run).await?;
     }
     if o.gather_file_events_stats {
-        perf::file_events(c, s, &mut run).await?;
+        perf::file_events(c, s, run).await?;
     }
     if o.gather_perf_events_statements {
-        perf::events_statements(c, s, &mut run).await?;
+        perf::events_statements(c, s, run).await?;
     }
     if o.gather_table_schema {
-        gather::table_schema(c, s, &mut run).await?;
+        gather::table_schema(c, s, run).await?;
     }
-    Ok(run)
+    Ok(())
 }
 
 #[async_trait]
 impl Input for Mysql {
+    fn attach_counters(&mut self, counters: Arc<Counters>) {
+        self.stats = Stats::new(|name| counters.counter(name));
+    }
+
     async fn gather(&mut self) -> Result<Batch, CallError> {
         let now_ns = crate::inputs::now_ns();
         let slow = self.settings.own.interval_slow;
@@ -317,47 +358,59 @@ impl Input for Mysql {
         }
         let settings = &self.settings;
         let runs = self.state.iter_mut().zip(&settings.servers).map(
-            |((opts, conn, _), server)| async move {
+            |((opts, conn, _, no_user_statistics), server)| async move {
+                let mut run = ServerRun::new(&server.tag);
                 let attempt = async {
                     let kept = conn.is_some();
-                    match collect(conn, opts, server, settings, variables).await {
+                    match collect(
+                        conn,
+                        opts,
+                        server,
+                        settings,
+                        variables,
+                        &mut run,
+                        no_user_statistics,
+                    )
+                    .await
+                    {
                         // A kept connection the server closed (a restart,
                         // wait_timeout, KILL): one more try on a new one.
                         Err(Failure::Mysql(e)) if kept && closed(&e) => {
                             *conn = None;
-                            collect(conn, opts, server, settings, variables).await
+                            run = ServerRun::new(&server.tag);
+                            collect(
+                                conn,
+                                opts,
+                                server,
+                                settings,
+                                variables,
+                                &mut run,
+                                no_user_statistics,
+                            )
+                            .await
                         }
                         other => other,
                     }
                 };
-                let run = tokio::time::timeout(settings.timeout, attempt)
+                let result = tokio::time::timeout(settings.timeout, attempt)
                     .await
                     .unwrap_or(Err(Failure::Timeout(settings.timeout)));
-                if run.is_err() {
+                if result.is_err() {
                     // Possibly mid-result: start afresh next time.
                     *conn = None;
                 }
-                run
+                (run, result)
             },
         );
         let runs = futures_util::future::join_all(runs).await;
         let mut out = BatchBuilder::new();
-        for (i, run) in runs.into_iter().enumerate() {
-            let result = run.map(|run| self.add(run, now_ns, &mut out));
-            self.outcome(i, &result);
+        for (i, (run, result)) in runs.into_iter().enumerate() {
+            // What the queries before a failure gave is kept, as Telegraf
+            // keeps what it added to the accumulator.
+            let metrics = self.add(run, now_ns, &mut out);
+            self.outcome(i, &result.map(|()| metrics));
         }
         Ok(out.finish())
-    }
-
-    /// A service input only to keep its counters where `inputs.internal`
-    /// reads them; it gathers on the agent's interval.
-    fn is_service(&self) -> bool {
-        true
-    }
-
-    async fn start(&mut self, sink: MetricSink) -> Result<(), PluginError> {
-        self.stats = Stats::new(|name| sink.counter(name));
-        Ok(())
     }
 }
 
@@ -372,7 +425,18 @@ impl Mysql {
                 server = %run.tag,
                 dropped = run.rows_dropped,
                 max_rows = self.settings.max_rows,
-                "query results longer than max_rows; the rows past it were dropped"
+                "query results longer than max_rows (or 16 MiB of text); the rows past it were dropped"
+            );
+        }
+        if run.metrics_dropped > 0 {
+            self.stats
+                .metrics_limit_hits
+                .fetch_add(run.metrics_dropped as u64, Ordering::Relaxed);
+            tracing::warn!(
+                server = %run.tag,
+                dropped = run.metrics_dropped,
+                max_metrics = MAX_METRICS,
+                "the server's gather made more metrics than graft keeps of one server; the rest were dropped"
             );
         }
         for (what, key, error) in &run.conversion_errors {
@@ -404,5 +468,33 @@ impl Mysql {
             }
         }
         run.metrics.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_servers_metrics_stop_at_max_metrics() {
+        let mut run = super::ServerRun::new("s");
+        for _ in 0..super::MAX_METRICS + 5 {
+            run.push(super::Pending::new("m", "s").field("f", super::Val::Int(1)));
+        }
+        assert_eq!(run.metrics.len(), super::MAX_METRICS);
+        assert_eq!(run.metrics_dropped, 5);
+    }
+
+    #[test]
+    fn a_missing_user_statistics_table_is_recognised() {
+        let error = |message: &str| {
+            mysql_async::Error::Server(mysql_async::ServerError {
+                code: 1109,
+                message: message.to_owned(),
+                state: "42S02".to_owned(),
+            })
+        };
+        assert!(super::no_such_table(&error(
+            "Unknown table 'user_statistics' in information_schema"
+        )));
+        assert!(!super::no_such_table(&error("Access denied")));
     }
 }

@@ -4,17 +4,20 @@
 //! - Measurements `redis`, `redis_keyspace`, `redis_cmdstat`,
 //!   `redis_latency_percentiles_usec`, `redis_replication`,
 //!   `redis_errorstat` (see [`info`]) and `redis_commands`, tagged
-//!   `server`+`port` (or `socket`) and `replication_role`.
+//!   `server`+`port` (`port` only when the URL names one, as Telegraf;
+//!   or `socket`) and `replication_role`.
 //! - Servers are asked concurrently, each over one kept connection (TCP,
 //!   TLS with the TLS keys, or a Unix socket; one the server closed is
 //!   replaced within the same gather). A server that fails (refused,
 //!   wrong password, `timeout`, a reply over `max_reply_size`) loses only its
 //!   own metrics: its failure is logged when it starts and when it ends, and
-//!   counted every time; the other servers land.
+//!   counted every time; the other servers land. A failing command (an
+//!   error or nil reply) costs only `redis_commands`, as in Telegraf.
 //!
-//! It runs as a service input (as `inputs.prometheus` does) so that its
-//! counters reach `inputs.internal`: `server_gathers`, `server_errors`,
-//! `timeouts`, `reply_size_limit_hits`, `series_limit_hits`.
+//! Its own counters, which `inputs.internal` shows beside the standard ones:
+//! `server_gathers`, `server_errors`,
+//! `timeouts`, `reply_size_limit_hits`, `series_limit_hits`,
+//! `fields_limit_hits` (INFO fields past 2000 in one metric).
 
 mod config;
 mod info;
@@ -26,8 +29,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::Result;
 use async_trait::async_trait;
 use graft_api::counters::Counters;
-use graft_api::{CallError, Input, MetricSink};
-use graft_core::{Batch, BatchBuilder, FieldRef, PluginError};
+use graft_api::{CallError, Input};
+use graft_core::{Batch, BatchBuilder, FieldRef};
 
 use crate::builtin::{self, Builtin};
 use config::{Command, ReplyType, Server};
@@ -71,6 +74,7 @@ struct Stats {
     timeouts: Arc<AtomicU64>,
     reply_size_limit_hits: Arc<AtomicU64>,
     series_limit_hits: Arc<AtomicU64>,
+    fields_limit_hits: Arc<AtomicU64>,
 }
 
 impl Stats {
@@ -81,6 +85,7 @@ impl Stats {
             timeouts: counter("timeouts"),
             reply_size_limit_hits: counter("reply_size_limit_hits"),
             series_limit_hits: counter("series_limit_hits"),
+            fields_limit_hits: counter("fields_limit_hits"),
         }
     }
 }
@@ -98,10 +103,12 @@ enum Failure {
     Command { field: String, error: String },
 }
 
-/// What one server answered.
+/// What one server answered: its INFO, and the commands' values or why
+/// they are missing (as in Telegraf, a failing command costs only the
+/// `redis_commands` metric).
 struct Answer {
     info: String,
-    commands: Vec<(String, CommandValue)>,
+    commands: Result<Vec<(String, CommandValue)>, Failure>,
 }
 
 enum CommandValue {
@@ -158,8 +165,8 @@ impl Redis {
                     tracing::warn!(
                         server = %server,
                         %error,
-                        "gathering the server failed; nothing from it this time, the other servers go on \
-                         (further failures are quiet until it recovers)"
+                        "gathering the server failed; what it answered before the failure is kept, the \
+                         other servers go on (further failures are quiet until it recovers)"
                     );
                 }
             }
@@ -193,6 +200,20 @@ async fn ask(
         Reply::Bulk(Some(text)) => String::from_utf8_lossy(&text).into_owned(),
         _ => return Err(Failure::Info("the reply is not a bulk string")),
     };
+    let commands = values(c, commands, max).await;
+    if matches!(commands, Err(Failure::Resp(_))) {
+        // The connection may be mid-reply: start afresh next time.
+        *conn = None;
+    }
+    Ok(Answer { info, commands })
+}
+
+/// The `[[commands]]` values, in order; the first failure ends them.
+async fn values(
+    c: &mut Conn,
+    commands: &[Command],
+    max: usize,
+) -> Result<Vec<(String, CommandValue)>, Failure> {
     let mut values = Vec::with_capacity(commands.len());
     for cmd in commands {
         let args: Vec<&[u8]> = cmd.args.iter().map(Vec::as_slice).collect();
@@ -207,10 +228,7 @@ async fn ask(
         };
         values.push((cmd.field.clone(), convert(reply, cmd.kind).map_err(failed)?));
     }
-    Ok(Answer {
-        info,
-        commands: values,
-    })
+    Ok(values)
 }
 
 /// A command's reply as its configured type, as go-redis converts it.
@@ -245,6 +263,10 @@ fn convert(reply: Reply, kind: ReplyType) -> Result<CommandValue, String> {
 
 #[async_trait]
 impl Input for Redis {
+    fn attach_counters(&mut self, counters: Arc<Counters>) {
+        self.stats = Stats::new(|name| counters.counter(name));
+    }
+
     async fn gather(&mut self) -> Result<Batch, CallError> {
         let now_ns = crate::inputs::now_ns();
         let settings = &self.settings;
@@ -280,7 +302,7 @@ impl Input for Redis {
         let answers = futures_util::future::join_all(asks).await;
         let mut out = BatchBuilder::new();
         for (i, answer) in answers.into_iter().enumerate() {
-            let result = answer.map(|a| {
+            let result = answer.and_then(|a| {
                 let server = &self.settings.servers[i];
                 let o = info::add(
                     &a.info,
@@ -300,13 +322,27 @@ impl Input for Redis {
                         "more per-database/command/error metrics than max_series; the rest dropped"
                     );
                 }
+                self.stats
+                    .fields_limit_hits
+                    .fetch_add(o.fields_dropped as u64, Ordering::Relaxed);
+                if o.fields_dropped > 0 {
+                    tracing::warn!(
+                        server = %server.name,
+                        dropped = o.fields_dropped,
+                        max_fields = info::MAX_FIELDS,
+                        "INFO lines past the fields a metric may hold; the rest dropped"
+                    );
+                }
+                // INFO's metrics are in `out` already: a failed command
+                // costs only `redis_commands`.
+                let commands = a.commands?;
                 let mut metrics = o.metrics;
-                if !a.commands.is_empty() {
+                if !commands.is_empty() {
                     let mut m = out.metric("redis_commands", now_ns);
                     for (k, v) in &server.tags {
                         m.tag(k, v);
                     }
-                    for (field, value) in &a.commands {
+                    for (field, value) in &commands {
                         match value {
                             CommandValue::Int(v) => m.field(field, *v),
                             CommandValue::Float(v) => m.field(field, *v),
@@ -315,22 +351,11 @@ impl Input for Redis {
                     }
                     metrics += 1;
                 }
-                metrics
+                Ok(metrics)
             });
             self.outcome(i, &result);
         }
         Ok(out.finish())
-    }
-
-    /// A service input only to keep its counters where `inputs.internal`
-    /// reads them; it gathers on the agent's interval.
-    fn is_service(&self) -> bool {
-        true
-    }
-
-    async fn start(&mut self, sink: MetricSink) -> Result<(), PluginError> {
-        self.stats = Stats::new(|name| sink.counter(name));
-        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@
 use mysql_async::Conn;
 
 use super::convert::{self, Val};
-use super::query::{Pending, Rows, rows};
+use super::query::{Pending, Rows, each, rows};
 use super::threads;
 use super::{ServerRun, Settings};
 
@@ -129,25 +129,19 @@ pub async fn slave_status(
 
 /// `SHOW BINARY LOGS`: `binary_size_bytes` and `binary_files_count` of
 /// `mysql`.
-pub async fn binary_logs(
-    conn: &mut Conn,
-    s: &Settings,
-    run: &mut ServerRun,
-) -> mysql_async::Result<()> {
-    let r = rows(conn, "SHOW BINARY LOGS", s.max_rows).await?;
-    run.rows_dropped += r.dropped;
-    let size: u64 = r
-        .rows
-        .iter()
-        .map(|row| Rows::text(row, 1).parse::<u64>().unwrap_or(0))
-        .fold(0, u64::wrapping_add);
+pub async fn binary_logs(conn: &mut Conn, run: &mut ServerRun) -> mysql_async::Result<()> {
+    // Summed while streaming, as Telegraf sums every row: nothing is kept,
+    // so `max_rows` does not apply.
+    let (mut size, mut count) = (0u64, 0u64);
+    each(conn, "SHOW BINARY LOGS", |row| {
+        size = size.wrapping_add(Rows::text(&row, 1).parse::<u64>().unwrap_or(0));
+        count += 1;
+    })
+    .await?;
     run.push(
         Pending::new("mysql", &run.tag)
             .field("binary_size_bytes", Val::Uint(size))
-            .field(
-                "binary_files_count",
-                Val::Uint((r.rows.len() + r.dropped) as u64),
-            ),
+            .field("binary_files_count", Val::Uint(count)),
     );
     Ok(())
 }
@@ -288,6 +282,14 @@ pub async fn auto_increment(
     Ok(())
 }
 
+/// Telegraf's `innoDBMetricsQueryMariadb`: MariaDB 10.1 to 10.4 name the
+/// column `status`, later ones `ENABLED`; the server picks by its version.
+const INNODB_METRICS_MARIADB: &str = r#"EXECUTE IMMEDIATE CONCAT("
+    SELECT NAME, COUNT
+    FROM information_schema.INNODB_METRICS
+    WHERE ", IF(version() REGEXP '10\.[1-4]\\..*',"status='enabled'", "ENABLED=1"), "
+")"#;
+
 /// `information_schema.INNODB_METRICS` (enabled counters) into
 /// `mysql_innodb`.
 pub async fn innodb_metrics(
@@ -296,7 +298,7 @@ pub async fn innodb_metrics(
     run: &mut ServerRun,
 ) -> mysql_async::Result<()> {
     let sql = if s.mariadb_dialect {
-        "SELECT NAME, COUNT FROM information_schema.INNODB_METRICS WHERE ENABLED=1"
+        INNODB_METRICS_MARIADB
     } else {
         "SELECT NAME, COUNT FROM information_schema.INNODB_METRICS WHERE status='enabled'"
     };
@@ -396,4 +398,16 @@ pub async fn table_schema(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_mariadb_innodb_query_picks_its_column_by_version_as_telegraf() {
+        assert!(
+            super::INNODB_METRICS_MARIADB.contains(
+                r#"IF(version() REGEXP '10\.[1-4]\\..*',"status='enabled'", "ENABLED=1")"#
+            )
+        );
+    }
 }

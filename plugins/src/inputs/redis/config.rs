@@ -216,16 +216,19 @@ fn server(url: &str, username: &str, password: &str) -> Result<Server> {
             .unwrap_or("localhost")
             .trim_matches(['[', ']'])
             .to_owned();
+        // Telegraf tags `u.Port()`: empty (so no tag) when the URL names
+        // no port; the connection goes to Redis's default port.
+        let mut tags = vec![("server".to_owned(), host.clone())];
+        if let Some(port) = parsed.port() {
+            tags.push(("port".to_owned(), port.to_string()));
+        }
         let port = parsed.port().unwrap_or(6379);
         (
             Endpoint::Tcp {
                 host: host.clone(),
                 port,
             },
-            vec![
-                ("server".to_owned(), host.clone()),
-                ("port".to_owned(), port.to_string()),
-            ],
+            tags,
             format!("tcp://{host}:{port}"),
         )
     };
@@ -287,8 +290,12 @@ mod tests {
             ]
         );
         assert_eq!(s.servers[1].username, "bob");
-        assert_eq!(tags(1)[0].1, "::1");
-        assert_eq!(tags(1)[1].1, "6379");
+        // No port in the URL: no port tag, as Telegraf's empty `u.Port()`.
+        assert_eq!(tags(1), [("server".into(), "::1".into())]);
+        assert!(matches!(
+            s.servers[1].endpoint,
+            Endpoint::Tcp { port: 6379, .. }
+        ));
         assert_eq!(tags(2), [("socket".into(), "/run/r.sock".into())]);
         assert_eq!(tags(3)[1].1, "6380");
         // The table's credentials win over the URL's.

@@ -4,6 +4,8 @@
 //! `redis_latency_percentiles_usec`, `redis_replication` and
 //! `redis_errorstat`.
 
+use std::collections::HashMap;
+
 use graft_core::{BatchBuilder, FieldRef};
 
 /// A field's type in Telegraf's table of known `redis` fields.
@@ -185,12 +187,42 @@ pub(crate) struct Outcome {
     pub metrics: usize,
     /// Per-section metrics past `max_series`, not added.
     pub series_dropped: usize,
+    /// Fields past [`MAX_FIELDS`] of one metric, not added.
+    pub fields_dropped: usize,
+}
+
+/// At most this many fields in one metric (Redis 7's `redis` metric has
+/// about 250): a hostile `INFO` of unique keys stays bounded.
+pub(crate) const MAX_FIELDS: usize = 2000;
+
+/// The `redis` metric's fields in the order first seen, indexed by name so
+/// that a later line with the same name replaces the value in O(1).
+#[derive(Default)]
+struct Fields {
+    list: Vec<(String, Value)>,
+    index: HashMap<String, usize>,
+}
+
+impl Fields {
+    /// Set `key`; false when it is new and the metric is full.
+    fn set(&mut self, key: &str, value: Value) -> bool {
+        if let Some(&i) = self.index.get(key) {
+            self.list[i].1 = value;
+            return true;
+        }
+        if self.list.len() >= MAX_FIELDS {
+            return false;
+        }
+        self.index.insert(key.to_owned(), self.list.len());
+        self.list.push((key.to_owned(), value));
+        true
+    }
 }
 
 /// Add the metrics of `info` to `out`, tagged with `tags` (and
 /// `replication_role` once the Replication section names it). At most
 /// `max_series` metrics of the per-database, per-command, per-error and
-/// per-replica measurements.
+/// per-replica measurements, and at most [`MAX_FIELDS`] fields in each.
 pub(crate) fn add(
     info: &str,
     tags: &[(String, String)],
@@ -199,7 +231,7 @@ pub(crate) fn add(
     out: &mut BatchBuilder,
 ) -> Outcome {
     let mut tags: Vec<(String, String)> = tags.to_vec();
-    let mut fields: Vec<(String, Value)> = Vec::new();
+    let mut fields = Fields::default();
     let mut outcome = Outcome::default();
     let (mut hits, mut misses) = (0i64, 0i64);
     let mut section = "";
@@ -243,9 +275,13 @@ pub(crate) fn add(
             _ => None,
         };
         if let Some(sub) = sub {
-            let Some((measurement, extra_tags, sub_fields)) = sub else {
+            let Some((measurement, extra_tags, mut sub_fields)) = sub else {
                 continue;
             };
+            if sub_fields.len() > MAX_FIELDS {
+                outcome.fields_dropped += sub_fields.len() - MAX_FIELDS;
+                sub_fields.truncate(MAX_FIELDS);
+            }
             if sub_fields.is_empty() {
                 continue;
             }
@@ -277,11 +313,12 @@ pub(crate) fn add(
             Value::Int(i) => match name {
                 "keyspace_hits" => hits = *i,
                 "keyspace_misses" => misses = *i,
-                "rdb_last_save_time" => set(
-                    &mut fields,
-                    "rdb_last_save_time_elapsed",
-                    Value::Int(now_ns / 1_000_000_000 - i),
-                ),
+                "rdb_last_save_time" => {
+                    let elapsed = Value::Int(now_ns / 1_000_000_000 - i);
+                    if !fields.set("rdb_last_save_time_elapsed", elapsed) {
+                        outcome.fields_dropped += 1;
+                    }
+                }
                 _ => {}
             },
             Value::Str(s) if name == "role" => {
@@ -290,19 +327,23 @@ pub(crate) fn add(
             }
             _ => {}
         }
-        set(&mut fields, metric, value);
+        if !fields.set(metric, value) {
+            outcome.fields_dropped += 1;
+        }
     }
     let hitrate = if hits != 0 || misses != 0 {
         hits as f64 / (hits + misses) as f64
     } else {
         0.0
     };
-    set(&mut fields, "keyspace_hitrate", Value::Float(hitrate));
+    if !fields.set("keyspace_hitrate", Value::Float(hitrate)) {
+        outcome.fields_dropped += 1;
+    }
     let mut m = out.metric("redis", now_ns);
     for (k, v) in &tags {
         m.tag(k, v);
     }
-    for (k, v) in &fields {
+    for (k, v) in &fields.list {
         let v = match known(k) {
             Some(kind) => v.clone().coerce(kind),
             None => v.clone(),
@@ -313,13 +354,6 @@ pub(crate) fn add(
     }
     outcome.metrics += 1;
     outcome
-}
-
-fn set(fields: &mut Vec<(String, Value)>, key: &str, value: Value) {
-    match fields.iter_mut().find(|(k, _)| k == key) {
-        Some(slot) => slot.1 = value,
-        None => fields.push((key.to_owned(), value)),
-    }
 }
 
 fn set_tag(tags: &mut Vec<(String, String)>, key: &str, value: &str) {

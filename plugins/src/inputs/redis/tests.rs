@@ -118,3 +118,37 @@ fn per_section_metrics_stop_at_max_series() {
     );
     assert_eq!(o.metrics, 1);
 }
+
+#[test]
+fn a_huge_info_of_unique_and_repeated_keys_stays_bounded_and_fast() {
+    let mut text = String::from("# Stats\r\n");
+    for i in 0..700_000 {
+        text.push_str(&format!("k{i}:1\r\n"));
+    }
+    for _ in 0..100_000 {
+        text.push_str("k1:2\r\n");
+    }
+    text.push_str("# Keyspace\r\ndb0:keys=1");
+    for i in 0..100_000 {
+        text.push_str(&format!(",f{i}=1"));
+    }
+    text.push_str("\r\n");
+    let started = std::time::Instant::now();
+    let mut out = BatchBuilder::new();
+    let o = info::add(&text, &[], 0, 10, &mut out);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let b = out.finish();
+    let redis = b.iter().find(|m| m.name() == "redis").unwrap();
+    assert_eq!(redis.fields().count(), info::MAX_FIELDS);
+    // A repeated key replaces its value.
+    assert_eq!(redis.field("k1"), Some(FieldRef::Int(2)));
+    let keyspace = b.iter().find(|m| m.name() == "redis_keyspace").unwrap();
+    assert_eq!(keyspace.fields().count(), info::MAX_FIELDS);
+    // 700000 `k` keys + `keyspace_hitrate` into 2000 slots, and the
+    // keyspace line's 100001 fields into 2000.
+    assert_eq!(o.fields_dropped, (700_001 - 2000) + (100_001 - 2000));
+}
