@@ -98,22 +98,26 @@ pub async fn send(
 
 /// Read the body of `response`, at most `limit` bytes: a body announced
 /// or found larger is refused at once. `Err` also carries how much was
-/// read.
+/// read, counted as Telegraf counts it: a body over the limit is `limit`
+/// + 1 bytes (Telegraf reads `limit + 1` and stops), however it was found.
 pub async fn read_body(
     mut response: reqwest::Response,
     limit: u64,
     timeout: Duration,
 ) -> Result<Vec<u8>, (FetchError, usize)> {
+    let too_large = || {
+        let read = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+        (FetchError::BodyTooLarge { limit }, read)
+    };
     if response.content_length().is_some_and(|n| n > limit) {
-        return Err((FetchError::BodyTooLarge { limit }, 0));
+        return Err(too_large());
     }
     let mut bytes = Vec::new();
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 if (bytes.len() + chunk.len()) as u64 > limit {
-                    let read = bytes.len() + chunk.len();
-                    return Err((FetchError::BodyTooLarge { limit }, read));
+                    return Err(too_large());
                 }
                 bytes.extend_from_slice(&chunk);
             }
@@ -239,5 +243,42 @@ mod tests {
             matches!(e, FetchError::ResponseTimeout(_)) && e.is_timeout(),
             "{e:?}"
         );
+    }
+
+    /// A server on loopback that answers one request with `response`.
+    async fn answer_once(response: &'static [u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
+            let _ = socket.write_all(response).await;
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_counts_limit_plus_one_bytes_as_telegraf() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let timeout = Duration::from_secs(2);
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .tls_backend_rustls()
+            .build()
+            .unwrap();
+        // Announced too long, and found too long in a chunked body.
+        for response in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"[..],
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+              3\r\nabc\r\n9\r\ndefghijkl\r\n0\r\n\r\n",
+        ] {
+            let url = answer_once(response).await;
+            let response = client.get(url).send().await.unwrap();
+            let (e, read) = read_body(response, 5, timeout).await.unwrap_err();
+            assert!(matches!(e, FetchError::BodyTooLarge { limit: 5 }), "{e:?}");
+            assert_eq!(read, 6);
+        }
     }
 }
