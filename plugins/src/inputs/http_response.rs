@@ -264,7 +264,7 @@ impl HttpResponse {
                 ));
             }
         }
-        let body = match fetch::read_body(response, s.body_max, s.client.timeout).await {
+        let body = match fetch::read_body(response, s.body_max, s.client.timeout, None).await {
             Ok(body) => body,
             Err((e, read)) => {
                 report.body_too_large = matches!(e, FetchError::BodyTooLarge { .. });
