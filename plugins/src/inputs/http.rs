@@ -5,7 +5,9 @@
 //!
 //! URLs are fetched concurrently (at most 16 at once). A URL that fails
 //! (refused, timed out, a status not in `success_status_codes`, a body
-//! over `max_body_size`) loses only its own metrics this time, is counted,
+//! over `max_body_size`, or a body that would take the bodies of this
+//! gather's URLs together over 64 MiB or `max_body_size`, whichever is
+//! larger) loses only its own metrics this time, is counted,
 //! and is logged when it starts failing and when it recovers; a bad line
 //! costs only that line (counted in `parse_errors`, the first one logged
 //! until a clean body). Counters: `requests`, `request_errors`,
@@ -24,13 +26,17 @@ use graft_api::{CallError, Input, MetricSink};
 use graft_core::{Batch, BatchBuilder, PluginError};
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, HOST};
 
-use super::http_client::fetch::{self, FetchError};
+use super::http_client::fetch::{self, Budget, FetchError};
 use super::http_client::{self, Health};
 use crate::builtin::{self, Builtin, Deprecated};
 pub use config::{Config, Settings};
 
 /// URLs fetched at once.
 const MAX_CONCURRENT: usize = 16;
+
+/// Bytes of body all URLs may hold together in one gather (or
+/// `max_body_size`, when larger).
+const GATHER_BODY_BUDGET: u64 = 64 * 1024 * 1024;
 
 /// Build from the plugin's table.
 pub fn build(table: toml::Table) -> Result<Box<dyn Input>> {
@@ -114,7 +120,7 @@ impl Http {
         })
     }
 
-    async fn fetch_one(&self, i: usize) -> Result<Vec<u8>, Failure> {
+    async fn fetch_one(&self, i: usize, budget: &Budget) -> Result<Vec<u8>, Failure> {
         let s = &self.settings;
         let client = &self.clients[i];
         let mut b = client.request(s.method.clone(), s.endpoints[i].url.clone());
@@ -160,7 +166,7 @@ impl Http {
                 expected: s.success.clone(),
             });
         }
-        fetch::read_body(response, s.max_body_size, s.client.timeout)
+        fetch::read_body(response, s.max_body_size, s.client.timeout, Some(budget))
             .await
             .map_err(|(e, _)| e.into())
     }
@@ -208,10 +214,12 @@ impl Http {
 impl Input for Http {
     async fn gather(&mut self) -> Result<Batch, CallError> {
         let now = crate::inputs::now_ns();
+        let budget = Budget::new(GATHER_BODY_BUDGET.max(self.settings.max_body_size));
         let results: Vec<Result<Vec<u8>, Failure>> = {
             let this = &*self;
+            let budget = &budget;
             let n = this.settings.endpoints.len();
-            futures_util::stream::iter((0..n).map(|i| this.fetch_one(i)))
+            futures_util::stream::iter((0..n).map(|i| this.fetch_one(i, budget)))
                 .buffered(MAX_CONCURRENT)
                 .collect()
                 .await
@@ -230,7 +238,9 @@ impl Input for Http {
                         Failure::Fetch(f) if f.is_timeout() => {
                             self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
                         }
-                        Failure::Fetch(FetchError::BodyTooLarge { .. }) => {
+                        Failure::Fetch(
+                            FetchError::BodyTooLarge { .. } | FetchError::BudgetExhausted { .. },
+                        ) => {
                             self.stats
                                 .body_size_limit_hits
                                 .fetch_add(1, Ordering::Relaxed);

@@ -19,7 +19,7 @@ mod config;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use graft_api::counters::Counters;
@@ -28,7 +28,7 @@ use graft_core::{Batch, BatchBuilder, PluginError};
 use reqwest::header::{AUTHORIZATION, HOST, HeaderValue, USER_AGENT};
 
 use super::http_client::fetch::{self, FetchError};
-use super::http_client::{Endpoint, Health};
+use super::http_client::{Endpoint, Health, interface};
 use crate::builtin::{self, Builtin, Deprecated};
 pub use config::{Config, DEFAULT_BODY_MAX, Settings};
 
@@ -95,10 +95,22 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// The result of a request that got no response headers.
+    fn unanswered(e: &FetchError) -> Self {
+        match e {
+            FetchError::Dns(_) => Self::DnsError,
+            e if e.is_timeout() => Self::Timeout,
+            _ => Self::ConnectionFailed,
+        }
+    }
+}
+
 /// The input.
 pub struct HttpResponse {
     settings: Settings,
-    client: reqwest::Client,
+    /// `clients[i]` requests URL `i`.
+    clients: Vec<reqwest::Client>,
     health: Health,
     stats: Stats,
 }
@@ -143,26 +155,49 @@ impl HttpResponse {
     /// Resolve the config and build the client (reads the TLS files).
     pub fn new(config: &Config) -> Result<Self> {
         let settings = Settings::resolve(config)?;
-        if let Some(name) = &settings.client.interface {
-            let path = crate::inputs::sys_path("class/net").join(name);
-            if name.contains('/') || !path.exists() {
-                anyhow::bail!("interface: no network interface named {name:?}");
-            }
-        }
-        let client = settings.client.client(None)?;
+        let clients = Self::clients(&settings)?;
         let local = Arc::new(Counters::default());
         Ok(Self {
             health: Health::new(settings.endpoints.len()),
             settings,
-            client,
+            clients,
             stats: Stats::new(|name| local.counter(name)),
         })
     }
 
-    /// The request to `endpoint`, with the token file read now.
-    async fn request(&self, endpoint: &Endpoint) -> Result<reqwest::Request, String> {
+    /// One client per URL: all the same, or with `interface`, the one
+    /// connecting from the interface's address of the URL's family (as
+    /// Telegraf: the interface's addresses are read once, here).
+    fn clients(settings: &Settings) -> Result<Vec<reqwest::Client>> {
+        let Some(name) = &settings.interface else {
+            let client = settings.client.client(None)?;
+            return Ok(vec![client; settings.endpoints.len()]);
+        };
+        let mut built: Vec<(std::net::IpAddr, reqwest::Client)> = Vec::new();
+        let mut clients = Vec::new();
+        for endpoint in &settings.endpoints {
+            let from = interface::local_address_for(name, &endpoint.url)
+                .with_context(|| format!("interface: {}", endpoint.shown))?;
+            let client = match built.iter().find(|(a, _)| *a == from) {
+                Some((_, c)) => c.clone(),
+                None => {
+                    let mut client = settings.client.clone();
+                    client.local_address = Some(from);
+                    let client = client.client(None)?;
+                    built.push((from, client.clone()));
+                    client
+                }
+            };
+            clients.push(client);
+        }
+        Ok(clients)
+    }
+
+    /// The request to URL `i`, with the token file read now.
+    async fn request(&self, i: usize) -> Result<reqwest::Request, String> {
         let s = &self.settings;
-        let mut b = self.client.request(s.method.clone(), endpoint.url.clone());
+        let endpoint = &s.endpoints[i];
+        let mut b = self.clients[i].request(s.method.clone(), endpoint.url.clone());
         if let Some(body) = &s.body {
             b = b.body(body.clone());
         }
@@ -200,9 +235,8 @@ impl HttpResponse {
 
     async fn check(&self, i: usize) -> Report {
         let s = &self.settings;
-        let endpoint = &s.endpoints[i];
         let mut report = Report::default();
-        let request = match self.request(endpoint).await {
+        let request = match self.request(i).await {
             Ok(r) => r,
             Err(e) => {
                 // As Telegraf: no metric, an error.
@@ -211,14 +245,10 @@ impl HttpResponse {
             }
         };
         let started = std::time::Instant::now();
-        let response = match fetch::send(&self.client, request, s.client.timeout, None).await {
+        let response = match fetch::send(&self.clients[i], request, s.client.timeout, None).await {
             Ok(r) => r,
             Err(e) => {
-                report.outcome = Some(match &e {
-                    FetchError::Dns(_) => Outcome::DnsError,
-                    e if e.is_timeout() => Outcome::Timeout,
-                    _ => Outcome::ConnectionFailed,
-                });
+                report.outcome = Some(Outcome::unanswered(&e));
                 report.error = Some(e.to_string());
                 return report;
             }
@@ -234,7 +264,7 @@ impl HttpResponse {
                 ));
             }
         }
-        let body = match fetch::read_body(response, s.body_max, s.client.timeout).await {
+        let body = match fetch::read_body(response, s.body_max, s.client.timeout, None).await {
             Ok(body) => body,
             Err((e, read)) => {
                 report.body_too_large = matches!(e, FetchError::BodyTooLarge { .. });
@@ -360,5 +390,53 @@ impl Input for HttpResponse {
     async fn start(&mut self, sink: MetricSink) -> Result<(), PluginError> {
         self.stats = Stats::new(|name| sink.counter(name));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn unanswered_requests_are_dns_errors_timeouts_or_failed_connections() {
+        let dns = FetchError::Dns("dns error: no such name".into());
+        assert_eq!(Outcome::unanswered(&dns), Outcome::DnsError);
+        assert_eq!(
+            (Outcome::DnsError.name(), Outcome::DnsError as i64),
+            ("dns_error", 5)
+        );
+        let late = FetchError::ResponseTimeout(Duration::from_secs(1));
+        assert_eq!(Outcome::unanswered(&late), Outcome::Timeout);
+        let late = FetchError::Timeout(Duration::from_secs(1));
+        assert_eq!(Outcome::unanswered(&late), Outcome::Timeout);
+        let refused = FetchError::Connect("connection refused".into());
+        assert_eq!(Outcome::unanswered(&refused), Outcome::ConnectionFailed);
+    }
+
+    #[test]
+    fn a_dns_error_is_a_metric_without_a_response() {
+        let config: Config = crate::config::parse(
+            toml::from_str("urls = [\"http://graft-test.invalid/\"]").unwrap(),
+        )
+        .unwrap();
+        let plugin = HttpResponse::new(&config).unwrap();
+        let report = Report {
+            outcome: Some(Outcome::unanswered(&FetchError::Dns("no such name".into()))),
+            ..Report::default()
+        };
+        let mut out = BatchBuilder::new();
+        plugin.add(&mut out, &plugin.settings.endpoints[0], &report, 1);
+        let batch = out.finish();
+        let m = batch.iter().next().unwrap();
+        assert_eq!(m.tag("result"), Some("dns_error"));
+        assert_eq!(m.tag("status_code"), None);
+        assert_eq!(m.field("result_code"), Some(graft_core::FieldRef::Int(5)));
+        assert_eq!(
+            m.field("result_type"),
+            Some(graft_core::FieldRef::Str("dns_error"))
+        );
+        assert!(m.field("http_response_code").is_none() && m.field("response_time").is_none());
     }
 }

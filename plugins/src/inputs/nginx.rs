@@ -430,6 +430,22 @@ mod tests {
     }
 
     #[test]
+    fn response_timeout_under_a_second_is_five_seconds_as_in_telegraf() {
+        let timeout = |extra: &str| {
+            let text = format!("urls = [\"http://localhost/status\"]\n{extra}");
+            let config: Config = crate::config::parse(toml::from_str(&text).unwrap()).unwrap();
+            Settings::resolve(&config).unwrap().client.response_timeout
+        };
+        let five = Some(Duration::from_secs(5));
+        assert_eq!(timeout(""), five);
+        assert_eq!(timeout("response_timeout = \"500ms\""), five);
+        assert_eq!(
+            timeout("response_timeout = \"2s\""),
+            Some(Duration::from_secs(2))
+        );
+    }
+
+    #[test]
     fn config_errors_name_the_key() {
         let err = |t: &str| {
             format!(

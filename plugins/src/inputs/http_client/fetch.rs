@@ -3,6 +3,7 @@
 //! its failure told apart (timeout, DNS, connection, status, size), plus
 //! the per-endpoint state that logs a failure once until it recovers.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -35,6 +36,35 @@ pub enum FetchError {
     Status(u16),
     #[error("the body is larger than {limit} bytes; nothing of it is kept")]
     BodyTooLarge { limit: u64 },
+    #[error("the bodies of this gather's URLs together exceed {total} bytes; this one is dropped")]
+    BudgetExhausted { total: u64 },
+}
+
+/// Bytes of body that the fetches of one gather may hold at once, shared
+/// between them: a body that would overdraw it is dropped.
+#[derive(Debug)]
+pub struct Budget {
+    total: u64,
+    left: AtomicU64,
+}
+
+impl Budget {
+    pub fn new(total: u64) -> Self {
+        Self {
+            total,
+            left: AtomicU64::new(total),
+        }
+    }
+
+    /// Take `n` bytes; nothing is taken when fewer are left.
+    fn take(&self, n: u64) -> Result<(), FetchError> {
+        self.left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(n)
+            })
+            .map(drop)
+            .map_err(|_| FetchError::BudgetExhausted { total: self.total })
+    }
 }
 
 impl FetchError {
@@ -96,24 +126,34 @@ pub async fn send(
     .map_err(|e| classify(&e, timeout))
 }
 
-/// Read the body of `response`, at most `limit` bytes: a body announced
-/// or found larger is refused at once. `Err` also carries how much was
-/// read.
+/// Read the body of `response`, at most `limit` bytes and no more than
+/// `budget` has left: a body announced or found larger is refused at once. `Err` also carries how much was
+/// read, counted as Telegraf counts it: a body over the limit is `limit`
+/// + 1 bytes (Telegraf reads `limit + 1` and stops), however it was found.
 pub async fn read_body(
     mut response: reqwest::Response,
     limit: u64,
     timeout: Duration,
+    budget: Option<&Budget>,
 ) -> Result<Vec<u8>, (FetchError, usize)> {
+    let too_large = || {
+        let read = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+        (FetchError::BodyTooLarge { limit }, read)
+    };
     if response.content_length().is_some_and(|n| n > limit) {
-        return Err((FetchError::BodyTooLarge { limit }, 0));
+        return Err(too_large());
     }
     let mut bytes = Vec::new();
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 if (bytes.len() + chunk.len()) as u64 > limit {
-                    let read = bytes.len() + chunk.len();
-                    return Err((FetchError::BodyTooLarge { limit }, read));
+                    return Err(too_large());
+                }
+                if let Some(budget) = budget {
+                    budget
+                        .take(chunk.len() as u64)
+                        .map_err(|e| (e, bytes.len()))?;
                 }
                 bytes.extend_from_slice(&chunk);
             }
@@ -135,7 +175,7 @@ pub async fn fetch(
     let response = send(client, request, timeout, response_timeout).await?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = read_body(response, limit, timeout)
+    let body = read_body(response, limit, timeout, None)
         .await
         .map_err(|(e, _)| e)?;
     Ok(Response {
@@ -237,6 +277,71 @@ mod tests {
             .unwrap_err();
         assert!(
             matches!(e, FetchError::ResponseTimeout(_)) && e.is_timeout(),
+            "{e:?}"
+        );
+    }
+
+    /// A server on loopback that answers one request with `response`.
+    async fn answer_once(response: &'static [u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
+            let _ = socket.write_all(response).await;
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_counts_limit_plus_one_bytes_as_telegraf() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let timeout = Duration::from_secs(2);
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .tls_backend_rustls()
+            .build()
+            .unwrap();
+        // Announced too long, and found too long in a chunked body.
+        for response in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"[..],
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+              3\r\nabc\r\n9\r\ndefghijkl\r\n0\r\n\r\n",
+        ] {
+            let url = answer_once(response).await;
+            let response = client.get(url).send().await.unwrap();
+            let (e, read) = read_body(response, 5, timeout, None).await.unwrap_err();
+            assert!(matches!(e, FetchError::BodyTooLarge { limit: 5 }), "{e:?}");
+            assert_eq!(read, 6);
+        }
+    }
+
+    #[tokio::test]
+    async fn bodies_share_one_budget() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let timeout = Duration::from_secs(2);
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .tls_backend_rustls()
+            .build()
+            .unwrap();
+        let budget = Budget::new(10);
+        let six = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabcdef";
+        let url = answer_once(six).await;
+        let response = client.get(url).send().await.unwrap();
+        let body = read_body(response, 8, timeout, Some(&budget))
+            .await
+            .unwrap();
+        assert_eq!(body, b"abcdef");
+        let url = answer_once(six).await;
+        let response = client.get(url).send().await.unwrap();
+        let (e, _) = read_body(response, 8, timeout, Some(&budget))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, FetchError::BudgetExhausted { total: 10 }),
             "{e:?}"
         );
     }

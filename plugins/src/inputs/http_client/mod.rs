@@ -2,10 +2,12 @@
 //! Telegraf's common HTTP client keys (`plugins/common/http`: `timeout`,
 //! `response_timeout`, proxy, local address, connection pool, OAuth2 and
 //! cookie keys, the TLS keys' extras), endpoints that may be `http+unix`
-//! URLs, the clients built for them, bounded fetching ([`fetch`]) and a
+//! URLs, the clients built for them, an interface's addresses
+//! ([`interface`]), bounded fetching ([`fetch`]) and a
 //! failing endpoint logged once per change of state ([`Health`]).
 
 pub mod fetch;
+pub mod interface;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -140,7 +142,6 @@ pub struct ClientSettings {
     pub proxy: Option<String>,
     pub system_proxy: bool,
     pub follow_redirects: bool,
-    pub interface: Option<String>,
     pub tls: TlsConfig,
 }
 
@@ -190,7 +191,6 @@ impl ClientSettings {
             proxy,
             system_proxy: keys.use_system_proxy,
             follow_redirects: true,
-            interface: None,
             tls: tls.clone(),
         })
     }
@@ -216,9 +216,6 @@ impl ClientSettings {
         }
         if let Some(a) = self.local_address {
             builder = builder.local_address(a);
-        }
-        if let Some(i) = &self.interface {
-            builder = builder.interface(i);
         }
         if let Some(path) = unix {
             builder = builder.unix_socket(path.clone());

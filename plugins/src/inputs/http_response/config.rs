@@ -82,7 +82,8 @@ pub struct Own {
     /// `http_header_tags` (default none): response header → tag name.
     #[serde(default)]
     pub http_header_tags: BTreeMap<String, String>,
-    /// `interface` (default none): the network interface to connect from.
+    /// `interface` (default none): the network interface whose address
+    /// (IPv6 for an IPv6 URL, else IPv4) requests are sent from.
     #[serde(default)]
     pub interface: String,
     /// `tls_key_pwd`, `tls_min_version`: as in the other HTTP inputs.
@@ -143,6 +144,8 @@ pub struct Settings {
     pub string_match: Option<Regex>,
     pub status_code: Option<u16>,
     pub header_tags: Vec<(HeaderName, String)>,
+    /// Connect from this interface's address (of the URL's family).
+    pub interface: Option<String>,
 }
 
 impl Settings {
@@ -207,7 +210,6 @@ impl Settings {
             system_proxy: proxy.is_none(),
             proxy,
             follow_redirects: c.follow_redirects,
-            interface: Some(c.interface.clone()).filter(|i| !i.is_empty()),
             tls: tls.clone(),
         };
         let mut headers = Vec::new();
@@ -267,6 +269,7 @@ impl Settings {
             string_match,
             status_code,
             header_tags,
+            interface: Some(c.interface.clone()).filter(|i| !i.is_empty()),
         })
     }
 }
