@@ -52,20 +52,7 @@ impl CollectdStats {
     /// Count what one packet from `peer` cost, and log it when it is this
     /// sender's first of its kind.
     pub fn record(&self, report: &Report, peer: IpAddr) {
-        let add = |c: &AtomicU64, n: usize| {
-            if n > 0 {
-                c.fetch_add(n as u64, Ordering::Relaxed);
-            }
-        };
-        add(&self.insecure_packets, usize::from(report.insecure > 0));
-        add(&self.signature_failures, report.bad_signatures);
-        add(&self.decrypt_failures, report.decrypt_failures);
-        add(&self.unknown_types, report.unknown_types);
-        add(&self.packet_size_limit_hits, report.packet_size_limit_hits);
-        add(&self.parts_limit_hits, report.parts_limit_hits);
-        add(&self.values_limit_hits, report.values_limit_hits);
-        add(&self.string_size_limit_hits, report.string_size_limit_hits);
-        add(&self.nesting_limit_hits, report.nesting_limit_hits);
+        self.count(report);
         let unreadable = report.malformed + report.unknown_types + report.limit_hits();
         if unreadable > 0 {
             self.sink.malformed(unreadable as u64);
@@ -88,6 +75,25 @@ impl CollectdStats {
                 "collectd packet refused in part or whole (further ones from this sender are counted, not logged)"
             );
         }
+    }
+
+    /// Add what `report` cost to the per-kind counters only (the caller
+    /// counts malformed input and logs as its protocol wants).
+    pub fn count(&self, report: &Report) {
+        let add = |c: &AtomicU64, n: usize| {
+            if n > 0 {
+                c.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        };
+        add(&self.insecure_packets, usize::from(report.insecure > 0));
+        add(&self.signature_failures, report.bad_signatures);
+        add(&self.decrypt_failures, report.decrypt_failures);
+        add(&self.unknown_types, report.unknown_types);
+        add(&self.packet_size_limit_hits, report.packet_size_limit_hits);
+        add(&self.parts_limit_hits, report.parts_limit_hits);
+        add(&self.values_limit_hits, report.values_limit_hits);
+        add(&self.string_size_limit_hits, report.string_size_limit_hits);
+        add(&self.nesting_limit_hits, report.nesting_limit_hits);
     }
 }
 

@@ -267,6 +267,8 @@ pub struct Parsed {
     /// Of them, those skipped for passing a limit (remote write: series
     /// with more labels than allowed).
     pub limit_hits: usize,
+    /// collectd: the whole report, for the receiver's collectd counters.
+    pub collectd: Option<Box<collectd::Report>>,
 }
 
 impl Parser {
@@ -307,7 +309,7 @@ impl Parser {
             metrics: 0,
             malformed: 1,
             first_error: Some(e),
-            limit_hits: 0,
+            ..Parsed::default()
         };
         match &self.kind {
             Kind::Influx(options) => {
@@ -322,7 +324,7 @@ impl Parser {
                     first_error: errors
                         .first()
                         .map(|e| format!("line {}: {}", e.line, e.reason)),
-                    limit_hits: 0,
+                    ..Parsed::default()
                 }
             }
             Kind::Json(parser) => match parser.parse(body, &self.name, now_ns, out) {
@@ -355,11 +357,15 @@ impl Parser {
             }
             Kind::Collectd(decoder) => {
                 let r = decoder.decode(body, now_ns, out);
+                // As Telegraf (go-collectd): value lists refused by the
+                // security level or missing from types.db are skipped, not
+                // an error; only unreadable parts and limit hits are.
                 Parsed {
                     metrics: r.metrics,
-                    malformed: r.dropped(),
-                    limit_hits: r.limit_hits(),
-                    first_error: r.first_error.map(|e| format!("collectd: {e}")),
+                    malformed: r.malformed + r.limit_hits(),
+                    limit_hits: 0,
+                    first_error: r.first_error.clone().map(|e| format!("collectd: {e}")),
+                    collectd: Some(Box::new(r)),
                 }
             }
             Kind::RemoteWrite(options) => match remote::parse_any(body, options, now_ns, out) {
@@ -368,6 +374,7 @@ impl Parser {
                     malformed: r.bad_series,
                     first_error: r.first_error,
                     limit_hits: r.labels_limit_hits,
+                    collectd: None,
                 },
                 Err(e) => Parsed {
                     metrics: out.len() - before,
@@ -377,6 +384,7 @@ impl Parser {
                         e,
                         crate::prometheus::remote::RemoteError::TooLarge { .. }
                     )),
+                    collectd: None,
                 },
             },
             Kind::Graphite(parser) => parser.parse(body, now_ns, out),

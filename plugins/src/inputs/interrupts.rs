@@ -109,7 +109,10 @@ impl Interrupts {
                 for (cpu, count) in irq.cpus.iter().enumerate() {
                     m.field(&format!("CPU{cpu}"), *count);
                 }
-                m.field("total", irq.cpus.iter().sum::<i64>());
+                // Saturating: counts near i64::MAX (odd or forged /proc
+                // content) must not panic the sum.
+                let total = irq.cpus.iter().fold(0i64, |t, c| t.saturating_add(*c));
+                m.field("total", total);
             }
         }
     }

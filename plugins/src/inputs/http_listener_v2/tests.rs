@@ -265,3 +265,60 @@ fn config_errors_name_the_key() {
     );
     assert!(err("paths = [\"nope\"]").contains("paths"));
 }
+
+#[tokio::test]
+async fn collectd_skips_insecure_and_unknown_value_lists_as_telegraf_does() {
+    use crate::collectd::MAX_STRING_SIZE;
+    use crate::collectd::encode::Packet;
+    use crate::collectd::wire::{Value, part};
+    let dir = tempfile::tempdir().unwrap();
+    let typesdb = dir.path().join("types.db");
+    std::fs::write(&typesdb, "load shortterm:GAUGE:0:U\n").unwrap();
+    let extra = format!(
+        "data_format = \"collectd\"\ncollectd_security_level = \"sign\"\n\
+         collectd_typesdb = [{:?}]\ncollectd_auth_file = {:?}",
+        typesdb.to_str().unwrap(),
+        dir.path().join("auth").to_str().unwrap()
+    );
+    let (mut l, sink, _rx, base) = listener(&extra).await;
+    let url = format!("{base}/telegraf");
+    let plain = Packet::new()
+        .ident("h", "load", "", "load", "")
+        .time(1)
+        .values(&[Value::Gauge(1.0)]);
+    // Unsigned at level "sign": skipped, not an error (go-collectd drops
+    // it silently and Telegraf answers 2xx).
+    let (status, text) = post(&url, plain.bytes().to_vec(), "identity").await;
+    assert!((200..300).contains(&status), "{status} {text}");
+    let counter = |name: &'static str| sink.counter(name).load(Ordering::Relaxed);
+    assert_eq!(counter("collectd_insecure_packets"), 1);
+    assert_eq!(sink.malformed_count(), 0);
+    l.stop().await;
+
+    let extra = format!(
+        "data_format = \"collectd\"\ncollectd_typesdb = [{:?}]",
+        typesdb.to_str().unwrap()
+    );
+    let (mut l, sink, mut rx, base) = listener(&extra).await;
+    let url = format!("{base}/telegraf");
+    let unknown = Packet::new()
+        .ident("h", "cpu", "", "cpu", "")
+        .time(1)
+        .values(&[Value::Derive(1)]);
+    let both = Packet::from_bytes(unknown.bytes())
+        .ident("h", "load", "", "load", "")
+        .values(&[Value::Gauge(0.5)]);
+    let (status, text) = post(&url, both.bytes().to_vec(), "identity").await;
+    assert!((200..300).contains(&status), "{status} {text}");
+    assert_eq!(rx.recv().await.unwrap().batch.len(), 1);
+    let counter = |name: &'static str| sink.counter(name).load(Ordering::Relaxed);
+    assert_eq!(counter("collectd_unknown_types"), 1);
+    assert_eq!(sink.malformed_count(), 0);
+    // A limit hit is refused and counted as collectd's, not remote write's.
+    let long = Packet::new().string(part::HOST, &"x".repeat(MAX_STRING_SIZE));
+    let (status, text) = post(&url, long.bytes().to_vec(), "identity").await;
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(counter("collectd_string_size_limit_hits"), 1);
+    assert_eq!(counter("labels_limit_hits"), 0);
+    l.stop().await;
+}

@@ -16,7 +16,8 @@ use base64::Engine as _;
 use graft_api::MetricSink;
 use graft_core::BatchBuilder;
 
-use crate::format::Parser;
+use crate::collectd::CollectdStats;
+use crate::format::{DataFormat, Parser};
 use crate::listener::http::{Inflate, gunzip};
 use crate::prometheus::remote::{self, RemoteError};
 
@@ -60,6 +61,8 @@ struct Counters {
     unauthorized_requests: Arc<AtomicU64>,
     undelivered_writes: Arc<AtomicU64>,
     acknowledge_timeouts: Arc<AtomicU64>,
+    /// With `data_format = "collectd"`: its refused-packet and limit counters.
+    collectd: Option<CollectdStats>,
 }
 
 pub(super) fn router(settings: Settings, sink: MetricSink, stopping: Arc<AtomicBool>) -> Router {
@@ -71,6 +74,8 @@ pub(super) fn router(settings: Settings, sink: MetricSink, stopping: Arc<AtomicB
         unauthorized_requests: sink.counter("unauthorized_requests"),
         undelivered_writes: sink.counter("undelivered_writes"),
         acknowledge_timeouts: sink.counter("acknowledge_timeouts"),
+        collectd: (settings.parser.format() == DataFormat::Collectd)
+            .then(|| CollectdStats::for_sink(&sink)),
     };
     let shared = Shared {
         writes: Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_writes)),
@@ -244,6 +249,9 @@ async fn write(
             }
         }
     };
+    if let (Some(stats), Some(report)) = (&s.counters.collectd, &parsed.collectd) {
+        stats.count(report);
+    }
     // All or nothing, as Telegraf: a sender retries every non-2xx, so a
     // body that is partly bad is refused whole and nothing of it is kept.
     if parsed.malformed > 0 {

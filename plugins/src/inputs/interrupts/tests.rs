@@ -145,3 +145,15 @@ fn one_missing_file_keeps_the_other() {
     assert!(!b.is_empty() && b.iter().all(|m| m.name() == "soft_interrupts"));
     assert!(format!("{:#}", error.unwrap()).contains("/nonexistent/interrupts"));
 }
+
+#[test]
+fn total_of_huge_counts_saturates_instead_of_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("interrupts");
+    let max = i64::MAX;
+    std::fs::write(&path, format!("CPU0 CPU1\n0: {max} {max} IO-APIC timer\n")).unwrap();
+    let input = Interrupts::new(&Config::default(), path, dir.path().join("none"));
+    let (b, _) = input.sample(1);
+    let m = b.iter().find(|m| m.name() == "interrupts").unwrap();
+    assert_eq!(int(m.field("total")), i64::MAX);
+}
