@@ -443,7 +443,6 @@ fn keys_graft_cannot_honour_are_refused_by_name() {
             "properties[0]",
         ),
         ("pattern = \"x\"\npid_finder = \"ps\"", "pid_finder"),
-        ("pattern = \"x\"\nmode = \"bsd\"", "mode"),
         ("pattern = \"x\"\ntag_with = [\"src\"]", "tag_with[0]"),
         ("pattern = \"(\"", "pattern"),
         ("prefix = \"x\"", "no selector"),
@@ -451,7 +450,19 @@ fn keys_graft_cannot_honour_are_refused_by_name() {
         let err = Settings::resolve(&config(toml)).err().unwrap();
         assert!(err.to_string().contains(key), "{toml}: {err}");
     }
-    assert!(Path::new("/proc/self/stat").exists());
+}
+
+#[test]
+fn mode_and_socket_protocols_are_accepted_as_telegraf_accepts_them() {
+    for (toml, solaris) in [
+        ("pattern = \"x\"\nmode = \"bsd\"", false),
+        ("pattern = \"x\"\nmode = \"IRIX\"", false),
+        ("pattern = \"x\"\nmode = \"Solaris\"", true),
+        ("pattern = \"x\"\nsocket_protocols = [\"sctp\"]", false),
+    ] {
+        let s = Settings::resolve(&config(toml)).unwrap_or_else(|e| panic!("{toml}: {e}"));
+        assert_eq!(s.solaris, solaris, "{toml}");
+    }
 }
 
 /// ETXTBSY on Linux.
