@@ -360,6 +360,45 @@ fn cgroup_globs_and_systemd_units_read_cgroup_procs() {
     assert_eq!(int(&ms[0], "pid"), i64::from(pids[0]));
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn a_slow_systemctl_does_not_hold_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let systemctl = dir.path().join("systemctl");
+    let me = std::process::id();
+    std::fs::write(
+        &systemctl,
+        format!("#!/bin/sh\nsleep 1\necho MainPID={me}\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &systemctl,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let roots = Roots {
+        systemctl,
+        ..roots()
+    };
+    let mut p = Procstat::with_roots(&config("systemd_unit = \"slow.service\""), roots).unwrap();
+    // A task on the same (single) thread ticks while the gather waits.
+    let ticks = Arc::new(AtomicU64::new(0));
+    let ticker = tokio::spawn({
+        let ticks = Arc::clone(&ticks);
+        async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                ticks.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    let b = p.gather_at(1).await.unwrap();
+    ticker.abort();
+    assert!(ticks.load(Ordering::Relaxed) >= 50, "{ticks:?}");
+    let ms = procs(&b);
+    assert_eq!(ms.len(), 1);
+    assert_eq!(int(&ms[0], "pid"), i64::from(me));
+}
+
 #[test]
 fn max_processes_bounds_a_gather_and_is_counted() {
     let kids = Children::spawn("max", 5);
@@ -486,6 +525,7 @@ fn cpu_usage_is_cpu_seconds_over_wall_seconds_and_solaris_divides_by_cpus() {
         mem_total: 1 << 30,
         boot_time: 0,
         cpus: 4,
+        page_size: 4096,
     };
     let usage = |mode: &str| {
         let c = config(&format!("pid_file = \"x\"\nmode = \"{mode}\""));
