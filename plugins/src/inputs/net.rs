@@ -1,9 +1,9 @@
 //! `inputs.net`: per-interface counters from `/proc/net/dev` (measurement
 //! `net`, tag `interface`, Telegraf's uint fields and the int `speed` from
-//! `/sys/class/net/<if>/speed`), and, only when a config still sets
-//! `ignore_protocol_stats = false`, the `interface=all` metric with the
-//! `/proc/net/snmp` counters that Telegraf dropped in 1.37 in favour of
-//! `inputs.nstat`.
+//! `/sys/class/net/<if>/speed`), and, unless `ignore_protocol_stats = true`,
+//! the `interface=all` metric with the `/proc/net/snmp` counters, as
+//! Telegraf did before 1.37 (which deprecated them in favour of
+//! `inputs.nstat`).
 //!
 //! Without `interfaces`, the interfaces that are up and not loopback are
 //! gathered (all of them when `HOST_PROC` is set, as in Telegraf, since the
@@ -40,10 +40,10 @@ pub struct Config {
     /// or globs (`"eth*"`, `"enp0s[0-1]"`), gathered whatever their state.
     #[serde(default)]
     pub interfaces: Vec<String>,
-    /// `ignore_protocol_stats` (deprecated; default unset): `false` brings
-    /// back the `interface=all` metric from `/proc/net/snmp`.
+    /// `ignore_protocol_stats` (deprecated; default `false`): `true` leaves
+    /// out the `interface=all` metric from `/proc/net/snmp`.
     #[serde(default)]
-    pub ignore_protocol_stats: Option<bool>,
+    pub ignore_protocol_stats: bool,
     /// `max_interfaces` (default 4096): interfaces read per gather.
     #[serde(default = "default_max_interfaces")]
     pub max_interfaces: usize,
@@ -57,7 +57,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             interfaces: Vec::new(),
-            ignore_protocol_stats: None,
+            ignore_protocol_stats: false,
             max_interfaces: DEFAULT_MAX_INTERFACES,
         }
     }
@@ -109,7 +109,7 @@ impl Builtin for Net {
         key: "ignore_protocol_stats",
         instead: Some("inputs.nstat"),
         ignored: false,
-        note: "deprecated in 1.37.0 with the protocol stats; `false` still adds the interface=all metric here",
+        note: "deprecated in Telegraf 1.37 (prefer inputs.nstat); graft still reads it",
     }];
 
     fn validate(config: &Config) -> Result<()> {
@@ -267,7 +267,7 @@ impl Net {
             sys,
             skip_checks: false,
             filter: globs(&config.interfaces)?,
-            protocol_stats: config.ignore_protocol_stats == Some(false),
+            protocol_stats: !config.ignore_protocol_stats,
             max_interfaces: config.max_interfaces,
             skipped: Skipped::default(),
             warned_limit: false,

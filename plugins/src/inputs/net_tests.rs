@@ -20,9 +20,11 @@ const DEV_FIELDS: [&str; 8] = [
     "drop_out",
 ];
 
+/// `lo` alone, without the `interface=all` metric.
 fn lo_config() -> Config {
     Config {
         interfaces: vec!["lo".into()],
+        ignore_protocol_stats: true,
         ..Config::default()
     }
 }
@@ -112,23 +114,24 @@ fn snmp() -> HashMap<String, i64> {
 }
 
 #[test]
-fn protocol_stats_only_when_ignore_protocol_stats_is_false() {
-    for (setting, expected) in [(None, false), (Some(true), false), (Some(false), true)] {
-        let mut net = Net::new(&Config {
-            ignore_protocol_stats: setting,
-            ..lo_config()
-        })
-        .unwrap();
+fn protocol_stats_by_default_and_not_when_ignore_protocol_stats_is_true() {
+    for (table, expected) in [
+        ("interfaces = [\"lo\"]", true),
+        ("interfaces = [\"lo\"]\nignore_protocol_stats = false", true),
+        ("interfaces = [\"lo\"]\nignore_protocol_stats = true", false),
+    ] {
+        let config: Config = toml::from_str(table).unwrap();
+        let mut net = Net::new(&config).unwrap();
         let batch = net.sample(1).unwrap();
         let all = batch.iter().any(|m| m.tag("interface") == Some("all"));
-        assert_eq!(all, expected, "{setting:?}");
+        assert_eq!(all, expected, "{table}");
     }
 }
 
 #[test]
 fn interface_all_lies_between_two_readings_of_proc_net_snmp() {
     let mut net = Net::new(&Config {
-        ignore_protocol_stats: Some(false),
+        ignore_protocol_stats: false,
         ..lo_config()
     })
     .unwrap();

@@ -5,10 +5,16 @@
 //! Unix datagram sockets in `udp_socket`; other Unix sockets, which have no
 //! TCP state, in `tcp_none`. All fields are ints, always present.
 //!
+//! As gopsutil's `net.Connections("all")`, TCP and UDP sockets with the
+//! same local address, remote address and state count once (listeners
+//! sharing a port with `SO_REUSEPORT`). Unix sockets are counted one by
+//! one (see `docs/net.md` on how gopsutil differs there).
+//!
 //! A line that cannot be read is skipped and counted in `malformed_lines`
 //! (logged once until it stops happening). The files are the kernel's, one
 //! line per socket; there is nothing else to bound.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +58,9 @@ pub struct Counts {
     pub tcp_none: i64,
     pub udp_socket: i64,
     pub malformed: u64,
+    /// (UDP?, local address, remote address, state) of the inet sockets
+    /// counted, as gopsutil keys them.
+    seen: HashSet<(bool, String, String, u8)>,
 }
 
 impl Counts {
@@ -59,12 +68,13 @@ impl Counts {
     /// `sl local rem st ...`, `st` in hex).
     pub fn add_tcp(&mut self, text: &str) {
         for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-            match line
-                .split_whitespace()
-                .nth(3)
-                .and_then(|st| u8::from_str_radix(st, 16).ok())
-            {
-                Some(st @ 1..=11) => self.tcp[usize::from(st) - 1] += 1,
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.get(3).and_then(|st| u8::from_str_radix(st, 16).ok()) {
+                Some(st @ 1..=11) => {
+                    if self.first(false, &words, st) {
+                        self.tcp[usize::from(st) - 1] += 1;
+                    }
+                }
                 // TCP_NEW_SYN_RECV (12) and TCP_BOUND_INACTIVE (13) are not
                 // listed in these files; anything else is not a state.
                 _ => self.malformed += 1,
@@ -75,12 +85,22 @@ impl Counts {
     /// Count the sockets of `/proc/net/udp` or `udp6`.
     pub fn add_udp(&mut self, text: &str) {
         for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-            if line.split_whitespace().count() >= 4 {
-                self.udp_socket += 1;
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if words.len() >= 4 {
+                if self.first(true, &words, 0) {
+                    self.udp_socket += 1;
+                }
             } else {
                 self.malformed += 1;
             }
         }
+    }
+
+    /// Whether the socket of an inet line (`sl local remote ...`) is the
+    /// first with its addresses and state (UDP sockets have no state).
+    fn first(&mut self, udp: bool, words: &[&str], state: u8) -> bool {
+        self.seen
+            .insert((udp, words[1].to_string(), words[2].to_string(), state))
     }
 
     /// Count the sockets of `/proc/net/unix` (`Num RefCount Protocol Flags

@@ -8,18 +8,22 @@ use graft_core::FieldRef;
 use super::*;
 
 /// Lines of `/proc/net/<file>` whose 4th column is `state` (hex, upper
-/// case as the kernel writes it), counted without the plugin's parser.
+/// case as the kernel writes it), those with the same file and addresses
+/// once, counted without the plugin's parser.
 fn lines_in_state(files: &[&str], state: &str) -> i64 {
-    files
-        .iter()
-        .filter_map(|f| std::fs::read_to_string(format!("/proc/net/{f}")).ok())
-        .map(|t| {
-            t.lines()
-                .skip(1)
-                .filter(|l| l.split_whitespace().nth(3) == Some(state))
-                .count() as i64
-        })
-        .sum()
+    let mut distinct = std::collections::HashSet::new();
+    for f in files {
+        let Ok(t) = std::fs::read_to_string(format!("/proc/net/{f}")) else {
+            continue;
+        };
+        for l in t.lines().skip(1) {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            if w.get(3) == Some(&state) {
+                distinct.insert((f.to_string(), w[1].to_string(), w[2].to_string()));
+            }
+        }
+    }
+    distinct.len() as i64
 }
 
 fn socket_lines(files: &[&str]) -> i64 {
@@ -112,20 +116,22 @@ fn crafted_files_are_counted_by_state_and_bad_lines_skipped() {
     let net = dir.path().join("net");
     std::fs::create_dir_all(&net).unwrap();
     let head = "  sl  local_address rem_address   st tx_queue\n";
-    let line = |st: &str| format!("   0: 0100007F:0050 00000000:0000 {st} 00000000:00000000\n");
+    let line = |port: &str, st: &str| {
+        format!("   0: 0100007F:{port} 00000000:0000 {st} 00000000:00000000\n")
+    };
     let tcp = format!(
         "{head}{}{}{}{}{}bogus\n",
-        line("01"),
-        line("01"),
-        line("0A"),
-        line("06"),
-        line("ZZ")
+        line("0050", "01"),
+        line("0051", "01"),
+        line("0050", "0A"),
+        line("0050", "06"),
+        line("0050", "ZZ")
     );
     std::fs::write(net.join("tcp"), tcp).unwrap();
-    std::fs::write(net.join("tcp6"), format!("{head}{}", line("0B"))).unwrap();
+    std::fs::write(net.join("tcp6"), format!("{head}{}", line("0050", "0B"))).unwrap();
     std::fs::write(
         net.join("udp"),
-        format!("{head}{}{}", line("07"), line("07")),
+        format!("{head}{}{}", line("0050", "07"), line("0051", "07")),
     )
     .unwrap();
     std::fs::write(
@@ -153,4 +159,39 @@ fn a_root_without_net_tcp_is_an_error_naming_the_file() {
         .err()
         .unwrap();
     assert!(format!("{err:#}").contains("net/tcp"), "{err:#}");
+}
+
+#[test]
+fn inet_sockets_with_the_same_addresses_and_state_count_once_as_in_gopsutil() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("net");
+    std::fs::create_dir_all(&net).unwrap();
+    let head = "  sl  local_address rem_address   st tx_queue\n";
+    let line = |sl: u32, local: &str, st: &str| {
+        format!("{sl:4}: {local} 00000000:0000 {st} 00000000:00000000\n")
+    };
+    // Two SO_REUSEPORT listeners on :80 and one on :81; a connection to
+    // :80 in TIME_WAIT that has the listener's addresses but not its state.
+    let tcp = [
+        line(0, "00000000:0050", "0A"),
+        line(1, "00000000:0050", "0A"),
+        line(2, "00000000:0051", "0A"),
+        line(3, "00000000:0050", "06"),
+    ]
+    .concat();
+    std::fs::write(net.join("tcp"), format!("{head}{tcp}")).unwrap();
+    // Two UDP sockets bound to :53 with SO_REUSEPORT, one on :54.
+    let udp = [
+        line(0, "00000000:0035", "07"),
+        line(1, "00000000:0035", "07"),
+        line(2, "00000000:0036", "07"),
+    ]
+    .concat();
+    std::fs::write(net.join("udp"), format!("{head}{udp}")).unwrap();
+    let b = Netstat::with_root(dir.path().to_path_buf())
+        .sample(1)
+        .unwrap();
+    assert_eq!(int(&b, "tcp_listen"), 2);
+    assert_eq!(int(&b, "tcp_time_wait"), 1);
+    assert_eq!(int(&b, "udp_socket"), 2);
 }

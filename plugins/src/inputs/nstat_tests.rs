@@ -74,10 +74,37 @@ fn values_lie_between_two_readings_of_each_file() {
 
 #[test]
 fn zeros_are_left_out_unless_dump_zeros() {
+    // The kernel's files: a metric per file, none of its fields zero, and
+    // values that are never zero (the default TTL) present.
     let mut nstat = Nstat::new(&Config::default()).unwrap();
     let batch = nstat.sample(1).unwrap();
+    let snmp = batch
+        .iter()
+        .find(|m| m.tag("name") == Some("snmp"))
+        .unwrap();
+    assert!(matches!(snmp.field("IpDefaultTTL"), Some(FieldRef::Int(v)) if v > 0));
+    assert!(batch.iter().any(|m| m.tag("name") == Some("netstat")));
     for m in batch.iter() {
+        assert!(m.fields().count() > 0, "{:?}", m.tag("name"));
         assert!(m.fields().all(|(_, v)| v != FieldRef::Int(0)));
+    }
+    // Crafted files: the zero counters appear only with dump_zeros.
+    let zero_keys = ["TcpExtSyncookiesSent", "Ip6InHdrErrors"];
+    for dump_zeros in [false, true] {
+        let (_dir, config) = crafted();
+        let mut nstat = Nstat::new(&Config {
+            dump_zeros,
+            ..config
+        })
+        .unwrap();
+        let b = nstat.sample(1).unwrap();
+        let field = |k: &str| b.iter().find_map(|m| m.field(k));
+        assert_eq!(field("TcpExtEmbryonicRsts"), Some(FieldRef::Int(5)));
+        assert_eq!(field("Ip6InReceives"), Some(FieldRef::Int(7)));
+        for k in zero_keys {
+            let expected = dump_zeros.then_some(FieldRef::Int(0));
+            assert_eq!(field(k), expected, "{k} with dump_zeros = {dump_zeros}");
+        }
     }
 }
 

@@ -52,15 +52,15 @@ pub struct Config {
     /// `win_service`: refused (Windows only).
     #[serde(default)]
     pub win_service: String,
-    /// `mode` (default `"irix"`): `"solaris"` divides `cpu_usage` by the
-    /// number of CPUs.
+    /// `mode` (default `"irix"`): `"solaris"` (any case) divides
+    /// `cpu_usage` by the number of CPUs; anything else is irix.
     #[serde(default)]
     pub mode: String,
     /// `properties` (default `["cpu", "memory", "mmap"]`), and `"limits"`.
     #[serde(default = "default_properties")]
     pub properties: Vec<String>,
     /// `socket_protocols`: only with the `sockets` property, which graft
-    /// refuses.
+    /// refuses; ignored otherwise, as in Telegraf.
     #[serde(default)]
     pub socket_protocols: Vec<String>,
     /// `tag_with` (default `[]`): `cmdline`, `pid`, `ppid`, `status`,
@@ -165,11 +165,7 @@ impl Settings {
             },
             prefix: c.prefix.clone(),
             process_name: c.process_name.clone(),
-            solaris: match c.mode.to_ascii_lowercase().as_str() {
-                "" | "irix" => false,
-                "solaris" => true,
-                other => bail!("mode: {other:?} is not \"irix\" or \"solaris\""),
-            },
+            solaris: c.mode.eq_ignore_ascii_case("solaris"),
             cpu: false,
             memory: false,
             mmap: false,
@@ -193,10 +189,13 @@ impl Settings {
                 other => bail!("properties[{i}]: invalid property {other:?}"),
             }
         }
-        for (i, p) in c.socket_protocols.iter().enumerate() {
-            if !["all", "tcp4", "tcp6", "udp4", "udp6", "unix"].contains(&p.as_str()) {
-                bail!("socket_protocols[{i}]: invalid protocol {p:?}");
-            }
+        if !(c.mode.is_empty() || s.solaris || c.mode.eq_ignore_ascii_case("irix")) {
+            tracing::warn!(mode = %c.mode, "procstat mode is not \"irix\" or \"solaris\"; irix is used, as in Telegraf");
+        }
+        if !c.socket_protocols.is_empty() {
+            tracing::warn!(
+                "procstat socket_protocols has no effect without the sockets property; it is ignored, as in Telegraf"
+            );
         }
         for (i, t) in c.tag_with.iter().enumerate() {
             match t.as_str() {

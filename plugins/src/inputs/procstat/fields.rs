@@ -15,8 +15,11 @@ pub struct Host {
     pub mem_total: u64,
     /// `btime` of `/proc/stat`, seconds since the epoch.
     pub boot_time: u64,
-    /// CPUs (for `mode = "solaris"`).
+    /// CPUs this process may run on, as Go's `runtime.NumCPU` (for
+    /// `mode = "solaris"`).
     pub cpus: usize,
+    /// Bytes per page (for `statm`).
+    pub page_size: u64,
 }
 
 impl Host {
@@ -33,12 +36,42 @@ impl Host {
                     .and_then(|v| v.trim().parse().ok())
             })
             .unwrap_or(0);
+        let own = |file: &str| std::fs::read(format!("/proc/self/{file}")).ok();
+        let cpus = own("status")
+            .and_then(|t| cpus_allowed(&String::from_utf8_lossy(&t)))
+            .unwrap_or(1);
+        let page_size = own("auxv").and_then(|a| auxv_page_size(&a)).unwrap_or(4096);
         Self {
             mem_total,
             boot_time,
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpus,
+            page_size,
         }
     }
+}
+
+/// The CPUs of `Cpus_allowed_list` in a `status` file (the affinity mask
+/// `sched_getaffinity` gives, which Go's `runtime.NumCPU` counts).
+pub fn cpus_allowed(status: &str) -> Option<usize> {
+    let list = Status::parse(status).get("Cpus_allowed_list")?.to_string();
+    let mut n = 0usize;
+    for range in list.split(',').filter(|r| !r.is_empty()) {
+        let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+        let (lo, hi): (usize, usize) = (lo.trim().parse().ok()?, hi.trim().parse().ok()?);
+        n = n.checked_add(hi.checked_sub(lo)?.checked_add(1)?)?;
+    }
+    (n > 0).then_some(n)
+}
+
+/// `AT_PAGESZ` of an `auxv` file (native-endian word pairs).
+fn auxv_page_size(auxv: &[u8]) -> Option<u64> {
+    const AT_PAGESZ: usize = 6;
+    const WORD: usize = std::mem::size_of::<usize>();
+    let word = |b: &[u8]| -> Option<usize> { Some(usize::from_ne_bytes(b.try_into().ok()?)) };
+    let pair = auxv
+        .chunks_exact(2 * WORD)
+        .find(|pair| word(&pair[..WORD]) == Some(AT_PAGESZ))?;
+    word(&pair[WORD..]).map(|v| v as u64)
 }
 
 /// A process as last seen: its start time (a pid reused by a new process
@@ -185,7 +218,7 @@ pub fn read(
     }
     p.set(
         pre("created_at"),
-        Value::Int(stat.created_ms(host.boot_time) * 1_000_000),
+        Value::Int(stat.created_ms(host.boot_time).saturating_mul(1_000_000)),
     );
     if s.cpu {
         p.set(pre("cpu_time_user"), Value::Float(user_s));
@@ -208,9 +241,10 @@ pub fn read(
             p.set(pre("cpu_usage"), Value::Float(usage));
         }
     }
-    let rss = status.bytes("VmRSS");
+    let statm = dir.statm(host.page_size);
+    let (vms, rss) = (statm.map(|m| m.0), statm.map(|m| m.1));
     if s.memory
-        && let (Some(rss), Some(vms)) = (rss, status.bytes("VmSize"))
+        && let (Some(rss), Some(vms)) = (rss, vms)
     {
         p.set(pre("memory_rss"), Value::Uint(rss));
         p.set(pre("memory_vms"), Value::Uint(vms));
@@ -243,14 +277,15 @@ pub fn read(
                 "memory_rss" => rss,
                 "num_fds" => fds.map(|n| n as u64),
                 "memory_locked" => status.bytes("VmLck"),
-                "memory_vms" => status.bytes("VmSize"),
+                "memory_vms" => vms,
                 "signals_pending" => status
                     .get("ShdPnd")
-                    .and_then(|v| u64::from_str_radix(&v[v.len().saturating_sub(16)..], 16).ok()),
+                    .and_then(|v| v.get(v.len().saturating_sub(16)..))
+                    .and_then(|v| u64::from_str_radix(v, 16).ok()),
                 // getpriority(2)'s raw value, as gopsutil reads it.
-                "nice_priority" => Some((20 - stat.nice) as u64),
+                "nice_priority" => Some(20i64.saturating_sub(stat.nice) as u64),
                 "realtime_priority" => Some(if stat.priority < 0 {
-                    (-stat.priority - 1) as u64
+                    (-1i64).saturating_sub(stat.priority) as u64
                 } else {
                     0
                 }),

@@ -7,10 +7,10 @@
 //! the same for both.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use globset::GlobBuilder;
 
 use super::config::Selector;
@@ -46,8 +46,17 @@ pub fn all_pids(proc: &Path) -> Result<Vec<i32>> {
     Ok(pids)
 }
 
-/// The groups of pids `selector` names.
-pub fn find(selector: &Selector, finder: &str, roots: &Roots, users: &Users) -> Result<Vec<Group>> {
+/// The groups of pids `selector` names; `main_pid` is the unit's `MainPID`
+/// for a `systemd_unit` without `include_systemd_children` (read by
+/// [`systemd_main_pid`] before, so that this runs without waiting on
+/// `systemctl`).
+pub fn find(
+    selector: &Selector,
+    finder: &str,
+    roots: &Roots,
+    users: &Users,
+    main_pid: Option<i32>,
+) -> Result<Vec<Group>> {
     let one = |pids: Vec<i32>| {
         let (k, v) = selector.tag();
         Ok(vec![Group {
@@ -67,9 +76,7 @@ pub fn find(selector: &Selector, finder: &str, roots: &Roots, users: &Users) -> 
                 };
                 return cgroup(&path, roots);
             }
-            one(systemd_main_pid(unit, &roots.systemctl)?
-                .into_iter()
-                .collect())
+            one(main_pid.into_iter().collect())
         }
         Selector::Cgroup(path) => cgroup(path, roots),
         Selector::PidFile(path) => {
@@ -198,28 +205,24 @@ fn expand(pattern: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// The unit's `MainPID` from `systemctl show` (none when 0: not running).
-fn systemd_main_pid(unit: &str, systemctl: &Path) -> Result<Option<i32>> {
-    let mut child = Command::new(systemctl)
+/// The unit's `MainPID` from `systemctl show` (none when 0: not running),
+/// waited for without blocking the runtime; a `systemctl` that does not
+/// answer within 5 s is killed.
+pub async fn systemd_main_pid(unit: &str, systemctl: &Path) -> Result<Option<i32>> {
+    let child = tokio::process::Command::new(systemctl)
         .args(["show", "--property=MainPID", "--", unit])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("running {}", systemctl.display()))?;
-    let deadline = Instant::now() + SYSTEMCTL_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("systemctl show {unit} did not answer within {SYSTEMCTL_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let out = child.wait_with_output()?;
+    let out = tokio::time::timeout(SYSTEMCTL_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| {
+            anyhow!("systemctl show {unit} did not answer within {SYSTEMCTL_TIMEOUT:?}")
+        })??;
+    let status = out.status;
     if !status.success() {
         bail!(
             "systemctl show {unit}: {status}: {}",

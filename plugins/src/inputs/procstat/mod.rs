@@ -16,10 +16,15 @@
 //! - `cpu_usage` (percent of one CPU since the last gather; divided by the
 //!   number of CPUs with `mode = "solaris"`) appears from a process's
 //!   second gather on, as in Telegraf.
+//! - The lookup and the reading of `/proc` run on a blocking thread
+//!   (`spawn_blocking`), and `systemctl show` is awaited with a 5 s
+//!   timeout, so a gather never holds a runtime worker.
 //! - Refused with an error naming the key: `[[inputs.procstat.filter]]`,
 //!   `supervisor_units`, `win_service`, the `sockets` property.
 
 mod config;
+#[cfg(test)]
+mod crafted_tests;
 mod fields;
 mod find;
 #[cfg(test)]
@@ -30,8 +35,8 @@ mod tests;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -42,7 +47,7 @@ use graft_core::{Batch, BatchBuilder};
 
 use super::{now_ns, proc_path, sys_path};
 use crate::builtin::{self, Builtin};
-pub use config::{Config, DEFAULT_MAX_PROCESSES, Settings};
+pub use config::{Config, DEFAULT_MAX_PROCESSES, Selector, Settings};
 use fields::{Host, Seen};
 pub use find::Roots;
 use proc::{ProcDir, Users};
@@ -56,8 +61,18 @@ pub struct Stats {
     pub lookup_errors: Arc<AtomicU64>,
 }
 
-/// The `procstat` input.
+/// The `procstat` input: what a gather awaits (`systemctl`) here, the rest
+/// in a [`State`] a blocking thread reads `/proc` with.
 pub struct Procstat {
+    /// The unit whose `MainPID` is read before each gather, if any.
+    main_pid_of: Option<String>,
+    systemctl: PathBuf,
+    stats: Stats,
+    state: Arc<Mutex<State>>,
+}
+
+/// What persists from one gather to the next.
+struct State {
     settings: Settings,
     roots: Roots,
     users: Users,
@@ -101,14 +116,28 @@ impl Procstat {
     /// Look in `roots` instead of `$HOST_PROC`, `$HOST_SYS/fs/cgroup` and
     /// the `systemctl` on the `PATH` (tests).
     pub fn with_roots(config: &Config, roots: Roots) -> Result<Self> {
+        let settings = Settings::resolve(config)?;
+        let main_pid_of = match &settings.selector {
+            Selector::SystemdUnit {
+                unit,
+                children: false,
+            } => Some(unit.clone()),
+            _ => None,
+        };
+        let stats = Stats::default();
         Ok(Self {
-            settings: Settings::resolve(config)?,
-            roots,
-            users: Users::load(),
-            seen: HashMap::new(),
-            stats: Stats::default(),
-            failing: false,
-            over_limit: false,
+            main_pid_of,
+            systemctl: roots.systemctl.clone(),
+            stats: stats.clone(),
+            state: Arc::new(Mutex::new(State {
+                settings,
+                roots,
+                users: Users::load(),
+                seen: HashMap::new(),
+                stats,
+                failing: false,
+                over_limit: false,
+            })),
         })
     }
 
@@ -117,11 +146,43 @@ impl Procstat {
         &self.stats
     }
 
-    /// One gather at `ts`.
+    /// One gather at `ts`: `systemctl` awaited, `/proc` read on a blocking
+    /// thread.
+    pub async fn gather_at(&mut self, ts: i64) -> Result<Batch> {
+        let main_pid = match &self.main_pid_of {
+            Some(unit) => find::systemd_main_pid(unit, &self.systemctl).await,
+            None => Ok(None),
+        };
+        let state = Arc::clone(&self.state);
+        tokio::task::spawn_blocking(move || {
+            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.sample(ts, main_pid)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("procstat gather failed: {e}"))
+    }
+
+    /// [`Self::gather_at`] on a runtime of its own (tests).
+    #[cfg(test)]
     pub fn sample(&mut self, ts: i64) -> Batch {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(self.gather_at(ts))
+            .unwrap()
+    }
+}
+
+impl State {
+    /// One gather at `ts`; `main_pid` is what `systemctl` said, if asked.
+    fn sample(&mut self, ts: i64, main_pid: Result<Option<i32>>) -> Batch {
+        self.users.refresh();
         let s = &self.settings;
         let mut b = BatchBuilder::new();
-        let groups = match find::find(&s.selector, s.finder, &self.roots, &self.users) {
+        let found = main_pid
+            .and_then(|pid| find::find(&s.selector, s.finder, &self.roots, &self.users, pid));
+        let groups = match found {
             Ok(groups) => {
                 if self.failing {
                     tracing::info!("process lookup works again");
@@ -204,9 +265,11 @@ impl Input for Procstat {
             processes_limit_hits: counters.counter("processes_limit_hits"),
             lookup_errors: counters.counter("lookup_errors"),
         };
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.stats = self.stats.clone();
     }
 
     async fn gather(&mut self) -> Result<Batch, CallError> {
-        Ok(self.sample(now_ns()))
+        self.gather_at(now_ns()).await.map_err(super::failed)
     }
 }

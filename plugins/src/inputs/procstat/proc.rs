@@ -3,6 +3,7 @@
 //! `smaps_rollup`), with gopsutil's units and types.
 
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 
@@ -89,7 +90,9 @@ impl Stat {
 
     /// Creation time in ms since the epoch, as gopsutil computes it.
     pub fn created_ms(&self, boot_time_s: u64) -> i64 {
-        (self.starttime * 1000 / USER_HZ + boot_time_s * 1000) as i64
+        let ms = (self.starttime.saturating_mul(1000) / USER_HZ)
+            .saturating_add(boot_time_s.saturating_mul(1000));
+        i64::try_from(ms).unwrap_or(i64::MAX)
     }
 }
 
@@ -135,7 +138,7 @@ impl Status {
     /// A `kB` line in bytes.
     pub fn bytes(&self, key: &str) -> Option<u64> {
         let v = self.get(key)?.trim_end_matches("kB").trim();
-        v.parse::<u64>().ok().map(|kb| kb * 1024)
+        v.parse::<u64>().ok()?.checked_mul(1024)
     }
 
     pub fn int(&self, key: &str) -> Option<i64> {
@@ -171,19 +174,26 @@ impl ProcDir {
         Stat::parse(&self.read("stat")?)
     }
 
-    /// The arguments, NUL-separated in the file.
+    /// The arguments, NUL-separated in the file; empty ones are left out,
+    /// as gopsutil's `Cmdline` does.
     pub fn cmdline_args(&self) -> Vec<String> {
         let Ok(raw) = std::fs::read(self.dir.join("cmdline")) else {
             return Vec::new();
         };
-        let mut args: Vec<String> = raw
-            .split(|b| *b == 0)
+        raw.split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
             .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        while args.last().is_some_and(String::is_empty) {
-            args.pop();
-        }
-        args
+            .collect()
+    }
+
+    /// `statm`'s total and resident sizes in bytes, as gopsutil's
+    /// `MemoryInfo` reads them (zeros for a kernel thread).
+    pub fn statm(&self, page_size: u64) -> Option<(u64, u64)> {
+        let text = self.read("statm").ok()?;
+        let mut pages = text.split_whitespace().map(|v| v.parse::<u64>().ok());
+        let vms = pages.next()??.checked_mul(page_size)?;
+        let rss = pages.next()??.checked_mul(page_size)?;
+        Some((vms, rss))
     }
 
     /// The name gopsutil gives: `status`'s `Name`, or the base name of
@@ -233,7 +243,7 @@ impl ProcDir {
                 continue;
             };
             match sums.iter_mut().find(|(n, _)| n == k) {
-                Some((_, s)) => *s += v,
+                Some((_, s)) => *s = s.saturating_add(v),
                 None => sums.push((k.to_string(), v)),
             }
         }
@@ -268,19 +278,53 @@ impl ProcDir {
 }
 
 /// The user names of `/etc/passwd` by uid; a uid not there is its number,
-/// as Telegraf reports it.
+/// as Telegraf reports it. Read again when the file's mtime changes.
 #[derive(Debug, Default, Clone)]
-pub struct Users(Vec<(u32, String)>);
+pub struct Users {
+    entries: Vec<(u32, String)>,
+    /// The file and its mtime when read (none for parsed text).
+    source: Option<(PathBuf, Option<SystemTime>)>,
+}
 
 impl Users {
     pub fn load() -> Self {
-        let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-        Self::parse(&text)
+        Self::from_file(Path::new("/etc/passwd"))
+    }
+
+    pub fn from_file(path: &Path) -> Self {
+        let mut users = Self {
+            entries: Vec::new(),
+            source: Some((path.to_path_buf(), None)),
+        };
+        users.reload();
+        users
+    }
+
+    /// Read the file again if its mtime is not the one last read.
+    pub fn refresh(&mut self) {
+        let Some((path, mtime)) = &self.source else {
+            return;
+        };
+        if modified(path) != *mtime {
+            self.reload();
+        }
+    }
+
+    fn reload(&mut self) {
+        let Some((path, _)) = &self.source else {
+            return;
+        };
+        let path = path.clone();
+        let mtime = modified(&path);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        self.entries = Self::parse(&text).entries;
+        self.source = Some((path, mtime));
     }
 
     pub fn parse(text: &str) -> Self {
-        Self(
-            text.lines()
+        Self {
+            entries: text
+                .lines()
                 .filter_map(|l| {
                     let mut p = l.split(':');
                     let name = p.next()?;
@@ -288,11 +332,12 @@ impl Users {
                     Some((uid, name.to_string()))
                 })
                 .collect(),
-        )
+            source: None,
+        }
     }
 
     pub fn name(&self, uid: u32) -> String {
-        self.0
+        self.entries
             .iter()
             .find(|(u, _)| *u == uid)
             .map_or_else(|| uid.to_string(), |(_, n)| n.clone())
@@ -300,10 +345,14 @@ impl Users {
 
     /// The uid of a name or a number.
     pub fn uid(&self, user: &str) -> Option<u32> {
-        self.0
+        self.entries
             .iter()
             .find(|(_, n)| n == user)
             .map(|(u, _)| *u)
             .or_else(|| user.parse().ok())
     }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).ok()?.modified().ok()
 }
