@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use graft_test_support::graft_agent::{Agent, internal_gather};
-use graft_test_support::programs::{children, gone, pid_of, status_kb, wait_for};
+use graft_test_support::programs::{children, gone, status_kb, wait_for};
 
 #[test]
 fn hang_flood_failure_and_bad_lines_cost_only_their_command() {
@@ -31,8 +31,7 @@ fn hang_flood_failure_and_bad_lines_cost_only_their_command() {
   files = ["{dir}/out.lp"]
 "#,
     );
-    let config = agent.path("graft.toml");
-    let pid = pid_of(&config).expect("graft's pid");
+    let pid = agent.pid().expect("graft's pid");
     let counters = || internal_gather(&agent.path("out.lp"), "exec");
     wait_for("three rounds counted", Duration::from_secs(40), || {
         counters().is_some_and(|g| g.int("timeouts").unwrap_or(0) >= 3)

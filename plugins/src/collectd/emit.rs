@@ -7,7 +7,7 @@ use graft_core::BatchBuilder;
 
 use super::MultiValue;
 use super::typesdb::{DsKind, TypesDb};
-use super::wire::{Report, Value, ValueList};
+use super::values::{Report, Value, ValueList};
 
 /// Where value lists go.
 pub struct Emitter<'a> {

@@ -42,6 +42,7 @@ pub mod encode;
 pub mod security;
 pub mod stats;
 pub mod typesdb;
+pub mod values;
 pub mod wire;
 
 #[cfg(test)]

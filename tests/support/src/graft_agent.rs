@@ -100,6 +100,11 @@ impl Agent {
         }
     }
 
+    /// The agent's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// A file in the agent's directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
