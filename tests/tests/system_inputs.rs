@@ -50,8 +50,15 @@ fn telegraf_sample_configs_pass_config_check_and_graft_test() {
     if has_up_interface() {
         let line = out
             .lines()
-            .find(|l| l.starts_with("net,"))
+            .find(|l| l.starts_with("net,") && !l.contains("interface=all"))
             .unwrap_or_else(|| panic!("{out}"));
+        // The protocol counters come by default, as the issue asks.
+        assert!(
+            out.lines().any(|l| l.starts_with("net,")
+                && l.contains("interface=all")
+                && l.contains("tcp_activeopens=")),
+            "{out}"
+        );
         assert!(
             line.contains("bytes_recv=") && line.contains("speed="),
             "{line}"
