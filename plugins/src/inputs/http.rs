@@ -16,7 +16,7 @@
 mod config;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use anyhow::Result;
 use async_trait::async_trait;
@@ -27,7 +27,7 @@ use graft_core::{Batch, BatchBuilder, PluginError};
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, HOST};
 
 use super::http_client::fetch::{self, Budget, FetchError};
-use super::http_client::{self, Health};
+use super::http_client::{self, Health, Stats};
 use crate::builtin::{self, Builtin, Deprecated};
 pub use config::{Config, Settings};
 
@@ -72,24 +72,6 @@ pub struct Http {
     bad_lines: Vec<bool>,
     stats: Stats,
     sink: Option<MetricSink>,
-}
-
-struct Stats {
-    requests: Arc<AtomicU64>,
-    request_errors: Arc<AtomicU64>,
-    timeouts: Arc<AtomicU64>,
-    body_size_limit_hits: Arc<AtomicU64>,
-}
-
-impl Stats {
-    fn new(counter: impl Fn(&'static str) -> Arc<AtomicU64>) -> Self {
-        Self {
-            requests: counter("requests"),
-            request_errors: counter("request_errors"),
-            timeouts: counter("timeouts"),
-            body_size_limit_hits: counter("body_size_limit_hits"),
-        }
-    }
 }
 
 /// Why a URL gave nothing.

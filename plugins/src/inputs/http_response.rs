@@ -17,7 +17,7 @@
 mod config;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
@@ -28,7 +28,7 @@ use graft_core::{Batch, BatchBuilder, PluginError};
 use reqwest::header::{AUTHORIZATION, HOST, HeaderValue, USER_AGENT};
 
 use super::http_client::fetch::{self, FetchError};
-use super::http_client::{Endpoint, Health, interface};
+use super::http_client::{Endpoint, Health, Stats, interface};
 use crate::builtin::{self, Builtin, Deprecated};
 pub use config::{Config, DEFAULT_BODY_MAX, Settings};
 
@@ -113,24 +113,6 @@ pub struct HttpResponse {
     clients: Vec<reqwest::Client>,
     health: Health,
     stats: Stats,
-}
-
-struct Stats {
-    requests: Arc<AtomicU64>,
-    request_errors: Arc<AtomicU64>,
-    timeouts: Arc<AtomicU64>,
-    body_size_limit_hits: Arc<AtomicU64>,
-}
-
-impl Stats {
-    fn new(counter: impl Fn(&'static str) -> Arc<AtomicU64>) -> Self {
-        Self {
-            requests: counter("requests"),
-            request_errors: counter("request_errors"),
-            timeouts: counter("timeouts"),
-            body_size_limit_hits: counter("body_size_limit_hits"),
-        }
-    }
 }
 
 /// What one request gave, before it becomes a metric.

@@ -12,7 +12,7 @@
 //! `body_size_limit_hits`; pages that do not read count in `parse_errors`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -23,7 +23,7 @@ use graft_api::{CallError, Input, MetricSink};
 use graft_core::{Batch, BatchBuilder, PluginError};
 use serde::Deserialize;
 
-use super::http_client::{self, ClientKeys, ClientSettings, Endpoint, FetchError, Health};
+use super::http_client::{self, ClientKeys, ClientSettings, Endpoint, FetchError, Health, Stats};
 use crate::builtin::{self, Builtin};
 use crate::config::With;
 use crate::duration::de_size;
@@ -116,25 +116,6 @@ pub struct Nginx {
     health: Health,
     stats: Stats,
     sink: Option<MetricSink>,
-}
-
-/// The input's own counters.
-struct Stats {
-    requests: Arc<AtomicU64>,
-    request_errors: Arc<AtomicU64>,
-    timeouts: Arc<AtomicU64>,
-    body_size_limit_hits: Arc<AtomicU64>,
-}
-
-impl Stats {
-    fn new(counter: impl Fn(&'static str) -> Arc<AtomicU64>) -> Self {
-        Self {
-            requests: counter("requests"),
-            request_errors: counter("request_errors"),
-            timeouts: counter("timeouts"),
-            body_size_limit_hits: counter("body_size_limit_hits"),
-        }
-    }
 }
 
 /// Why a URL gave no metric.

@@ -23,6 +23,30 @@ use crate::tls::TlsConfig;
 
 pub use fetch::{FetchError, Health, Response};
 
+/// The counters every HTTP polling input keeps (fields of its
+/// `internal_gather` metric): requests made, requests that failed, those
+/// that timed out, and bodies over the size bound.
+pub struct Stats {
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pub request_errors: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pub timeouts: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pub body_size_limit_hits: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Stats {
+    /// Each counter from `counter(name)` (a sink's or a local set).
+    pub fn new(
+        counter: impl Fn(&'static str) -> std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        Self {
+            requests: counter("requests"),
+            request_errors: counter("request_errors"),
+            timeouts: counter("timeouts"),
+            body_size_limit_hits: counter("body_size_limit_hits"),
+        }
+    }
+}
+
 /// Telegraf's common HTTP client keys, besides `tls_ca`, `tls_cert`,
 /// `tls_key`, `tls_server_name`, `insecure_skip_verify` and `tls_enable`
 /// ([`TlsConfig`]).
